@@ -1,0 +1,226 @@
+"""Masked layers: each owns its scores and its threshold; masks multiply weights (and the biases of dead rows).
+
+Three tiers, as in the rest of bmp:
+- :class:`UnitScores` (one score per head or FFN neuron) and :class:`MaskedLinear` (block scores of its own, plus
+  references to the unit scores it shares with sibling layers);
+- :func:`add_masks` puts them into a BERT model in place, walking its attributes;
+- :func:`set_threshold` (one call, each training step) and :func:`baked_copy` (masks multiplied into plain weights).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .binarizers import HardMask, TopK, global_topk_masks, magnitude_scores, sigmoid_threshold_mask, threshold_mask
+from .granularity import PruningConfig
+from .layers import LayerParts, encoder_layers
+
+
+def _binarize(scores: Tensor, method: str, threshold: float, hard: Tensor | None) -> Tensor:
+    if method == "sigmoid_threshold":
+        return sigmoid_threshold_mask(scores, threshold)
+    if method == "threshold":
+        return threshold_mask(scores, threshold)
+    if method == "topk":
+        return TopK.apply(scores, threshold)
+    if method == "topk_global":
+        if hard is None:
+            raise RuntimeError("topk_global masks are set by bmp.set_threshold(model, keep) before each forward")
+        return HardMask.apply(scores, hard)
+    raise ValueError(f"no learned scores for method {method!r}")
+
+
+class UnitScores(nn.Module):
+    """One score per attention head or FFN neuron; ``unit`` rows/columns of each matrix share it."""
+
+    def __init__(self, count: int, unit: int, config: PruningConfig, kind: str):
+        super().__init__()
+        self.scores = nn.Parameter(torch.full((count,), float(config.score_init)))
+        self.unit, self.method, self.kind = unit, config.method, kind  # kind: "head" | "neuron"
+        self.threshold: float = config.initial_threshold
+        self.hard: Tensor | None = None  # set by set_threshold for topk_global
+
+    def mask(self) -> Tensor:  # (count,)
+        return _binarize(self.scores, self.method, self.threshold, self.hard)
+
+    def expanded(self) -> Tensor:  # (count * unit,)
+        return self.mask().repeat_interleave(self.unit)
+
+    def extra_repr(self) -> str:
+        return f"{self.kind}s={self.scores.numel()}, unit={self.unit}, method={self.method}"
+
+
+class MaskedLinear(nn.Module):
+    """A linear layer whose weight is ``W * M``, with M the product of its own block mask and shared unit masks.
+
+    ``weight`` and ``bias`` keep their names, so a masked model's state dict extends the plain one.
+    """
+
+    def __init__(self, linear: nn.Linear, config: PruningConfig, block: tuple[int, int] | None, part: str,
+                 rows: UnitScores | None = None, cols: UnitScores | None = None):
+        super().__init__()
+        self.part = part  # "attention" | "ffn": which regularization lambda applies
+        out_features, in_features = linear.weight.shape
+        self.in_features, self.out_features = in_features, out_features
+        self.weight, self.bias = linear.weight, linear.bias
+        self.method = config.method
+        self.threshold: float = config.initial_threshold
+        self.hard: Tensor | None = None
+        self.block = block
+        if block is not None:
+            bh, bw = block
+            if out_features % bh or in_features % bw:
+                raise ValueError(
+                    f"block {bh}x{bw} does not divide a {out_features}x{in_features} matrix: choose a block whose "
+                    f"height divides {out_features} and width divides {in_features} (e.g. (32, 32) or (1, 1))")
+            shape = (out_features // bh, in_features // bw)
+            # magnitude pruning ranks |W|; it learns nothing, so it keeps no scores
+            self.scores = None if config.method == "magnitude" else nn.Parameter(torch.full(shape, float(config.score_init)))
+        else:
+            self.scores = None
+        # shared unit scores live on the transformer layer; plain attributes here avoid registering them twice
+        object.__setattr__(self, "_rows", rows)
+        object.__setattr__(self, "_cols", cols)
+
+    @property
+    def row_scores(self) -> UnitScores | None:
+        return self._rows
+
+    @property
+    def col_scores(self) -> UnitScores | None:
+        return self._cols
+
+    def block_mask(self) -> Tensor | None:  # (out/bh, in/bw)
+        if self.block is None:
+            return None
+        if self.method == "magnitude":
+            return TopK.apply(magnitude_scores(self.weight, self.block), self.threshold)
+        return _binarize(self.scores, self.method, self.threshold, self.hard)
+
+    def mask(self) -> Tensor | None:
+        """The full (out, in) weight mask, or None when nothing masks this layer."""
+        mask = None
+        blocks = self.block_mask()
+        if blocks is not None:
+            bh, bw = self.block
+            rows, cols = blocks.shape
+            mask = blocks[:, None, :, None].expand(rows, bh, cols, bw).reshape(self.out_features, self.in_features)
+        if self._rows is not None:
+            row = self._rows.expanded()[:, None]
+            mask = row if mask is None else mask * row
+        if self._cols is not None:
+            col = self._cols.expanded()[None, :]
+            mask = col if mask is None else mask * col
+        if mask is not None and mask.shape != self.weight.shape:
+            mask = mask.expand_as(self.weight)
+        return mask
+
+    def masked_weight_and_bias(self) -> tuple[Tensor, Tensor | None]:
+        mask = self.mask()
+        if mask is None:
+            return self.weight, self.bias
+        weight = self.weight * mask
+        bias = self.bias
+        if bias is not None:
+            # a dead output row must not leak through its bias, or packing would not be exact
+            if self._rows is not None and self.block is None:
+                bias = bias * self._rows.expanded()
+            else:
+                bias = bias * mask.detach().amax(dim=1)
+        return weight, bias
+
+    def masked_weight(self) -> Tensor:
+        return self.masked_weight_and_bias()[0]
+
+    def forward(self, x: Tensor) -> Tensor:  # (..., in) -> (..., out)
+        weight, bias = self.masked_weight_and_bias()
+        return F.linear(x, weight, bias)
+
+    def extra_repr(self) -> str:
+        shared = [name for name, src in (("rows", self._rows), ("cols", self._cols)) if src is not None]
+        return (f"{self.in_features} -> {self.out_features}, {self.part}, block={self.block}, method={self.method}"
+                + (f", shared {'+'.join(shared)}" if shared else ""))
+
+
+def _block_for(granularity) -> tuple[int, int] | None:
+    return granularity if isinstance(granularity, tuple) else None
+
+
+def add_masks(model: nn.Module, config: PruningConfig) -> nn.Module:
+    """Replace the six linear layers of every encoder layer by :class:`MaskedLinear`, in place; returns ``model``."""
+    if any(isinstance(m, MaskedLinear) for m in model.modules()):
+        raise ValueError("model already has masks: call add_masks once (use bmp.baked_copy for a plain copy)")
+    for part in encoder_layers(model):
+        heads = ffn = None
+        if config.attention == "head":
+            heads = UnitScores(part.num_heads, part.head_dim, config, "head")
+            part.layer.head_scores = heads
+        if config.ffn == "neuron":
+            ffn = UnitScores(part.ffn_size, 1, config, "neuron")
+            part.layer.neuron_scores = ffn
+        attn_block, ffn_block = _block_for(config.attention), _block_for(config.ffn)
+        if config.attention != "dense":
+            for name in ("query", "key", "value"):
+                setattr(part.self_attention, name, MaskedLinear(getattr(part, name), config, attn_block, "attention", rows=heads))
+            part.attention_output.dense = MaskedLinear(part.attn_out, config, attn_block, "attention", cols=heads)
+        if config.ffn != "dense":
+            part.intermediate.dense = MaskedLinear(part.ffn_in, config, ffn_block, "ffn", rows=ffn)
+            part.output.dense = MaskedLinear(part.ffn_out, config, ffn_block, "ffn", cols=ffn)
+    return model
+
+
+def masked_modules(model: nn.Module) -> list[nn.Module]:
+    """Every module that turns scores (or magnitudes) into a mask: MaskedLinear with blocks, and UnitScores."""
+    return [m for m in model.modules()
+            if isinstance(m, UnitScores) or (isinstance(m, MaskedLinear) and m.block is not None)]
+
+
+def has_masks(model: nn.Module) -> bool:
+    return any(isinstance(m, MaskedLinear) for m in model.modules())
+
+
+def set_threshold(model: nn.Module, value: float) -> None:
+    """Set every mask's threshold (or keep fraction) to ``value``. For ``topk_global``, rank all scores together."""
+    modules = masked_modules(model)
+    if not modules:
+        raise ValueError("model has no masks: call bmp.add_masks(model, config) first")
+    for module in modules:
+        module.threshold = float(value)
+    global_ones = [m for m in modules if m.method == "topk_global"]
+    if global_ones:
+        with torch.no_grad():
+            for module, hard in zip(global_ones, global_topk_masks([m.scores for m in global_ones], value)):
+                module.hard = hard
+
+
+def score_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    return [(name, p) for name, p in model.named_parameters() if name.endswith("scores")]
+
+
+@torch.no_grad()
+def baked_copy(model: nn.Module) -> nn.Module:
+    """A new model with plain ``nn.Linear`` layers holding ``W * M`` (and masked biases); scores are dropped."""
+    baked = copy.deepcopy(model)
+    for part in encoder_layers(baked):
+        for owner, name in _owners(part):
+            module = getattr(owner, name)
+            if isinstance(module, MaskedLinear):
+                weight, bias = module.masked_weight_and_bias()
+                linear = nn.Linear(module.in_features, module.out_features, bias=bias is not None)
+                linear = linear.to(device=weight.device, dtype=weight.dtype)
+                linear.weight.copy_(weight)
+                if bias is not None:
+                    linear.bias.copy_(bias)
+                setattr(owner, name, linear)
+        for attr in ("head_scores", "neuron_scores"):
+            if hasattr(part.layer, attr):
+                delattr(part.layer, attr)
+    return baked
+
+
+def _owners(part: LayerParts) -> list[tuple[nn.Module, str]]:
+    return [(part.self_attention, "query"), (part.self_attention, "key"), (part.self_attention, "value"),
+            (part.attention_output, "dense"), (part.intermediate, "dense"), (part.output, "dense")]

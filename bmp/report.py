@@ -1,0 +1,78 @@
+"""What a pruned model keeps: density per matrix, heads and FFN neurons alive per layer.
+
+Works on a masked model (reads its current masks) and on a plain model (reads its zeros), using the same
+rules as packing: a head lives while its V rows and its attention-output columns are not all zero, an FFN
+neuron while its FFN-in row and FFN-out column are not all zero.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from .layers import LINEAR_NAMES, encoder_layers
+
+
+def _nonzero(module: nn.Module) -> tuple[Tensor, Tensor | None]:
+    """(out, in) bool map of the weights that are in use, and the (out,) map of the bias."""
+    if hasattr(module, "masked_weight_and_bias"):
+        weight, bias = module.masked_weight_and_bias()
+    else:
+        weight, bias = module.weight, module.bias
+    return weight != 0, (None if bias is None else bias != 0)
+
+
+def _alive_units(rows_of: Tensor, row_bias: Tensor | None, cols_of: Tensor, unit: int) -> Tensor:
+    """A unit (head of ``unit`` rows, or neuron) lives when its input rows and its output columns are used."""
+    rows = rows_of.any(dim=1)
+    if row_bias is not None:
+        rows = rows | row_bias
+    rows = rows.view(-1, unit).any(dim=1)
+    cols = cols_of.any(dim=0).view(-1, unit).any(dim=1)
+    return rows & cols
+
+
+@dataclass(frozen=True)
+class KeptReport:
+    matrices: pd.DataFrame  # one row per (layer, matrix): shape, kept and total weights, density
+    layers: pd.DataFrame  # one row per layer: heads and neurons kept
+    linear_density: float  # kept / total weights over all six linears of every layer
+
+    @property
+    def heads(self) -> list[int]:
+        return self.layers["heads"].tolist()
+
+    @property
+    def neurons(self) -> list[int]:
+        return self.layers["neurons"].tolist()
+
+    def __repr__(self) -> str:
+        total_heads, total_neurons = self.layers["heads_total"].sum(), self.layers["neurons_total"].sum()
+        return (f"KeptReport(linear density {self.linear_density:.3f}; heads {self.heads} of "
+                f"{total_heads}; FFN neurons {self.neurons} of {total_neurons})")
+
+    def to_dict(self) -> dict:
+        return {"linear_density": self.linear_density, "heads_per_layer": self.heads,
+                "neurons_per_layer": self.neurons}
+
+
+@torch.no_grad()
+def kept_report(model: nn.Module) -> KeptReport:
+    matrix_rows, layer_rows = [], []
+    for part in encoder_layers(model):
+        used = {}
+        for name in LINEAR_NAMES:
+            weight_used, bias_used = _nonzero(getattr(part, name))
+            used[name] = (weight_used, bias_used)
+            matrix_rows.append({"layer": part.index, "matrix": name, "shape": tuple(weight_used.shape),
+                                "kept": int(weight_used.sum()), "total": weight_used.numel(),
+                                "density": weight_used.float().mean().item()})
+        heads = _alive_units(*used["value"], used["attn_out"][0], part.head_dim)
+        neurons = _alive_units(*used["ffn_in"], used["ffn_out"][0], 1)
+        layer_rows.append({"layer": part.index, "heads": int(heads.sum()), "heads_total": heads.numel(),
+                           "neurons": int(neurons.sum()), "neurons_total": neurons.numel()})
+    matrices = pd.DataFrame(matrix_rows)
+    density = matrices["kept"].sum() / matrices["total"].sum()
+    return KeptReport(matrices, pd.DataFrame(layer_rows), float(density))

@@ -1,0 +1,215 @@
+"""Masks, binarizers and the straight-through gradient, on a tiny random BERT."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bmp.binarizers import TopK, global_topk_masks, sigmoid_threshold_mask
+from bmp.granularity import PruningConfig, preset
+from bmp.layers import UnsupportedModelError, encoder_layers
+from bmp.masked import MaskedLinear, UnitScores, add_masks, baked_copy, masked_modules, set_threshold
+from bmp.models import tiny_bert
+from bmp.report import kept_report
+from bmp.schedule import CubicSchedule
+
+GRANULARITIES = {
+    "unstructured": PruningConfig(attention=(1, 1), ffn=(1, 1)),
+    "block16": PruningConfig(attention=(16, 16), ffn=(16, 32)),
+    "block_rect": PruningConfig(attention=(8, 32), ffn=(32, 4)),
+    "struct": PruningConfig(attention="head", ffn="neuron"),
+    "hybrid": PruningConfig(attention=(16, 16), ffn="neuron"),
+}
+
+
+def inputs(seed=0, batch=2, seq=12):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1000, 2000, (batch, seq), generator=g)
+    mask = torch.ones(batch, seq, dtype=torch.long)
+    mask[1, seq - 4:] = 0  # padding in the second row
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def randomize_scores(model, seed=1):
+    """Random scores, and random biases too (BERT starts them at zero, which would hide bias bugs)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+        for module in masked_modules(model):
+            module.scores.copy_(torch.randn(module.scores.shape, generator=g))
+
+
+@pytest.mark.parametrize("name", GRANULARITIES)
+def test_all_ones_mask_reproduces_dense_logits(name):
+    dense = tiny_bert()
+    masked = add_masks(tiny_bert(), GRANULARITIES[name])  # threshold 0, scores 0: sigmoid 0.5 > 0 keeps all
+    x = inputs()
+    torch.testing.assert_close(masked(**x).start_logits, dense(**x).start_logits, rtol=0, atol=0)
+    torch.testing.assert_close(masked(**x).end_logits, dense(**x).end_logits, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", GRANULARITIES)
+def test_baked_copy_equals_masked_model(name):
+    masked = add_masks(tiny_bert(), GRANULARITIES[name])
+    randomize_scores(masked)
+    set_threshold(masked, 0.5)
+    baked = baked_copy(masked)
+    assert not any(isinstance(m, (MaskedLinear, UnitScores)) for m in baked.modules())
+    x = inputs()
+    torch.testing.assert_close(baked(**x).start_logits, masked(**x).start_logits)
+    assert kept_report(baked).to_dict() == kept_report(masked).to_dict()
+
+
+def _effective_weight_grads(model, x):
+    """Run forward/backward while keeping dL/dW' and dL/db' for every masked layer (W' = W * M)."""
+    kept = {}
+    for module in model.modules():
+        if isinstance(module, MaskedLinear):
+            original = module.masked_weight_and_bias
+
+            def capture(module=module, original=original):
+                weight, bias = original()
+                weight.retain_grad()
+                if bias is not None:
+                    bias.retain_grad()
+                kept[module] = (weight, bias)
+                return weight, bias
+
+            module.masked_weight_and_bias = capture
+    out = model(**x)
+    (out.start_logits.square().sum() + out.end_logits.sum()).backward()
+    return kept
+
+
+@pytest.mark.parametrize("name", GRANULARITIES)
+def test_straight_through_gradient_is_block_summed_movement(name):
+    """dL/dS = sum over the block of (dL/dW') * W, summed over every matrix that shares the score."""
+    model = add_masks(tiny_bert(), GRANULARITIES[name])
+    randomize_scores(model)
+    set_threshold(model, 0.3)
+    kept = _effective_weight_grads(model, inputs())
+    for module in masked_modules(model):
+        expected = torch.zeros_like(module.scores)
+        if isinstance(module, MaskedLinear):
+            bh, bw = module.block
+            movement = kept[module][0].grad * module.weight
+            r, c = expected.shape
+            expected += movement.reshape(r, bh, c, bw).sum(dim=(1, 3))
+        else:  # unit scores: rows of the layers that take them as rows (+ bias), columns of the others
+            for linear, (weight, bias) in kept.items():
+                if linear.row_scores is module:
+                    movement = (weight.grad * linear.weight).sum(dim=1) + bias.grad * linear.bias
+                    expected += movement.view(-1, module.unit).sum(dim=1)
+                if linear.col_scores is module:
+                    movement = (weight.grad * linear.weight).sum(dim=0)
+                    expected += movement.view(-1, module.unit).sum(dim=1)
+        torch.testing.assert_close(module.scores.grad, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_topk_keeps_exact_count():
+    scores = torch.randn(37, 11)
+    for keep in (0.0, 0.1, 0.333, 0.5, 1.0):
+        assert TopK.apply(scores, keep).sum().item() == round(keep * scores.numel())
+    tensors = [torch.randn(5, 7), torch.randn(13), torch.randn(2, 3)]
+    for keep in (0.2, 0.75):
+        total = sum(t.numel() for t in tensors)
+        assert sum(m.sum().item() for m in global_topk_masks(tensors, keep)) == round(keep * total)
+
+
+def test_topk_global_on_model_keeps_exact_count():
+    model = add_masks(tiny_bert(), PruningConfig(attention=(16, 16), ffn=(16, 16), method="topk_global",
+                                                 initial_threshold=1.0, final_threshold=0.25))
+    randomize_scores(model)
+    set_threshold(model, 0.25)
+    masks = [m.block_mask() for m in masked_modules(model)]
+    total = sum(m.numel() for m in masks)
+    assert sum(m.sum().item() for m in masks) == round(0.25 * total)
+
+
+def test_magnitude_keeps_largest_blocks():
+    model = add_masks(tiny_bert(), PruningConfig(attention=(16, 16), ffn=(16, 16), method="magnitude",
+                                                 initial_threshold=1.0, final_threshold=0.5))
+    set_threshold(model, 0.5)
+    layer = encoder_layers(model)[0].query
+    blocks = layer.weight.detach().abs().reshape(4, 16, 4, 16).sum(dim=(1, 3))
+    mask = layer.block_mask()
+    assert mask.sum().item() == 8
+    assert blocks[mask.bool()].min() >= blocks[~mask.bool()].max()
+
+
+def test_schedule_hits_endpoints_and_is_monotone():
+    schedule = CubicSchedule.from_fractions(0.0, 0.1, total_steps=100, warmup=0.1, cooldown=0.2)
+    assert schedule(0) == 0.0 and schedule(9) == 0.0
+    assert schedule(80) == pytest.approx(0.1) and schedule(100) == pytest.approx(0.1)
+    values = [schedule(s) for s in range(101)]
+    assert all(a <= b for a, b in zip(values, values[1:]))
+    keep = CubicSchedule(1.0, 0.2, total_steps=50)
+    assert keep(0) == 1.0 and keep(50) == pytest.approx(0.2)
+
+
+def test_every_head_of_a_layer_pruned_is_allowed_and_reported():
+    model = add_masks(tiny_bert(), preset("struct"))
+    part = encoder_layers(model)[0]
+    with torch.no_grad():
+        part.layer.head_scores.scores.fill_(-10.0)
+    set_threshold(model, 0.1)
+    report = kept_report(model)
+    assert report.heads == [0, 4]
+    assert torch.isfinite(model(**inputs()).start_logits).all()
+
+
+def test_bias_of_a_dead_row_is_masked():
+    model = add_masks(tiny_bert(), preset("struct"))
+    part = encoder_layers(model)[0]
+    with torch.no_grad():
+        part.ffn_in.bias.uniform_(0.5, 1.0)  # BERT initialises biases at zero
+        part.layer.neuron_scores.scores[:5] = -10.0
+    set_threshold(model, 0.1)
+    _, bias = part.ffn_in.masked_weight_and_bias()
+    assert (bias[:5] == 0).all() and (bias[5:] != 0).all()
+
+
+@pytest.mark.parametrize("bad", [
+    lambda: add_masks(tiny_bert(), PruningConfig(attention=(24, 16))),
+    lambda: PruningConfig(final_threshold=1.5),
+    lambda: PruningConfig(method="topk", final_threshold=-0.1),
+    lambda: PruningConfig(attention="neuron"),
+    lambda: PruningConfig(method="magnitude", attention="head"),
+    lambda: sigmoid_threshold_mask(torch.zeros(3), 1.2),
+    lambda: CubicSchedule(0, 1, total_steps=10, warmup_steps=6, cooldown_steps=6),
+])
+def test_bad_configuration_names_the_fix(bad):
+    with pytest.raises(ValueError) as err:
+        bad()
+    assert any(word in str(err.value) for word in ("choose", "must", "use", "lies", "shorten", "fraction"))
+
+
+def test_block_error_says_what_divides():
+    with pytest.raises(ValueError, match="does not divide a 64x64"):
+        add_masks(tiny_bert(), PruningConfig(attention=(24, 16)))
+
+
+def test_unsupported_model_is_named():
+    with pytest.raises(UnsupportedModelError, match="expected model.bert.encoder.layer"):
+        add_masks(torch.nn.Sequential(torch.nn.Linear(4, 4)), preset("hybrid"))
+
+
+def test_masked_forward_makes_no_host_sync():
+    """A .item()/bool() in forward would force a GPU sync each step; none may happen (checked via CUDA sync debug
+    mode where available, else by scanning for them in the traced graph on CPU)."""
+    model = add_masks(tiny_bert(), preset("hybrid", attention=(16, 16)))
+    set_threshold(model, 0.05)
+    x = inputs()
+    calls = []
+    original = torch.Tensor.item
+
+    def spy(self):
+        calls.append(1)
+        return original(self)
+
+    torch.Tensor.item = spy
+    try:
+        model(**x)
+    finally:
+        torch.Tensor.item = original
+    assert calls == []
