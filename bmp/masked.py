@@ -184,12 +184,12 @@ def has_masks(model: nn.Module) -> bool:
 
 def set_threshold(model: nn.Module, value: float) -> None:
     """Set every mask's threshold (or keep fraction) to ``value``. For ``topk_global``, rank all scores together."""
-    modules = masked_modules(model)
-    if not modules:
+    if not has_masks(model):
         raise ValueError("model has no masks: call bmp.add_masks(model, config) first")
-    for module in modules:
-        module.threshold = float(value)
-    global_ones = [m for m in modules if m.method == "topk_global"]
+    for module in model.modules():
+        if isinstance(module, (MaskedLinear, UnitScores)):
+            module.threshold = float(value)
+    global_ones = [m for m in masked_modules(model) if m.method == "topk_global"]
     if global_ones:
         with torch.no_grad():
             for module, hard in zip(global_ones, global_topk_masks([m.scores for m in global_ones], value)):
