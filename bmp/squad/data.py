@@ -65,7 +65,9 @@ def find_squad_file(split: str, path: str | Path | None = None) -> Path | None:
 
 # --- reading and validating ----------------------------------------------------------------------------------------
 
-def _load_json(path: Path) -> dict:
+def read_squad_raw(path: str | Path) -> dict:
+    """The parsed JSON of a dataset file (json, or a zip holding one json), before any validation."""
+    path = Path(path)
     try:
         if path.suffix == ".zip":
             with zipfile.ZipFile(path) as archive:
@@ -148,8 +150,8 @@ def parse_squad(root: dict, source: str = "<squad data>", *, strict: bool = True
 
 
 def read_squad_articles(path: str | Path, *, strict: bool = True) -> list[Article]:
-    """Read an official-format SQuAD v1.1 file (json or zip) as ``[(title, examples), ...]`` (see :func:`parse_squad`)."""
-    return parse_squad(_load_json(Path(path)), str(path), strict=strict)
+    """Read an official-format SQuAD v1.1 file (json or zip) as ``[(title, examples), ...]``; see parse_squad."""
+    return parse_squad(read_squad_raw(path), str(path), strict=strict)
 
 
 def read_squad_json(path: str | Path, *, strict: bool = True) -> list[dict]:

@@ -87,9 +87,10 @@ def prepare_train_features(examples: dict, tokenizer, max_length: int, doc_strid
         if not answers["text"]:
             starts.append(CLS_INDEX), ends.append(CLS_INDEX)
             continue
-        answer_start = answers["answer_start"][0]
+        text = answers["text"][0]
+        answer_start = answers["answer_start"][0] + len(text) - len(text.lstrip())  # spaces belong to no token
         start, end = _label_window(offsets, encoded.sequence_ids(i), answer_start,
-                                   answer_start + len(answers["text"][0]))
+                                   answer_start + len(text.strip()))
         starts.append(start), ends.append(end)
     features = dict(encoded)
     features["start_positions"], features["end_positions"] = starts, ends

@@ -1,0 +1,87 @@
+"""Recorded runs: one JSON file per run in ``data/results/``, each with its provenance.
+
+Every number shown in a notebook, the README or a plot is read from these records. A record says which command
+made it, on which base model, data split, profile and hardware, when, and at which git commit.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO_ROOT / "data" / "results"
+RESULTS_ENV = "BMP_RESULTS_DIR"
+
+
+def results_dir() -> Path:
+    return Path(os.environ.get(RESULTS_ENV, RESULTS_DIR))
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                             timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def hardware() -> dict:
+    info = {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+        info["gpu_count"] = torch.cuda.device_count()
+    return info
+
+
+def hardware_label(hw: dict) -> str:
+    return hw.get("gpu") or f"CPU {hw.get('cpu', '?')} x{hw.get('torch_threads', '?')} threads"
+
+
+def provenance(*, base_model: str, data_split: str, profile: str, command: str | None = None) -> dict:
+    return {
+        "command": command or " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
+        "base_model": base_model, "data_split": data_split, "profile": profile, "hardware": hardware(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "git_commit": git_commit(),
+    }
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
+
+
+def record(name: str, kind: str, metrics: dict, provenance: dict, config: dict | None = None,
+           directory: str | Path | None = None) -> Path:
+    """Write ``<dir>/<kind>__<name>.json`` (replacing an older record of the same run) and return its path."""
+    directory = Path(directory) if directory else results_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{_slug(kind)}__{_slug(name)}.json"
+    payload = {"name": name, "kind": kind, "metrics": metrics, "config": config or {}, "provenance": provenance}
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    return path
+
+
+def load_records(directory: str | Path | None = None, kind: str | None = None) -> list[dict]:
+    directory = Path(directory) if directory else results_dir()
+    records = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path} is not valid JSON ({err}): fix or delete it, then rerun") from err
+        if kind is None or data.get("kind") == kind:
+            data["_path"] = str(path)
+            records.append(data)
+    return records
