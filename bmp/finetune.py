@@ -147,7 +147,8 @@ def finetune_dense(profile: Profile | None = None, model_name: str = EMBEDDED, o
     if trainer.is_world_process_zero():
         path = record(record_name or f"dense-{profile.name}", "dense", metrics,
                       provenance(base_model=model_name, data_split=data.splits.description, profile=profile.name),
-                      config={"profile": profile.__dict__, "output_dir": str(final), **train_overrides})
+                      config={"profile": profile.__dict__, "output_dir": str(final), "bf16_autocast": fast_bf16(),
+                              **train_overrides})
     return RunResult(trainer.model, metrics, final, path)
 
 

@@ -101,6 +101,8 @@ class PackedBertForQuestionAnswering(BertForQuestionAnswering):
     def _resize_layer(self, layer: nn.Module, index: int, heads: int, neurons: int) -> None:
         hidden, width = self.config.hidden_size, heads * self.config.attention_head_size
         attention = layer.attention
+        if heads == self.config.num_attention_heads and neurons == self.config.intermediate_size:
+            return  # a dense layer: keep the stock modules
         if heads == 0:
             attention.self = NoHeadsSelfAttention(self.config, is_causal=attention.self.is_causal, layer_idx=index)
         else:

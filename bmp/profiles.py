@@ -45,8 +45,8 @@ PROFILES = {
         epochs=1, batch_size=16, learning_rate=5e-4, prune_epochs=1, prune_learning_rate=5e-4, tiny_model=True,
     ),
     "course": Profile(
-        name="course", data="squad", max_train_samples=4000, max_eval_samples=600, max_seq_length=192, doc_stride=64,
-        epochs=1, batch_size=16, learning_rate=2e-4, prune_epochs=1, prune_learning_rate=2e-4,
+        name="course", data="squad", max_train_samples=6000, max_eval_samples=None, max_seq_length=192, doc_stride=64,
+        epochs=1, batch_size=16, learning_rate=3e-4, prune_epochs=1, prune_learning_rate=2e-4,
     ),
     "full": Profile(
         name="full", data="squad", max_train_samples=None, max_eval_samples=None, max_seq_length=384, doc_stride=128,

@@ -80,9 +80,9 @@ def _read_config(folder: Path) -> PackedBertConfig:
         raise CorruptCheckpointError(f"{path} is not valid JSON ({err}): re-save the model; {SAVE_HINT}") from err
     model_type = values.get("model_type")
     if model_type != PackedBertConfig.model_type:
-        raise ValueError(f"{path} describes a {model_type!r} model, not a packed one ({PackedBertConfig.model_type!r}): "
-                         "load it with transformers' from_pretrained, or pack it with bmp.pack.pack(model) and "
-                         f"{SAVE_HINT}")
+        raise ValueError(f"{path} describes a {model_type!r} model, not a packed one "
+                         f"({PackedBertConfig.model_type!r}): load it with transformers' from_pretrained, "
+                         f"or pack it with bmp.pack.pack(model) and {SAVE_HINT}")
     try:
         return PackedBertConfig.from_pretrained(folder)
     except (ValueError, TypeError) as err:
@@ -116,7 +116,8 @@ def _check_weights(files: list[Path], config: PackedBertConfig) -> None:
                 f"the checkpoint {path} is corrupt ({err}); it was probably truncated while being written or "
                 f"copied. Re-save it: {SAVE_HINT}") from err
     with torch.device("meta"):  # shapes only, no memory, no initialisation
-        expected = {key: tuple(value.shape) for key, value in PackedBertForQuestionAnswering(config).state_dict().items()}
+        skeleton = PackedBertForQuestionAnswering(config)
+    expected = {key: tuple(value.shape) for key, value in skeleton.state_dict().items()}
     wrong = [f"{key}: checkpoint {shapes[key]}, config {shape}" for key, shape in expected.items()
              if key in shapes and shapes[key] != shape]
     if wrong:

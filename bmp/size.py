@@ -55,14 +55,16 @@ class SizeReport:
 def linear_params_of_layer(hidden: int, heads: int, head_dim: int, neurons: int) -> int:
     """Weights + biases of one layer's six linears (see the module docstring)."""
     width = heads * head_dim
-    return 3 * (hidden * width + width) + (width * hidden + hidden) + (hidden * neurons + neurons) + (neurons * hidden + hidden)
+    attention = 3 * (hidden * width + width) + (width * hidden + hidden)  # Q, K, V, output
+    ffn = (hidden * neurons + neurons) + (neurons * hidden + hidden)  # in, out
+    return attention + ffn
 
 
 def dense_linear_params(config) -> int:
     """Linear parameters of the dense model ``config`` describes: full heads and FFN in every layer."""
     head_dim = config.hidden_size // config.num_attention_heads
-    per_layer = linear_params_of_layer(config.hidden_size, config.num_attention_heads, head_dim, config.intermediate_size)
-    return config.num_hidden_layers * per_layer
+    return config.num_hidden_layers * linear_params_of_layer(config.hidden_size, config.num_attention_heads, head_dim,
+                                                             config.intermediate_size)
 
 
 def size_report(model: nn.Module, dense_reference=None, *, folder: str | Path | None = None) -> SizeReport:

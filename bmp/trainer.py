@@ -44,16 +44,36 @@ class PruningRecipe:
                                             max(total_steps, 1), self.schedule_warmup, self.schedule_cooldown)
 
 
-class PruningTrainer(Trainer):
-    def __init__(self, *args, recipe: PruningRecipe, teacher: nn.Module | None = None, **kwargs):
+class DistillationTrainer(Trainer):
+    """``Trainer`` whose loss mixes the task loss with distillation from an optional teacher."""
+
+    def __init__(self, *args, teacher: nn.Module | None = None, distillation: Distillation = Distillation(),
+                 **kwargs):
         super().__init__(*args, **kwargs)
-        if not has_masks(self.model):
-            raise ValueError("PruningTrainer needs a masked model: call bmp.add_masks(model, recipe.pruning) first")
-        self.recipe = recipe
+        self.distillation = distillation
         self.teacher = teacher
         if teacher is not None:
             check_teacher(self.model, teacher)
             self.teacher = teacher.to(self.args.device).eval().requires_grad_(False)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(**inputs)
+        loss = outputs.loss
+        if self.teacher is not None and model.training:
+            with torch.no_grad():
+                teacher_out = self.teacher(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
+                                           token_type_ids=inputs.get("token_type_ids"))
+            loss = qa_distillation_loss(outputs.start_logits, outputs.end_logits, teacher_out.start_logits,
+                                        teacher_out.end_logits, loss, self.distillation, inputs.get("attention_mask"))
+        return (loss, outputs) if return_outputs else loss
+
+
+class PruningTrainer(DistillationTrainer):
+    def __init__(self, *args, recipe: PruningRecipe, teacher: nn.Module | None = None, **kwargs):
+        super().__init__(*args, teacher=teacher, distillation=recipe.distillation, **kwargs)
+        if not has_masks(self.model):
+            raise ValueError("PruningTrainer needs a masked model: call bmp.add_masks(model, recipe.pruning) first")
+        self.recipe = recipe
 
     # -- optimizer: weights as usual, scores in their own group
     def create_optimizer(self, model=None):
@@ -82,15 +102,7 @@ class PruningTrainer(Trainer):
         step = self.state.global_step
         if model.training:
             set_threshold(self.accelerator.unwrap_model(model), schedule(step))
-        outputs = model(**inputs)
-        loss = outputs.loss
-        if self.teacher is not None and model.training:
-            with torch.no_grad():
-                teacher_out = self.teacher(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
-                                           token_type_ids=inputs.get("token_type_ids"))
-            loss = qa_distillation_loss(outputs.start_logits, outputs.end_logits, teacher_out.start_logits,
-                                        teacher_out.end_logits, loss, self.recipe.distillation,
-                                        inputs.get("attention_mask"))
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
         if model.training and self.recipe.pruning.method == "sigmoid_threshold":
             loss = loss + schedule.progress(step) * l1_sigmoid(self.accelerator.unwrap_model(model),
                                                               self.recipe.regularization)

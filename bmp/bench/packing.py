@@ -36,6 +36,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--align-heads", type=int, default=1)
     parser.add_argument("--align-ffn", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice); 1 suffers less from a busy shared CPU")
     parser.add_argument("--base", choices=("embedded", "random"), default="embedded",
                         help="embedded model (falls back to random weights of its shape when not installed)")
     return parser.parse_args(argv)
@@ -76,6 +78,8 @@ def zero_random_structure(model: BertForQuestionAnswering, heads_kept, ffn_kept,
 
 def main(argv: list[str]) -> dict:
     args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     dense, source = base_model(args.base, args.seed)
     pruned = zero_random_structure(dense, HEADS_KEPT, FFN_KEPT, args.seed)
     packed = pack(pruned, align_heads=args.align_heads, align_ffn=args.align_ffn)

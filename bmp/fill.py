@@ -1,0 +1,117 @@
+"""Finalization runs: pack a pruned model, time it, and the "filled" re-fine-tune of ``hybrid-filled``.
+
+Packing removes dead heads and FFN neurons. Inside the heads that survive, block pruning left zeros; filling
+fine-tunes the packed model (no masks, same shapes, so the same speed) with distillation, letting them grow back.
+
+    python -m bmp.fill --pruned runs/hybrid-lam50-course/final --teacher runs/teacher-course/final
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from .distill import Distillation
+from .finetune import QAData, RunResult, evaluate_qa, fast_bf16, prepare_data, resume_point, training_arguments
+from .models import load_tokenizer
+from .pack import pack
+from .profiles import Profile, get_profile
+from .prune import load_teacher
+from .results import provenance, record
+from .saving import load_packed, save_packed
+from .size import size_report
+from .squad import train_collator
+from .timing import synthetic_batch, time_interleaved
+from .trainer import DistillationTrainer
+
+ALIGN_FFN = 8  # multiples of 8 keep tensor cores and CPU vector units busy; exact either way
+
+
+def cpu_speedup(packed, dense, batch: int = 8, seq: int = 384, repeats: int = 5) -> dict:
+    """Forward-pass speedup of ``packed`` over ``dense`` on CPU (fp32), both timed in the same interleaved run."""
+    input_ids, attention_mask = synthetic_batch(dense.config.vocab_size, batch, seq)
+    timings = time_interleaved({"dense": dense, "packed": packed}, input_ids, attention_mask, repeats=repeats,
+                               device="cpu", dtype=torch.float32)
+    return {"cpu_speedup": timings["dense"].median_s / timings["packed"].median_s,
+            "cpu_dense_median_s": timings["dense"].median_s, "cpu_packed_median_s": timings["packed"].median_s,
+            "cpu_timing": {"batch": batch, "seq": seq, "threads": timings["packed"].threads, "repeats": repeats,
+                           "packed_spread": timings["packed"].spread, "dense_spread": timings["dense"].spread}}
+
+
+def fill(packed_model, teacher_dir, profile: Profile | None = None, output_dir="runs/filled",
+         data: QAData | None = None, epochs: float | None = None, learning_rate: float | None = None,
+         distillation: Distillation = Distillation(), **train_overrides):
+    """Fine-tune a packed model with distillation from the teacher; returns the trained packed model."""
+    profile = profile or get_profile()
+    tokenizer = load_tokenizer(teacher_dir if (Path(teacher_dir) / "tokenizer.json").is_file() else None)
+    data = data or prepare_data(profile, tokenizer)
+    args = training_arguments(profile, output_dir, epochs=epochs or profile.epochs,
+                              learning_rate=learning_rate or profile.prune_learning_rate, **train_overrides)
+    trainer = DistillationTrainer(model=packed_model, args=args, train_dataset=data.train_features,
+                                  data_collator=train_collator(tokenizer), processing_class=tokenizer,
+                                  teacher=load_teacher(teacher_dir), distillation=distillation)
+    trainer.train(resume_from_checkpoint=resume_point(output_dir))
+    return trainer.model.eval(), trainer
+
+
+def finalize_run(pruned_dir, teacher_dir, profile: Profile | None = None, output_dir=None, data: QAData | None = None,
+                 do_fill: bool = True, align_ffn: int = ALIGN_FFN, name: str | None = None,
+                 base_model: str = "embedded", **fill_overrides) -> list[RunResult]:
+    """Pack ``pruned_dir`` (aligned), record it, then fill it and record that too: F1, fill rate, CPU speedup."""
+    profile = profile or get_profile()
+    pruned_dir = Path(pruned_dir)
+    output_dir = Path(output_dir or pruned_dir.parent)
+    name = name or output_dir.name
+    tokenizer = load_tokenizer(teacher_dir if (Path(teacher_dir) / "tokenizer.json").is_file() else None)
+    data = data or prepare_data(profile, tokenizer)
+    pruned = load_teacher(pruned_dir)  # a plain BERT with zeros (bmp.prune saves the baked model)
+    dense = load_teacher(teacher_dir)
+    packed = pack(pruned, align_ffn=align_ffn)
+    results = []
+    stages = [("packed", packed, 0.0)]
+    if do_fill:
+        start = time.perf_counter()
+        filled, _ = fill(pack(pruned, align_ffn=align_ffn), teacher_dir, profile, output_dir / "fill", data,
+                         **fill_overrides)
+        stages.append(("filled", filled, time.perf_counter() - start))
+    for kind, model, train_s in stages:
+        folder = save_packed(model, output_dir / kind, tokenizer)
+        model = load_packed(folder)  # what users will load, checked end to end
+        size = size_report(model, folder=folder)
+        metrics = {**evaluate_qa(model, data, tokenizer), **_size_metrics(size), **cpu_speedup(model, dense),
+                   "train_s": round(train_s, 1)}
+        path = record(f"{name}-{kind}", kind, metrics,
+                      provenance(base_model=base_model, data_split=data.splits.description, profile=profile.name),
+                      config={"pruned": str(pruned_dir), "teacher": str(teacher_dir), "align_ffn": align_ffn,
+                              "output_dir": str(folder), "bf16_autocast": fast_bf16(), "profile": asdict(profile),
+                              **fill_overrides})
+        results.append(RunResult(model, metrics, folder, path))
+    return results
+
+
+def _size_metrics(size) -> dict:
+    d = size.to_dict()
+    return {key: d[key] for key in ("total_params", "linear_params", "dense_linear_params", "fill_rate",
+                                    "linear_reduction", "heads_per_layer", "neurons_per_layer", "disk_bytes")}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Pack a pruned model, then fill it (hybrid-filled).")
+    parser.add_argument("--pruned", required=True, help="folder saved by bmp.prune (…/final)")
+    parser.add_argument("--teacher", required=True)
+    parser.add_argument("--profile", default=None)
+    parser.add_argument("--no-fill", action="store_true")
+    parser.add_argument("--epochs", type=float, default=None)
+    parser.add_argument("--align-ffn", type=int, default=ALIGN_FFN)
+    args = parser.parse_args(argv)
+    overrides = {"epochs": args.epochs} if args.epochs else {}
+    for result in finalize_run(args.pruned, args.teacher, get_profile(args.profile), do_fill=not args.no_fill,
+                               align_ffn=args.align_ffn, **overrides):
+        print(result, {k: result.metrics[k] for k in ("f1", "fill_rate", "cpu_speedup")})
+
+
+if __name__ == "__main__":
+    main()
