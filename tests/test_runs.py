@@ -1,0 +1,69 @@
+"""End to end on the smoke profile (tiny BERT, shipped sample): teacher -> pruned -> packed -> filled, recorded."""
+import json
+
+import pytest
+
+from bmp.fill import finalize_run
+from bmp.finetune import finetune_dense, prepare_data
+from bmp.models import load_base, load_tokenizer
+from bmp.profiles import get_profile
+from bmp.prune import load_teacher, prune_run, recipe_for
+
+PROVENANCE_KEYS = {"command", "base_model", "data_split", "profile", "hardware", "date", "git_commit"}
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    results = root / "results"
+    profile = get_profile("smoke")
+    data = prepare_data(profile, load_tokenizer())
+    import os
+    old = os.environ.get("BMP_RESULTS_DIR")
+    os.environ["BMP_RESULTS_DIR"] = str(results)
+    try:
+        teacher = finetune_dense(profile, output_dir=root / "teacher", data=data, disable_tqdm=True)
+        recipe = recipe_for("struct", lam=50.0, score_lr=0.2)
+        pruned = prune_run(teacher.output_dir, recipe, profile, root / "struct", data=data, disable_tqdm=True)
+        final = finalize_run(pruned.output_dir, teacher.output_dir, profile, data=data, disable_tqdm=True)
+    finally:
+        if old is None:
+            os.environ.pop("BMP_RESULTS_DIR")
+        else:
+            os.environ["BMP_RESULTS_DIR"] = old
+    return {"teacher": teacher, "pruned": pruned, "final": final, "results": results, "data": data}
+
+
+def test_every_stage_is_recorded_with_provenance(pipeline):
+    records = {p.name: json.loads(p.read_text()) for p in pipeline["results"].glob("*.json")}
+    assert {r["kind"] for r in records.values()} == {"dense", "pruned", "packed", "filled"}
+    for rec in records.values():
+        assert PROVENANCE_KEYS <= set(rec["provenance"])
+        assert rec["provenance"]["profile"] == "smoke"
+        assert "sample" in rec["provenance"]["data_split"]
+        assert 0 <= rec["metrics"]["f1"] <= 100 and rec["metrics"]["eval_split"] == "sample"
+
+
+def test_packing_keeps_the_pruned_predictions(pipeline):
+    pruned, (packed, filled) = pipeline["pruned"], pipeline["final"]
+    # exact packing: same answers up to bf16 rounding of the (optional) autocast evaluation
+    assert packed.metrics["f1"] == pytest.approx(pruned.metrics["f1"], abs=2.0)
+    assert packed.metrics["heads_per_layer"] == pruned.metrics["heads_per_layer"]
+    assert 0 < packed.metrics["fill_rate"] <= 1
+    assert filled.metrics["fill_rate"] == packed.metrics["fill_rate"]  # filling does not change the shape
+
+
+def test_teacher_checkpoint_resumes_instead_of_restarting(pipeline, tmp_path):
+    teacher_dir = pipeline["teacher"].output_dir
+    assert (teacher_dir / "config.json").is_file()
+    assert any(p.name.startswith("checkpoint-") for p in teacher_dir.parent.iterdir())
+
+
+def test_missing_teacher_names_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="bmp.finetune"):
+        load_teacher(tmp_path / "nowhere")
+
+
+def test_unknown_model_offline_names_the_options():
+    with pytest.raises(OSError, match="embedded"):
+        load_base("no-such-org/no-such-model")
