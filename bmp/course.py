@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -122,7 +123,7 @@ def _kernel_environment(profile: str, output: Path) -> None:
 
 
 def run_course(profile: str, notebooks: list[Path], output: str | Path = DEFAULT_OUTPUT) -> dict[str, float]:
-    """Execute ``notebooks`` in order; return ``{stem: seconds}``. Raises :class:`NotebookFailed` at the first failure."""
+    """Execute ``notebooks`` in order and return ``{stem: seconds}``; stop with :class:`NotebookFailed`."""
     output = Path(output)
     output = output if output.is_absolute() else Path.cwd() / output
     _kernel_environment(profile, output)
@@ -142,15 +143,15 @@ def run_course(profile: str, notebooks: list[Path], output: str | Path = DEFAULT
     return times
 
 
-def record_times(profile: str, times: dict[str, float], complete: bool, output: Path) -> Path:
+def record_times(profile: str, times: dict[str, float], complete: bool, output: Path,
+                 command: str | None = None) -> Path:
     """Write the wall times with their provenance; a partial run (``--only``) gets its own record name."""
     chosen = get_profile(profile)
     name = profile if complete else f"{profile}-only-{'-'.join(stem[:2] for stem in times)}"
     data_split = ("the shipped SQuAD sample" if chosen.data == "sample"
                   else "SQuAD v1.1 dev split by article (train part / held-out part)")
     return record(name, "course-times", {"notebooks_s": times, "total_s": round(sum(times.values()), 1)},
-                  provenance(base_model="tiny" if chosen.tiny_model else "embedded", data_split=data_split,
-                             profile=profile),
+                  provenance(base_model=chosen.model, data_split=data_split, profile=profile, command=command),
                   config={"notebooks": list(times), "output": str(output)})
 
 
@@ -173,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no notebooks matching {NOTEBOOK_PATTERN} in {NOTEBOOK_DIR}", file=sys.stderr)
         return 2
     output = Path(args.output).resolve()
+    command = " ".join(["python -m bmp.course", *(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))])
     try:
         times = run_course(profile, notebooks, output)
     except NotebookFailed as err:
@@ -180,8 +182,8 @@ def main(argv: list[str] | None = None) -> int:
               f"Fix it, then rerun it alone with: python -m bmp.course --profile {profile} "
               f"--only {err.notebook.name[:2]}", file=sys.stderr)
         return 1
-    path = record_times(profile, times, complete=len(notebooks) == len(everything), output=output)
-    print(f"all {len(times)} notebooks ran in {sum(times.values()):.1f} s; executed copies in {output / 'notebooks'}; "
+    path = record_times(profile, times, complete=len(notebooks) == len(everything), output=output, command=command)
+    print(f"{len(times)} notebook(s) ran in {sum(times.values()):.1f} s; executed copies in {output / 'notebooks'}; "
           f"times recorded in {path}")
     return 0
 

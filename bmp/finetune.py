@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
-from .models import EMBEDDED, load_base
+from .models import load_base, load_profile_model
 from .profiles import Profile, get_profile
 from .results import provenance, record
 from .squad import (SquadSplits, eval_collator, postprocess_predictions, splits_for_profile, squad_scores,
@@ -126,12 +126,15 @@ def resume_point(output_dir) -> str | None:
     return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
 
 
-def finetune_dense(profile: Profile | None = None, model_name: str = EMBEDDED, output_dir="runs/teacher",
+def finetune_dense(profile: Profile | None = None, model_name: str | None = None, output_dir="runs/teacher",
                    data: QAData | None = None, record_name: str | None = None, **train_overrides) -> RunResult:
-    """Fine-tune ``model_name`` on SQuAD under ``profile``, save it to ``output_dir/final`` and record EM/F1."""
+    """Fine-tune ``model_name`` (default: the profile's model) on SQuAD, save it to ``output_dir/final`` and record
+    EM/F1."""
     profile = profile or get_profile()
-    model_name = "tiny" if profile.tiny_model and model_name == EMBEDDED else model_name
-    model, tokenizer = load_base(model_name)
+    if model_name is None:
+        model, tokenizer, model_name = load_profile_model(profile)
+    else:
+        model, tokenizer = load_base(model_name)
     data = data or prepare_data(profile, tokenizer)
     trainer = Trainer(model=model, args=training_arguments(profile, output_dir, **train_overrides),
                       train_dataset=data.train_features, data_collator=train_collator(tokenizer),
@@ -140,7 +143,7 @@ def finetune_dense(profile: Profile | None = None, model_name: str = EMBEDDED, o
     trainer.train(resume_from_checkpoint=resume_point(output_dir))
     train_s = time.perf_counter() - start
     final = Path(output_dir) / "final"
-    trainer.save_model(str(final))
+    trainer.save_model(str(final))  # with the tokenizer (processing_class)
     metrics = {**evaluate_qa(trainer.model, data, tokenizer), "train_s": round(train_s, 1),
                "train_windows": len(data.train_features), "train_steps": trainer.state.global_step}
     path = None
@@ -155,7 +158,8 @@ def finetune_dense(profile: Profile | None = None, model_name: str = EMBEDDED, o
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Dense SQuAD fine-tune (the teacher for pruning).")
     parser.add_argument("--profile", default=None, help="smoke | course | full (default: $BMP_PROFILE or course)")
-    parser.add_argument("--model", default=EMBEDDED, help="'embedded', 'tiny', a hub name or a folder")
+    parser.add_argument("--model", default=None, help="'embedded', 'tiny', a hub name or a folder "
+                        "(default: the profile's model)")
     parser.add_argument("--output", default=None, help="output folder (default: runs/teacher-<profile>)")
     parser.add_argument("--epochs", type=float, default=None)
     parser.add_argument("--lr", type=float, default=None)

@@ -1,6 +1,7 @@
 """One entry point for base models: the embedded default, any Hugging Face name or folder, or a tiny random BERT."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -67,6 +68,19 @@ def load_base(name_or_path: str | Path | None = None, *, seed: int = 0, dtype: t
     except OSError as err:
         raise OSError(_not_found(source)) from err
     return model, tokenizer
+
+
+def load_profile_model(profile):
+    """``(model, tokenizer, name)`` for a profile. The ``full`` profile asks for BERT-base; offline it falls back
+    to the embedded model with a warning, since the whole offline training part is the most that can run here."""
+    try:
+        return (*load_base(profile.model), profile.model)
+    except OSError:
+        if profile.model in (EMBEDDED, TINY):
+            raise
+        warnings.warn(f"{profile.model!r} can't be loaded (offline?): profile {profile.name!r} falls back to the "
+                      "embedded model", stacklevel=2)
+        return (*load_base(EMBEDDED), EMBEDDED)
 
 
 def _not_found(source) -> str:

@@ -24,7 +24,7 @@ class Profile:
     learning_rate: float
     prune_epochs: float
     prune_learning_rate: float
-    tiny_model: bool = False  # smoke runs on a tiny random BERT: seconds, and no weights needed
+    model: str = "embedded"  # "tiny" (random, for seconds-long smoke runs), "embedded", or a hub name / folder
 
     def __post_init__(self):
         if self.data not in ("sample", "squad"):
@@ -42,7 +42,7 @@ class Profile:
 PROFILES = {
     "smoke": Profile(
         name="smoke", data="sample", max_train_samples=64, max_eval_samples=32, max_seq_length=128, doc_stride=48,
-        epochs=1, batch_size=16, learning_rate=5e-4, prune_epochs=1, prune_learning_rate=5e-4, tiny_model=True,
+        epochs=1, batch_size=16, learning_rate=5e-4, prune_epochs=1, prune_learning_rate=5e-4, model="tiny",
     ),
     "course": Profile(
         name="course", data="squad", max_train_samples=6000, max_eval_samples=None, max_seq_length=192, doc_stride=64,
@@ -51,6 +51,7 @@ PROFILES = {
     "full": Profile(
         name="full", data="squad", max_train_samples=None, max_eval_samples=None, max_seq_length=384, doc_stride=128,
         epochs=3, batch_size=32, learning_rate=1e-4, prune_epochs=10, prune_learning_rate=1e-4,
+        model="bert-base-uncased",  # offline, load_profile_model falls back to the embedded model, and says so
     ),
 }
 

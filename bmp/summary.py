@@ -1,0 +1,85 @@
+"""Regenerate the README's results section from ``data/results/`` (never typed by hand).
+
+    python -m bmp.summary            # rewrites the block between the results markers in README.md
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .results import REPO_ROOT, hardware_label, load_records
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+KIND_ORDER = {"dense": 0, "pruned": 1, "packed": 2, "filled": 3, "distil-recipe": 4}
+
+
+def _fmt(value, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def results_table(records: list[dict]) -> str:
+    """One markdown row per recorded model run, in pipeline order."""
+    rows = [r for r in records if r["kind"] in KIND_ORDER]
+    rows.sort(key=lambda r: (r["provenance"]["profile"], KIND_ORDER[r["kind"]], r["name"]))
+    lines = ["| run | kind | profile | EM | F1 | linear density / fill rate | heads per layer | FFN neurons per layer "
+             "| CPU speedup | data split |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        m = r["metrics"]
+        density = m.get("fill_rate", m.get("linear_density"))
+        lines.append(
+            f"| {r['name']} | {r['kind']} | {r['provenance']['profile']} | {_fmt(m.get('exact_match'), '.1f')} | "
+            f"{_fmt(m.get('f1'), '.1f')} | {_fmt(density, '.3f')} | {m.get('heads_per_layer', '–')} | "
+            f"{m.get('neurons_per_layer', '–')} | {_fmt(m.get('cpu_speedup'), '.2f')} | {m.get('eval_split', '?')} |")
+    return "\n".join(lines)
+
+
+def course_times(records: list[dict]) -> str:
+    rows = [r for r in records if r["kind"] == "course-times"]
+    if not rows:
+        return "_No recorded course run yet: `make course` records one._"
+    lines = []
+    for r in rows:
+        times = r["metrics"]["notebooks_s"]
+        hw = hardware_label(r["provenance"]["hardware"])
+        total = sum(v for v in times.values() if isinstance(v, (int, float)))
+        parts = ", ".join(f"{k}: {v / 60:.1f} min" for k, v in times.items() if isinstance(v, (int, float)))
+        lines.append(f"- `{r['provenance']['profile']}` on {hw}: {parts}; total {total / 60:.1f} min "
+                     f"(commit {r['provenance']['git_commit']}, {r['provenance']['date'][:10]})")
+    return "\n".join(lines)
+
+
+def render(records: list[dict]) -> str:
+    if not records:
+        return "_No recorded runs yet._"
+    provenance_lines = sorted({f"{r['provenance']['base_model']} · {r['provenance']['data_split']} · "
+                               f"{hardware_label(r['provenance']['hardware'])}"
+                               for r in records if r["kind"] in KIND_ORDER})
+    return "\n".join([
+        results_table(records), "",
+        "Runs above (base model · data split · hardware):", *[f"- {line}" for line in provenance_lines], "",
+        "Measured notebook times:", course_times(records),
+    ])
+
+
+def update_readme(readme: Path = REPO_ROOT / "README.md", records: list[dict] | None = None) -> bool:
+    text = readme.read_text()
+    if START not in text or END not in text:
+        raise ValueError(f"{readme} lacks the {START} / {END} markers that delimit the generated results")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{START}\n{render(records if records is not None else load_records())}\n{END}{tail}"
+    changed = new != text
+    readme.write_text(new)
+    return changed
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--readme", default=str(REPO_ROOT / "README.md"))
+    args = parser.parse_args(argv)
+    print("README updated" if update_readme(Path(args.readme)) else "README already up to date")
+
+
+if __name__ == "__main__":
+    main()
