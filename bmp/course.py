@@ -75,8 +75,9 @@ def select(notebooks: list[Path], only: str | None) -> list[Path]:
 class NotebookFailed(RuntimeError):
     def __init__(self, notebook: Path, executed: Path, seconds: float, reason: str):
         self.notebook, self.executed, self.seconds = notebook, executed, seconds
-        super().__init__(f"{notebook.name} failed after {seconds:.1f} s: {reason}\n"
-                         f"  the executed copy, with the traceback, is {executed}")
+        where = (f"\n  the executed copy, with the traceback, is {executed}" if executed.is_file()
+                 else "\n  (it stopped before any cell ran, so there is no executed copy)")
+        super().__init__(f"{notebook.name} failed after {seconds:.1f} s: {reason}{where}")
 
 
 def _failure_reason(err: Exception) -> str:
@@ -95,10 +96,13 @@ def execute(notebook: Path, profile: str, executed_dir: Path) -> float:
 
     executed = executed_dir / f"{notebook.stem}.ipynb"
     executed_dir.mkdir(parents=True, exist_ok=True)
+    executed.unlink(missing_ok=True)  # a stale copy from an earlier run must not pass for this one
     start = time.perf_counter()
     try:
         nb = jupytext.read(notebook)
-        kernel = nb.metadata.get("kernelspec", {}).get("name", "python3")
+        # a script without a jupytext header names no kernel; the course is Python throughout
+        nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+        kernel = nb.metadata["kernelspec"].get("name", "python3")
         with tempfile.TemporaryDirectory(prefix="bmp-course-") as tmp:
             source = Path(tmp) / f"{notebook.stem}.ipynb"
             jupytext.write(nb, source)

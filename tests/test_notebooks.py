@@ -1,0 +1,76 @@
+"""Notebook hygiene: every ``NN_topic.py`` has an output-free ``.ipynb`` twin with the same cells, and the course
+runner finds the notebooks in order. (Executing them under the smoke profile is ``pytest --nbmake``'s job.)"""
+from pathlib import Path
+
+import pytest
+
+jupytext = pytest.importorskip("jupytext")
+
+from bmp.course import NOTEBOOK_DIR, discover, select  # noqa: E402
+
+SOURCES = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
+TWINS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+
+
+def _cells(path: Path) -> list[tuple[str, str, list[str]]]:
+    notebook = jupytext.read(path)
+    return [(cell.cell_type, cell.source.strip(), sorted(cell.metadata.get("tags", []))) for cell in notebook.cells]
+
+
+def test_there_are_notebooks():
+    assert SOURCES, f"no NN_topic.py notebooks in {NOTEBOOK_DIR}"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
+def test_every_source_has_an_identical_twin(source):
+    twin = source.with_suffix(".ipynb")
+    assert twin.is_file(), f"{twin.name} is missing: run `jupytext --to ipynb notebooks/{source.name}`"
+    regenerate = f"run `jupytext --to ipynb notebooks/{source.name}`"
+    mine, theirs = _cells(source), _cells(twin)
+    assert len(mine) == len(theirs), f"{source.name} has {len(mine)} cells, {twin.name} {len(theirs)}: {regenerate}"
+    for index, (a, b) in enumerate(zip(mine, theirs)):
+        assert a == b, f"cell {index} differs between {source.name} and {twin.name}: {regenerate}"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
+def test_every_source_has_a_parameters_cell(source):
+    cells = jupytext.read(source).cells
+    tagged = [cell for cell in cells if "parameters" in cell.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{source.name} needs exactly one cell tagged 'parameters' (for papermill)"
+    assert "PROFILE" in tagged[0].source, f"{source.name}: the parameters cell must define PROFILE"
+
+
+@pytest.mark.parametrize("twin", TWINS, ids=lambda p: p.name)
+def test_no_committed_notebook_carries_outputs(twin):
+    import nbformat
+
+    notebook = nbformat.read(twin, as_version=4)
+    dirty = [index for index, cell in enumerate(notebook.cells)
+             if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count") is not None)]
+    assert not dirty, (f"{twin.name} carries outputs or execution counts in cells {dirty}: clear them, or "
+                       f"regenerate it with `jupytext --to ipynb notebooks/{twin.with_suffix('.py').name}`")
+
+
+def test_course_discovers_the_notebooks_in_order():
+    found = discover()
+    assert found == SOURCES
+    assert [p.name for p in found] == sorted(p.name for p in found)
+
+
+def test_discover_keeps_only_numbered_scripts_sorted(tmp_path):
+    for name in ("10_later.py", "02_second.py", "01_first.py", "03_third.ipynb", "helper.py", "1_short.py",
+                 "ab_letters.py"):
+        (tmp_path / name).write_text("# %%\n")
+    assert [p.name for p in discover(tmp_path)] == ["01_first.py", "02_second.py", "10_later.py"]
+
+
+def test_select_by_number(tmp_path):
+    for name in ("01_a.py", "02_b.py", "03_c.py"):
+        (tmp_path / name).write_text("# %%\n")
+    notebooks = discover(tmp_path)
+    assert [p.name for p in select(notebooks, "03,01")] == ["01_a.py", "03_c.py"]  # course order, not the listed one
+    assert select(notebooks, None) == notebooks
+    with pytest.raises(ValueError, match="no notebook numbered 07"):
+        select(notebooks, "01,07")
+    with pytest.raises(ValueError, match="two-digit"):
+        select(notebooks, "1")
