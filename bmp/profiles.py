@@ -24,6 +24,7 @@ class Profile:
     learning_rate: float
     prune_epochs: float
     prune_learning_rate: float
+    score_learning_rate: float  # short runs need faster scores: the reference's 1e-2 assumes ~20 epochs
     model: str = "embedded"  # "tiny" (random, for seconds-long smoke runs), "embedded", or a hub name / folder
 
     def __post_init__(self):
@@ -31,7 +32,8 @@ class Profile:
             raise ValueError(f"Profile.data must be 'sample' or 'squad', got {self.data!r}")
         if self.doc_stride >= self.max_seq_length:
             raise ValueError("Profile.doc_stride must be smaller than max_seq_length: lower doc_stride")
-        for field in ("epochs", "batch_size", "learning_rate", "prune_epochs", "prune_learning_rate"):
+        for field in ("epochs", "batch_size", "learning_rate", "prune_epochs", "prune_learning_rate",
+                      "score_learning_rate"):
             if getattr(self, field) <= 0:
                 raise ValueError(f"Profile.{field} must be positive")
 
@@ -42,15 +44,17 @@ class Profile:
 PROFILES = {
     "smoke": Profile(
         name="smoke", data="sample", max_train_samples=64, max_eval_samples=32, max_seq_length=128, doc_stride=48,
-        epochs=1, batch_size=16, learning_rate=5e-4, prune_epochs=1, prune_learning_rate=5e-4, model="tiny",
+        epochs=1, batch_size=16, learning_rate=5e-4, prune_epochs=1, prune_learning_rate=5e-4,
+        score_learning_rate=0.2, model="tiny",
     ),
     "course": Profile(
         name="course", data="squad", max_train_samples=6000, max_eval_samples=None, max_seq_length=192, doc_stride=64,
-        epochs=1, batch_size=16, learning_rate=3e-4, prune_epochs=1, prune_learning_rate=2e-4,
+        epochs=1, batch_size=16, learning_rate=3e-4, prune_epochs=1, prune_learning_rate=2e-4, score_learning_rate=5e-2,
     ),
     "full": Profile(
         name="full", data="squad", max_train_samples=None, max_eval_samples=None, max_seq_length=384, doc_stride=128,
         epochs=3, batch_size=32, learning_rate=1e-4, prune_epochs=10, prune_learning_rate=1e-4,
+        score_learning_rate=1e-2,
         model="bert-base-uncased",  # offline, load_profile_model falls back to the embedded model, and says so
     ),
 }

@@ -64,14 +64,10 @@ def prune_run(teacher_dir, recipe: PruningRecipe, profile: Profile | None = None
     if trainer.is_world_process_zero():
         path = record(name, "pruned", metrics,
                       provenance(base_model=base_model, data_split=data.splits.description, profile=profile.name),
-                      config={"recipe": _recipe_dict(recipe), "teacher": str(teacher_dir), "distill": distill,
+                      config={"recipe": asdict(recipe), "teacher": str(teacher_dir), "distill": distill,
                               "output_dir": str(final), "bf16_autocast": fast_bf16(), "profile": asdict(profile),
                               **train_overrides})
     return RunResult(baked, metrics, final, path)
-
-
-def _recipe_dict(recipe: PruningRecipe) -> dict:
-    return asdict(recipe)
 
 
 def recipe_for(preset_name: str, lam: float, lam_ffn: float | None = None, score_lr: float = 1e-2,
@@ -87,7 +83,7 @@ def main(argv=None) -> None:
     parser.add_argument("--preset", default="hybrid", help="unstructured | block | struct | hybrid")
     parser.add_argument("--lam", type=float, default=10.0, help="L1 weight on sigmoid(scores), attention")
     parser.add_argument("--lam-ffn", type=float, default=None, help="L1 weight for the FFN (default: --lam)")
-    parser.add_argument("--score-lr", type=float, default=1e-2)
+    parser.add_argument("--score-lr", type=float, default=None, help="default: the profile's")
     parser.add_argument("--profile", default=None)
     parser.add_argument("--epochs", type=float, default=None)
     parser.add_argument("--output", default=None)
@@ -97,7 +93,8 @@ def main(argv=None) -> None:
     if args.epochs:
         profile = profile.with_(prune_epochs=args.epochs)
     output = args.output or f"runs/{args.preset}-lam{args.lam:g}-{profile.name}"
-    result = prune_run(args.teacher, recipe_for(args.preset, args.lam, args.lam_ffn, args.score_lr), profile,
+    score_lr = args.score_lr or profile.score_learning_rate
+    result = prune_run(args.teacher, recipe_for(args.preset, args.lam, args.lam_ffn, score_lr), profile,
                        output, distill=not args.no_distill)
     print(result, result.metrics)
 

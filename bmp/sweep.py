@@ -37,7 +37,7 @@ class SweepPoint:
 
 
 def run_sweep(points: list[SweepPoint], teacher_dir, profile: Profile, runs_dir="runs", fill: bool = True,
-              score_lr: float = 1e-2) -> None:
+              score_lr: float | None = None) -> None:
     tokenizer = load_tokenizer(teacher_dir)
     data = prepare_data(profile, tokenizer)
     done = {r["name"] for r in load_records()}
@@ -45,7 +45,7 @@ def run_sweep(points: list[SweepPoint], teacher_dir, profile: Profile, runs_dir=
         name = point.run_name(profile)
         output = Path(runs_dir) / name
         if name not in done:
-            prune_run(teacher_dir, recipe_for(point.preset, point.lam, score_lr=score_lr), profile, output, data=data,
+            prune_run(teacher_dir, recipe_for(point.preset, point.lam, score_lr=score_lr or profile.score_learning_rate), profile, output, data=data,
                       name=name)
         final_kind = "filled" if fill and point.preset != "unstructured" else "packed"
         if f"{name}-{final_kind}" not in done:
@@ -60,7 +60,7 @@ def main(argv=None) -> None:
     parser.add_argument("--teacher", required=True)
     parser.add_argument("--profile", default=None)
     parser.add_argument("--runs-dir", default="runs")
-    parser.add_argument("--score-lr", type=float, default=1e-2)
+    parser.add_argument("--score-lr", type=float, default=None, help="default: the profile's")
     parser.add_argument("--no-fill", action="store_true")
     args = parser.parse_args(argv)
     run_sweep([SweepPoint.parse(p) for p in args.points], args.teacher, get_profile(args.profile), args.runs_dir,
