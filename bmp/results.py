@@ -50,9 +50,20 @@ def hardware_label(hw: dict) -> str:
     return hw.get("gpu") or f"CPU {hw.get('cpu', '?')} x{hw.get('torch_threads', '?')} threads"
 
 
+def invocation() -> str:
+    """The command line that is running, with ``python -m bmp.x`` restored for module runs."""
+    argv = list(sys.argv)
+    script = Path(argv[0]).resolve() if argv and argv[0] else None
+    package = REPO_ROOT / "bmp"
+    if script is not None and script.suffix == ".py" and package in script.parents:
+        module = ".".join(script.relative_to(REPO_ROOT).with_suffix("").parts)
+        argv = ["-m", module.removesuffix(".__main__"), *argv[1:]]
+    return " ".join(shlex.quote(a) for a in ["python", *argv])
+
+
 def provenance(*, base_model: str, data_split: str, profile: str, command: str | None = None) -> dict:
     return {
-        "command": command or " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
+        "command": command or invocation(),
         "base_model": base_model, "data_split": data_split, "profile": profile, "hardware": hardware(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "git_commit": git_commit(),
     }
