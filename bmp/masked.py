@@ -101,35 +101,31 @@ class MaskedLinear(nn.Module):
         return _binarize(self.scores, self.method, self.threshold, self.hard)
 
     def mask(self) -> Tensor | None:
-        """The full (out, in) weight mask, or None when nothing masks this layer."""
-        mask = None
+        """The full (out, in) weight mask, or None when nothing masks this layer (for inspection; the forward
+        pass broadcasts the factors instead of building it)."""
+        if self.block is None and self._rows is None and self._cols is None:
+            return None
+        return self.masked_weight_and_bias(torch.ones_like(self.weight))[0]
+
+    def masked_weight_and_bias(self, weight: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """``W * M`` and the bias with dead output rows zeroed. Factors are broadcast, never expanded to (out, in)."""
+        weight = self.weight if weight is None else weight
+        bias, rows_alive = self.bias, None
         blocks = self.block_mask()
         if blocks is not None:
             bh, bw = self.block
-            rows, cols = blocks.shape
-            mask = blocks[:, None, :, None].expand(rows, bh, cols, bw).reshape(self.out_features, self.in_features)
+            r, c = blocks.shape
+            weight = (weight.view(r, bh, c, bw) * blocks[:, None, :, None]).view(self.out_features, self.in_features)
+            # a row is dead when all its blocks are; no gradient through this bias mask (it has no score of its own)
+            rows_alive = blocks.detach().amax(dim=1).repeat_interleave(bh)
         if self._rows is not None:
-            row = self._rows.expanded()[:, None]
-            mask = row if mask is None else mask * row
+            row = self._rows.expanded()  # (out,): a head's rows or a neuron's row share its score
+            weight = weight * row[:, None]
+            rows_alive = row if rows_alive is None else rows_alive * row
         if self._cols is not None:
-            col = self._cols.expanded()[None, :]
-            mask = col if mask is None else mask * col
-        if mask is not None and mask.shape != self.weight.shape:
-            mask = mask.expand_as(self.weight)
-        return mask
-
-    def masked_weight_and_bias(self) -> tuple[Tensor, Tensor | None]:
-        mask = self.mask()
-        if mask is None:
-            return self.weight, self.bias
-        weight = self.weight * mask
-        bias = self.bias
-        if bias is not None:
-            # a dead output row must not leak through its bias, or packing would not be exact
-            if self._rows is not None and self.block is None:
-                bias = bias * self._rows.expanded()
-            else:
-                bias = bias * mask.detach().amax(dim=1)
+            weight = weight * self._cols.expanded()[None, :]
+        if bias is not None and rows_alive is not None:
+            bias = bias * rows_alive  # a dead output row must not leak through its bias, or packing is not exact
         return weight, bias
 
     def masked_weight(self) -> Tensor:

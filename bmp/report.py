@@ -7,12 +7,15 @@ neuron while its FFN-in row and FFN-out column are not all zero.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import torch
 from torch import Tensor, nn
 
 from .layers import LINEAR_NAMES, encoder_layers
+
+if TYPE_CHECKING:  # pandas loads on first report: the GPU timing machine may not have it
+    import pandas as pd
 
 
 def _nonzero(module: nn.Module) -> tuple[Tensor, Tensor | None]:
@@ -36,8 +39,8 @@ def _alive_units(rows_of: Tensor, row_bias: Tensor | None, cols_of: Tensor, unit
 
 @dataclass(frozen=True)
 class KeptReport:
-    matrices: pd.DataFrame  # one row per (layer, matrix): shape, kept and total weights, density
-    layers: pd.DataFrame  # one row per layer: heads and neurons kept
+    matrices: "pd.DataFrame"  # one row per (layer, matrix): shape, kept and total weights, density
+    layers: "pd.DataFrame"  # one row per layer: heads and neurons kept
     linear_density: float  # kept / total weights over all six linears of every layer
 
     @property
@@ -73,6 +76,8 @@ def kept_report(model: nn.Module) -> KeptReport:
         neurons = _alive_units(*used["ffn_in"], used["ffn_out"][0], 1)
         layer_rows.append({"layer": part.index, "heads": int(heads.sum()), "heads_total": heads.numel(),
                            "neurons": int(neurons.sum()), "neurons_total": neurons.numel()})
+    import pandas as pd
+
     matrices = pd.DataFrame(matrix_rows)
     density = matrices["kept"].sum() / matrices["total"].sum()
     return KeptReport(matrices, pd.DataFrame(layer_rows), float(density))

@@ -213,3 +213,20 @@ def test_masked_forward_makes_no_host_sync():
     finally:
         torch.Tensor.item = original
     assert calls == []
+
+
+def test_layer_with_every_head_and_neuron_masked_packs_exactly():
+    """Output biases survive when all heads (or neurons) die: the layer computes LayerNorm(residual + bias)."""
+    from bmp.pack import pack
+
+    model = add_masks(tiny_bert(), preset("struct"))
+    randomize_scores(model)
+    parts = encoder_layers(model)
+    with torch.no_grad():
+        parts[0].layer.head_scores.scores.fill_(-10.0)
+        parts[1].layer.neuron_scores.scores.fill_(-10.0)
+    set_threshold(model, 0.1)
+    assert kept_report(model).heads[0] == 0 and kept_report(model).neurons[1] == 0
+    x = inputs()
+    packed = pack(model)
+    torch.testing.assert_close(packed(**x).start_logits, model(**x).start_logits, atol=1e-5, rtol=0)

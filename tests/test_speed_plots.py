@@ -1,0 +1,347 @@
+"""Reference points, Pareto fronts, trade-off plots, the chooser and its widget, and the speed benches.
+
+Records are hand-made fixtures written to a temporary folder; timing uses tiny random models.
+"""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from transformers import BertConfig, MobileBertConfig
+
+from bmp import tradeoff
+from bmp.bench import align as bench_align
+from bmp.bench import pareto as bench_pareto
+from bmp.bench import timing as bench_timing
+from bmp.models import tiny_bert
+from bmp.pack import pack
+from bmp.pareto import pareto_front
+from bmp.plots import f1_vs_fill_rate, f1_vs_speedup, structure_heatmap
+from bmp.reference import (ReferenceDataError, load_reference_file, reference_architectures, reference_models,
+                           reference_rows)
+from bmp.results import load_records, record
+from bmp.saving import save_packed
+from bmp.speed import build_reference, time_references
+from bmp.widgets import tradeoff_widget
+
+HELD_OUT = "dev-by-article"
+# name, kind, F1, CPU speedup, fill rate. On the speed front: a, b, d (pruned) and s2 (a faster student);
+# c is beaten by b, e by d, s1 by b. On the fill front: s2, e, d, b, a.
+RUNS = [
+    ("run-a", "filled", 70.5, 1.5, 0.70),
+    ("run-b", "filled", 69.0, 2.2, 0.45),
+    ("run-c", "packed", 66.0, 2.0, 0.50),
+    ("run-d", "filled", 64.0, 3.4, 0.25),
+    ("run-e", "filled", 60.0, 3.1, 0.20),
+    ("student-s1", "distil-recipe", 65.0, 2.0, 0.50),
+    ("student-s2", "distil-recipe", 55.0, 4.0, 0.15),
+]
+TEACHER_F1 = 70.0
+
+
+def _provenance(split_text="SQuAD v1.1 dev split by article"):
+    return {"command": "test", "base_model": "tiny", "data_split": split_text, "profile": "smoke",
+            "hardware": {"cpu": "x86_64", "cpu_count": 2, "torch_threads": 2}, "date": "2026-01-01T00:00:00+00:00",
+            "git_commit": "test"}
+
+
+def _run_metrics(f1, speedup, fill, split=HELD_OUT, layers=3):
+    return {"f1": f1, "exact_match": f1 - 10, "cpu_speedup": speedup, "fill_rate": fill,
+            "linear_reduction": 1 / fill, "eval_split": split, "cpu_timing": {"threads": 2},
+            "heads_per_layer": [4, 3, 1][:layers], "neurons_per_layer": [120, 64, 8][:layers]}
+
+
+@pytest.fixture
+def records_dir(tmp_path):
+    folder = tmp_path / "results"
+    record("teacher-course", "dense", {"f1": TEACHER_F1, "exact_match": 60.0, "eval_split": HELD_OUT},
+           _provenance(), {"output_dir": "runs/teacher/final"}, directory=folder)
+    record("teacher-smoke", "dense", {"f1": 95.0, "exact_match": 90.0, "eval_split": "sample"},
+           _provenance("sample"), directory=folder)
+    for name, kind, f1, speedup, fill in RUNS:
+        record(name, kind, _run_metrics(f1, speedup, fill), _provenance(),
+               {"teacher": "runs/teacher/final", "output_dir": f"runs/{name}"}, directory=folder)
+    # scored on another split: must never be compared with the rest
+    record("smoke-run", "filled", _run_metrics(90.0, 5.0, 0.1, split="sample"), _provenance("sample"),
+           directory=folder)
+    return folder
+
+
+@pytest.fixture
+def records(records_dir):
+    return load_records(records_dir)
+
+
+def _offsets(ax, gid_prefix):
+    return {tuple(map(float, xy)) for c in ax.collections if (c.get_gid() or "").startswith(gid_prefix)
+            for xy in c.get_offsets()}
+
+
+def _line(ax, gid):
+    lines = [line for line in ax.lines if line.get_gid() == gid]
+    assert len(lines) == 1, f"expected one line with gid {gid!r}"
+    return [tuple(map(float, xy)) for xy in lines[0].get_xydata()]
+
+
+# ---------------------------------------------------------------- reference data
+
+def test_reference_models_have_scores_and_sources():
+    table = reference_models()
+    assert table["source"].map(lambda s: isinstance(s, str) and len(s.strip()) > 0).all()
+    assert (table["eval_split"] == "official").all()
+    expected = {"BERT-base", "BERT-large WWM", "DistilBERT", "TinyBERT-6", "TinyBERT-4", "MobileBERT",
+                "Block pruning hybrid-filled 1.84x", "Block pruning struct 3.64x", "Soft movement + distillation 10%",
+                "CoFi 60% sparse", "CoFi 93% sparse"}
+    assert expected <= set(table["name"])
+    base = table.set_index("name").loc["BERT-base"]
+    assert (base["exact_match"], base["f1"], base["speedup"], base["fill_rate"]) == (80.8, 88.5, 1.0, 1.0)
+    cofi = table.set_index("name").loc["CoFi 60% sparse"]
+    assert math.isnan(cofi["exact_match"]) and cofi["f1"] == 89.1 and cofi["speedup_hardware"] == "V100"
+    distil = table.set_index("name").loc["DistilBERT"]
+    assert distil["speedup"] == 2.06 and "1.63x (CPU, paper)" in distil["speedups"]
+
+
+def test_reference_architectures_are_the_standard_shapes():
+    archs = reference_architectures()
+    assert list(archs) == ["BERT-base", "BERT-large WWM", "DistilBERT", "TinyBERT-6", "TinyBERT-4", "MobileBERT"]
+    shape = {name: (c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.intermediate_size)
+             for name, c in archs.items()}
+    assert shape["BERT-base"] == (12, 768, 12, 3072) and shape["BERT-large WWM"] == (24, 1024, 16, 4096)
+    assert shape["TinyBERT-4"] == (4, 312, 12, 1200) and shape["DistilBERT"] == (6, 768, 12, 3072)
+    assert isinstance(archs["MobileBERT"], MobileBertConfig) and archs["MobileBERT"].true_hidden_size == 128
+    with pytest.raises(KeyError, match="CoFi"):
+        reference_architectures(names=["CoFi 60% sparse"])
+
+
+def test_reference_validation_names_the_entry(tmp_path):
+    data = load_reference_file()
+    del data["models"][2]["source"]
+    path = tmp_path / "refs.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ReferenceDataError, match=r"DistilBERT.*'source'"):
+        reference_rows(path)
+    data = load_reference_file()
+    data["models"][0]["f1"] = 188.5
+    path.write_text(json.dumps(data))
+    with pytest.raises(ReferenceDataError, match="BERT-base.*out of range"):
+        reference_rows(path)
+    with pytest.raises(FileNotFoundError, match="reference_models.json"):
+        reference_rows(tmp_path / "missing.json")
+
+
+# ---------------------------------------------------------------- Pareto front
+
+def test_pareto_front_on_hand_made_points():
+    points = [[1, 1], [2, 2], [2, 1], [1, 2], [2, 2], [0, 3]]
+    assert pareto_front(points).tolist() == [False, True, False, False, True, True]
+    # (F1 up, fill rate down); a NaN never joins the front nor pushes anyone off it
+    points = [[70, 0.5], [69, 0.3], [68, 0.4], [np.nan, 0.1], [71, 0.9]]
+    assert pareto_front(points, maximize=(True, False)).tolist() == [True, True, False, False, True]
+    with pytest.raises(ValueError, match="columns"):
+        pareto_front([[1, 2, 3]])
+
+
+# ---------------------------------------------------------------- plots
+
+def test_f1_vs_speedup_separates_our_runs_from_published(records):
+    with pytest.warns(UserWarning, match="other splits"):
+        fig = f1_vs_speedup(records)
+    ours, published = fig.axes
+    assert "speedup" in ours.get_xlabel() and "measured here" in ours.get_xlabel()
+    assert "CPU x86_64, 2 threads" in ours.get_xlabel()
+    assert ours.get_ylabel() == f"F1 on the {HELD_OUT} split" and "split by article" in ours.get_title()
+    assert "official" in published.get_ylabel() and "Published" in published.get_title()
+    assert "as published" in published.get_xlabel()
+    assert not ours.get_shared_y_axes().joined(ours, published)
+
+    assert _offsets(ours, "runs:filled") == {(1.5, 70.5), (2.2, 69.0), (3.4, 64.0), (3.1, 60.0)}
+    assert _offsets(ours, "runs:packed") == {(2.0, 66.0)}
+    assert _offsets(ours, "runs:distil-recipe") == {(2.0, 65.0), (4.0, 55.0)}
+    assert _line(ours, "front") == [(1.5, 70.5), (2.2, 69.0), (3.4, 64.0), (4.0, 55.0)]
+    assert {y for _, y in _line(ours, "teacher")} == {TEACHER_F1}
+
+    table = reference_models()
+    expected = {(float(r.speedup), float(r.f1)) for r in table.itertuples() if not math.isnan(r.f1)}
+    assert _offsets(published, "references:") == expected
+    assert {y for _, y in _line(published, "baseline")} == {88.5}
+    # nothing crosses panels: no published point on the left, none of ours (nor the other split's) on the right
+    assert not _offsets(ours, "references:") and not _offsets(published, "runs:")
+    assert (5.0, 90.0) not in _offsets(ours, "")
+
+
+def test_f1_vs_fill_rate_front_minimizes_fill(records):
+    fig = f1_vs_fill_rate(records, split=HELD_OUT)
+    ours, published = fig.axes
+    assert "fill rate" in ours.get_xlabel() and "fill rate" in published.get_xlabel()
+    assert _line(ours, "front") == [(0.15, 55.0), (0.2, 60.0), (0.25, 64.0), (0.45, 69.0), (0.7, 70.5)]
+    assert ours.xaxis_inverted() and published.xaxis_inverted()
+    plotted = _offsets(published, "references:")
+    assert (0.26, 87.71) in plotted and (1.0, 88.5) in plotted
+    assert not any(x > 1 for x, _ in plotted)  # BERT-large is named in a note instead
+    assert "not shown: BERT-large WWM" in published.get_xlabel()
+
+
+def test_plots_without_runs_still_draw_the_published_panel():
+    fig = f1_vs_speedup([])
+    ours, published = fig.axes
+    assert any("no runs" in text.get_text() for text in ours.texts)
+    assert _offsets(published, "references:")
+
+
+def test_structure_heatmap_counts():
+    fig = structure_heatmap([4, 0], [100, 7], dense_heads=12, dense_neurons=1536)
+    texts = [text.get_text() for text in fig.axes[0].texts]
+    assert texts == ["4", "0", "100", "7"]
+    with pytest.raises(ValueError, match="per layer"):
+        structure_heatmap([1, 2], [3])
+
+
+# ---------------------------------------------------------------- choosing
+
+@pytest.mark.parametrize("drop, expected", [(0.0, "run-a"), (1.0, "run-b"), (5.0, "run-b"), (6.0, "run-d"),
+                                            (20.0, "student-s2")])
+def test_choose_fastest_within_f1_budget(records, drop, expected):
+    with pytest.warns(UserWarning, match="other splits"):
+        chosen = tradeoff.choose(records, max_f1_drop=drop)
+    assert chosen["name"] == expected
+    assert chosen["teacher_f1"] == TEACHER_F1 and chosen["eval_split"] == HELD_OUT
+    assert chosen["heads_per_layer"] == [4, 3, 1] and chosen["fill_rate"] is not None
+
+
+def test_choose_most_accurate_at_speed(records):
+    with pytest.warns(UserWarning):
+        assert tradeoff.choose(records, min_speedup=3.0)["name"] == "run-d"
+        assert tradeoff.choose(records, min_speedup=2.0)["name"] == "run-b"
+        assert tradeoff.choose(records, min_speedup=5.0) is None
+        assert tradeoff.choose(records, max_f1_drop=1.0, kinds=("packed",)) is None  # run-c is 4 F1 down
+        # the other split has its own teacher and runs
+        assert tradeoff.choose(records, max_f1_drop=10.0, split="sample")["name"] == "smoke-run"
+    with pytest.raises(ValueError, match="exactly one"):
+        tradeoff.choose(records, max_f1_drop=1.0, min_speedup=2.0)
+
+
+def test_widget_follows_the_slider(records):
+    with pytest.warns(UserWarning):
+        box = tradeoff_widget(records, value=1.0)
+        assert box.chosen["name"] == "run-b" and "<b>run-b</b>" in box.summary.value
+        assert bytes(box.heatmap.value).startswith(b"\x89PNG")
+        assert box.slider.max >= TEACHER_F1 - 55.0
+        box.slider.value = 6.0
+        assert box.chosen["name"] == "run-d" and "<b>run-d</b>" in box.summary.value
+        box.slider.value = 0.0
+        assert "<b>run-a</b>" in box.summary.value
+    assert box.children == (box.slider, box.summary, box.heatmap)
+
+
+def test_widget_without_teacher_says_so(records):
+    runs_only = [r for r in records if r["kind"] != "dense"]
+    with pytest.warns(UserWarning):
+        box = tradeoff_widget(runs_only)
+    assert box.chosen is None and "No dense teacher" in box.summary.value and box.slider.disabled
+
+
+# ---------------------------------------------------------------- benches
+
+def test_bench_pareto_on_fixture_records(records_dir):
+    result = bench_pareto.main(["--records", str(records_dir)])
+    assert result["left_out_other_splits"] == {"sample": 1}
+    assert result["teacher_f1"] == TEACHER_F1 and result["eval_split"] == HELD_OUT
+    assert result["front"] == ["run-a", "run-b", "run-d"]
+    assert result["best_at_2x"] == {"name": "run-b", "f1": 69.0, "cpu_speedup": 2.2}
+    assert result["best_at_3x"] == {"name": "run-d", "f1": 64.0, "cpu_speedup": 3.4}
+    # s1 at 2.0x: the front between run-a (1.5x, 70.5) and run-b (2.2x, 69.0) is at 70.5 - 1.5 * 0.5 / 0.7
+    assert result["f1_gap_vs_distil_recipe"] == pytest.approx(70.5 - 1.5 * 0.5 / 0.7 - 65.0, abs=1e-3)
+    s2 = next(row for row in result["f1_gap_details"] if row["name"] == "student-s2")
+    assert s2["gap"] is None  # faster than every pruned model: no extrapolation
+    json.dumps(result)
+
+
+def test_bench_pareto_without_students_or_runs(tmp_path, records):
+    folder = tmp_path / "no-students"
+    for rec in records:
+        if rec["kind"] != "distil-recipe" and rec.get("metrics", {}).get("eval_split") == HELD_OUT:
+            record(rec["name"], rec["kind"], rec["metrics"], rec["provenance"], rec["config"], directory=folder)
+    result = bench_pareto.main(["--records", str(folder)])
+    assert result["f1_gap_vs_distil_recipe"] is None and result["best_at_3x"]["name"] == "run-d"
+    empty = bench_pareto.main(["--records", str(tmp_path / "nothing")])
+    assert empty["teacher_f1"] is None and empty["best_at_2x"] is None
+    teacher_only = tmp_path / "teacher-only"
+    record("t", "dense", {"f1": 63.0, "eval_split": HELD_OUT}, _provenance(), directory=teacher_only)
+    result = bench_pareto.main(["--records", str(teacher_only)])
+    assert (result["eval_split"], result["teacher_f1"], result["front"]) == (HELD_OUT, 63.0, [])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the skip is what a CPU-only machine returns")
+def test_bench_align_skips_without_gpu():
+    assert bench_align.main([]) == {"bench": "align", "skipped": "no GPU"}
+
+
+def test_bench_align_cpu_dry_run_is_exact():
+    result = bench_align.main(["--device", "cpu", "--dtype", "fp32", "--layers", "1", "--batch", "1", "--seq", "16",
+                               "--repeats", "1", "--warmup", "0"])
+    assert result["ffn_aligned"] == 512 and result["max_abs_logit_diff_fp32"] < 1e-4 and result["ratio"] > 0
+
+
+# ---------------------------------------------------------------- timing with tiny models
+
+TINY_REFERENCES = {
+    "BERT-base": BertConfig(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermediate_size=128,
+                            vocab_size=1000),
+    "TinyBERT-4": BertConfig(num_hidden_layers=1, hidden_size=32, num_attention_heads=4, intermediate_size=64,
+                             vocab_size=1000),
+    "MobileBERT": MobileBertConfig(num_hidden_layers=1, hidden_size=64, num_attention_heads=2, intermediate_size=64,
+                                   embedding_size=32, true_hidden_size=32, intra_bottleneck_size=32,
+                                   num_feedforward_networks=2, vocab_size=1000),
+}
+
+
+def test_time_references_reports_measured_and_published():
+    table = time_references(batch=1, seq=16, device="cpu", repeats=1, warmup=0, architectures=TINY_REFERENCES)
+    rows = table.set_index("name")
+    assert list(rows.index) == ["BERT-base", "TinyBERT-4", "MobileBERT"]
+    assert rows.loc["BERT-base", "measured_speedup"] == 1.0
+    assert rows.loc["TinyBERT-4", "published_speedup"] == 9.4
+    assert rows.loc["MobileBERT", "published_hardware"] == "RTX 3090"
+    assert (rows["measured_speedup"] > 0).all() and (rows["batch"] == 1).all() and (rows["seq"] == 16).all()
+    subset = time_references(batch=1, seq=8, device="cpu", repeats=1, warmup=0, names=["TinyBERT-4"],
+                             architectures=TINY_REFERENCES)
+    assert list(subset["name"]) == ["BERT-base", "TinyBERT-4"]  # the baseline always comes along
+    with pytest.raises(KeyError, match="CoFi"):
+        time_references(names=["CoFi 60% sparse"], architectures=TINY_REFERENCES)
+
+
+def test_build_reference_is_seeded():
+    a, b = (build_reference(TINY_REFERENCES["MobileBERT"], seed=3) for _ in range(2))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_bench_timing_finds_recorded_models(tmp_path):
+    dense = tiny_bert()
+    with torch.no_grad():  # kill a head's value rows and outputs so packing has something to remove
+        layer = dense.bert.encoder.layer[0]
+        layer.attention.self.value.weight[:16] = 0
+        layer.attention.self.value.bias[:16] = 0
+        layer.attention.output.dense.weight[:, :16] = 0
+    packed = pack(dense)
+    save_packed(packed, tmp_path / "runs" / "tiny-filled")
+    shapes = tmp_path / "shapes" / "tiny-shape-only"
+    save_packed(packed, shapes)
+    (shapes / "model.safetensors").unlink()  # a carried config.json alone
+    records_dir = tmp_path / "results"
+    metrics = _run_metrics(60.0, 1.2, 0.9, layers=2)
+    record("tiny-filled", "filled", metrics, _provenance(), {"output_dir": str(tmp_path / "runs" / "tiny-filled")},
+           directory=records_dir)
+    record("tiny-shape-only", "packed", metrics, _provenance(), {"output_dir": "runs/elsewhere"},
+           directory=records_dir)
+    record("missing", "packed", metrics, _provenance(), {"output_dir": "runs/nowhere"}, directory=records_dir)
+
+    models, how, skipped = bench_timing.recorded_models(load_records(records_dir), tmp_path / "shapes")
+    assert set(models) == {"tiny-filled", "tiny-shape-only"} and how["tiny-filled"] == "weights"
+    assert "random weights" in how["tiny-shape-only"] and [s["name"] for s in skipped] == ["missing"]
+    assert models["tiny-shape-only"].config.heads_per_layer == [3, 4]
+
+    args = bench_timing.parse_args(["--device", "cpu", "--batch", "1", "--seq", "8", "--repeats", "1",
+                                    "--warmup", "0"])
+    block = bench_timing.time_dtype({"dense base": dense, **models}, "dense base", [], args, "fp32")
+    assert set(block["speedups"]) == {"tiny-filled", "tiny-shape-only"} and block["reference_speedups"] == {}
