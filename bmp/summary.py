@@ -49,17 +49,38 @@ def course_times(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def render(records: list[dict]) -> str:
+def render(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT) -> str:
     if not records:
         return "_No recorded runs yet._"
+    images = [f"![{p.stem}]({p.relative_to(root).as_posix()})" for p in figures]
     provenance_lines = sorted({f"{r['provenance']['base_model']} · {r['provenance']['data_split']} · "
                                f"{hardware_label(r['provenance']['hardware'])}"
                                for r in records if r["kind"] in KIND_ORDER})
     return "\n".join([
         results_table(records), "",
         "Runs above (base model · data split · hardware):", *[f"- {line}" for line in provenance_lines], "",
+        *([""] + images if images else []), "",
         "Measured notebook times:", course_times(records),
     ])
+
+
+FIGURES = Path("docs") / "figures"  # next to the README
+
+
+def write_figures(records: list[dict], directory: Path) -> list[Path]:
+    """The two trade-off figures, drawn from the records, as PNGs the README embeds."""
+    from .plots import f1_vs_fill_rate, f1_vs_speedup
+
+    runs = [r for r in records if r["kind"] in ("packed", "filled", "distil-recipe")]
+    if not runs:
+        return []
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, draw in (("f1_vs_speedup", f1_vs_speedup), ("f1_vs_fill_rate", f1_vs_fill_rate)):
+        path = directory / f"{name}.png"
+        draw(records).savefig(path, dpi=110, bbox_inches="tight")
+        paths.append(path)
+    return paths
 
 
 def update_readme(readme: Path = REPO_ROOT / "README.md", records: list[dict] | None = None) -> bool:
@@ -68,7 +89,9 @@ def update_readme(readme: Path = REPO_ROOT / "README.md", records: list[dict] | 
         raise ValueError(f"{readme} lacks the {START} / {END} markers that delimit the generated results")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    new = f"{head}{START}\n{render(records if records is not None else load_records())}\n{END}{tail}"
+    records = records if records is not None else load_records()
+    figures = write_figures(records, readme.parent / FIGURES)
+    new = f"{head}{START}\n{render(records, figures, readme.parent)}\n{END}{tail}"
     changed = new != text
     readme.write_text(new)
     return changed

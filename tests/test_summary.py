@@ -1,0 +1,36 @@
+"""The README's results block is generated from records, numbers and all."""
+import pytest
+
+from bmp.results import provenance, record, load_records
+from bmp.summary import END, START, render, update_readme
+
+
+def _records(tmp_path):
+    prov = provenance(base_model="embedded", data_split="dev by article", profile="course")
+    record("dense-course", "dense", {"exact_match": 50.0, "f1": 63.25, "eval_split": "dev-by-article"}, prov,
+           directory=tmp_path)
+    record("h-filled", "filled", {"exact_match": 48.0, "f1": 61.875, "fill_rate": 0.4321, "cpu_speedup": 2.345,
+                                  "heads_per_layer": [3, 2], "neurons_per_layer": [512, 64],
+                                  "eval_split": "dev-by-article"}, prov, directory=tmp_path)
+    return load_records(tmp_path)
+
+
+def test_table_carries_the_recorded_numbers(tmp_path):
+    text = render(_records(tmp_path))
+    assert "| h-filled | filled | course | 48.0 | 61.9 | 0.432 | [3, 2] | [512, 64] | 2.35 | dev-by-article |" in text
+    assert "63.2" in text or "63.3" in text
+
+
+def test_update_rewrites_only_between_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{START}\nold\n{END}\noutro\n")
+    update_readme(readme, _records(tmp_path))
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("\noutro\n") and "old" not in text and "h-filled" in text
+
+
+def test_missing_markers_are_named(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="markers"):
+        update_readme(readme, [])
