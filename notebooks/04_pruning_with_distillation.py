@@ -1,0 +1,529 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · Pruning with distillation
+#
+# Notebooks 01 and 02 built the scores and the masks; notebook 03 trained the teacher. This notebook puts them
+# together into one training run: a copy of the teacher learns its weights *and* its scores, while a threshold
+# that rises on a schedule and a penalty on the scores push blocks and neurons out, and the teacher's own
+# predictions keep the student close to what it knew. The outcome is a model with zeros in whole 32 × 32 blocks
+# of its attention matrices and in whole FFN neurons, ready for notebook 05 to pack.
+#
+# **Learning goals**
+#
+# - Read a pruning recipe: granularity, sigmoid threshold, cubic schedule, L1 weight λ, score learning rate,
+#   distillation temperature and mix.
+# - Write the cubic threshold schedule and the L1 penalty on sigmoid(scores), and check them against `bmp`.
+# - Estimate, before training, whether a score learning rate can move scores past the threshold at all.
+# - Write the distillation loss (KL divergence at a temperature) and explain the T² factor.
+# - Run `prune_run` and read its log: threshold, density, heads and neurons alive over training.
+# - Read what the pruned model kept, layer by layer, and compare it with other recorded runs.
+
+# %%
+import copy
+import json
+import math
+import os
+from pathlib import Path
+
+import datasets
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+import transformers
+from IPython.display import display
+
+from bmp.course import output_dir, save_figure
+from bmp.distill import kd_loss, qa_distillation_loss
+from bmp.finetune import evaluate_qa, finetune_dense, prepare_data, resume_point, training_arguments
+from bmp.masked import add_masks, score_parameters
+from bmp.models import load_tokenizer
+from bmp.plots import structure_heatmap
+from bmp.profiles import get_profile
+from bmp.prune import load_teacher, prune_run, recipe_for
+from bmp.regularization import l1_sigmoid
+from bmp.report import kept_report
+from bmp.results import REPO_ROOT, RESULTS_ENV, load_records
+from bmp.schedule import CubicSchedule
+from bmp.squad import train_collator
+
+# %% tags=["parameters"]
+PROFILE = os.environ.get("BMP_PROFILE", "course")
+PRESET = "hybrid"
+LAMBDA = None  # the L1 weight on sigmoid(scores); None: 60 under course, 50 under smoke
+SCORE_LR = None  # the scores' learning rate; None: the profile's score_learning_rate
+
+# %% [markdown]
+# The defaults depend on the profile, so they are filled in here rather than in the parameters cell (papermill
+# replaces only what it is given). The score learning rate defaults to the profile's, as in `python -m bmp.prune`:
+# the reference's 1e-2 assumed about 20 epochs, and a run of one epoch needs faster scores. The section "How far
+# can a score move?" below works out how fast.
+
+# %%
+profile = get_profile(PROFILE)
+if profile.name == "smoke":  # smoke records stay out of the committed data/results
+    os.environ.setdefault(RESULTS_ENV, str(output_dir() / "results"))
+LAMBDA = float(LAMBDA if LAMBDA is not None else (50.0 if profile.name == "smoke" else 60.0))
+SCORE_LR = float(SCORE_LR if SCORE_LR is not None else profile.score_learning_rate)
+TEACHER_DIR = REPO_ROOT / "runs" / f"teacher-{profile.name}"
+TEACHER = TEACHER_DIR / "final"
+RUN_NAME = f"nb04-{PRESET}-lam{LAMBDA:g}-{profile.name}"
+RUN_DIR = REPO_ROOT / "runs" / RUN_NAME
+
+transformers.logging.set_verbosity_error()
+transformers.logging.disable_progress_bar()
+datasets.disable_progress_bars()
+sns.set_theme(style="whitegrid")
+pd.set_option("display.max_colwidth", 120)
+tokenizer = load_tokenizer(profile.model)
+data = prepare_data(profile, tokenizer)
+print(f"profile {profile.name}: {data}")
+print(f"split: {data.splits.description}")
+print(f"this run: {RUN_DIR.relative_to(REPO_ROOT)}")
+
+# %% [markdown]
+# ## The teacher
+#
+# The student starts as a copy of the notebook-03 teacher and distils from it. Without a teacher on disk, run
+# notebook 03 or `python -m bmp.finetune --profile <profile>` (both save to `runs/teacher-<profile>/final`); the
+# cell below trains one in their place, which takes seconds under `smoke` and about a quarter of an hour under
+# `course`.
+
+# %%
+if not (TEACHER / "config.json").is_file():
+    print(f"no teacher in {TEACHER.relative_to(REPO_ROOT)}: training one now with finetune_dense "
+          "(notebook 03 does the same and explains it)")
+    finetune_dense(profile, output_dir=TEACHER_DIR, data=data)
+teacher = load_teacher(TEACHER).eval()
+print(f"teacher: {TEACHER.relative_to(REPO_ROOT)}, {sum(p.numel() for p in teacher.parameters()) / 1e6:.1f}M "
+      "parameters")
+
+# %% [markdown]
+# ## The recipe
+#
+# `recipe_for` gathers every choice the pruning trainer adds to a plain fine-tune into one frozen
+# `PruningRecipe`:
+
+# %%
+recipe = recipe_for(PRESET, LAMBDA, score_lr=SCORE_LR)
+pruning, reg, kd = recipe.pruning, recipe.regularization, recipe.distillation
+pd.Series({
+    "attention granularity": str(pruning.attention), "FFN granularity": str(pruning.ffn),
+    "mask": f"{pruning.method}: keep a block while sigmoid(score) > threshold",
+    "threshold": f"{pruning.initial_threshold} -> {pruning.final_threshold}, cubic",
+    "flat at the start / end": f"{recipe.schedule_warmup:.0%} / {recipe.schedule_cooldown:.0%} of the steps",
+    "L1 weight (attention, FFN)": f"{reg.attention:g}, {reg.ffn:g}",
+    "score learning rate": f"{recipe.score_learning_rate:g}",
+    "weight learning rate": f"{profile.prune_learning_rate:g}",
+    "epochs": profile.prune_epochs,
+    "distillation": f"KL at T = {kd.temperature:g}, weight {kd.alpha:g}; cross-entropy weight {1 - kd.alpha:g}",
+}, name="recipe").to_frame()
+
+# %% [markdown]
+# ## The threshold schedule
+#
+# A block is kept while sigmoid(score) > τ. Scores start at 0, so sigmoid(score) = 0.5 and everything is kept
+# at first. The threshold τ stays at its initial value for the first 10% of the steps, rises along a cubic to its
+# final value, and stays there for the last 10%:
+#
+# τ(t) = τ_final + (τ_initial − τ_final) · (1 − (t − t_warm) / (T − t_warm − t_cool))³
+#
+# The cubic rises fast at first and flattens towards the end, so that the last blocks go slowly while the
+# weights have time to adapt. The same progress factor (0 → 1) also scales the L1 penalty.
+#
+# The run is this many steps long (the `Trainer`'s count: batches per epoch times epochs, rounded up):
+
+# %%
+steps_per_epoch = math.ceil(len(data.train_features) / profile.batch_size)
+total_steps = math.ceil(profile.prune_epochs * steps_per_epoch)
+schedule = recipe.schedule(total_steps)
+print(f"{len(data.train_features):,} windows / batch {profile.batch_size} -> {steps_per_epoch} steps per epoch, "
+      f"{total_steps} steps in all; {schedule}")
+
+
+# %%
+def my_threshold(step: int, initial: float, final: float, total: int, warmup: int, cooldown: int) -> float:
+    ramp = total - warmup - cooldown
+    if step < warmup:
+        return initial
+    if ramp <= 0 or step >= warmup + ramp:
+        return final
+    return final + (initial - final) * (1 - (step - warmup) / ramp) ** 3
+
+
+for step in range(total_steps + 1):
+    mine = my_threshold(step, schedule.initial, schedule.final, schedule.total_steps, schedule.warmup_steps,
+                        schedule.cooldown_steps)
+    assert abs(mine - schedule(step)) < 1e-12, (step, mine, schedule(step))
+print(f"my_threshold matches CubicSchedule at all {total_steps + 1} steps")
+
+# %%
+steps = np.arange(total_steps + 1)
+fig, ax = plt.subplots(figsize=(7, 3.5))
+ax.plot(steps, [schedule(int(s)) for s in steps], label=f"this run ({total_steps} steps)")
+long_run = CubicSchedule.from_fractions(pruning.initial_threshold, pruning.final_threshold, 1000)
+ax.plot(steps[-1] * np.arange(1001) / 1000, [long_run(s) for s in range(1001)], ls=":", c="grey",
+        label="the same shape at 1,000 steps, rescaled")
+ax.set_xlabel("training step")
+ax.set_ylabel("sigmoid threshold τ")
+ax.set_title("cubic threshold schedule: flat, cubic ramp, flat")
+ax.legend()
+save_figure(fig, "04_cubic_schedule")
+plt.show()
+
+# %% [markdown]
+# ## How far can a score move?
+#
+# To be pruned at the end, a score must fall from 0 to below logit(τ_final) = ln(τ / (1 − τ)), which is −2.2 for
+# τ = 0.1. The scores are trained with Adam, which moves each parameter by *at most about its learning rate*
+# per step, however large the gradient (it divides by the gradient's running magnitude). The learning rate
+# itself warms up and then decays linearly, so the farthest a score can travel in the whole run is about the
+# score learning rate times the sum of the schedule's factors. This costs nothing to check before training:
+
+# %%
+args = training_arguments(profile, output_dir() / "scratch", epochs=profile.prune_epochs,
+                          learning_rate=profile.prune_learning_rate)
+dummy = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+lr_schedule = transformers.get_linear_schedule_with_warmup(dummy, args.get_warmup_steps(total_steps), total_steps)
+factors = []
+for _ in range(total_steps):
+    factors.append(lr_schedule.get_last_lr()[0])
+    dummy.step()
+    lr_schedule.step()
+reach = SCORE_LR * sum(factors)
+needed = -math.log(pruning.final_threshold / (1 - pruning.final_threshold))
+print(f"score learning rate {SCORE_LR:g} x {sum(factors):.1f} (sum of the learning-rate factors over "
+      f"{total_steps} steps) = {reach:.2f}; a score must fall by {needed:.2f} to be pruned")
+if reach < needed:
+    print("-> no score can reach the threshold: this run will prune nothing. Raise SCORE_LR or train longer.")
+elif reach < 2 * needed:
+    print("-> only scores pushed down at almost every step can make it: expect light pruning, whatever λ is.")
+else:
+    print("-> enough room: λ decides how many scores are pushed down far enough.")
+
+# %% [markdown]
+# Because Adam normalises the step, λ does not make scores fall *faster*; it decides *which way* they go, by
+# weighing the penalty's pull against the task's (and distillation's) push on each score.
+#
+# ## L1 on sigmoid(scores)
+#
+# The penalty is λ times the mean of sigmoid(scores), averaged over the score tensors of each part (attention
+# blocks, FFN neurons), each part with its own λ. Why the sigmoid and not the scores themselves? sigmoid(S) is
+# what the threshold compares, it is bounded, and its gradient σ(S)(1 − σ(S)) fades as S goes far below the
+# threshold, so a block that is clearly out stops being pushed, while one near the threshold is pushed hardest.
+#
+# By hand, on a masked copy of the teacher with random scores:
+
+# %%
+student = add_masks(copy.deepcopy(teacher), pruning)
+generator = torch.Generator().manual_seed(0)
+with torch.no_grad():
+    for _, scores in score_parameters(student):
+        scores.copy_(2 * torch.randn(scores.shape, generator=generator))
+
+
+def is_ffn(name: str) -> bool:
+    return "neuron_scores" in name or ".intermediate." in name or (".output." in name and ".attention." not in name)
+
+
+attention_means = [torch.sigmoid(s).mean() for name, s in score_parameters(student) if not is_ffn(name)]
+ffn_means = [torch.sigmoid(s).mean() for name, s in score_parameters(student) if is_ffn(name)]
+mine = reg.attention * torch.stack(attention_means).mean() + reg.ffn * torch.stack(ffn_means).mean()
+library = l1_sigmoid(student, reg)
+assert torch.allclose(mine, library), (mine, library)
+print(f"{len(attention_means)} attention and {len(ffn_means)} FFN score tensors; "
+      f"penalty by hand {mine.item():.4f}, bmp.regularization.l1_sigmoid {library.item():.4f}")
+
+# %% [markdown]
+# ## Distillation
+#
+# The student learns from the teacher's whole distribution over start (and end) positions, not just from the
+# gold label. Both sets of logits are divided by a temperature T before the softmax, which flattens the
+# distributions and lets the teacher's runner-up positions carry signal; the loss is the KL divergence
+# KL(p_teacher ‖ p_student) of the softened distributions, averaged over windows and multiplied by T², because the
+# gradients of softened logits shrink by 1/T² and the factor keeps their scale comparable across temperatures.
+# Padded positions are left out of both softmaxes.
+#
+# The teacher's start distribution on one training window, at three temperatures:
+
+# %%
+collate = train_collator(tokenizer)
+batch = collate([data.train_features[i] for i in range(min(8, len(data.train_features)))])
+inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+with torch.inference_mode():
+    teacher_out = teacher(**inputs)
+real = int(batch["attention_mask"][0].sum())
+fig, ax = plt.subplots(figsize=(8, 3.2))
+for temperature in (1, 2, 4):
+    probabilities = torch.softmax(teacher_out.start_logits[0, :real] / temperature, dim=-1)
+    ax.plot(probabilities.numpy(), label=f"T = {temperature}")
+ax.axvline(int(batch["start_positions"][0]), color="grey", ls="--", lw=1, label="gold start")
+ax.set_xlabel("token position in the window")
+ax.set_ylabel("teacher's start probability")
+ax.set_title("softening: higher temperatures spread the teacher's probability")
+ax.legend()
+save_figure(fig, "04_temperature")
+plt.show()
+
+# %% [markdown]
+# ## Exercise: the distillation loss
+#
+# Write `my_kd_loss(student, teacher, temperature, mask)` for (batch, tokens) logits and a 0/1 `mask` of the
+# real tokens: the KL divergence KL(p_teacher ‖ p_student) of the softmaxes at `temperature` over the real tokens
+# of each row, averaged over the rows, times `temperature²`. Careful with the padding: a position that is out of
+# both softmaxes must add exactly nothing (0 · log 0 is 0, but `-inf - -inf` is `nan`).
+#
+# A working solution is in place so that the notebook runs top to bottom. **Your turn: replace this solution
+# with your own and rerun the cell and the check below.**
+
+
+# %%
+def my_kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float,
+               mask: torch.Tensor) -> torch.Tensor:
+    # your turn: replace this solution and rerun
+    real = mask.bool()
+    log_p_student = (student / temperature).masked_fill(~real, float("-inf")).log_softmax(dim=-1)
+    log_p_teacher = (teacher / temperature).masked_fill(~real, float("-inf")).log_softmax(dim=-1)
+    per_token = log_p_teacher.exp() * (log_p_teacher - log_p_student)
+    per_row = torch.where(real, per_token, torch.zeros_like(per_token)).sum(dim=-1)  # (B,)
+    return per_row.mean() * temperature ** 2
+
+
+# %% [markdown]
+# The check compares it with `bmp.distill.kd_loss` on random logits with random amounts of padding, at several
+# temperatures, and on the teacher's own logits against a perturbed student.
+
+# %%
+generator = torch.Generator().manual_seed(1)
+for temperature in (0.5, 1.0, 2.0, 4.0):
+    student_logits = 3 * torch.randn(6, 40, generator=generator)
+    teacher_logits = 3 * torch.randn(6, 40, generator=generator)
+    lengths = torch.randint(5, 41, (6,), generator=generator)
+    mask = (torch.arange(40)[None, :] < lengths[:, None]).long()  # (B, T): real tokens first, then padding
+    expected = kd_loss(student_logits, teacher_logits, temperature, mask)
+    got = my_kd_loss(student_logits, teacher_logits, temperature, mask)
+    assert torch.isfinite(got), f"T={temperature}: the loss is {got}; do padded positions add nan?"
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-6), f"T={temperature}: {got} vs {expected}"
+noisy = teacher_out.start_logits + torch.randn(teacher_out.start_logits.shape, generator=generator)
+mask = batch["attention_mask"]
+assert torch.allclose(my_kd_loss(noisy, teacher_out.start_logits, 2.0, mask),
+                      kd_loss(noisy, teacher_out.start_logits, 2.0, mask), rtol=1e-5)
+print("my_kd_loss matches bmp.distill.kd_loss")
+
+# %% [markdown]
+# The training loss mixes the two: α · ½ (KD on starts + KD on ends) + (1 − α) · the task's cross-entropy,
+# with α = 0.9 and T = 2, as in the reference. A freshly masked student keeps everything (sigmoid(0) = 0.5 is
+# above the initial threshold of 0), so it *is* the teacher: its distillation term is zero and only the task
+# term remains.
+
+# %%
+fresh = add_masks(copy.deepcopy(teacher), pruning).eval()
+with torch.inference_mode():
+    out = fresh(**inputs, start_positions=batch["start_positions"], end_positions=batch["end_positions"])
+total = qa_distillation_loss(out.start_logits, out.end_logits, teacher_out.start_logits, teacher_out.end_logits,
+                             out.loss, kd, batch["attention_mask"])
+assert torch.allclose(out.start_logits, teacher_out.start_logits, atol=1e-5)
+assert torch.allclose(total, (1 - kd.alpha) * out.loss, atol=1e-5)
+print(f"task loss {out.loss.item():.3f}; mixed loss {total.item():.3f} = {1 - kd.alpha:g} x task loss")
+del student, fresh
+
+# %% [markdown]
+# ## The pruning run
+#
+# `prune_run` copies the teacher, adds the masks, trains with `PruningTrainer` (the `Trainer`, plus a score
+# parameter group with its own learning rate, the threshold set from the schedule before every step, the L1
+# penalty and distillation), multiplies the masks into the weights (`baked_copy`), saves that plain BERT with
+# zeros to `<run>/final`, evaluates it and records it with kind `pruned`.
+#
+# The trainer logs the threshold, the density of the linear layers, and the heads and FFN neurons alive per
+# layer at every logging step; short runs log every step so that the curves below have points.
+#
+# A finished run is not redone: the trainer resumes from the newest checkpoint in the run's folder, finds
+# nothing left to train, and the cell only evaluates and records the model again. Delete the folder to start
+# over; a different λ or preset writes to a folder of its own (a different `SCORE_LR` does not: delete the folder).
+
+# %%
+previous = resume_point(RUN_DIR)
+if previous and Path(previous).stat().st_mtime < (TEACHER / "model.safetensors").stat().st_mtime:
+    print(f"warning: {RUN_DIR.relative_to(REPO_ROOT)} holds a run that is older than the teacher, and it will be "
+          "resumed as it is: delete the folder to prune the current teacher")
+logging_steps = max(1, min(10, total_steps // 25))
+print(f"pruning for {total_steps} steps; this takes seconds under smoke and minutes under course")
+result = prune_run(TEACHER, recipe, profile, RUN_DIR, data=data, name=RUN_NAME, base_model=profile.model,
+                   logging_steps=logging_steps)
+metrics = result.metrics
+print(f"{RUN_NAME}: EM {metrics['exact_match']:.1f}, F1 {metrics['f1']:.1f}, linear density "
+      f"{metrics['linear_density']:.3f}, after {metrics['train_steps']} steps")
+print(f"split: {data.splits.description}")
+
+# %% [markdown]
+# Against the teacher, scored on the same held-out questions (from its record when there is one, else
+# evaluated now):
+
+
+# %%
+def teacher_record():
+    """The dense record written when the teacher in TEACHER was trained, scored on this split."""
+    for record in load_records(kind="dense"):
+        folder = Path(record["config"].get("output_dir", ""))
+        folder = folder if folder.is_absolute() else REPO_ROOT / folder
+        if folder.resolve() == TEACHER.resolve() and record["metrics"]["eval_split"] == data.splits.split_name:
+            return record
+    return None
+
+
+found = teacher_record()
+teacher_metrics = found["metrics"] if found else evaluate_qa(teacher, data, tokenizer)
+comparison = pd.DataFrame({
+    "EM": [teacher_metrics["exact_match"], metrics["exact_match"]],
+    "F1": [teacher_metrics["f1"], metrics["f1"]],
+    "linear density": [1.0, metrics["linear_density"]],
+    "heads per layer": [None, metrics["heads_per_layer"]],
+    "FFN neurons per layer": [None, metrics["neurons_per_layer"]],
+}, index=["dense teacher", RUN_NAME])
+display(comparison.round(3))
+print(f"both on: {data.splits.description}")
+
+# %% [markdown]
+# ## What happened during training
+#
+# The log history is in `trainer_state.json` of the newest checkpoint (the `Trainer` saves one every 100 steps and
+# one at the end, so even a run of a few steps has one).
+
+# %%
+checkpoint = resume_point(RUN_DIR)
+if checkpoint is None:
+    history = pd.DataFrame()
+    print(f"no checkpoint in {RUN_DIR.relative_to(REPO_ROOT)}: no log history to plot")
+else:
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+    history = pd.DataFrame([entry for entry in state["log_history"] if "density" in entry])
+    print(f"{len(history)} logged steps from {Path(checkpoint).relative_to(REPO_ROOT)}")
+layers = len(metrics["heads_per_layer"])
+dense_heads, dense_neurons = teacher.config.num_attention_heads, teacher.config.intermediate_size
+
+# %%
+if len(history):
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    axes[0].plot(history["step"], history["threshold"], color="tab:red")
+    axes[0].set_ylabel("sigmoid threshold τ")
+    axes[0].set_title("the schedule")
+    axes[1].plot(history["step"], history["density"])
+    axes[1].set_ylabel("non-zero share of the linear weights")
+    axes[1].set_ylim(0, 1.05)
+    axes[1].set_title("linear density")
+    for i in range(layers):
+        axes[2].plot(history["step"], history[f"heads_{i}"] / dense_heads, color=f"C{i}", label=f"layer {i} heads")
+        axes[2].plot(history["step"], history[f"neurons_{i}"] / dense_neurons, color=f"C{i}", ls="--",
+                     label=f"layer {i} neurons")
+    axes[2].set_ylabel("share alive")
+    axes[2].set_ylim(-0.05, 1.05)
+    axes[2].set_title("heads (solid) and FFN neurons (dashed) alive")
+    axes[2].legend(fontsize=7, ncol=2)
+    for ax in axes:
+        ax.set_xlabel("training step")
+    fig.suptitle(f"{RUN_NAME}: λ = {LAMBDA:g}, score learning rate {SCORE_LR:g}")
+    fig.tight_layout()
+    save_figure(fig, "04_pruning_curves")
+    plt.show()
+
+# %% [markdown]
+# Nothing can go before the threshold rises; once it does, the density falls in step with it, and the pace
+# is set by how fast the scores can move. Heads usually survive longer than the density suggests: a head
+# dies only when all of its value rows or all of its output columns are gone, and blocks elsewhere in the head
+# can fall long before that.
+
+# %% [markdown]
+# ## What the pruned model keeps
+#
+# `kept_report` on the saved model (a plain BERT whose pruned weights are zeros) counts the heads and neurons
+# that are still alive, by the same rule packing will use:
+
+# %%
+pruned = load_teacher(result.output_dir)
+report = kept_report(pruned)
+print(report)
+fig = structure_heatmap(report.heads, report.neurons, dense_heads=dense_heads, dense_neurons=dense_neurons,
+                        title=RUN_NAME, figsize=(7, 2.2))
+save_figure(fig, "04_kept_per_layer")
+display(fig)
+
+# %% [markdown]
+# Alive is not the same as dense. Inside the heads that survive, block pruning has left zeros, and inside the
+# surviving neurons nothing was pruned. The density of each matrix tells the two apart:
+
+# %%
+density = report.matrices.pivot(index="matrix", columns="layer", values="density")
+density = density.loc[["query", "key", "value", "attn_out", "ffn_in", "ffn_out"]]
+fig, ax = plt.subplots(figsize=(1.2 * layers + 3, 3.2))
+sns.heatmap(density, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", ax=ax,
+            cbar_kws={"label": "non-zero share"})
+ax.set_title("density of each matrix after pruning")
+save_figure(fig, "04_matrix_density")
+plt.show()
+
+# %% [markdown]
+# ## Other recorded pruning runs
+#
+# Every `prune_run` leaves a record of kind `pruned`. Those scored on the same split, this one marked:
+
+# %%
+rows = []
+for record in load_records(kind="pruned"):
+    if record["metrics"].get("eval_split") != data.splits.split_name:
+        continue
+    config = record["config"]
+    recipe_config = config.get("recipe", {})
+    rows.append({
+        "run": record["name"] + (" (this notebook)" if record["name"] == RUN_NAME else ""),
+        "attention": str(recipe_config.get("pruning", {}).get("attention")),
+        "FFN": recipe_config.get("pruning", {}).get("ffn"),
+        "λ": recipe_config.get("regularization", {}).get("attention"),
+        "score lr": recipe_config.get("score_learning_rate"),
+        "epochs": config.get("profile", {}).get("prune_epochs"),
+        "F1": record["metrics"]["f1"], "linear density": record["metrics"]["linear_density"],
+        "heads": record["metrics"]["heads_per_layer"], "neurons": record["metrics"]["neurons_per_layer"],
+    })
+runs_table = pd.DataFrame(rows).sort_values("linear density") if rows else pd.DataFrame()
+display(runs_table.round(3))
+if len(rows) < 2:
+    print("only this run so far: try another LAMBDA here, or `python -m bmp.prune --teacher "
+          f"runs/teacher-{profile.name}/final --lam 30`, to see the trade-off")
+
+# %% [markdown]
+# ## Questionnaire
+#
+# 1. Why do the scores start at 0, and what does the initial threshold of 0 mean for the first steps?
+# 2. What does the cubic shape of the schedule do that a linear ramp would not?
+# 3. With Adam, doubling λ does not make the scores fall twice as fast. What does it change?
+# 4. A run has 300 steps, a 10% warm-up and linear decay. Can a score learning rate of 1e-2 prune anything with a
+#    final threshold of 0.1? What about 0.05?
+# 5. Why is the penalty on sigmoid(scores) rather than on the scores themselves?
+# 6. What does the temperature do to the teacher's distribution, and why is the KL term multiplied by T²?
+# 7. In the matrix-density heatmap, a layer keeps all its heads but its attention matrices are half empty. What
+#    will packing remove from it, and what will it leave?
+#
+# ## Further research
+#
+# - Sanh, Wolf and Rush, *Movement Pruning* (2020), and Lagunas et al., *Block Pruning For Faster Transformers*
+#   (2021): compare their regularisation with the one here, and find where λ for the FFN differs from λ for
+#   attention.
+# - Hinton, Vinyals and Dean, *Distilling the Knowledge in a Neural Network* (2015), section 2, derives the T²
+#   factor. Rerun with `distill=False` in `prune_run`: how much F1 does distillation buy at the same density?
+# - Try `PRESET = "struct"` with the same λ: compare the density and the heads kept with the hybrid run.
+# - Zhu and Gupta, *To prune, or not to prune* (2017), introduced the cubic schedule. Change `schedule_warmup` and
+#   `schedule_cooldown` (e.g. with `dataclasses.replace(recipe, schedule_cooldown=0.3)`) and watch the curves.
+# - Sweep λ and plot F1 against density from the `pruned` records (`python -m bmp.sweep --help`).

@@ -1,0 +1,368 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Speed and size: measuring the trade-off
+#
+# A pruned model is only worth shipping if it is faster, and "faster" is a measurement, easy to get wrong. A
+# timing taken on a cold model, on a busy machine, or around a GPU call that has not finished yet can be off by
+# a factor of ten, which is more than pruning gains. This notebook first takes timing apart, then uses it: it
+# times the architectures of well-known compressed BERTs on this machine, draws every recorded run against
+# F1, speed and size beside the published models, and ends with a slider that picks the model to ship for a
+# given F1 budget.
+#
+# **Learning goals**
+#
+# - Time a forward pass properly: warm-up, several repeats, the median, the thread count, models interleaved;
+#   and on a GPU, CUDA events after synchronising.
+# - Explain why a speedup measured here and one published elsewhere are different numbers.
+# - Find the Pareto front of a set of models by hand.
+# - Read the F1–speedup and F1–fill-rate figures, and say why their two panels must not be compared point
+#   by point.
+# - Choose a model for an F1 budget with `bmp.tradeoff.choose` and its widget.
+
+# %%
+import copy
+import inspect
+import os
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+import transformers
+from IPython.display import display
+
+from bmp import timing, tradeoff
+from bmp.course import output_dir, save_figure
+from bmp.models import load_profile_model
+from bmp.pareto import pareto_front
+from bmp.plots import f1_vs_fill_rate, f1_vs_speedup
+from bmp.profiles import get_profile
+from bmp.results import RESULTS_ENV, load_records, results_dir
+from bmp.speed import time_references
+from bmp.timing import synthetic_batch, time_forward, time_interleaved
+from bmp.widgets import tradeoff_widget
+
+# %% tags=["parameters"]
+PROFILE = os.environ.get("BMP_PROFILE", "course")
+REFERENCES = None  # reference architectures to time besides BERT-base; None: a subset that suits the profile
+SLIDER_VALUES = (0.5, 3.0)  # F1 points given up, for the non-interactive run of the chooser
+
+# %%
+profile = get_profile(PROFILE)
+if profile.name == "smoke":  # smoke records live outside the committed data/results (see notebook 03)
+    os.environ.setdefault(RESULTS_ENV, str(output_dir() / "results"))
+transformers.logging.set_verbosity_error()
+sns.set_theme(style="whitegrid")
+pd.set_option("display.max_colwidth", 80)
+model, _, model_name = load_profile_model(profile)
+model.eval()
+BATCH, SEQ = (4, 64) if profile.name == "smoke" else (8, 128)
+input_ids, attention_mask = synthetic_batch(model.config.vocab_size, BATCH, SEQ)
+print(f"profile {profile.name}: timing the {model_name!r} model on random batches of {BATCH} x {SEQ} tokens; "
+      f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+      f"{'a GPU: ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'}")
+
+# %% [markdown]
+# ## Timing a forward pass
+#
+# The simplest timing wraps one call in a clock. `time.perf_counter` is the clock to use: monotonic and of the
+# highest resolution available (`time.time` can jump when the system clock is adjusted). Passes are run under
+# `torch.inference_mode()`, in eval mode, as a deployed model would run. Twenty passes in a row:
+
+# %%
+PASSES = 20
+pass_times = []
+with torch.inference_mode():
+    for _ in range(PASSES):
+        begin = time.perf_counter()
+        model(input_ids=input_ids, attention_mask=attention_mask)
+        pass_times.append(time.perf_counter() - begin)
+pass_times = np.array(pass_times)
+steady = pass_times[2:]
+print(f"first pass {pass_times[0] * 1e3:.1f} ms; after it: median {np.median(steady) * 1e3:.1f} ms, "
+      f"mean {steady.mean() * 1e3:.1f} ms, min {steady.min() * 1e3:.1f} ms, max {steady.max() * 1e3:.1f} ms")
+
+# %%
+fig, ax = plt.subplots(figsize=(8, 3.3))
+ax.plot(np.arange(1, PASSES + 1), pass_times * 1e3, marker="o")
+ax.axhline(np.median(steady) * 1e3, color="grey", ls="--", label="median after warm-up")
+ax.set_xlabel("pass")
+ax.set_ylabel("milliseconds")
+ax.set_xticks(np.arange(1, PASSES + 1, 2))
+ax.set_title(f"{model_name}: {BATCH} x {SEQ} tokens, {torch.get_num_threads()} threads, one pass after another")
+ax.legend()
+save_figure(fig, "06_pass_times")
+plt.show()
+
+# %% [markdown]
+# What the plot usually shows, and the rule each thing suggests:
+#
+# - **Warm-up.** The first passes pay for one-off work: memory allocation, choosing and caching kernels,
+#   filling caches. Discard a few passes before timing.
+# - **Noise.** The other passes scatter, more on a shared machine: another process, a frequency change, the
+#   garbage collector. Repeat, and report the **median**, which one slow pass cannot drag; the mean can. The
+#   spread (slowest over fastest) tells how far to trust it; `bmp.timing` flags a spread over 1.3 as unstable.
+#
+# ## Threads
+#
+# PyTorch runs a CPU matrix multiply on several threads. On a quiet machine more threads are faster; on a busy one
+# they wait for each other and can be much slower. Either way the thread count is part of the measurement, and
+# `bmp.timing` records it with every result.
+
+# %%
+threads = torch.get_num_threads()
+by_threads = {}
+for count in sorted({1, threads}):
+    torch.set_num_threads(count)
+    by_threads[count] = time_forward(model, input_ids, attention_mask, repeats=5, warmup=2)
+torch.set_num_threads(threads)
+for count, result in by_threads.items():
+    print(f"{count} thread(s): median {result.median_s * 1e3:.1f} ms (spread {result.spread:.2f})")
+
+# %% [markdown]
+# ## Comparing two models: interleave
+#
+# A speedup is a ratio of two timings, and the two must be taken under the same conditions. Timing model A for a
+# minute and then model B for a minute lets a slow spell of the machine land on one of them only.
+# `bmp.timing.time_interleaved` runs one pass of each model per round, rotating which goes first, so a slow spell
+# hits both. A useful sanity check is an *A/A test*: two copies of the same model should come out at 1.00×.
+
+# %%
+twin = copy.deepcopy(model)
+one_after_other = time_forward(model, input_ids, attention_mask, repeats=5).median_s / \
+    time_forward(twin, input_ids, attention_mask, repeats=5).median_s
+interleaved = time_interleaved({"A": model, "B": twin}, input_ids, attention_mask, repeats=5)
+print(f"A/A ratio timed one after the other: {one_after_other:.3f}; interleaved: "
+      f"{interleaved['A'].median_s / interleaved['B'].median_s:.3f}")
+del twin
+
+# %% [markdown]
+# ## On a GPU: CUDA events
+#
+# A CUDA call returns as soon as its kernels are *queued*; the GPU runs them later. A clock read right after
+# `model(...)` measures the queuing, not the work. The correct timing waits for the GPU (`synchronize`) before
+# starting, and measures with CUDA events recorded into the same queue as the kernels, so that the clock runs
+# on the GPU itself. This is what the reference implementation measured, and what `bmp.timing` does on CUDA:
+
+# %%
+print(inspect.getsource(timing._one_pass))
+if torch.cuda.is_available():
+    gpu_model = copy.deepcopy(model).cuda()
+    gpu_ids, gpu_mask = input_ids.cuda(), attention_mask.cuda()
+    with torch.inference_mode():
+        for _ in range(3):
+            gpu_model(input_ids=gpu_ids, attention_mask=gpu_mask)  # warm-up
+        torch.cuda.synchronize()
+        begin = time.perf_counter()
+        gpu_model(input_ids=gpu_ids, attention_mask=gpu_mask)
+        queued = time.perf_counter() - begin
+    events = time_forward(gpu_model, gpu_ids, gpu_mask, repeats=10)
+    print(f"perf_counter without synchronising: {queued * 1e3:.2f} ms; CUDA events: {events.median_s * 1e3:.2f} ms")
+    del gpu_model
+else:
+    print("no GPU on this machine: the timings below use perf_counter on the CPU")
+
+# %% [markdown]
+# ## The reference architectures, timed here
+#
+# Published speedups were measured on other hardware, at other batch sizes, or only claimed. Speed depends on the
+# shapes, not on the weight values, so `bmp.speed.time_references` rebuilds each reference architecture with
+# random weights and times it against a random BERT-base in one interleaved run. On the CPU the default batch is
+# small; here the profile keeps the cost to seconds (`smoke`) or well under a minute (`course`, on an idle
+# machine). BERT-large is left out on the CPU: it would cost more than everything else together.
+
+# %%
+on_gpu = torch.cuda.is_available()
+if REFERENCES is None:
+    REFERENCES = (["TinyBERT-4"] if profile.name == "smoke" else
+                  ["DistilBERT", "TinyBERT-6", "TinyBERT-4", "MobileBERT"] + (["BERT-large WWM"] if on_gpu else []))
+reference_sizes = dict(batch=1, seq=32, repeats=2) if profile.name == "smoke" else \
+    (dict(repeats=5) if on_gpu else dict(batch=4, seq=128, repeats=5))
+start = time.perf_counter()
+references = time_references(names=REFERENCES, **reference_sizes)
+print(f"timed {len(references)} architectures in {time.perf_counter() - start:.0f} s")
+references[["name", "measured_speedup", "published_speedup", "published_hardware", "median_s", "spread",
+            "params", "batch", "seq", "threads"]].round(3)
+
+# %%
+shown = references.set_index("name")[["measured_speedup", "published_speedup"]]
+fig, ax = plt.subplots(figsize=(8, 3.5))
+shown.rename(columns={"measured_speedup": f"measured here ({references['device'].iloc[0]}, "
+                                          f"{references['batch'].iloc[0]} x {references['seq'].iloc[0]})",
+                      "published_speedup": "published (see the table for where)"}).plot.bar(ax=ax, rot=0)
+ax.axhline(1, color="grey", lw=1)
+ax.set_ylabel("speedup over BERT-base")
+ax.set_title("same architectures, different machines and batches")
+save_figure(fig, "06_reference_speedups")
+plt.show()
+
+# %% [markdown]
+# DistilBERT and TinyBERT-6 share one architecture (6 layers of BERT-base's width), so they time alike: speed is
+# a property of the shapes. A deep, narrow model such as MobileBERT (24 thin layers) does far less arithmetic
+# than BERT-base, yet many small matrix multiplies use a CPU poorly, so its measured speedup can fall well short
+# of its published one, or below 1. A speedup belongs to its hardware, batch size and sequence length.
+
+# %% [markdown]
+# ## Exercise: the Pareto front
+#
+# Among several models, the interesting ones are those that no other model beats on every axis at once: the
+# **Pareto front**. With (F1, speedup), both to maximise, a model is *dominated* when another is at least as good
+# on both and strictly better on one. Write `my_pareto_front(points, maximize)`: a bool array, True for the rows of
+# `points` (shape (n, 2)) on the front; `maximize[j]` says whether bigger is better in column j. A row with a NaN is
+# never on the front and never pushes another row off it; equal rows are all kept.
+#
+# A working solution is in place so that the notebook runs top to bottom. **Your turn: replace this solution
+# with your own and rerun the cell and the check below.**
+
+
+# %%
+def my_pareto_front(points, maximize=(True, True)) -> np.ndarray:
+    # your turn: replace this solution and rerun
+    better = np.asarray(points, dtype=float) * np.where(maximize, 1.0, -1.0)  # bigger is better everywhere
+    valid = ~np.isnan(better).any(axis=1)
+    candidates = better[valid]
+    on_front = np.zeros(len(better), dtype=bool)
+    for i in np.flatnonzero(valid):
+        dominated = ((candidates >= better[i]).all(axis=1) & (candidates > better[i]).any(axis=1)).any()
+        on_front[i] = not dominated
+    return on_front
+
+
+# %%
+rng = np.random.default_rng(0)
+for trial in range(200):
+    n = int(rng.integers(1, 12))
+    points = rng.integers(0, 6, size=(n, 2)).astype(float)  # small integers: plenty of ties
+    points[rng.random((n, 2)) < 0.1] = np.nan
+    for maximize in [(True, True), (True, False)]:
+        expected = pareto_front(points, maximize)
+        got = np.asarray(my_pareto_front(points, maximize), dtype=bool)
+        assert np.array_equal(got, expected), f"points {points.tolist()}, maximize {maximize}: {got} vs {expected}"
+print("my_pareto_front matches bmp.pareto.pareto_front on 400 random sets (with ties and NaNs)")
+
+# %% [markdown]
+# ## The recorded runs
+#
+# Every finalized model left a record (notebook 05, `python -m bmp.fill`, or a sweep with `python -m bmp.sweep`):
+# F1 on its held-out split, CPU speedup over its dense teacher measured when it was packed, fill rate. Only runs
+# scored on the same split are compared.
+
+# %%
+records = load_records()
+chosen_runs = tradeoff.runs(records)
+print(f"{len(records)} records in {results_dir()}; {len(chosen_runs)} packed or filled runs on split "
+      f"{tradeoff.pick_split(records)!r}")
+if chosen_runs:
+    display(pd.DataFrame([run.to_dict() for run in chosen_runs])[
+        ["name", "kind", "f1", "speedup", "fill_rate", "heads_per_layer", "neurons_per_layer", "speed_hardware"]
+    ].sort_values("speedup").round(3))
+else:
+    print("no packed or filled runs recorded yet: run notebooks 03-05 (`make course`), or prune and finalize "
+          "from the command line (`python -m bmp.prune ...`, then `python -m bmp.fill ...`), then rerun this "
+          "notebook. The figures below still show the published models.")
+
+# %% [markdown]
+# ## F1 against speed
+#
+# Left, our runs: F1 on the held-out split, speedups measured on this machine's CPU against the dense teacher,
+# the front drawn through the runs no other run beats. Right, the published models: F1 on the official SQuAD
+# v1.1 dev set, speedups as their authors reported them, on their hardware. The two panels differ in evaluation
+# set, base model and hardware, so a point on the left must never be read against a point on the right. What
+# can be compared is the *shape*: how much F1 each side gives up for each step of speed.
+
+# %%
+fig = f1_vs_speedup(records)
+save_figure(fig, "06_f1_vs_speedup")
+display(fig)
+
+# %% [markdown]
+# ## F1 against size
+#
+# The same with the fill rate, the share of the encoder's linear parameters that is kept (smaller to the right).
+# Unstructured pruning reaches tiny fill rates but keeps the dense shapes, so it buys no speed without sparse
+# kernels; it is drawn hollow.
+
+# %%
+fig = f1_vs_fill_rate(records)
+save_figure(fig, "06_f1_vs_fill_rate")
+display(fig)
+
+# %% [markdown]
+# ## Which model to ship?
+#
+# Turn the question around: *how much F1 may I give up?* `bmp.tradeoff.choose` answers with the fastest model on
+# the front whose F1 is within that budget of the dense teacher's (or, given `min_speedup`, the most accurate
+# model at least that fast). The widget puts a slider on the budget and shows the chosen model's heads and FFN
+# neurons per layer. Move it in a live notebook; below, it is also driven from code so that the effect shows in
+# a notebook that was executed headless.
+
+# %%
+box = tradeoff_widget(records, dense_heads=model.config.num_attention_heads,
+                      dense_neurons=model.config.intermediate_size)
+display(box)
+
+# %%
+split = tradeoff.pick_split(records)
+teacher_f1 = tradeoff.teacher_f1(records, split)
+if teacher_f1 is None:
+    print(f"no dense teacher recorded on split {split!r}, so no F1 budget can be measured: run notebook 03 (or "
+          "`python -m bmp.finetune`) to record one")
+for budget in SLIDER_VALUES if teacher_f1 is not None else ():
+    box.slider.value = budget  # what moving the slider does (values beyond its end stop at the end)
+    chosen = box.chosen
+    assert (chosen or {}).get("name") == (tradeoff.choose(records, max_f1_drop=box.slider.value) or {}).get("name")
+    if chosen is None:
+        print(f"give up {box.slider.value:g} F1: no recorded model qualifies; keep the dense teacher")
+    else:
+        print(f"give up {box.slider.value:g} F1: {chosen['name']} ({chosen['kind']}), F1 {chosen['f1']:.1f} "
+              f"(teacher {teacher_f1:.1f}), {chosen['speedup']:.2f}x faster, fill rate {chosen['fill_rate']:.0%}, "
+              f"heads {chosen['heads_per_layer']}")
+if split:
+    print(f"scores: {tradeoff.split_title(split)}")
+
+# %% [markdown]
+# The other way round, the most accurate model at least 1.5× faster than the teacher:
+
+# %%
+fast = tradeoff.choose(records, min_speedup=1.5)
+print("none recorded" if fast is None else
+      f"{fast['name']}: F1 {fast['f1']:.1f}, {fast['speedup']:.2f}x ({fast['speed_hardware']})")
+
+# %% [markdown]
+# ## Questionnaire
+#
+# 1. Why discard the first passes, and why report the median rather than the mean?
+# 2. On a machine shared with a training run, 2 threads were slower than 1. How can that be?
+# 3. What does interleaving protect against that repeating does not?
+# 4. Why does a clock read right after a CUDA forward pass underestimate its cost, and how do CUDA events fix it?
+# 5. DistilBERT was published as 1.63× faster than BERT-base on a CPU and measured 2.06× on a GPU. Which is right?
+# 6. Why may our runs' F1 not be compared with the published models' F1, and what comparison between the two
+#    panels *is* meaningful?
+# 7. A model is on the F1–fill-rate front but not on the F1–speedup front. How can that happen?
+#
+# ## Further research
+#
+# - Rerun the reference timings at batch 1 × 128 and at 16 × 384 (`time_references(batch=..., seq=...)`). Which
+#   speedups grow with the batch, and why?
+# - On a GPU, time a packed model in fp16 with and without `align_ffn=64` (FACTS records 2.38× against 1.31× for
+#   a 448- against a 461-neuron FFN). `python -m bmp.bench align` runs it.
+# - Read `bmp/tradeoff.py`: `f1_gap` measures how far a family of distilled students sits below the pruned front
+#   at equal speed. Record a student and compute it.
+# - Compare `torch.utils.benchmark.Timer` with `bmp.timing`: what does it do about warm-up, threads and
+#   statistics?
+# - Sweep λ from the command line (`python -m bmp.sweep`) to fill in the front, and watch the slider's choices
+#   change.
