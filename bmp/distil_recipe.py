@@ -49,7 +49,7 @@ def every_other(num_layers: int, keep: int) -> list[int]:
 
 def distil_recipe_run(teacher_dir, layers: list[int], profile: Profile | None = None, output_dir=None,
                       data: QAData | None = None, epochs: float | None = None, name: str | None = None,
-                      base_model_name: str = "embedded") -> RunResult:
+                      base_model_name: str | None = None) -> RunResult:
     """Fine-tune the layer-dropped teacher with distillation for ``epochs`` (default: the pruning pipeline's
     prune + fill epochs, so both get the same number of steps); record it like a packed model."""
     profile = profile or get_profile()
@@ -78,7 +78,7 @@ def distil_recipe_run(teacher_dir, layers: list[int], profile: Profile | None = 
     path = None
     if trainer.is_world_process_zero():
         path = record(name, "distil-recipe", metrics,
-                      provenance(base_model=base_model_name, data_split=data.splits.description,
+                      provenance(base_model=base_model_name or profile.model, data_split=data.splits.description,
                                  profile=profile.name),
                       config={"teacher": str(teacher_dir), "layers": layers, "epochs": epochs,
                               "output_dir": str(final), "bf16_autocast": fast_bf16(), "profile": asdict(profile)})

@@ -59,7 +59,7 @@ def fill(packed_model, teacher_dir, profile: Profile | None = None, output_dir="
 
 def finalize_run(pruned_dir, teacher_dir, profile: Profile | None = None, output_dir=None, data: QAData | None = None,
                  do_fill: bool = True, align_ffn: int = ALIGN_FFN, name: str | None = None,
-                 base_model: str = "embedded", **fill_overrides) -> list[RunResult]:
+                 base_model: str | None = None, **fill_overrides) -> list[RunResult]:
     """Pack ``pruned_dir`` (aligned), record it, then fill it and record that too: F1, fill rate, CPU speedup."""
     profile = profile or get_profile()
     pruned_dir = Path(pruned_dir)
@@ -84,7 +84,7 @@ def finalize_run(pruned_dir, teacher_dir, profile: Profile | None = None, output
         metrics = {**evaluate_qa(model, data, tokenizer), **_size_metrics(size), **cpu_speedup(model, dense),
                    "train_s": round(train_s, 1)}
         path = record(f"{name}-{kind}", kind, metrics,
-                      provenance(base_model=base_model, data_split=data.splits.description, profile=profile.name),
+                      provenance(base_model=base_model or profile.model, data_split=data.splits.description, profile=profile.name),
                       config={"pruned": str(pruned_dir), "teacher": str(teacher_dir), "align_ffn": align_ffn,
                               "output_dir": str(folder), "bf16_autocast": fast_bf16(), "profile": asdict(profile),
                               **fill_overrides})

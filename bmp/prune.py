@@ -37,7 +37,7 @@ def load_teacher(folder) -> AutoModelForQuestionAnswering:
 
 def prune_run(teacher_dir, recipe: PruningRecipe, profile: Profile | None = None, output_dir="runs/pruned",
               data: QAData | None = None, name: str | None = None, distill: bool = True,
-              base_model: str = "embedded", **train_overrides) -> RunResult:
+              base_model: str | None = None, **train_overrides) -> RunResult:
     """Prune a copy of the teacher under ``recipe``; save the baked model to ``output_dir/final`` and record it."""
     profile = profile or get_profile()
     tokenizer = load_tokenizer(teacher_dir if (Path(teacher_dir) / "tokenizer.json").is_file() else None)
@@ -63,7 +63,7 @@ def prune_run(teacher_dir, recipe: PruningRecipe, profile: Profile | None = None
     path = None
     if trainer.is_world_process_zero():
         path = record(name, "pruned", metrics,
-                      provenance(base_model=base_model, data_split=data.splits.description, profile=profile.name),
+                      provenance(base_model=base_model or profile.model, data_split=data.splits.description, profile=profile.name),
                       config={"recipe": asdict(recipe), "teacher": str(teacher_dir), "distill": distill,
                               "output_dir": str(final), "bf16_autocast": fast_bf16(), "profile": asdict(profile),
                               **train_overrides})

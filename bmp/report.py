@@ -52,9 +52,9 @@ class KeptReport:
         return self.layers["neurons"].tolist()
 
     def __repr__(self) -> str:
-        total_heads, total_neurons = self.layers["heads_total"].sum(), self.layers["neurons_total"].sum()
-        return (f"KeptReport(linear density {self.linear_density:.3f}; heads {self.heads} of "
-                f"{total_heads}; FFN neurons {self.neurons} of {total_neurons})")
+        heads, neurons = self.layers["heads_total"].max(), self.layers["neurons_total"].max()
+        return (f"KeptReport(linear density {self.linear_density:.3f}; heads per layer {self.heads} of {heads}; "
+                f"FFN neurons per layer {self.neurons} of {neurons})")
 
     def to_dict(self) -> dict:
         return {"linear_density": self.linear_density, "heads_per_layer": self.heads,

@@ -23,7 +23,13 @@ RESULTS_ENV = "BMP_RESULTS_DIR"
 
 
 def results_dir() -> Path:
-    return Path(os.environ.get(RESULTS_ENV, RESULTS_DIR))
+    """``$BMP_RESULTS_DIR``, else ``data/results`` — except under the smoke profile (CI), whose runs are checks of
+    the code, not results: they go to the ignored ``outputs/results``."""
+    if RESULTS_ENV in os.environ:
+        return Path(os.environ[RESULTS_ENV])
+    if os.environ.get("BMP_PROFILE") == "smoke":
+        return REPO_ROOT / "outputs" / "results"
+    return RESULTS_DIR
 
 
 def git_commit() -> str:
