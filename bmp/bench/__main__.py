@@ -14,11 +14,19 @@ def available() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    keep = "--record" in argv  # store the result in data/results with its provenance
+    argv = [a for a in argv if a != "--record"]
     names = available()
     if not argv or argv[0] not in names:
-        print(f"usage: python -m bmp.bench NAME [options]; NAME is one of: {', '.join(names)}", file=sys.stderr)
+        print(f"usage: python -m bmp.bench NAME [options] [--record]; NAME is one of: {', '.join(names)}",
+              file=sys.stderr)
         return 2
     result = importlib.import_module(f"bmp.bench.{argv[0]}").main(argv[1:])
+    if keep:
+        from bmp.results import provenance, record
+
+        base = result.get("base", "embedded") if isinstance(result, dict) else "embedded"
+        record(argv[0], "bench", result, provenance(base_model=base, data_split="synthetic tokens", profile="bench"))
     print(json.dumps(result, default=str))
     return 0
 
