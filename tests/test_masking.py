@@ -1,7 +1,6 @@
 """Masks, binarizers and the straight-through gradient, on a tiny random BERT."""
 import pytest
 import torch
-import torch.nn.functional as F
 
 from bmp.binarizers import TopK, global_topk_masks, sigmoid_threshold_mask
 from bmp.granularity import PruningConfig, preset

@@ -72,7 +72,7 @@ def main(argv: list[str]) -> dict:
     steps = {"dense": _step_fn(dense, batch, False, schedule, Regularization()),
              "masked": _step_fn(masked, batch, True, schedule, Regularization())}
     times = {name: [] for name in steps}
-    for name, step in steps.items():  # warm-up
+    for step in steps.values():  # warm-up
         step()
     for round_ in range(args.repeats):
         for name in (list(steps) if round_ % 2 == 0 else list(steps)[::-1]):

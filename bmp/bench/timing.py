@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 from transformers import BertConfig, BertForQuestionAnswering
 
+from bmp.flops import flop_check
 from bmp.results import REPO_ROOT, hardware, hardware_label, load_records, provenance, record
 from bmp.speed import BASELINE, build_reference
 from bmp.timing import synthetic_batch, time_interleaved
@@ -206,12 +207,15 @@ def time_dtype(models: dict, dense_name: str, reference_set: list[str], args, dt
     dense = timings[dense_name].median_s
     runs = [name for name in models if name != dense_name and name not in reference_set]
     speedups = {name: round(dense / timings[name].median_s, 3) for name in runs}
+    # how close each speedup comes to its linear-FLOP reduction, and why not when it falls short
+    flop_checks = {name: flop_check(models[name], models[dense_name], speedups[name], args.seq) for name in runs}
     reference_speedups = {}
     if BASELINE in timings and reference_set:
         base = timings[BASELINE].median_s
         reference_speedups = {name: round(base / timings[name].median_s, 3) for name in reference_set}
     return {
         "dtype": dtype_name, "speedups": speedups, "reference_speedups": reference_speedups,
+        "flop_checks": flop_checks,
         "dense_median_s": round(dense, 5),
         "timings": {name: {key: (round(value, 5) if isinstance(value, float) else value)
                            for key, value in t.to_dict().items()} for name, t in timings.items()},
