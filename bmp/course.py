@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from .profiles import PROFILE_ENV, get_profile
-from .results import REPO_ROOT, provenance, record
+from .results import COMMAND_ENV, REPO_ROOT, provenance, record
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.py"
@@ -135,6 +135,8 @@ def run_course(profile: str, notebooks: list[Path], output: str | Path = DEFAULT
     total = 0.0
     for number, notebook in enumerate(notebooks, start=1):
         _say(f"[{number}/{len(notebooks)}] {notebook.name} (profile {profile}) ...")
+        # records written inside the kernel name the notebook, not the kernel's own command line
+        os.environ[COMMAND_ENV] = f"python -m bmp.course --profile {profile} (notebook {notebook.name})"
         try:
             seconds = execute(notebook, profile, output / "notebooks")
         except NotebookFailed as err:

@@ -20,6 +20,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "data" / "results"
 RESULTS_ENV = "BMP_RESULTS_DIR"
+COMMAND_ENV = "BMP_COMMAND"  # set by runners (bmp.course) whose records would otherwise name a kernel
 
 
 def results_dir() -> Path:
@@ -58,6 +59,8 @@ def hardware_label(hw: dict) -> str:
 
 def invocation() -> str:
     """The command line that is running, with ``python -m bmp.x`` restored for module runs."""
+    if os.environ.get(COMMAND_ENV):
+        return os.environ[COMMAND_ENV]
     argv = list(sys.argv)
     script = Path(argv[0]).resolve() if argv and argv[0] else None
     package = REPO_ROOT / "bmp"
