@@ -63,7 +63,7 @@ from bmp.squad import train_collator
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")
 PRESET = "hybrid"
-LAMBDA = None  # the L1 weight on sigmoid(scores); None: 10 under course and full, 50 under smoke
+LAMBDA = None  # the L1 weight on sigmoid(scores); None: the profile's prune_lambda
 SCORE_LR = None  # the scores' learning rate; None: the profile's score_learning_rate
 
 # %% [markdown]
@@ -76,7 +76,7 @@ SCORE_LR = None  # the scores' learning rate; None: the profile's score_learning
 profile = get_profile(PROFILE)
 if profile.name == "smoke":  # smoke records stay out of the committed data/results
     os.environ.setdefault(RESULTS_ENV, str(output_dir() / "results"))
-LAMBDA = float(LAMBDA if LAMBDA is not None else (50.0 if profile.name == "smoke" else 10.0))
+LAMBDA = float(LAMBDA if LAMBDA is not None else profile.prune_lambda)
 SCORE_LR = float(SCORE_LR if SCORE_LR is not None else profile.score_learning_rate)
 TEACHER_DIR = REPO_ROOT / "runs" / f"teacher-{profile.name}"
 TEACHER = TEACHER_DIR / "final"

@@ -64,7 +64,7 @@ from bmp.squad import eval_collator
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")
 PRESET = "hybrid"
-LAMBDA = None  # must name notebook 04's run; None: 60 under course, 50 under smoke (notebook 04's defaults)
+LAMBDA = None  # must name notebook 04's run; None: the profile's prune_lambda, as in notebook 04
 SCORE_LR = None  # only used when notebook 04's model is missing and is made here; None: the profile's
 ALIGN_FFN = 8  # pad each layer's FFN to a multiple of this many neurons
 DO_FILL = True
@@ -73,7 +73,7 @@ DO_FILL = True
 profile = get_profile(PROFILE)
 if profile.name == "smoke":  # smoke records stay out of the committed data/results
     os.environ.setdefault(RESULTS_ENV, str(output_dir() / "results"))
-LAMBDA = float(LAMBDA if LAMBDA is not None else (50.0 if profile.name == "smoke" else 60.0))
+LAMBDA = float(LAMBDA if LAMBDA is not None else profile.prune_lambda)
 SCORE_LR = float(SCORE_LR if SCORE_LR is not None else profile.score_learning_rate)
 TEACHER_DIR = REPO_ROOT / "runs" / f"teacher-{profile.name}"
 TEACHER = TEACHER_DIR / "final"
