@@ -34,6 +34,33 @@ def results_table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _teacher_f1(records: list[dict], run: dict) -> float | None:
+    """F1 of the teacher a run was pruned from (matched by folder), else of the newest dense record."""
+    dense = [r for r in records if r["kind"] == "dense"]
+    teacher_dir = str(run.get("config", {}).get("teacher"))
+    named = [r for r in dense if str(r.get("config", {}).get("output_dir")) == teacher_dir]
+    pool = named or dense
+    return max(pool, key=lambda r: r["provenance"]["date"])["metrics"]["f1"] if pool else None
+
+
+def takeaways(records: list[dict]) -> str:
+    """One line per filled or layer-dropped model: F1 against its teacher, speed, size, and what filling gained."""
+    by_name = {r["name"]: r for r in records}
+    lines = []
+    for r in sorted(records, key=lambda r: -(r["metrics"].get("cpu_speedup") or 0)):
+        if r["kind"] not in ("filled", "distil-recipe"):
+            continue
+        m, teacher = r["metrics"], _teacher_f1(records, r)
+        line = (f"- **{r['name']}**: F1 {m['f1']:.1f}" + (f" ({m['f1'] - teacher:+.1f} vs its teacher's "
+                f"{teacher:.1f})" if teacher is not None else "") +
+                f" at {m['cpu_speedup']:.2f}x CPU speed and fill rate {m['fill_rate']:.2f}")
+        packed = by_name.get(r["name"].removesuffix("-filled") + "-packed")
+        if r["kind"] == "filled" and packed:
+            line += f"; filling gained {m['f1'] - packed['metrics']['f1']:+.1f} F1 over the packed model"
+        lines.append(line + ".")
+    return "\n".join(lines)
+
+
 def course_times(records: list[dict]) -> str:
     rows = [r for r in records if r["kind"] == "course-times"]
     if not rows:
@@ -57,7 +84,7 @@ def render(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT
                                f"{hardware_label(r['provenance']['hardware'])}"
                                for r in records if r["kind"] in KIND_ORDER})
     return "\n".join([
-        results_table(records), "",
+        takeaways(records), "", results_table(records), "",
         "Runs above (base model · data split · hardware):", *[f"- {line}" for line in provenance_lines], "",
         *([""] + images if images else []), "",
         "Measured notebook times:", course_times(records),
