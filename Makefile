@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine:
-#   make course   # executes every notebook in order on the embedded model (course profile, ~45 min on 2 CPU cores)
+#   make course   # executes every notebook in order on the embedded model (course profile; times in README)
 #   make test     # the test suite plus every notebook under the smoke profile
 # Everything installs into .venv (created on first use).
 

@@ -62,17 +62,19 @@ def takeaways(records: list[dict]) -> str:
 
 
 def course_times(records: list[dict]) -> str:
-    rows = [r for r in records if r["kind"] == "course-times"]
+    rows = sorted((r for r in records if r["kind"] == "course-times"), key=lambda r: r["provenance"]["date"])
     if not rows:
         return "_No recorded course run yet: `make course` records one._"
-    lines = []
+    lines, newest = [], {}
     for r in rows:
         times = r["metrics"]["notebooks_s"]
-        hw = hardware_label(r["provenance"]["hardware"])
-        total = sum(v for v in times.values() if isinstance(v, (int, float)))
-        parts = ", ".join(f"{k}: {v / 60:.1f} min" for k, v in times.items() if isinstance(v, (int, float)))
-        lines.append(f"- `{r['provenance']['profile']}` on {hw}: {parts}; total {total / 60:.1f} min "
-                     f"(commit {r['provenance']['git_commit']}, {r['provenance']['date'][:10]})")
+        newest.update(times)
+        parts = ", ".join(f"{k[:2]}: {v / 60:.1f} min" for k, v in times.items())
+        lines.append(f"- `{r['name']}` ({r['provenance']['command']}) on {hardware_label(r['provenance']['hardware'])}: "
+                     f"{parts}; total {sum(times.values()) / 60:.1f} min (commit {r['provenance']['git_commit']}, "
+                     f"{r['provenance']['date'][:10]})")
+    if len(rows) > 1:
+        lines.append(f"- newest time of each notebook, summed: {sum(newest.values()) / 60:.1f} min")
     return "\n".join(lines)
 
 
