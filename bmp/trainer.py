@@ -24,7 +24,8 @@ from .schedule import CubicSchedule
 
 @dataclass(frozen=True)
 class PruningRecipe:
-    """Everything the pruning trainer adds to a fine-tune. Defaults follow the 2021 reference (see FACTS)."""
+    """Everything the pruning trainer adds to a fine-tune. Defaults follow the 2021 reference recipe
+    (score LR 1e-2, sigmoid threshold 0 -> 0.1 on a cubic schedule, distillation at T = 2 with alpha 0.9)."""
 
     pruning: PruningConfig = field(default_factory=PruningConfig)
     regularization: Regularization = field(default_factory=Regularization)

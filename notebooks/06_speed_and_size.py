@@ -358,8 +358,8 @@ print("none recorded" if fast is None else
 #
 # - Rerun the reference timings at batch 1 × 128 and at 16 × 384 (`time_references(batch=..., seq=...)`). Which
 #   speedups grow with the batch, and why?
-# - On a GPU, time a packed model in fp16 with and without `align_ffn=64` (FACTS records 2.38× against 1.31× for
-#   a 448- against a 461-neuron FFN). `python -m bmp.bench align` runs it.
+# - On a GPU, time a packed model in fp16 with and without `align_ffn=64`: an FFN width that is not a multiple of
+#   the tensor-core tile can lose much of the fp16 speedup. `python -m bmp.bench align` measures it.
 # - Read `bmp/tradeoff.py`: `f1_gap` measures how far a family of distilled students sits below the pruned front
 #   at equal speed. Record a student and compute it.
 # - Compare `torch.utils.benchmark.Timer` with `bmp.timing`: what does it do about warm-up, threads and
