@@ -69,7 +69,8 @@ def distil_recipe_run(teacher_dir, layers: list[int], profile: Profile | None = 
     train_s = time.perf_counter() - start
     final = output_dir / "final"
     trainer.save_model(str(final))
-    model = trainer.model.eval()
+    # measure what users will load: the trained model object may still carry the trainer's autocast wrapper
+    model = load_teacher(final).eval()
     size = size_report(model, teacher.config, folder=final).to_dict()
     metrics = {**evaluate_qa(model, data, tokenizer), **cpu_speedup(model, teacher), "train_s": round(train_s, 1),
                "train_steps": trainer.state.global_step, "layers_kept": layers,
