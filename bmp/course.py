@@ -18,6 +18,7 @@ import shlex
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from .profiles import PROFILE_ENV, get_profile
@@ -30,6 +31,25 @@ DEFAULT_OUTPUT = "outputs"
 
 
 # ---------------------------------------------------------------- outputs (used inside the notebooks)
+
+@dataclass(frozen=True)
+class CourseRun:
+    """Where the course keeps notebook 03's teacher and notebook 04's pruned run, so 04 and 05 agree."""
+
+    teacher: Path  # the teacher's final folder
+    name: str  # notebook 04's run (and record) name
+    run_dir: Path
+
+    @property
+    def pruned(self) -> Path:
+        return self.run_dir / "final"
+
+
+def course_run(profile, preset: str, lam: float) -> CourseRun:
+    name = f"nb04-{preset}-lam{lam:g}-{profile.name}"
+    runs = REPO_ROOT / "runs"
+    return CourseRun(runs / f"teacher-{profile.name}" / "final", name, runs / name)
+
 
 def output_dir() -> Path:
     """``$BMP_OUTPUT_DIR`` or ``outputs/``; a relative path is taken from the repository root, not the kernel's cwd."""

@@ -46,7 +46,7 @@ import torch
 import transformers
 from IPython.display import display
 
-from bmp.course import output_dir, save_figure
+from bmp.course import course_run, output_dir, save_figure
 from bmp.distill import kd_loss, qa_distillation_loss
 from bmp.finetune import evaluate_qa, finetune_dense, prepare_data, resume_point, training_arguments
 from bmp.masked import add_masks, score_parameters
@@ -78,10 +78,9 @@ if profile.name == "smoke":  # smoke records stay out of the committed data/resu
     os.environ.setdefault(RESULTS_ENV, str(output_dir() / "results"))
 LAMBDA = float(LAMBDA if LAMBDA is not None else profile.prune_lambda)
 SCORE_LR = float(SCORE_LR if SCORE_LR is not None else profile.score_learning_rate)
-TEACHER_DIR = REPO_ROOT / "runs" / f"teacher-{profile.name}"
-TEACHER = TEACHER_DIR / "final"
-RUN_NAME = f"nb04-{PRESET}-lam{LAMBDA:g}-{profile.name}"
-RUN_DIR = REPO_ROOT / "runs" / RUN_NAME
+run = course_run(profile, PRESET, LAMBDA)  # the same folders in notebooks 04 and 05
+TEACHER, RUN_NAME, RUN_DIR = run.teacher, run.name, run.run_dir
+TEACHER_DIR = TEACHER.parent
 
 transformers.logging.set_verbosity_error()
 transformers.logging.disable_progress_bar()
