@@ -78,7 +78,7 @@ def time_interleaved(models: Mapping[str, nn.Module], input_ids: torch.Tensor,
     first = next(iter(next(iter(models.values())).parameters()))
     device = torch.device(device) if device is not None else first.device
     dtype = dtype or first.dtype
-    ready = {name: _on(model, device, dtype) for name, model in models.items()}
+    ready = {name: _on(without_training_wrapper(model, name), device, dtype) for name, model in models.items()}
     batch = {"input_ids": input_ids.to(device)}
     if attention_mask is not None:
         batch["attention_mask"] = attention_mask.to(device)
@@ -110,6 +110,23 @@ def time_interleaved(models: Mapping[str, nn.Module], input_ids: torch.Tensor,
                           f"(over {UNSTABLE_SPREAD}x); the machine is probably busy: rerun, or raise repeats",
                           RuntimeWarning, stacklevel=2)
     return results
+
+
+def without_training_wrapper(model: nn.Module, name: str = "model") -> nn.Module:
+    """``model`` itself, or, when a training loop left its mixed-precision wrapper on it, an unwrapped copy.
+
+    ``accelerate`` (and so the HF ``Trainer``) replaces ``model.forward`` by an autocast version and keeps the
+    original as ``model._original_forward``. Timing such a model would measure bf16/fp16 kernels while reporting
+    fp32, so the copy gets its class's own ``forward`` back; the caller's model is left untouched."""
+    if "_original_forward" not in vars(model):
+        return model
+    warnings.warn(f"{name!r} still carries a training loop's mixed-precision forward wrapper; timing an unwrapped "
+                  "copy instead (reload the saved model, or use accelerate's extract_model_from_parallel, to avoid "
+                  "the copy)", RuntimeWarning, stacklevel=3)
+    clean = copy.deepcopy(model)
+    del clean._original_forward
+    vars(clean).pop("forward", None)  # the class's forward takes over again
+    return clean
 
 
 def _on(model: nn.Module, device: torch.device, dtype: torch.dtype) -> nn.Module:
@@ -155,4 +172,5 @@ def dense_like(config_or_model, seed: int = 0) -> PackedBertForQuestionAnswering
         return PackedBertForQuestionAnswering(copy.deepcopy(config)).eval()
 
 
-__all__ = ["TimingResult", "dense_like", "synthetic_batch", "time_forward", "time_interleaved"]
+__all__ = ["TimingResult", "dense_like", "synthetic_batch", "time_forward", "time_interleaved",
+           "without_training_wrapper"]

@@ -380,3 +380,36 @@ def test_timing_helpers():
     assert result.repeats == 3 and result.batch == 2 and result.seq == 16 and result.device == "cpu"
     assert result.min_s <= result.median_s <= result.max_s and result.threads == torch.get_num_threads()
     assert not packed.training
+
+
+def test_timing_unwraps_a_training_loops_autocast_forward():
+    from types import MethodType
+
+    from bmp.timing import without_training_wrapper
+
+    model = pack(pruned_model(11)).eval()
+    # what accelerate's prepare_model does under mixed precision: forward becomes an autocast version of itself
+    model._original_forward = model.forward
+    model.forward = MethodType(torch.autocast("cpu", dtype=torch.bfloat16)(model.forward.__func__), model)
+    input_ids, attention_mask = synthetic_batch(30522, 1, 8, seed=1)
+    first_linear = next(m for m in model.modules() if isinstance(m, nn.Linear))
+
+    def linear_dtype(m):
+        seen = []
+        handle = next(x for x in m.modules() if isinstance(x, nn.Linear)).register_forward_hook(
+            lambda _m, _i, out: seen.append(out.dtype))
+        with torch.inference_mode():
+            m(input_ids=input_ids, attention_mask=attention_mask)
+        handle.remove()
+        return seen[0]
+
+    assert linear_dtype(model) == torch.bfloat16  # the wrapper is live
+    with pytest.warns(RuntimeWarning, match="mixed-precision forward wrapper"):
+        clean = without_training_wrapper(model)
+    assert clean is not model and linear_dtype(clean) == torch.float32
+    assert "_original_forward" in vars(model) and first_linear.weight.dtype == torch.float32  # caller's model kept
+    with pytest.warns(RuntimeWarning, match="mixed-precision forward wrapper"):
+        result = time_forward(model, input_ids, attention_mask, repeats=1, warmup=0)
+    assert result.dtype == "float32"
+    plain = pack(pruned_model(11))
+    assert without_training_wrapper(plain) is plain
