@@ -4,6 +4,8 @@ Packing removes dead heads and FFN neurons. Inside the heads that survive, block
 fine-tunes the packed model (no masks, same shapes, so the same speed) with distillation, letting them grow back.
 
     python -m bmp.fill --pruned runs/hybrid-lam50-course/final --teacher runs/teacher-course/final
+    python -m bmp.fill --pruned runs/hybrid-lam50-course/final --teacher runs/teacher-course/final \
+        --epochs 2 --output runs/hybrid-lam50-course-fill2 --fill-only      # a longer fill, recorded apart
 """
 from __future__ import annotations
 
@@ -59,8 +61,13 @@ def fill(packed_model, teacher_dir, profile: Profile | None = None, output_dir="
 
 def finalize_run(pruned_dir, teacher_dir, profile: Profile | None = None, output_dir=None, data: QAData | None = None,
                  do_fill: bool = True, align_ffn: int = ALIGN_FFN, name: str | None = None,
-                 base_model: str | None = None, **fill_overrides) -> list[RunResult]:
-    """Pack ``pruned_dir`` (aligned), record it, then fill it and record that too: F1, fill rate, CPU speedup."""
+                 base_model: str | None = None, record_packed: bool = True, **fill_overrides) -> list[RunResult]:
+    """Pack ``pruned_dir`` (aligned), record it, then fill it and record that too: F1, fill rate, CPU speedup.
+
+    ``record_packed=False`` skips the packed record (e.g. a second, longer fill of a pruned model whose packed
+    model is already recorded)."""
+    if not (do_fill or record_packed):
+        raise ValueError("nothing to do: with do_fill=False, leave record_packed=True")
     profile = profile or get_profile()
     pruned_dir = Path(pruned_dir)
     output_dir = Path(output_dir or pruned_dir.parent)
@@ -71,7 +78,7 @@ def finalize_run(pruned_dir, teacher_dir, profile: Profile | None = None, output
     dense = load_teacher(teacher_dir)
     packed = pack(pruned, align_ffn=align_ffn)
     results = []
-    stages = [("packed", packed, 0.0)]
+    stages = [("packed", packed, 0.0)] if record_packed else []
     if do_fill:
         start = time.perf_counter()
         filled, _ = fill(pack(pruned, align_ffn=align_ffn), teacher_dir, profile, output_dir / "fill", data,
@@ -107,10 +114,14 @@ def main(argv=None) -> None:
     parser.add_argument("--no-fill", action="store_true")
     parser.add_argument("--epochs", type=float, default=None)
     parser.add_argument("--align-ffn", type=int, default=ALIGN_FFN)
+    parser.add_argument("--output", default=None, help="run folder (default: the pruned run's folder)")
+    parser.add_argument("--name", default=None, help="record name prefix (default: the run folder's name)")
+    parser.add_argument("--fill-only", action="store_true", help="don't record the packed model again")
     args = parser.parse_args(argv)
     overrides = {"epochs": args.epochs} if args.epochs else {}
-    for result in finalize_run(args.pruned, args.teacher, get_profile(args.profile), do_fill=not args.no_fill,
-                               align_ffn=args.align_ffn, **overrides):
+    for result in finalize_run(args.pruned, args.teacher, get_profile(args.profile), output_dir=args.output,
+                               do_fill=not args.no_fill, align_ffn=args.align_ffn, name=args.name,
+                               record_packed=not args.fill_only, **overrides):
         print(result, {k: result.metrics[k] for k in ("f1", "fill_rate", "cpu_speedup")})
 
 

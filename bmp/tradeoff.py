@@ -45,11 +45,39 @@ class Run:
     eval_split: str | None
     speed_hardware: str  # where ``speedup`` was measured
     output_dir: str | None = None
+    train_epochs: float | None = None  # training after the dense teacher: prune + fill, or the student's epochs
 
     def to_dict(self) -> dict:
         values = asdict(self)
         values.update(heads_per_layer=list(self.heads_per_layer), neurons_per_layer=list(self.neurons_per_layer))
         return values
+
+
+def train_epochs_of(record: dict, records=()) -> float | None:
+    """Epochs of training a run had after its dense teacher (``None`` when its record doesn't say).
+
+    ``pruned``: its pruning epochs; ``packed``: those of the pruned run it was packed from (found in ``records``
+    by folder); ``filled``: those plus its filling epochs; ``distil-recipe``: its epochs. Used to compare runs
+    only with runs that trained no longer."""
+    metrics, config = record.get("metrics", {}), record.get("config", {})
+    if metrics.get("train_epochs") is not None:
+        return float(metrics["train_epochs"])
+    profile = config.get("profile") or {}
+    kind = record.get("kind")
+    if kind == "distil-recipe":
+        epochs = config.get("epochs")
+    elif kind == "pruned":
+        epochs = config.get("epochs", profile.get("prune_epochs"))
+    elif kind in PRUNED_KINDS:
+        source = next((r for r in records if r.get("kind") == "pruned"
+                       and r.get("config", {}).get("output_dir") == config.get("pruned")), None)
+        epochs = train_epochs_of(source) if source else profile.get("prune_epochs")
+        if epochs is not None and kind == "filled":
+            fill_epochs = config.get("epochs", profile.get("epochs"))
+            epochs = None if fill_epochs is None else epochs + fill_epochs
+    else:
+        epochs = None
+    return None if epochs is None else float(epochs)
 
 
 def split_title(split: str | None) -> str:
@@ -111,7 +139,8 @@ def runs(records, *, kinds=RUN_KINDS, split: str | None = None, speed_key: str =
             speedup=None if speedup is None else float(speedup), fill_rate=metrics.get("fill_rate"),
             heads_per_layer=tuple(metrics.get("heads_per_layer") or ()),
             neurons_per_layer=tuple(metrics.get("neurons_per_layer") or ()),
-            eval_split=split, speed_hardware=where, output_dir=record.get("config", {}).get("output_dir")))
+            eval_split=split, speed_hardware=where, output_dir=record.get("config", {}).get("output_dir"),
+            train_epochs=train_epochs_of(record, records)))
     if other_splits and asked is None:
         warnings.warn(f"left out {sum(other_splits.values())} run(s) scored on other splits "
                       f"({dict(other_splits)}): scores on different splits can't be compared; "
@@ -203,15 +232,20 @@ def front_f1_at(front_runs: list[Run], speedup: float) -> float | None:
 
 
 def f1_gap(pruned: list[Run], students: list[Run]) -> tuple[float | None, list[dict]]:
-    """Mean F1 advantage of the pruned front over ``students`` at each student's speed, and the per-student rows
-    (students faster than every pruned model have ``None`` and are left out of the mean)."""
-    pruned_front = front(pruned)
+    """Mean F1 advantage of the pruned front over ``students`` at each student's speed, and the per-student rows.
+
+    Each student is compared with the front of the pruned runs that trained no longer than it did (when both
+    records say how long), so a longer-trained pruned model can't win the comparison by its extra epochs.
+    Students faster than every such pruned model have gap ``None`` and are left out of the mean."""
     details = []
     for student in students:
         if student.speedup is None:
             continue
-        at = front_f1_at(pruned_front, student.speedup)
+        rivals = [run for run in pruned if run.train_epochs is None or student.train_epochs is None
+                  or run.train_epochs <= student.train_epochs + TOLERANCE]
+        at = front_f1_at(front(rivals), student.speedup)
         details.append({"name": student.name, "speedup": student.speedup, "f1": student.f1,
+                        "train_epochs": student.train_epochs, "pruned_runs_compared": len(rivals),
                         "pruned_front_f1": at, "gap": None if at is None else at - student.f1})
     gaps = [row["gap"] for row in details if row["gap"] is not None]
     return (float(np.mean(gaps)) if gaps else None), details
@@ -229,4 +263,4 @@ def timing_speedups(record: dict, group: str = "speedups") -> tuple[dict[str, fl
 
 __all__ = ["PRUNED_KINDS", "RUN_KINDS", "Run", "best_at", "choose", "eval_split_of", "f1_gap", "fastest_within",
            "front", "front_f1_at", "pick_split", "runs", "speed_label", "split_title", "teacher", "teacher_f1",
-           "timing_speedups"]
+           "timing_speedups", "train_epochs_of"]

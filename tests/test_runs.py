@@ -67,3 +67,22 @@ def test_missing_teacher_names_the_fix(tmp_path):
 def test_unknown_model_offline_names_the_options():
     with pytest.raises(OSError, match="embedded"):
         load_base("no-such-org/no-such-model")
+
+
+def test_a_second_longer_fill_is_recorded_apart(pipeline, tmp_path, monkeypatch):
+    from bmp.results import load_records
+    from bmp.tradeoff import train_epochs_of
+
+    monkeypatch.setenv("BMP_RESULTS_DIR", str(tmp_path / "results"))
+    profile = get_profile("smoke")
+    (filled,) = finalize_run(pipeline["pruned"].output_dir, pipeline["teacher"].output_dir, profile,
+                             output_dir=tmp_path / "struct-fill2", data=pipeline["data"], name="struct-fill2",
+                             record_packed=False, epochs=2, disable_tqdm=True)
+    (rec,) = load_records(tmp_path / "results")
+    assert (rec["kind"], rec["name"], rec["config"]["epochs"]) == ("filled", "struct-fill2-filled", 2)
+    pruned_rec = json.loads(pipeline["pruned"].record_path.read_text())
+    assert pruned_rec["config"]["output_dir"] == rec["config"]["pruned"]  # the link train_epochs_of follows
+    assert train_epochs_of(rec, [pruned_rec, rec]) == profile.prune_epochs + 2
+    with pytest.raises(ValueError, match="nothing to do"):
+        finalize_run(pipeline["pruned"].output_dir, pipeline["teacher"].output_dir, profile, do_fill=False,
+                     record_packed=False)
