@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from .results import REPO_ROOT, hardware_label, load_records
+from .tradeoff import train_epochs_of
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 KIND_ORDER = {"dense": 0, "pruned": 1, "packed": 2, "filled": 3, "distil-recipe": 4}
@@ -21,16 +22,17 @@ def results_table(records: list[dict]) -> str:
     """One markdown row per recorded model run, in pipeline order."""
     rows = [r for r in records if r["kind"] in KIND_ORDER]
     rows.sort(key=lambda r: (r["provenance"]["profile"], KIND_ORDER[r["kind"]], r["name"]))
-    lines = ["| run | kind | profile | EM | F1 | linear density / fill rate | heads per layer | FFN neurons per layer "
-             "| CPU speedup | data split |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| run | kind | profile | epochs | EM | F1 | linear density / fill rate | heads per layer "
+             "| FFN neurons per layer | CPU speedup | data split |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         m = r["metrics"]
         density = m.get("fill_rate", m.get("linear_density"))
         lines.append(
-            f"| {r['name']} | {r['kind']} | {r['provenance']['profile']} | {_fmt(m.get('exact_match'), '.1f')} | "
-            f"{_fmt(m.get('f1'), '.1f')} | {_fmt(density, '.3f')} | {m.get('heads_per_layer', '–')} | "
-            f"{m.get('neurons_per_layer', '–')} | {_fmt(m.get('cpu_speedup'), '.2f')} | {m.get('eval_split', '?')} |")
+            f"| {r['name']} | {r['kind']} | {r['provenance']['profile']} | {_fmt(train_epochs_of(r, records), 'g')} | "
+            f"{_fmt(m.get('exact_match'), '.1f')} | {_fmt(m.get('f1'), '.1f')} | {_fmt(density, '.3f')} | "
+            f"{m.get('heads_per_layer', '–')} | {m.get('neurons_per_layer', '–')} | "
+            f"{_fmt(m.get('cpu_speedup'), '.2f')} | {m.get('eval_split', '?')} |")
     return "\n".join(lines)
 
 
@@ -44,8 +46,9 @@ def _teacher_f1(records: list[dict], run: dict) -> float | None:
 
 
 def takeaways(records: list[dict]) -> str:
-    """One line per filled or layer-dropped model: F1 against its teacher, speed, size, and what filling gained."""
-    by_name = {r["name"]: r for r in records}
+    """One line per filled or layer-dropped model: F1 against its teacher, speed, size, training epochs after the
+    teacher, and what filling gained over the packed model it started from."""
+    packed_of = {str(r["config"].get("pruned")): r for r in records if r["kind"] == "packed" and "config" in r}
     lines = []
     for r in sorted(records, key=lambda r: -(r["metrics"].get("cpu_speedup") or 0)):
         if r["kind"] not in ("filled", "distil-recipe"):
@@ -54,10 +57,47 @@ def takeaways(records: list[dict]) -> str:
         line = (f"- **{r['name']}**: F1 {m['f1']:.1f}" + (f" ({m['f1'] - teacher:+.1f} vs its teacher's "
                 f"{teacher:.1f})" if teacher is not None else "") +
                 f" at {m['cpu_speedup']:.2f}x CPU speed and fill rate {m['fill_rate']:.2f}")
-        packed = by_name.get(r["name"].removesuffix("-filled") + "-packed")
+        epochs = train_epochs_of(r, records)
+        if epochs is not None:
+            line += f", {epochs:g} epochs after the teacher"
+        packed = packed_of.get(str(r.get("config", {}).get("pruned")))
         if r["kind"] == "filled" and packed:
             line += f"; filling gained {m['f1'] - packed['metrics']['f1']:+.1f} F1 over the packed model"
         lines.append(line + ".")
+    return "\n".join(lines)
+
+
+def targets(records: list[dict]) -> str:
+    """The sweep's three checks, each pruned model against its own teacher: >= 2x at <= 1 F1 below it, >= 3x
+    within 3 F1, and the F1 gap over the layer-dropped students at equal speed (``python -m bmp.bench pareto``)."""
+    from .bench.pareto import summarize
+
+    pruned = [(r, r["metrics"]["cpu_speedup"], r["metrics"]["f1"] - _teacher_f1(records, r)) for r in records
+              if r["kind"] in ("packed", "filled") and r["metrics"].get("cpu_speedup") is not None
+              and _teacher_f1(records, r) is not None]
+    if not pruned:
+        return "_No packed or filled run recorded yet._"
+    lines = []
+    for speed, allowed in ((2.0, 1.0), (3.0, 3.0)):
+        fast = [row for row in pruned if row[1] >= speed]
+        best = max(fast, key=lambda row: (row[2], row[1]), default=None)
+        if best is None:
+            lines.append(f"- >= {speed:g}x within {allowed:g} F1 of the teacher: no model is {speed:g}x faster yet.")
+            continue
+        r, speedup, drop = best
+        verdict = "met" if drop >= -allowed else f"missed by {-allowed - drop:.1f} F1"
+        lines.append(f"- >= {speed:g}x within {allowed:g} F1 of the teacher: **{verdict}**; the best model at "
+                     f">= {speed:g}x is {r['name']} ({drop:+.1f} F1 at {speedup:.2f}x, "
+                     f"{_fmt(train_epochs_of(r, records), 'g')} epochs after the teacher).")
+    summary = summarize(records)
+    for row in summary["f1_gap_details"]:
+        if row["gap"] is None:
+            lines.append(f"- vs the layer-dropped student {row['name']} ({row['f1']:.1f} F1 at {row['speedup']:.2f}x): "
+                         "no pruned model trained as long reaches its speed.")
+        else:
+            lines.append(f"- vs the layer-dropped student {row['name']} ({row['f1']:.1f} F1 at {row['speedup']:.2f}x, "
+                         f"{_fmt(row['train_epochs'], 'g')} epochs): the pruned front trained no longer is at "
+                         f"{row['pruned_front_f1']:.1f} F1 there, **{row['gap']:+.1f} F1**.")
     return "\n".join(lines)
 
 
@@ -86,7 +126,8 @@ def render(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT
                                f"{hardware_label(r['provenance']['hardware'])}"
                                for r in records if r["kind"] in KIND_ORDER})
     return "\n".join([
-        takeaways(records), "", results_table(records), "",
+        takeaways(records), "", "Targets (CPU, batch 8 x sequence 384, fp32):", targets(records), "",
+        results_table(records), "",
         "Runs above (base model · data split · hardware):", *[f"- {line}" for line in provenance_lines], "",
         *([""] + images if images else []), "",
         "Measured notebook times:", course_times(records),

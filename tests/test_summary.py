@@ -17,7 +17,7 @@ def _records(tmp_path):
 
 def test_table_carries_the_recorded_numbers(tmp_path):
     text = render(_records(tmp_path))
-    assert "| h-filled | filled | course | 48.0 | 61.9 | 0.432 | [3, 2] | [512, 64] | 2.35 | dev-by-article |" in text
+    assert "| h-filled | filled | course | – | 48.0 | 61.9 | 0.432 | [3, 2] | [512, 64] | 2.35 | dev-by-article |" in text
     assert "63.2" in text or "63.3" in text
 
 
@@ -34,3 +34,20 @@ def test_missing_markers_are_named(tmp_path):
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
         update_readme(readme, [])
+
+
+def test_targets_are_checked_against_the_teacher(tmp_path):
+    from bmp.summary import targets
+
+    records = _records(tmp_path)
+    text = targets(records)
+    assert "missed by 0.4 F1" in text and "h-filled (-1.4 F1 at 2.35x" in text  # 61.875 vs 63.25, allowed 1
+    assert "no model is 3x faster yet" in text
+    prov = provenance(base_model="embedded", data_split="dev by article", profile="course")
+    record("fast-filled", "filled", {"f1": 61.0, "cpu_speedup": 3.1, "eval_split": "dev-by-article"}, prov,
+           directory=tmp_path)
+    record("student", "distil-recipe", {"f1": 55.0, "cpu_speedup": 3.0, "eval_split": "dev-by-article"}, prov,
+           directory=tmp_path)
+    text = targets(load_records(tmp_path))
+    assert ">= 3x within 3 F1 of the teacher: **met**" in text and "fast-filled (-2.2 F1 at 3.10x" in text
+    assert "student" in text and "**+6.1 F1**" in text  # front at 3.0x: 61.875 - 0.875 * 0.655 / 0.755
