@@ -101,6 +101,32 @@ def targets(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def speed_tables(records: list[dict]) -> str:
+    """One table per ``timing`` record (``python -m bmp.bench timing --record``): every model timed in one run."""
+    blocks = []
+    for r in sorted((r for r in records if r["kind"] == "timing"), key=lambda r: r["name"]):
+        m, prov = r["metrics"], r["provenance"]
+        lines = [f"`{prov['command']}` on {m['hardware']}, {m['dtype']}, batch {m['batch']} x sequence {m['seq']}, "
+                 f"median of {m['repeats']} (commit {prov['git_commit']}, {prov['date'][:10]}):", "",
+                 "| model | median s | max/min | speedup | linear-FLOP reduction | speedup / reduction |",
+                 "|---|---|---|---|---|---|"]
+        timings = m["timings"]
+        base = timings.get("dense base", {})
+        lines.append(f"| dense base ({m['base']}) | {_fmt(base.get('median_s'), '.3f')} | "
+                     f"{_fmt(base.get('max_s', 0) / base['min_s'] if base.get('min_s') else None, '.2f')} | 1.00 | – | – |")
+        for name, speedup in sorted(m["speedups"].items(), key=lambda item: item[1]):
+            t, check = timings[name], m.get("flop_checks", {}).get(name, {})
+            lines.append(f"| {name} | {t['median_s']:.3f} | {t['max_s'] / t['min_s']:.2f} | {speedup:.2f} | "
+                         f"{_fmt(check.get('linear_flop_reduction'), '.2f')} | "
+                         f"{_fmt(check.get('ratio_to_linear_reduction'), '.2f')} |")
+        for name, speedup in sorted(m.get("reference_speedups", {}).items(), key=lambda item: item[1]):
+            t = timings[name]
+            lines.append(f"| {name} architecture, random weights (speedup vs BERT-base) | {t['median_s']:.3f} | "
+                         f"{t['max_s'] / t['min_s']:.2f} | {speedup:.2f} | – | – |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
 def course_times(records: list[dict]) -> str:
     rows = sorted((r for r in records if r["kind"] == "course-times"), key=lambda r: r["provenance"]["date"])
     if not rows:
@@ -130,6 +156,8 @@ def render(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT
         results_table(records), "",
         "Runs above (base model · data split · hardware):", *[f"- {line}" for line in provenance_lines], "",
         *([""] + images if images else []), "",
+        *(["Every model timed in one run:", "", speed_tables(records), ""] if any(
+            r["kind"] == "timing" for r in records) else []),
         "Measured notebook times:", course_times(records),
     ])
 

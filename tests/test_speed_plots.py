@@ -380,3 +380,21 @@ def test_train_epochs_follow_the_records():
     assert [tradeoff.train_epochs_of(r, records) for r in records] == [2.0, 2.0, 5.0, 2.0, 2.0]
     assert tradeoff.train_epochs_of({"kind": "dense", "metrics": {}, "config": {}}) is None
     assert tradeoff.train_epochs_of({"kind": "filled", "metrics": {"train_epochs": 4}, "config": {}}) == 4.0
+
+
+def test_bench_record_flag_and_speed_table(tmp_path, monkeypatch, capsys):
+    from bmp.bench.__main__ import main as bench_main
+    from bmp.summary import render, speed_tables
+
+    monkeypatch.setenv("BMP_RESULTS_DIR", str(tmp_path / "results"))
+    assert bench_main(["pareto", "--records", str(tmp_path / "none"), "--record"]) == 0
+    assert bench_main(["timing", "--device", "cpu", "--small", "--references", "none",
+                       "--records", str(tmp_path / "none"), "--record"]) == 0
+    records = load_records(tmp_path / "results")
+    assert sorted(r["kind"] for r in records) == ["bench", "timing"]  # timing writes its own, per dtype
+    (timing_record,) = [r for r in records if r["kind"] == "timing"]
+    assert timing_record["metrics"]["dtype"] == "fp32" and "fp32-b2x64" in timing_record["name"]
+    table = speed_tables(records)
+    assert "| dense base (embedded) |" in table and "batch 2 x sequence 64" in table
+    assert "Every model timed in one run" in render(records)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["bench"] == "timing"

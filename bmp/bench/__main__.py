@@ -14,14 +14,18 @@ def available() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    keep = "--record" in argv  # store the result in data/results with its provenance
-    argv = [a for a in argv if a != "--record"]
     names = available()
     if not argv or argv[0] not in names:
         print(f"usage: python -m bmp.bench NAME [options] [--record]; NAME is one of: {', '.join(names)}",
               file=sys.stderr)
         return 2
-    result = importlib.import_module(f"bmp.bench.{argv[0]}").main(argv[1:])
+    module = importlib.import_module(f"bmp.bench.{argv[0]}")
+    # --record stores the result in data/results with its provenance; a bench that writes its own records
+    # (one per hardware and dtype, say) gets the flag itself
+    keep = "--record" in argv and not getattr(module, "RECORDS_ITSELF", False)
+    if keep:
+        argv = [a for a in argv if a != "--record"]
+    result = module.main(argv[1:])
     if keep:
         from bmp.results import provenance, record
 

@@ -196,6 +196,9 @@ def tokenization_time(tokenizer_folder: str | None, squad: str | None, batch: in
             "tokenize_windows": windows, "tokenize_source": source}
 
 
+RECORDS_ITSELF = True  # --record: one record of kind "timing" per dtype, named by hardware, dtype and shape
+
+
 def time_dtype(models: dict, dense_name: str, reference_set: list[str], args, dtype_name: str) -> dict:
     device, dtype = torch.device(args.device), DTYPES[dtype_name]
     for model in models.values():
