@@ -102,6 +102,7 @@ def finalize_run(pruned_dir, teacher_dir, profile: Profile | None = None, output
 def _size_metrics(size) -> dict:
     d = size.to_dict()
     return {key: d[key] for key in ("total_params", "linear_params", "dense_linear_params", "fill_rate",
+                                    "nonzero_fill_rate",
                                     "linear_reduction", "heads_per_layer", "neurons_per_layer", "dense_heads",
                                     "dense_neurons", "disk_bytes")}
 

@@ -53,10 +53,13 @@ def _draw_runs(ax, chosen_runs, x: str) -> list:
     palette = dict(zip(tradeoff.RUN_KINDS, sns.color_palette("deep", len(tradeoff.RUN_KINDS))))
     usable = [run for run in chosen_runs if getattr(run, x) is not None]
     for kind in tradeoff.RUN_KINDS:
-        mine = [run for run in usable if run.kind == kind]
-        if mine:
-            ax.scatter([getattr(run, x) for run in mine], [run.f1 for run in mine], marker=KIND_MARKERS[kind],
-                       s=45, color=palette[kind], label=kind, gid=f"runs:{kind}", zorder=3)
+        for scattered in (False, True):
+            mine = [run for run in usable if run.kind == kind and run.scattered == scattered]
+            if mine:
+                ax.scatter([getattr(run, x) for run in mine], [run.f1 for run in mine], marker=KIND_MARKERS[kind],
+                           s=45, facecolors="none" if scattered else palette[kind], edgecolors=palette[kind],
+                           label=f"{kind}, unstructured (hollow)" if scattered else kind,
+                           gid=f"runs:{kind}:unstructured" if scattered else f"runs:{kind}", zorder=3)
     front_runs = tradeoff.front(usable, x)
     if front_runs:
         ax.plot([getattr(run, x) for run in front_runs], [run.f1 for run in front_runs], color="black", lw=1.2,

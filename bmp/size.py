@@ -5,6 +5,8 @@ output, FFN in and FFN out. A layer with ``n`` heads of size ``d`` and ``f`` FFN
 ``3(H·nd + nd) + (nd·H + H) + (H·f + f) + (f·H + H)`` of them; the two output biases (``2H``) remain even when a
 layer is emptied. *Fill rate* is that count over the same count for the dense model the pruning started from
 (``num_attention_heads`` heads and ``intermediate_size`` neurons in every layer), so 1.0 means nothing was cut.
+*Non-zero fill rate* counts only the non-zero ones: the same after filling, far lower for unstructured sparsity,
+which packing can't remove (its kept weights are scattered over every head and neuron).
 Linear parameters track the encoder's matmul FLOPs; embeddings and LayerNorms cost memory but little compute.
 """
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from bmp.layers import encoder_layers
@@ -28,10 +31,15 @@ class SizeReport:
     dense_neurons: int
     disk_bytes: int | None = None  # whole folder, when one was given
     weights_bytes: int | None = None  # its *.safetensors files
+    nonzero_linear_params: int | None = None  # of linear_params, those that are not zero
 
     @property
     def fill_rate(self) -> float:
         return self.linear_params / self.dense_linear_params
+
+    @property
+    def nonzero_fill_rate(self) -> float | None:
+        return None if self.nonzero_linear_params is None else self.nonzero_linear_params / self.dense_linear_params
 
     @property
     def linear_reduction(self) -> float:
@@ -41,7 +49,8 @@ class SizeReport:
     def to_dict(self) -> dict:
         values = asdict(self)
         values.update(heads_per_layer=list(self.heads_per_layer), neurons_per_layer=list(self.neurons_per_layer),
-                      fill_rate=self.fill_rate, linear_reduction=self.linear_reduction)
+                      fill_rate=self.fill_rate, nonzero_fill_rate=self.nonzero_fill_rate,
+                      linear_reduction=self.linear_reduction)
         return values
 
     def __repr__(self) -> str:
@@ -79,8 +88,10 @@ def size_report(model: nn.Module, dense_reference=None, *, folder: str | Path | 
         raise TypeError(f"dense_reference must be a BERT config (hidden_size, num_attention_heads, intermediate_size, "
                         f"num_hidden_layers), got {type(reference).__name__}")
     parts = encoder_layers(model)
-    linear = sum(linear.weight.numel() + (linear.bias.numel() if linear.bias is not None else 0)
-                 for part in parts for linear in part.linears().values())
+    tensors = [tensor for part in parts for linear in part.linears().values()
+               for tensor in (linear.weight, linear.bias) if tensor is not None]
+    linear = sum(tensor.numel() for tensor in tensors)
+    nonzero = sum(int(torch.count_nonzero(tensor.detach())) for tensor in tensors)
     disk = weights = None
     if folder is not None:
         folder = Path(folder)
@@ -97,7 +108,7 @@ def size_report(model: nn.Module, dense_reference=None, *, folder: str | Path | 
         neurons_per_layer=tuple(part.ffn_size for part in parts),
         dense_heads=reference.num_attention_heads,
         dense_neurons=reference.intermediate_size,
-        disk_bytes=disk, weights_bytes=weights)
+        disk_bytes=disk, weights_bytes=weights, nonzero_linear_params=nonzero)
 
 
 __all__ = ["SizeReport", "dense_linear_params", "linear_params_of_layer", "size_report"]

@@ -46,6 +46,7 @@ class Run:
     speed_hardware: str  # where ``speedup`` was measured
     output_dir: str | None = None
     train_epochs: float | None = None  # training after the dense teacher: prune + fill, or the student's epochs
+    scattered: bool = False  # most kept weights are zeros inside kept heads/neurons (unstructured): no speedup
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -78,6 +79,21 @@ def train_epochs_of(record: dict, records=()) -> float | None:
     else:
         epochs = None
     return None if epochs is None else float(epochs)
+
+
+SCATTERED_BELOW = 0.9  # non-zero fill rate under this share of the packed one: sparsity packing can't remove
+
+
+def kept_fill_rate(metrics: dict) -> float | None:
+    """The fill rate a run is plotted at: its non-zero linear parameters over the dense model's when recorded
+    (kept parameters, as for published unstructured models), else its packed size's."""
+    value = metrics.get("nonzero_fill_rate", metrics.get("fill_rate"))
+    return None if value is None else float(value)
+
+
+def is_scattered(metrics: dict) -> bool:
+    nonzero, packed = metrics.get("nonzero_fill_rate"), metrics.get("fill_rate")
+    return nonzero is not None and bool(packed) and nonzero < SCATTERED_BELOW * packed
 
 
 def split_title(split: str | None) -> str:
@@ -136,7 +152,8 @@ def runs(records, *, kinds=RUN_KINDS, split: str | None = None, speed_key: str =
             speedup, where = metrics.get(speed_key), speed_label(record, speed_key)
         chosen.append(Run(
             name=record["name"], kind=record["kind"], f1=float(metrics["f1"]), exact_match=metrics.get("exact_match"),
-            speedup=None if speedup is None else float(speedup), fill_rate=metrics.get("fill_rate"),
+            speedup=None if speedup is None else float(speedup), fill_rate=kept_fill_rate(metrics),
+            scattered=is_scattered(metrics),
             heads_per_layer=tuple(metrics.get("heads_per_layer") or ()),
             neurons_per_layer=tuple(metrics.get("neurons_per_layer") or ()),
             eval_split=split, speed_hardware=where, output_dir=record.get("config", {}).get("output_dir"),
@@ -263,4 +280,4 @@ def timing_speedups(record: dict, group: str = "speedups") -> tuple[dict[str, fl
 
 __all__ = ["PRUNED_KINDS", "RUN_KINDS", "Run", "best_at", "choose", "eval_split_of", "f1_gap", "fastest_within",
            "front", "front_f1_at", "pick_split", "runs", "speed_label", "split_title", "teacher", "teacher_f1",
-           "timing_speedups", "train_epochs_of"]
+           "is_scattered", "kept_fill_rate", "timing_speedups", "train_epochs_of"]

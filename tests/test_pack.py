@@ -413,3 +413,21 @@ def test_timing_unwraps_a_training_loops_autocast_forward():
     assert result.dtype == "float32"
     plain = pack(pruned_model(11))
     assert without_training_wrapper(plain) is plain
+
+
+def test_size_report_counts_non_zero_linear_parameters():
+    model = tiny_bert(seed=3)
+    with torch.no_grad():  # HF initialises biases to zero: give them values, or they'd count as pruned
+        for part in encoder_layers(model):
+            for linear in part.linears().values():
+                linear.bias.uniform_(0.1, 0.2)
+    dense = size_report(model)
+    assert dense.nonzero_linear_params == dense.linear_params and dense.nonzero_fill_rate == pytest.approx(1.0)
+    first = encoder_layers(model)[0].linears()
+    with torch.no_grad():
+        weight = next(iter(first.values())).weight
+        weight[:, ::2] = 0  # scattered zeros: nothing to pack, half a matrix fewer kept weights
+    sparse = size_report(model)
+    assert sparse.linear_params == dense.linear_params
+    assert dense.nonzero_linear_params - sparse.nonzero_linear_params == weight.numel() // 2
+    assert sparse.to_dict()["nonzero_fill_rate"] == sparse.nonzero_fill_rate < 1

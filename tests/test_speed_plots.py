@@ -398,3 +398,22 @@ def test_bench_record_flag_and_speed_table(tmp_path, monkeypatch, capsys):
     assert "| dense base (embedded) |" in table and "batch 2 x sequence 64" in table
     assert "Every model timed in one run" in render(records)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["bench"] == "timing"
+
+
+def test_unstructured_runs_sit_at_their_non_zero_fill_rate_hollow(records_dir):
+    sparse = {**_run_metrics(66.5, 1.05, 1.0), "nonzero_fill_rate": 0.12}
+    record("unstructured-packed", "packed", sparse, _provenance(),
+           {"teacher": "runs/teacher/final", "output_dir": "runs/u"}, directory=records_dir)
+    records = load_records(records_dir)
+    (run,) = [r for r in tradeoff.runs(records, split=HELD_OUT) if r.name == "unstructured-packed"]
+    assert run.scattered and run.fill_rate == 0.12
+    ours, _ = f1_vs_fill_rate(records, split=HELD_OUT).axes
+    assert _offsets(ours, "runs:packed:unstructured") == {(0.12, 66.5)}
+    hollow = next(c for c in ours.collections if c.get_gid() == "runs:packed:unstructured")
+    assert hollow.get_facecolors().size == 0 or hollow.get_facecolors()[0][3] == 0
+    assert (0.12, 66.5) in set(_line(ours, "front"))  # fewest kept weights for its F1: on the fill-rate front
+    speed, _ = f1_vs_speedup(records, split=HELD_OUT).axes
+    assert (1.05, 66.5) not in set(_line(speed, "front"))  # but no faster
+    filled = {**_run_metrics(60.0, 3.0, 0.2), "nonzero_fill_rate": 0.199}
+    assert not tradeoff.is_scattered(filled) and tradeoff.kept_fill_rate(filled) == 0.199
+    assert tradeoff.kept_fill_rate({"fill_rate": 0.3}) == 0.3 and not tradeoff.is_scattered({"fill_rate": 0.3})
