@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -43,7 +45,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 import transformers
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from bmp import timing, tradeoff
 from bmp.course import output_dir, save_figure
@@ -53,6 +55,7 @@ from bmp.plots import f1_vs_fill_rate, f1_vs_speedup
 from bmp.profiles import get_profile
 from bmp.results import RESULTS_ENV, load_records, results_dir
 from bmp.speed import time_references
+from bmp.summary import targets
 from bmp.timing import synthetic_batch, time_forward, time_interleaved
 from bmp.widgets import tradeoff_widget
 
@@ -302,6 +305,18 @@ save_figure(fig, "06_f1_vs_fill_rate")
 display(fig)
 
 # %% [markdown]
+# ## Against the DistilBERT recipe
+#
+# Pruning has to beat the obvious alternative: keep every other layer of the same teacher (DistilBERT's recipe;
+# two of six for TinyBERT-4's depth) and distil it on the same data for as many epochs as pruning plus filling
+# took (`python -m bmp.distil_recipe --keep 3`). These students are the triangles on the left panels. The checks
+# below compare each pruned model with its own teacher, and each student with the front of the pruned models that
+# trained no longer than it did, read at the student's speed. `python -m bmp.bench pareto` prints the same as JSON.
+
+# %%
+display(Markdown(targets(records)))
+
+# %% [markdown]
 # ## Which model to ship?
 #
 # Turn the question around: *how much F1 may I give up?* `bmp.tradeoff.choose` answers with the fastest model on
@@ -353,6 +368,7 @@ print("none recorded" if fast is None else
 # 6. Why may our runs' F1 not be compared with the published models' F1, and what comparison between the two
 #    panels *is* meaningful?
 # 7. A model is on the F1–fill-rate front but not on the F1–speedup front. How can that happen?
+# 8. Why must a layer-dropped student be compared with pruned models that trained no longer than it did?
 #
 # ## Further research
 #
