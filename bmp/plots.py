@@ -61,6 +61,10 @@ def _draw_runs(ax, chosen_runs, x: str) -> list:
                            label=f"{kind}, unstructured (hollow)" if scattered else kind,
                            gid=f"runs:{kind}:unstructured" if scattered else f"runs:{kind}", zorder=3)
     front_runs = tradeoff.front(usable, x)
+    for run in usable:  # the front is named below; of the rest, name the students and filled runs
+        if run not in front_runs and run.kind in ("distil-recipe", "filled"):
+            ax.annotate(run.name, (getattr(run, x), run.f1), textcoords="offset points", xytext=(5, -9),
+                        fontsize=6, color="dimgray")
     if front_runs:
         ax.plot([getattr(run, x) for run in front_runs], [run.f1 for run in front_runs], color="black", lw=1.2,
                 marker="o", markersize=11, markerfacecolor="none", label="Pareto front", gid="front", zorder=4)

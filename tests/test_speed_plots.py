@@ -417,3 +417,9 @@ def test_unstructured_runs_sit_at_their_non_zero_fill_rate_hollow(records_dir):
     filled = {**_run_metrics(60.0, 3.0, 0.2), "nonzero_fill_rate": 0.199}
     assert not tradeoff.is_scattered(filled) and tradeoff.kept_fill_rate(filled) == 0.199
     assert tradeoff.kept_fill_rate({"fill_rate": 0.3}) == 0.3 and not tradeoff.is_scattered({"fill_rate": 0.3})
+
+
+def test_students_are_named_on_the_figure(records):
+    ours, _ = f1_vs_speedup(records, split=HELD_OUT).axes
+    names = {text.get_text() for text in ours.texts}
+    assert {"student-s1", "student-s2"} <= names
