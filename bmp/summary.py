@@ -67,28 +67,40 @@ def takeaways(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def targets(records: list[dict]) -> str:
-    """The sweep's three checks, each pruned model against its own teacher: >= 2x at <= 1 F1 below it, >= 3x
-    within 3 F1, and the F1 gap over the layer-dropped students at equal speed (``python -m bmp.bench pareto``)."""
-    from .bench.pareto import summarize
-
-    pruned = [(r, r["metrics"]["cpu_speedup"], r["metrics"]["f1"] - _teacher_f1(records, r)) for r in records
-              if r["kind"] in ("packed", "filled") and r["metrics"].get("cpu_speedup") is not None
+def _speed_checks(records: list[dict], speed_of: dict[str, float], where: str) -> list[str]:
+    pruned = [(r, speed_of[r["name"]], r["metrics"]["f1"] - _teacher_f1(records, r)) for r in records
+              if r["kind"] in ("packed", "filled") and speed_of.get(r["name"]) is not None
               and _teacher_f1(records, r) is not None]
-    if not pruned:
-        return "_No packed or filled run recorded yet._"
     lines = []
     for speed, allowed in ((2.0, 1.0), (3.0, 3.0)):
-        fast = [row for row in pruned if row[1] >= speed]
-        best = max(fast, key=lambda row: (row[2], row[1]), default=None)
+        best = max((row for row in pruned if row[1] >= speed), key=lambda row: (row[2], row[1]), default=None)
         if best is None:
-            lines.append(f"- >= {speed:g}x within {allowed:g} F1 of the teacher: no model is {speed:g}x faster yet.")
+            lines.append(f"- >= {speed:g}x within {allowed:g} F1 of the teacher ({where}): no model is {speed:g}x "
+                         "faster yet.")
             continue
         r, speedup, drop = best
         verdict = "met" if drop >= -allowed else f"missed by {-allowed - drop:.1f} F1"
-        lines.append(f"- >= {speed:g}x within {allowed:g} F1 of the teacher: **{verdict}**; the best model at "
-                     f">= {speed:g}x is {r['name']} ({drop:+.1f} F1 at {speedup:.2f}x, "
+        lines.append(f"- >= {speed:g}x within {allowed:g} F1 of the teacher ({where}): **{verdict}**; the best model "
+                     f"at >= {speed:g}x is {r['name']} ({drop:+.1f} F1 at {speedup:.2f}x, "
                      f"{_fmt(train_epochs_of(r, records), 'g')} epochs after the teacher).")
+    return lines
+
+
+def targets(records: list[dict]) -> str:
+    """The sweep's three checks, each pruned model against its own teacher: >= 2x at <= 1 F1 below it, >= 3x
+    within 3 F1, and the F1 gap over the layer-dropped students at equal speed (``python -m bmp.bench pareto``).
+    The speed checks use each record's own timing, then again every CPU timing of all models in one run
+    (``python -m bmp.bench timing --device cpu --record``) at the same batch 8 x 384 in fp32."""
+    from .bench.pareto import summarize
+
+    own = {r["name"]: r["metrics"]["cpu_speedup"] for r in records if r["metrics"].get("cpu_speedup") is not None}
+    if not any(r["kind"] in ("packed", "filled") for r in records if r["name"] in own):
+        return "_No packed or filled run recorded yet._"
+    lines = _speed_checks(records, own, "timed against the teacher when recorded")
+    for r in sorted((r for r in records if r["kind"] == "timing"), key=lambda r: r["name"]):
+        m = r["metrics"]
+        if m.get("device") == "cpu" and m.get("dtype") == "fp32" and (m.get("batch"), m.get("seq")) == (8, 384):
+            lines += _speed_checks(records, m["speedups"], f"all timed in one run, {r['provenance']['date'][:10]}")
     summary = summarize(records)
     for row in summary["f1_gap_details"]:
         if row["gap"] is None:
