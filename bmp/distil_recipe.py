@@ -16,13 +16,13 @@ from pathlib import Path
 from torch import nn
 
 from .finetune import QAData, RunResult, evaluate_qa, fast_bf16, prepare_data, resume_point, training_arguments
-from .fill import cpu_speedup
 from .layers import base_model
 from .models import load_tokenizer
 from .profiles import Profile, get_profile
 from .prune import load_teacher
 from .results import provenance, record
 from .size import size_report
+from .speedup import fresh_speedup
 from .squad import train_collator
 from .trainer import DistillationTrainer
 
@@ -72,7 +72,7 @@ def distil_recipe_run(teacher_dir, layers: list[int], profile: Profile | None = 
     # measure what users will load: the trained model object may still carry the trainer's autocast wrapper
     model = load_teacher(final).eval()
     size = size_report(model, teacher.config, folder=final).to_dict()
-    metrics = {**evaluate_qa(model, data, tokenizer), **cpu_speedup(model, teacher), "train_s": round(train_s, 1),
+    metrics = {**evaluate_qa(model, data, tokenizer), **fresh_speedup(teacher_dir, final), "train_s": round(train_s, 1),
                "train_steps": trainer.state.global_step, "layers_kept": layers,
                **{k: size[k] for k in ("total_params", "linear_params", "dense_linear_params", "fill_rate",
                                        "linear_reduction", "heads_per_layer", "neurons_per_layer", "disk_bytes")}}

@@ -14,8 +14,6 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
-
 from .distill import Distillation
 from .finetune import QAData, RunResult, evaluate_qa, fast_bf16, prepare_data, resume_point, training_arguments
 from .models import load_tokenizer
@@ -25,22 +23,11 @@ from .prune import load_teacher
 from .results import provenance, record
 from .saving import load_packed, save_packed
 from .size import size_report
+from .speedup import fresh_speedup
 from .squad import train_collator
-from .timing import synthetic_batch, time_interleaved
 from .trainer import DistillationTrainer
 
 ALIGN_FFN = 8  # multiples of 8 keep tensor cores and CPU vector units busy; exact either way
-
-
-def cpu_speedup(packed, dense, batch: int = 8, seq: int = 384, repeats: int = 10) -> dict:
-    """Forward-pass speedup of ``packed`` over ``dense`` on CPU (fp32), both timed in the same interleaved run."""
-    input_ids, attention_mask = synthetic_batch(dense.config.vocab_size, batch, seq)
-    timings = time_interleaved({"dense": dense, "packed": packed}, input_ids, attention_mask, repeats=repeats,
-                               device="cpu", dtype=torch.float32)
-    return {"cpu_speedup": timings["dense"].median_s / timings["packed"].median_s,
-            "cpu_dense_median_s": timings["dense"].median_s, "cpu_packed_median_s": timings["packed"].median_s,
-            "cpu_timing": {"batch": batch, "seq": seq, "threads": timings["packed"].threads, "repeats": repeats,
-                           "packed_spread": timings["packed"].spread, "dense_spread": timings["dense"].spread}}
 
 
 def fill(packed_model, teacher_dir, profile: Profile | None = None, output_dir="runs/filled",
@@ -75,7 +62,6 @@ def finalize_run(pruned_dir, teacher_dir, profile: Profile | None = None, output
     tokenizer = load_tokenizer(teacher_dir if (Path(teacher_dir) / "tokenizer.json").is_file() else None)
     data = data or prepare_data(profile, tokenizer)
     pruned = load_teacher(pruned_dir)  # a plain BERT with zeros (bmp.prune saves the baked model)
-    dense = load_teacher(teacher_dir)
     packed = pack(pruned, align_ffn=align_ffn)
     results = []
     stages = [("packed", packed, 0.0)] if record_packed else []
@@ -88,7 +74,8 @@ def finalize_run(pruned_dir, teacher_dir, profile: Profile | None = None, output
         folder = save_packed(model, output_dir / kind, tokenizer)
         model = load_packed(folder)  # what users will load, checked end to end
         size = size_report(model, folder=folder)
-        metrics = {**evaluate_qa(model, data, tokenizer), **_size_metrics(size), **cpu_speedup(model, dense),
+        metrics = {**evaluate_qa(model, data, tokenizer), **_size_metrics(size),
+                   **fresh_speedup(teacher_dir, folder),
                    "train_s": round(train_s, 1)}
         path = record(f"{name}-{kind}", kind, metrics,
                       provenance(base_model=base_model or profile.model, data_split=data.splits.description, profile=profile.name),

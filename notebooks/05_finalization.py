@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -48,7 +50,7 @@ from transformers import AutoModelForQuestionAnswering
 
 from bmp.answer import answer
 from bmp.course import course_run, output_dir, save_figure
-from bmp.fill import cpu_speedup, finalize_run
+from bmp.fill import finalize_run
 from bmp.finetune import evaluate_qa, finetune_dense, prepare_data
 from bmp.layers import encoder_layers
 from bmp.models import load_tokenizer
@@ -59,6 +61,7 @@ from bmp.report import kept_report
 from bmp.results import REPO_ROOT, RESULTS_ENV, load_records
 from bmp.saving import load_packed, save_packed
 from bmp.size import size_report
+from bmp.speedup import cpu_speedup
 from bmp.squad import eval_collator
 
 # %% tags=["parameters"]
@@ -303,7 +306,9 @@ for name, model in (("teacher", teacher), ("pruned", pruned), ("packed", packed)
 #
 # `cpu_speedup` times the dense teacher and the packed model on the same synthetic batch (by default 8 windows of
 # 384 tokens, fp32; smaller under `smoke`), one pass of each in turn after a warm-up, and compares the medians;
-# notebook 06 takes the method apart.
+# notebook 06 takes the method apart. Here the timing runs in this kernel, which has just trained; the records
+# that `finalize_run` writes time the saved folders in a fresh Python process instead
+# (`bmp.speedup.fresh_speedup`), since a process that has trained runs the same passes measurably slower.
 
 # %%
 timing_sizes = dict(batch=2, seq=128, repeats=3) if profile.name == "smoke" else dict(batch=8, seq=384, repeats=5)

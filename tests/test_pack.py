@@ -431,3 +431,20 @@ def test_size_report_counts_non_zero_linear_parameters():
     assert sparse.linear_params == dense.linear_params
     assert dense.nonzero_linear_params - sparse.nonzero_linear_params == weight.numel() // 2
     assert sparse.to_dict()["nonzero_fill_rate"] == sparse.nonzero_fill_rate < 1
+
+
+def test_speedup_of_saved_folders_in_a_fresh_process(saved, tmp_path):
+    from bmp.speedup import fresh_speedup, load_saved
+
+    _, packed, folder = saved
+    dense_dir = tmp_path / "dense"
+    tiny_bert(seed=7, num_hidden_layers=4).save_pretrained(dense_dir)
+    assert isinstance(load_saved(folder), PackedBertForQuestionAnswering)
+    assert not isinstance(load_saved(dense_dir), PackedBertForQuestionAnswering)
+    result = fresh_speedup(dense_dir, folder, batch=1, seq=16, repeats=2)
+    assert result["cpu_speedup"] == pytest.approx(result["cpu_dense_median_s"] / result["cpu_packed_median_s"])
+    assert result["cpu_timing"]["fresh_process"] and result["cpu_timing"]["repeats"] == 2
+    with pytest.raises(FileNotFoundError, match="save_packed"):
+        load_saved(tmp_path / "nowhere")
+    with pytest.raises(RuntimeError, match="fresh process failed"):
+        fresh_speedup(tmp_path / "nowhere", folder, batch=1, seq=16, repeats=1)
