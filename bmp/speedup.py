@@ -1,9 +1,9 @@
 """A saved model's CPU speedup over its saved dense teacher, measured in a fresh Python process.
 
 A process that has just trained leaves state behind (worker threads, a fragmented heap) that slows later forward
-passes, small models more than big ones: here a packed model timed right after its fill ran 0.126 s per batch where
-a fresh process took 0.096 s, which turned a 3.45x speedup into 3.03x. Run records therefore time the folders they
-saved in a new process, which is also what a user who loads the model gets.
+passes, small models more than big ones, so a packed model timed right after its fill looks less fast than it
+is when loaded. Run records therefore time the folders they saved in a new process, which is also what a user
+who loads the model gets. Compare a record's ``cpu_speedup`` with ``python -m bmp.bench timing`` to see the gap.
 
     python -m bmp.speedup runs/teacher-course/final runs/hybrid-lam40-course/filled   # prints one JSON line
 """
