@@ -1,7 +1,7 @@
 """A saved model's CPU speedup over its saved dense teacher, measured in a fresh Python process.
 
-A process that has just trained leaves state behind (worker threads, a fragmented heap) that slows later forward
-passes, small models more than big ones, so a packed model timed right after its fill looks less fast than it
+A process that has just trained runs later forward passes slower (the cause is not pinned down: bf16 autocast
+passes alone don't reproduce it), small models more than big ones, so a packed model timed right after its fill looks less fast than it
 is when loaded. Run records therefore time the folders they saved in a new process, which is also what a user
 who loads the model gets. Compare a record's ``cpu_speedup`` with ``python -m bmp.bench timing`` to see the gap.
 
