@@ -1,9 +1,10 @@
 """A saved model's CPU speedup over its saved dense teacher, measured in a fresh Python process.
 
-A process that has just trained runs later forward passes slower (the cause is not pinned down: bf16 autocast
-passes alone don't reproduce it), small models more than big ones, so a packed model timed right after its fill looks less fast than it
-is when loaded. Run records therefore time the folders they saved in a new process, which is also what a user
-who loads the model gets. Compare a record's ``cpu_speedup`` with ``python -m bmp.bench timing`` to see the gap.
+A process that has just trained runs later forward passes slower, small models more than big ones (the cause
+is not pinned down: bf16 autocast passes alone don't reproduce it), so a packed model timed right after its
+fill looks less fast than it is when loaded. Run records therefore time the folders they saved in a new
+process, which is also what a user who loads the model gets. Compare a record's ``cpu_speedup`` with
+``python -m bmp.bench timing`` to see the gap.
 
     python -m bmp.speedup runs/teacher-course/final runs/hybrid-lam40-course/filled   # prints one JSON line
 """
