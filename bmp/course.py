@@ -39,16 +39,41 @@ class CourseRun:
     teacher: Path  # the teacher's final folder
     name: str  # notebook 04's run (and record) name
     run_dir: Path
+    lam: float  # the L1 weight the run prunes with
+    score_lr: float  # the scores' learning rate
 
     @property
     def pruned(self) -> Path:
         return self.run_dir / "final"
 
 
-def course_run(profile, preset: str, lam: float) -> CourseRun:
+def course_run(profile, preset: str, lam: float | None = None, score_lr: float | None = None) -> CourseRun:
+    """Notebook 04's run for ``profile`` and ``preset``; ``lam`` and ``score_lr`` default to the profile's
+    ``prune_lambda`` and ``score_learning_rate``, as in ``python -m bmp.prune``."""
+    lam = float(lam if lam is not None else profile.prune_lambda)
+    score_lr = float(score_lr if score_lr is not None else profile.score_learning_rate)
     name = f"nb04-{preset}-lam{lam:g}-{profile.name}"
     runs = REPO_ROOT / "runs"
-    return CourseRun(runs / f"teacher-{profile.name}" / "final", name, runs / name)
+    return CourseRun(runs / f"teacher-{profile.name}" / "final", name, runs / name, lam, score_lr)
+
+
+def notebook_setup(profile) -> None:
+    """What a training notebook sets first: smoke records go to ``<output>/results`` (never the committed
+    data/results), library logs and progress bars are quieted, and plots get the course's theme."""
+    import datasets
+    import pandas as pd
+    import seaborn as sns
+    import transformers
+
+    from bmp.results import RESULTS_ENV
+
+    if profile.name == "smoke":
+        os.environ.setdefault(RESULTS_ENV, str(output_dir() / "results"))
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    sns.set_theme(style="whitegrid")
+    pd.set_option("display.max_colwidth", 120)
 
 
 def output_dir() -> Path:

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -37,7 +39,6 @@ import math
 import os
 from pathlib import Path
 
-import datasets
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -46,7 +47,7 @@ import torch
 import transformers
 from IPython.display import display
 
-from bmp.course import course_run, output_dir, save_figure
+from bmp.course import course_run, notebook_setup, output_dir, save_figure
 from bmp.distill import kd_loss, qa_distillation_loss
 from bmp.finetune import evaluate_qa, finetune_dense, prepare_data, resume_point, training_arguments
 from bmp.masked import add_masks, score_parameters
@@ -56,7 +57,7 @@ from bmp.profiles import get_profile
 from bmp.prune import load_teacher, prune_run, recipe_for
 from bmp.regularization import l1_sigmoid
 from bmp.report import kept_report
-from bmp.results import REPO_ROOT, RESULTS_ENV, load_records
+from bmp.results import REPO_ROOT, load_records
 from bmp.schedule import CubicSchedule
 from bmp.squad import train_collator
 
@@ -74,19 +75,11 @@ SCORE_LR = None  # the scores' learning rate; None: the profile's score_learning
 
 # %%
 profile = get_profile(PROFILE)
-if profile.name == "smoke":  # smoke records stay out of the committed data/results
-    os.environ.setdefault(RESULTS_ENV, str(output_dir() / "results"))
-LAMBDA = float(LAMBDA if LAMBDA is not None else profile.prune_lambda)
-SCORE_LR = float(SCORE_LR if SCORE_LR is not None else profile.score_learning_rate)
-run = course_run(profile, PRESET, LAMBDA)  # the same folders in notebooks 04 and 05
+notebook_setup(profile)  # smoke records stay out of the committed data/results; quiet logs; plot theme
+run = course_run(profile, PRESET, LAMBDA, SCORE_LR)  # the same folders in notebooks 04 and 05
+LAMBDA, SCORE_LR = run.lam, run.score_lr
 TEACHER, RUN_NAME, RUN_DIR = run.teacher, run.name, run.run_dir
 TEACHER_DIR = TEACHER.parent
-
-transformers.logging.set_verbosity_error()
-transformers.logging.disable_progress_bar()
-datasets.disable_progress_bars()
-sns.set_theme(style="whitegrid")
-pd.set_option("display.max_colwidth", 120)
 tokenizer = load_tokenizer(profile.model)
 data = prepare_data(profile, tokenizer)
 print(f"profile {profile.name}: {data}")

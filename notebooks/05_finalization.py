@@ -38,18 +38,16 @@
 import os
 from pathlib import Path
 
-import datasets
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 import torch
 import transformers
 from IPython.display import display
 from transformers import AutoModelForQuestionAnswering
 
 from bmp.answer import answer
-from bmp.course import course_run, output_dir, save_figure
+from bmp.course import course_run, notebook_setup, output_dir, save_figure
 from bmp.fill import finalize_run
 from bmp.finetune import evaluate_qa, finetune_dense, prepare_data
 from bmp.layers import encoder_layers
@@ -58,7 +56,7 @@ from bmp.pack import live_heads, pack, structure
 from bmp.profiles import get_profile
 from bmp.prune import load_teacher, prune_run, recipe_for
 from bmp.report import kept_report
-from bmp.results import REPO_ROOT, RESULTS_ENV, load_records
+from bmp.results import REPO_ROOT, load_records
 from bmp.saving import load_packed, save_packed
 from bmp.size import size_report
 from bmp.speedup import cpu_speedup
@@ -74,20 +72,12 @@ DO_FILL = True
 
 # %%
 profile = get_profile(PROFILE)
-if profile.name == "smoke":  # smoke records stay out of the committed data/results
-    os.environ.setdefault(RESULTS_ENV, str(output_dir() / "results"))
-LAMBDA = float(LAMBDA if LAMBDA is not None else profile.prune_lambda)
-SCORE_LR = float(SCORE_LR if SCORE_LR is not None else profile.score_learning_rate)
-run = course_run(profile, PRESET, LAMBDA)  # the same folders in notebooks 04 and 05
+notebook_setup(profile)  # smoke records stay out of the committed data/results; quiet logs; plot theme
+run = course_run(profile, PRESET, LAMBDA, SCORE_LR)  # the same folders in notebooks 04 and 05
+LAMBDA, SCORE_LR = run.lam, run.score_lr
 TEACHER, RUN_NAME, RUN_DIR = run.teacher, run.name, run.run_dir
 TEACHER_DIR = TEACHER.parent
 PRUNED = run.pruned
-
-transformers.logging.set_verbosity_error()
-transformers.logging.disable_progress_bar()
-datasets.disable_progress_bars()
-sns.set_theme(style="whitegrid")
-pd.set_option("display.max_colwidth", 120)
 tokenizer = load_tokenizer(profile.model)
 data = prepare_data(profile, tokenizer)
 print(f"profile {profile.name}: {data}")

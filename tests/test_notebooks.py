@@ -1,5 +1,6 @@
 """Notebook hygiene: every ``NN_topic.py`` has an output-free ``.ipynb`` twin with the same cells, and the course
 runner finds the notebooks in order. (Executing them under the smoke profile is ``pytest --nbmake``'s job.)"""
+import os
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,29 @@ def test_select_by_number(tmp_path):
         select(notebooks, "01,07")
     with pytest.raises(ValueError, match="two-digit"):
         select(notebooks, "1")
+
+
+def test_course_run_defaults_to_the_profile_and_names_the_same_folders():
+    from bmp.course import course_run
+    from bmp.profiles import get_profile
+
+    profile = get_profile("course")
+    run = course_run(profile, "hybrid")
+    assert (run.lam, run.score_lr) == (profile.prune_lambda, profile.score_learning_rate)
+    assert run.name == f"nb04-hybrid-lam{profile.prune_lambda:g}-course" and run.pruned == run.run_dir / "final"
+    assert run.teacher.parts[-2:] == ("teacher-course", "final")
+    chosen = course_run(profile, "struct", 60, 0.1)
+    assert (chosen.lam, chosen.score_lr, chosen.name) == (60.0, 0.1, "nb04-struct-lam60-course")
+
+
+def test_notebook_setup_keeps_smoke_records_out_of_data_results(monkeypatch, tmp_path):
+    from bmp.course import OUTPUT_ENV, notebook_setup
+    from bmp.profiles import get_profile
+    from bmp.results import RESULTS_ENV
+
+    monkeypatch.setenv(OUTPUT_ENV, str(tmp_path))
+    monkeypatch.delenv(RESULTS_ENV, raising=False)
+    notebook_setup(get_profile("course"))
+    assert RESULTS_ENV not in os.environ
+    notebook_setup(get_profile("smoke"))
+    assert os.environ[RESULTS_ENV] == str(tmp_path / "results")
