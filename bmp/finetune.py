@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from .models import load_base, load_profile_model
 from .profiles import Profile, get_profile
-from .results import provenance, record
+from .results import provenance, record, repo_relative
 from .squad import (SquadSplits, eval_collator, postprocess_predictions, splits_for_profile, squad_scores,
                     tokenize_eval, tokenize_train, train_collator)
 
@@ -47,27 +47,42 @@ class QAData:
     train_features: object  # datasets.Dataset
     eval_features: object  # datasets.Dataset, with example_id / offset_mapping
     max_seq_length: int
+    validation_features: object = None  # datasets.Dataset of the validation articles (None when there are none)
 
     def __repr__(self) -> str:
         return (f"QAData({len(self.splits.train):,} train questions -> {len(self.train_features):,} windows, "
+                f"{len(self.splits.validation):,} validation, "
                 f"{len(self.splits.eval):,} held-out -> {len(self.eval_features):,}; {self.splits.split_name})")
+
+    def split(self, name: str) -> tuple[list[dict], object]:
+        """``(examples, features)`` of ``"heldout"`` (the reported split) or ``"validation"`` (for choosing)."""
+        if name == "heldout":
+            return self.splits.eval, self.eval_features
+        if name == "validation":
+            if self.validation_features is None:
+                raise ValueError("this data has no validation articles: load it with validation_articles > 0")
+            return self.splits.validation, self.validation_features
+        raise ValueError(f"unknown split {name!r}: use 'heldout' or 'validation'")
 
 
 def prepare_data(profile: Profile, tokenizer, path=None) -> QAData:
     splits = splits_for_profile(profile, path)
+    validation = (tokenize_eval(splits.validation, tokenizer, profile.max_seq_length, profile.doc_stride)
+                  if splits.validation else None)
     return QAData(splits,
                   tokenize_train(splits.train, tokenizer, profile.max_seq_length, profile.doc_stride),
                   tokenize_eval(splits.eval, tokenizer, profile.max_seq_length, profile.doc_stride),
-                  profile.max_seq_length)
+                  profile.max_seq_length, validation)
 
 
 @torch.inference_mode()
-def predict_logits(model, data: QAData, tokenizer, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+def predict_logits(model, data: QAData, tokenizer, batch_size: int = 32,
+                   split: str = "heldout") -> tuple[np.ndarray, np.ndarray]:
     """(n_windows, max_seq_length) start and end logits; positions past a window's end hold -1e4."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    loader = DataLoader(data.eval_features, batch_size=batch_size, collate_fn=eval_collator(tokenizer))
+    loader = DataLoader(data.split(split)[1], batch_size=batch_size, collate_fn=eval_collator(tokenizer))
     starts, ends = [], []
     for batch in loader:
         batch = {k: v.to(device) for k, v in batch.items() if k in MODEL_INPUTS}
@@ -80,16 +95,64 @@ def predict_logits(model, data: QAData, tokenizer, batch_size: int = 32) -> tupl
     return np.concatenate(starts), np.concatenate(ends)
 
 
-def evaluate_qa(model, data: QAData, tokenizer, batch_size: int = 32, max_answer_length: int = 30) -> dict:
-    """EM/F1 (official v1.1 rules, 0-100) on the held-out questions, with the split they come from."""
+def evaluate_qa(model, data: QAData, tokenizer, batch_size: int = 32, max_answer_length: int = 30,
+                split: str = "heldout") -> dict:
+    """EM/F1 (official v1.1 rules, 0-100) on the held-out questions (or the validation ones), with their split."""
+    examples, features = data.split(split)
     start = time.perf_counter()
-    start_logits, end_logits = predict_logits(model, data, tokenizer, batch_size)
+    start_logits, end_logits = predict_logits(model, data, tokenizer, batch_size, split)
     model_s = time.perf_counter() - start
-    predictions = postprocess_predictions(data.splits.eval, data.eval_features, start_logits, end_logits,
+    predictions = postprocess_predictions(examples, features, start_logits, end_logits,
                                           max_answer_length=max_answer_length)
-    scores = squad_scores(predictions, data.splits.eval)
-    return {**scores, "eval_questions": len(data.splits.eval), "eval_split": data.splits.split_name,
+    scores = squad_scores(predictions, examples)
+    return {**scores, "eval_questions": len(examples), "eval_split": data.splits.split_name,
             "eval_model_s": round(model_s, 2), "eval_total_s": round(time.perf_counter() - start, 2)}
+
+
+def evaluate_both(model, data: QAData, tokenizer) -> dict:
+    """Held-out EM/F1 (reported) plus ``validation_f1`` / ``validation_exact_match`` (for choosing settings)."""
+    metrics = evaluate_qa(model, data, tokenizer)
+    if data.validation_features is not None:
+        val = evaluate_qa(model, data, tokenizer, split="validation")
+        metrics.update(validation_f1=val["f1"], validation_exact_match=val["exact_match"],
+                       validation_questions=val["eval_questions"])
+    return metrics
+
+
+class ValidationCurve(TrainerCallback):
+    """Validation F1 at the end of every epoch: the curve that says when more training stops paying."""
+
+    def __init__(self, data: QAData, tokenizer):
+        self.data, self.tokenizer = data, tokenizer
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        if self.data.validation_features is None or model is None:
+            return control
+        scores = evaluate_qa(model, self.data, self.tokenizer, split="validation")
+        state.log_history.append({"epoch": state.epoch, "step": state.global_step,
+                                  "validation_f1": scores["f1"]})  # saved in checkpoints: a resume keeps the curve
+        return control
+
+    def curve(self, state) -> list[dict]:
+        """Every epoch's point, including those evaluated before a resume (read back from the log history)."""
+        return [{"epoch": round(h["epoch"], 3), "step": h["step"], "validation_f1": round(h["validation_f1"], 2)}
+                for h in state.log_history if "validation_f1" in h]
+
+
+CONVERGED_GAIN = 0.3  # F1 per extra epoch below which a teacher counts as converged
+
+
+def converged(curve: list[dict]) -> bool | None:
+    """Whether the last epoch gained less than :data:`CONVERGED_GAIN` validation F1 (None with < 2 points)."""
+    if len(curve) < 2:
+        return None
+    return curve[-1]["validation_f1"] - curve[-2]["validation_f1"] < CONVERGED_GAIN
+
+
+SEED = 42
+SAVE_STEPS = 100  # a checkpoint every ~4 minutes of course-profile training on 2 CPU cores
+WEIGHT_DECAY = 0.01
+WARMUP_SHARE = 0.1  # of the steps, for the learning rate
 
 
 def training_arguments(profile: Profile, output_dir, *, epochs: float | None = None,
@@ -99,8 +162,9 @@ def training_arguments(profile: Profile, output_dir, *, epochs: float | None = N
     values = dict(
         output_dir=str(output_dir), num_train_epochs=epochs or profile.epochs,
         per_device_train_batch_size=profile.batch_size, learning_rate=learning_rate or profile.learning_rate,
-        lr_scheduler_type="linear", warmup_steps=0.1, weight_decay=0.01, save_strategy="steps", save_steps=100,
-        save_total_limit=2, logging_steps=10, report_to=[], seed=42, bf16=bf16, use_cpu=not cuda,
+        lr_scheduler_type="linear", warmup_steps=WARMUP_SHARE, weight_decay=WEIGHT_DECAY, save_strategy="steps",
+        save_steps=SAVE_STEPS, save_total_limit=2, logging_steps=10, report_to=[], seed=SEED, bf16=bf16,
+        use_cpu=not cuda,
         dataloader_num_workers=0, train_sampling_strategy="group_by_length",  # less padding: CPU time is precious
         disable_tqdm=False,
     )
@@ -136,22 +200,26 @@ def finetune_dense(profile: Profile | None = None, model_name: str | None = None
     else:
         model, tokenizer = load_base(model_name)
     data = data or prepare_data(profile, tokenizer)
-    trainer = Trainer(model=model, args=training_arguments(profile, output_dir, **train_overrides),
-                      train_dataset=data.train_features, data_collator=train_collator(tokenizer),
-                      processing_class=tokenizer)
+    args = training_arguments(profile, output_dir, **train_overrides)
+    curve = ValidationCurve(data, tokenizer)
+    trainer = Trainer(model=model, args=args, train_dataset=data.train_features,
+                      data_collator=train_collator(tokenizer), processing_class=tokenizer, callbacks=[curve])
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume_point(output_dir))
     train_s = time.perf_counter() - start
     final = Path(output_dir) / "final"
     trainer.save_model(str(final))  # with the tokenizer (processing_class)
-    metrics = {**evaluate_qa(trainer.model, data, tokenizer), "train_s": round(train_s, 1),
-               "train_windows": len(data.train_features), "train_steps": trainer.state.global_step}
+    points = curve.curve(trainer.state)
+    metrics = {**evaluate_both(trainer.model, data, tokenizer), "train_s": round(train_s, 1),
+               "train_windows": len(data.train_features), "train_steps": trainer.state.global_step,
+               "epochs": args.num_train_epochs, "validation_curve": points, "converged": converged(points)}
     path = None
     if trainer.is_world_process_zero():
         path = record(record_name or f"dense-{profile.name}", "dense", metrics,
-                      provenance(base_model=model_name, data_split=data.splits.description, profile=profile.name),
-                      config={"profile": profile.__dict__, "output_dir": str(final), "bf16_autocast": fast_bf16(),
-                              **train_overrides})
+                      provenance(base_model=model_name, data_split=data.splits.description, profile=profile.name,
+                                 seed=args.seed),
+                      config={"profile": profile.__dict__, "output_dir": repo_relative(final),
+                              "bf16_autocast": fast_bf16(), **train_overrides})
     return RunResult(trainer.model, metrics, final, path)
 
 
@@ -163,10 +231,12 @@ def main(argv=None) -> None:
     parser.add_argument("--output", default=None, help="output folder (default: runs/teacher-<profile>)")
     parser.add_argument("--epochs", type=float, default=None)
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--name", default=None, help="record name (default: dense-<profile>)")
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
     result = finetune_dense(profile, args.model, args.output or f"runs/teacher-{profile.name}",
-                            epochs=args.epochs, learning_rate=args.lr)
+                            record_name=args.name, epochs=args.epochs, learning_rate=args.lr, seed=args.seed)
     print(result)
 
 

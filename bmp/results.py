@@ -18,19 +18,18 @@ from pathlib import Path
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = REPO_ROOT / "data" / "results"
+RESULTS_DIR = REPO_ROOT / "data" / "results"  # the tracked records: written only by the recorded sweep
+SCRATCH_RESULTS_DIR = REPO_ROOT / "outputs" / "results"  # ignored: where a learner's own runs are recorded
 RESULTS_ENV = "BMP_RESULTS_DIR"
 COMMAND_ENV = "BMP_COMMAND"  # set by runners (bmp.course) whose records would otherwise name a kernel
 
 
 def results_dir() -> Path:
-    """``$BMP_RESULTS_DIR``, else ``data/results`` — except under the smoke profile (CI), whose runs are checks of
-    the code, not results: they go to the ignored ``outputs/results``."""
+    """Where new records go: ``$BMP_RESULTS_DIR``, else the ignored ``outputs/results``. A learner's runs never
+    change the tracked ``data/results`` (``scripts/sweep.sh`` sets the variable to write there on purpose)."""
     if RESULTS_ENV in os.environ:
         return Path(os.environ[RESULTS_ENV])
-    if os.environ.get("BMP_PROFILE") == "smoke":
-        return REPO_ROOT / "outputs" / "results"
-    return RESULTS_DIR
+    return SCRATCH_RESULTS_DIR
 
 
 def git_commit() -> str:
@@ -44,9 +43,23 @@ def git_commit() -> str:
         return "unknown"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), falling back to the architecture where it can't be read."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def hardware() -> dict:
-    info = {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version()}
+    import transformers
+
+    info = {"cpu": platform.machine(), "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "python": platform.python_version()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
         info["gpu_count"] = torch.cuda.device_count()
@@ -70,10 +83,21 @@ def invocation() -> str:
     return " ".join(shlex.quote(a) for a in ["python", *argv])
 
 
-def provenance(*, base_model: str, data_split: str, profile: str, command: str | None = None) -> dict:
+def repo_relative(path) -> str:
+    """``path`` relative to the repository when it lies inside it (records must not name a scratch folder)."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def provenance(*, base_model: str, data_split: str, profile: str, command: str | None = None,
+               seed: int | None = None) -> dict:
     return {
         "command": command or invocation(),
         "base_model": base_model, "data_split": data_split, "profile": profile, "hardware": hardware(),
+        "seed": seed,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "git_commit": git_commit(),
     }
 
@@ -94,7 +118,8 @@ def record(name: str, kind: str, metrics: dict, provenance: dict, config: dict |
 
 
 def load_records(directory: str | Path | None = None, kind: str | None = None) -> list[dict]:
-    directory = Path(directory) if directory else results_dir()
+    """The records in ``directory`` (default: the tracked ``data/results``), optionally of one ``kind``."""
+    directory = Path(directory) if directory else RESULTS_DIR
     records = []
     for path in sorted(directory.glob("*.json")):
         try:

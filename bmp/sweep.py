@@ -16,7 +16,7 @@ from .finetune import prepare_data
 from .models import load_tokenizer
 from .profiles import Profile, get_profile
 from .prune import prune_run, recipe_for
-from .results import load_records
+from .results import load_records, results_dir
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def run_sweep(points: list[SweepPoint], teacher_dir, profile: Profile, runs_dir=
               score_lr: float | None = None) -> None:
     tokenizer = load_tokenizer(teacher_dir)
     data = prepare_data(profile, tokenizer)
-    done = {r["name"] for r in load_records()}
+    done = {r["name"] for r in load_records(results_dir())}
     for point in points:
         name = point.run_name(profile)
         output = Path(runs_dir) / name

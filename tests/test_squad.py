@@ -253,15 +253,16 @@ def test_official_split_when_both_files_exist(tmp_path, monkeypatch):
 
 @needs_dev
 def test_dev_split_by_article(dev_splits):
-    train, held_out = dev_splits.train, dev_splits.eval
-    assert (len(train), len(held_out)) == (8582, 1988)
-    train_titles, held_out_titles = {e["title"] for e in train}, {e["title"] for e in held_out}
-    assert (len(train_titles), len(held_out_titles)) == (38, 10)
-    assert not train_titles & held_out_titles
-    assert not {e["context"] for e in train} & {e["context"] for e in held_out}
+    train, validation, held_out = dev_splits.train, dev_splits.validation, dev_splits.eval
+    assert (len(train), len(validation), len(held_out)) == (7628, 954, 1988)
+    titles = [{e["title"] for e in part} for part in (train, validation, held_out)]
+    assert [len(t) for t in titles] == [34, 4, 10]
+    assert not (titles[0] & titles[1] or titles[0] & titles[2] or titles[1] & titles[2])
+    contexts = [{e["context"] for e in part} for part in (train, validation, held_out)]
+    assert not (contexts[0] & contexts[1] or contexts[0] & contexts[2] or contexts[1] & contexts[2])
     assert dev_splits.split_name == "dev-by-article"
-    assert dev_splits.description == ("SQuAD v1.1 dev split by article: train = articles 0-37 (8,582 q), "
-                                      "held-out = articles 38-47 (1,988 q)")
+    assert dev_splits.description == ("SQuAD v1.1 dev split by article: train = articles 0-33 (7,628 q), "
+                                      "validation = articles 34-37 (954 q), held-out = articles 38-47 (1,988 q)")
     capped = dev_splits.head(100, 50)
     assert (len(capped.train), len(capped.eval)) == (100, 50) and "first 100 train / 50" in capped.description
 

@@ -168,6 +168,8 @@ class SquadSplits:
     split_name: str  # "official" | "dev-by-article" | "sample" (| "train-by-article" | "file-by-article")
     description: str  # one line to print next to every score
     source: str  # file(s) or hub name the examples came from
+    # articles carved off the training side for choosing settings (lambda, epochs); never trained on, never reported
+    validation: list[dict] = field(default_factory=list, repr=False)
 
     def head(self, max_train: int | None = None, max_eval: int | None = None) -> "SquadSplits":
         """The first ``max_train`` / ``max_eval`` questions (None keeps all); the description records the cut."""
@@ -183,27 +185,44 @@ class SquadSplits:
         return self.description
 
 
-def split_by_article(articles: list[Article], heldout_articles: int) -> tuple[list[dict], list[dict], str]:
-    """The first ``n - heldout_articles`` articles (file order) train, the last ones are held out; no shuffling, so
-    the split is the same everywhere, and no article (hence no paragraph) lands in both parts."""
-    if not 0 < heldout_articles < len(articles):
-        raise ValueError(f"heldout_articles must be between 1 and {len(articles) - 1} for a file of "
-                         f"{len(articles)} articles, got {heldout_articles}")
+def split_by_article(articles: list[Article], heldout_articles: int,
+                     validation_articles: int = 0) -> tuple[list[dict], list[dict], str, list[dict]]:
+    """The first articles (file order) train, the next ``validation_articles`` validate, the last
+    ``heldout_articles`` are held out; no shuffling, so the split is the same everywhere, and no article (hence no
+    paragraph) lands in two parts. Returns ``(train, held_out, summary, validation)``."""
+    if not 0 < heldout_articles < len(articles) - validation_articles or validation_articles < 0:
+        raise ValueError(f"heldout_articles ({heldout_articles}) + validation_articles ({validation_articles}) must "
+                         f"leave at least one training article of the file's {len(articles)}, with 1 or more held out")
     cut = len(articles) - heldout_articles
-    train = [example for _, examples in articles[:cut] for example in examples]
+    val_cut = cut - validation_articles
+    train = [example for _, examples in articles[:val_cut] for example in examples]
+    validation = [example for _, examples in articles[val_cut:cut] for example in examples]
     held_out = [example for _, examples in articles[cut:] for example in examples]
-    summary = (f"train = articles 0-{cut - 1} ({len(train):,} q), "
-               f"held-out = articles {cut}-{len(articles) - 1} ({len(held_out):,} q)")
-    return train, held_out, summary
+    summary = f"train = articles 0-{val_cut - 1} ({len(train):,} q), "
+    if validation_articles:
+        span = f"article {val_cut}" if validation_articles == 1 else f"articles {val_cut}-{cut - 1}"
+        summary += f"validation = {span} ({len(validation):,} q), "
+    summary += f"held-out = articles {cut}-{len(articles) - 1} ({len(held_out):,} q)"
+    return train, held_out, summary, validation
 
 
-def _split_file(path: Path, heldout_articles: int) -> SquadSplits:
+def carve_validation(train: list[dict], articles: int) -> tuple[list[dict], list[dict]]:
+    """Split the last ``articles`` titles (file order) off a flat training list: ``(train, validation)``."""
+    titles = list(dict.fromkeys(example["title"] for example in train))
+    if not 0 <= articles < len(titles):
+        raise ValueError(f"cannot carve {articles} validation articles out of {len(titles)} training articles")
+    held = set(titles[len(titles) - articles:]) if articles else set()
+    return ([e for e in train if e["title"] not in held], [e for e in train if e["title"] in held])
+
+
+def _split_file(path: Path, heldout_articles: int, validation_articles: int) -> SquadSplits:
     """One file split by article; named after the file (``dev-by-article`` for the dev file, the usual case)."""
     split = next((name for name, stem in FILE_STEMS.items() if path.name.startswith(stem)), None)
     label = f"SQuAD v1.1 {split}" if split else f"SQuAD file {path.name}"
-    train, held_out, summary = split_by_article(read_squad_articles(path), heldout_articles)
+    train, held_out, summary, validation = split_by_article(read_squad_articles(path), heldout_articles,
+                                                            validation_articles)
     return SquadSplits(train=train, eval=held_out, split_name=f"{split or 'file'}-by-article",
-                       description=f"{label} split by article: {summary}", source=str(path))
+                       description=f"{label} split by article: {summary}", source=str(path), validation=validation)
 
 
 def _load_from_hub() -> tuple[list[dict], list[dict]]:
@@ -220,32 +239,45 @@ def missing_data_message() -> str:
             "Without any of these, load_sample() gives the small synthetic set shipped with the project.")
 
 
-def load_splits(path: str | Path | None = None, *, heldout_articles: int = 10, download: bool = True) -> SquadSplits:
-    """Train and held-out examples from the best SQuAD v1.1 source available.
+VALIDATION_ARTICLES = 4  # dev-v1.1 articles 34-37 (954 q): beyond the course's first 6,000 training questions
+OFFICIAL_VALIDATION_ARTICLES = 20  # the last 20 of train-v1.1's 442 articles, when the official split is used
 
-    - train-v1.1 and dev-v1.1 both found (see :func:`find_squad_file`): the official train/dev split.
-    - only one file found, or ``path`` is a file: that file split by article, the last ``heldout_articles`` held out
-      (dev-v1.1: articles 0-37 train 8,582 questions, 38-47 held-out 1,988).
+
+def _official(train: list[dict], dev: list[dict], label: str, source: str) -> SquadSplits:
+    titles = len(dict.fromkeys(example["title"] for example in train))
+    carved = min(OFFICIAL_VALIDATION_ARTICLES, titles - 1)  # a tiny file keeps at least one training article
+    train, validation = carve_validation(train, carved)
+    return SquadSplits(train=train, eval=dev, split_name="official",
+                       description=f"{label}: train ({len(train):,} q), validation = its last "
+                                   f"{carved} articles ({len(validation):,} q), "
+                                   f"dev ({len(dev):,} q)", source=source, validation=validation)
+
+
+def load_splits(path: str | Path | None = None, *, heldout_articles: int = 10,
+                validation_articles: int = VALIDATION_ARTICLES, download: bool = True) -> SquadSplits:
+    """Train, validation and held-out examples from the best SQuAD v1.1 source available.
+
+    - train-v1.1 and dev-v1.1 both found (see :func:`find_squad_file`): the official train/dev split, with the
+      last training articles carved off for validation.
+    - only one file found, or ``path`` is a file: that file split by article, the last ``heldout_articles`` held
+      out and the ``validation_articles`` before them kept for choosing settings (dev-v1.1: articles 0-33 train
+      7,628 questions, 34-37 validate 954, 38-47 held-out 1,988).
     - nothing local: ``datasets.load_dataset("rajpurkar/squad")`` when ``download`` (needs the internet).
     """
     if path is not None and Path(path).is_file():
-        return _split_file(Path(path), heldout_articles)
+        return _split_file(Path(path), heldout_articles, validation_articles)
     train_file, dev_file = find_squad_file("train", path), find_squad_file("dev", path)
     if train_file and dev_file:
-        train, dev = read_squad_json(train_file), read_squad_json(dev_file)
-        return SquadSplits(train=train, eval=dev, split_name="official",
-                           description=f"SQuAD v1.1 official split: train ({len(train):,} q), dev ({len(dev):,} q)",
-                           source=f"{train_file}, {dev_file}")
+        return _official(read_squad_json(train_file), read_squad_json(dev_file), "SQuAD v1.1 official split",
+                         f"{train_file}, {dev_file}")
     if dev_file or train_file:
-        return _split_file(dev_file or train_file, heldout_articles)
+        return _split_file(dev_file or train_file, heldout_articles, validation_articles)
     if download:
         try:
             train, dev = _load_from_hub()
         except Exception as err:  # offline, hub down, datasets missing: all end in the same advice
             raise FileNotFoundError(missing_data_message()) from err
-        return SquadSplits(train=train, eval=dev, split_name="official",
-                           description=f"SQuAD v1.1 official split (hub): train ({len(train):,} q), "
-                                       f"dev ({len(dev):,} q)", source=f"hf:{HUB_NAME}")
+        return _official(train, dev, "SQuAD v1.1 official split (hub)", f"hf:{HUB_NAME}")
     raise FileNotFoundError(missing_data_message())
 
 
@@ -262,9 +294,10 @@ def load_sample(path: str | Path | None = None, *, heldout_articles: int = 3) ->
     else:
         source = "bmp.squad.sample (generated in memory)"
         articles = parse_squad(build_sample(), source)
-    train, held_out, summary = split_by_article(articles, heldout_articles)
+    train, held_out, summary, validation = split_by_article(articles, heldout_articles, validation_articles=1)
     return SquadSplits(train=train, eval=held_out, split_name="sample",
-                       description=f"bmp synthetic sample split by article: {summary}", source=source)
+                       description=f"bmp synthetic sample split by article: {summary}", source=source,
+                       validation=validation)
 
 
 def splits_for_profile(profile, path: str | Path | None = None) -> SquadSplits:
