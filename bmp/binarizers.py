@@ -91,12 +91,22 @@ def magnitude_scores(weight: Tensor, block: tuple[int, int]) -> Tensor:
     return weight.detach().abs().reshape(rows // bh, bh, cols // bw, bw).sum(dim=(1, 3))
 
 
-def global_topk_masks(scores: list[Tensor], keep: float) -> list[Tensor]:
-    """Exactly ``round(keep * total)`` ones across all tensors together (ties broken by torch.topk)."""
+def global_topk_masks(scores: list[Tensor], keep: float, covers: list[int] | None = None) -> list[Tensor]:
+    """Rank all scores together and keep the best until ``keep`` of the *weights* they cover is reached.
+
+    ``covers[i]`` is how many weights one score of ``scores[i]`` masks (a 32x32 block 1,024, a head 4 x 32 x 384,
+    an FFN neuron 2 x 384). Counting each score once would let 72 head scores trade one-for-one with 9,216 neuron
+    scores although a head holds 64 times a neuron's weights. With every ``covers`` 1 this keeps exactly
+    ``round(keep * total)`` scores (ties broken by the sort). No host sync: the cut is a comparison on device.
+    """
     _check_fraction(keep)
+    covers = covers or [1] * len(scores)
     flat = torch.cat([s.detach().reshape(-1) for s in scores])
-    k = int(round(keep * flat.numel()))
-    mask = torch.zeros_like(flat)
-    if k > 0:
-        mask[torch.topk(flat, k, sorted=False).indices] = 1.0
+    weight = torch.cat([flat.new_full((s.numel(),), float(c)) for s, c in zip(scores, covers)])
+    order = torch.argsort(flat, descending=True, stable=True)
+    filled = torch.cumsum(weight[order], 0)
+    budget = keep * float(weight.sum())
+    # keep a score when at least half of what it covers fits under the budget: round-to-nearest in weights
+    kept_sorted = (filled - weight[order] / 2 <= budget).to(flat.dtype)
+    mask = torch.zeros_like(flat).scatter(0, order, kept_sorted)
     return [m.view_as(s) for m, s in zip(mask.split([s.numel() for s in scores]), scores)]

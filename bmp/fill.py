@@ -15,12 +15,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .distill import Distillation
-from .finetune import QAData, RunResult, evaluate_qa, fast_bf16, prepare_data, resume_point, training_arguments
+from .finetune import (SEED, QAData, RunResult, evaluate_both, fast_bf16, prepare_data, resume_point,
+                       training_arguments)
 from .models import load_tokenizer
 from .pack import pack
 from .profiles import Profile, get_profile
 from .prune import load_teacher
-from .results import provenance, record
+from .results import provenance, record, repo_relative
 from .saving import load_packed, save_packed
 from .size import size_report
 from .speedup import fresh_speedup
@@ -74,14 +75,15 @@ def finalize_run(pruned_dir, teacher_dir, profile: Profile | None = None, output
         folder = save_packed(model, output_dir / kind, tokenizer)
         model = load_packed(folder)  # what users will load, checked end to end
         size = size_report(model, folder=folder)
-        metrics = {**evaluate_qa(model, data, tokenizer), **_size_metrics(size),
+        metrics = {**evaluate_both(model, data, tokenizer), **_size_metrics(size),
                    **fresh_speedup(teacher_dir, folder),
                    "train_s": round(train_s, 1)}
         path = record(f"{name}-{kind}", kind, metrics,
-                      provenance(base_model=base_model or profile.model, data_split=data.splits.description, profile=profile.name),
-                      config={"pruned": str(pruned_dir), "teacher": str(teacher_dir), "align_ffn": align_ffn,
-                              "output_dir": str(folder), "bf16_autocast": fast_bf16(), "profile": asdict(profile),
-                              **fill_overrides})
+                      provenance(base_model=base_model or profile.model, data_split=data.splits.description,
+                                 profile=profile.name, seed=fill_overrides.get("seed", SEED)),
+                      config={"pruned": repo_relative(pruned_dir), "teacher": repo_relative(teacher_dir),
+                              "align_ffn": align_ffn, "output_dir": repo_relative(folder),
+                              "bf16_autocast": fast_bf16(), "profile": asdict(profile), **fill_overrides})
         results.append(RunResult(model, metrics, folder, path))
     return results
 
@@ -105,8 +107,9 @@ def main(argv=None) -> None:
     parser.add_argument("--output", default=None, help="run folder (default: the pruned run's folder)")
     parser.add_argument("--name", default=None, help="record name prefix (default: the run folder's name)")
     parser.add_argument("--fill-only", action="store_true", help="don't record the packed model again")
+    parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
-    overrides = {"epochs": args.epochs} if args.epochs else {}
+    overrides = {"seed": args.seed, **({"epochs": args.epochs} if args.epochs else {})}
     for result in finalize_run(args.pruned, args.teacher, get_profile(args.profile), output_dir=args.output,
                                do_fill=not args.no_fill, align_ffn=args.align_ffn, name=args.name,
                                record_packed=not args.fill_only, **overrides):

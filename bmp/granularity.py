@@ -26,38 +26,80 @@ def _check_granularity(name: str, value, allowed: tuple[str, ...]) -> None:
         raise ValueError(f"{name} block must be a tuple of two positive ints such as (32, 32), got {value!r}")
 
 
+KEEP_FRACTION_METHODS = ("topk", "topk_global", "magnitude")
+
+# Where each method's schedule starts and ends when the caller does not say. Every default starts dense:
+# - sigmoid_threshold: sigma(score_init = 0) = 0.5 > 0 keeps everything; 0.1 is the reference's end point.
+# - threshold: raw scores above tau are kept; start one below score_init, end at score_init (keep what grew).
+# - keep fractions: from keeping everything (1.0) down to 10%, the movement-pruning paper's regime.
+DEFAULT_THRESHOLDS = {"sigmoid_threshold": (0.0, 0.1), "threshold": (-1.0, 0.0),
+                      "topk": (1.0, 0.1), "topk_global": (1.0, 0.1), "magnitude": (1.0, 0.1)}
+
+
+def check_threshold(method: str, value: float, name: str = "threshold") -> None:
+    """The one home of each method's valid range (configs and :func:`bmp.set_threshold` both ask it)."""
+    if method == "sigmoid_threshold" and not 0.0 <= value < 1.0:
+        raise ValueError(f"{name}={value}: a sigmoid threshold lies in [0, 1); the reference uses 0 -> 0.1")
+    if method in KEEP_FRACTION_METHODS and not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name}={value}: for {method} it is the fraction kept, in [0, 1]")
+
+
 @dataclass(frozen=True)
 class PruningConfig:
     """How a model is pruned. ``initial_threshold``/``final_threshold`` mean a sigmoid threshold (sigmoid_threshold),
-    a raw-score threshold (threshold) or a keep fraction (topk, topk_global, magnitude)."""
+    a raw-score threshold (threshold) or a keep fraction (topk, topk_global, magnitude); left at None they take the
+    method's defaults (:data:`DEFAULT_THRESHOLDS`), which all start with nothing pruned.
+
+    ``min_heads`` is a per-layer floor for head scores: the ``min_heads`` best-scored heads of each layer are kept
+    whatever the threshold says (the reference keeps a minimum number of elements per matrix the same way).
+    """
 
     attention: Granularity = (32, 32)
     ffn: Granularity = "neuron"
     method: str = "sigmoid_threshold"
-    initial_threshold: float = 0.0
-    final_threshold: float = 0.1
+    initial_threshold: float | None = None
+    final_threshold: float | None = None
     score_init: float = 0.0  # sigmoid(0) = 0.5 keeps everything until the threshold and L1 move the scores
+    min_heads: int = 0
 
     def __post_init__(self):
         _check_granularity("attention", self.attention, ("head", "dense"))
         _check_granularity("ffn", self.ffn, ("neuron", "dense"))
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        initial, final = DEFAULT_THRESHOLDS[self.method]
+        if self.initial_threshold is None:
+            object.__setattr__(self, "initial_threshold", initial)
+        if self.final_threshold is None:
+            object.__setattr__(self, "final_threshold", final)
         for name in ("initial_threshold", "final_threshold"):
-            value = getattr(self, name)
-            if self.method == "sigmoid_threshold" and not 0.0 <= value < 1.0:
-                raise ValueError(f"{name}={value}: a sigmoid threshold lies in [0, 1); the reference uses 0 -> 0.1")
-            if self.method in ("topk", "topk_global", "magnitude") and not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name}={value}: for {self.method} it is the fraction kept, in [0, 1]")
+            check_threshold(self.method, getattr(self, name), name)
+        if self.method in KEEP_FRACTION_METHODS and self.final_threshold > self.initial_threshold:
+            raise ValueError(f"for {self.method} the thresholds are keep fractions, which must not grow: "
+                             f"{self.initial_threshold} -> {self.final_threshold}; use e.g. 1.0 -> 0.1")
+        if self.method == "threshold" and self.initial_threshold >= self.score_init:
+            raise ValueError(f"initial_threshold={self.initial_threshold} masks every score at score_init="
+                             f"{self.score_init} (kept means score > threshold): start below score_init, e.g. "
+                             f"{self.score_init - 1.0}")
         if self.method == "magnitude" and (self.attention == "head" or self.ffn == "neuron"):
             raise ValueError("magnitude pruning ranks blocks of |W|: use block granularities, not 'head'/'neuron'")
+        if self.min_heads < 0 or (self.min_heads and self.attention != "head"):
+            raise ValueError(f"min_heads={self.min_heads}: a per-layer head floor needs attention='head' and a "
+                             "value >= 0")
 
     @property
     def learns_scores(self) -> bool:
         return self.method != "magnitude"
 
     def with_(self, **changes) -> "PruningConfig":
-        return replace(self, **changes)
+        return replace(self, **_method_defaults(changes))
+
+
+def _method_defaults(changes: dict) -> dict:
+    """A new method without thresholds takes that method's defaults, not the old method's values."""
+    if "method" in changes:
+        changes = {"initial_threshold": None, "final_threshold": None, **changes}
+    return changes
 
 
 PRESETS: dict[str, PruningConfig] = {
@@ -77,4 +119,4 @@ def preset(name: str, **changes) -> PruningConfig:
         name = "hybrid"  # the pruning step of hybrid-filled; the filling step is bmp.fill.fill
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)} or 'hybrid-filled'")
-    return replace(PRESETS[name], **changes)
+    return replace(PRESETS[name], **_method_defaults(changes))

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .binarizers import HardMask, TopK, global_topk_masks, magnitude_scores, sigmoid_threshold_mask, threshold_mask
-from .granularity import PruningConfig
+from .granularity import PruningConfig, check_threshold
 from .layers import LayerParts, encoder_layers
 
 
@@ -34,23 +34,34 @@ def _binarize(scores: Tensor, method: str, threshold: float, hard: Tensor | None
 
 
 class UnitScores(nn.Module):
-    """One score per attention head or FFN neuron; ``unit`` rows/columns of each matrix share it."""
+    """One score per attention head or FFN neuron; ``unit`` rows/columns of each matrix share it.
 
-    def __init__(self, count: int, unit: int, config: PruningConfig, kind: str):
+    ``covers`` is how many weights one score masks (for the weight-counting global top-k). ``floor`` units with the
+    best scores stay kept whatever the threshold says: a layer left without heads gets no movement signal back
+    (a fully masked head has exactly zero gradient), so the floor is the only way such a layer recovers.
+    """
+
+    def __init__(self, count: int, unit: int, config: PruningConfig, kind: str, covers: int = 1, floor: int = 0):
         super().__init__()
         self.scores = nn.Parameter(torch.full((count,), float(config.score_init)))
         self.unit, self.method, self.kind = unit, config.method, kind  # kind: "head" | "neuron"
+        self.covers, self.floor = covers, min(floor, count)
         self.threshold: float = config.initial_threshold
         self.hard: Tensor | None = None  # set by set_threshold for topk_global
 
     def mask(self) -> Tensor:  # (count,)
-        return _binarize(self.scores, self.method, self.threshold, self.hard)
+        mask = _binarize(self.scores, self.method, self.threshold, self.hard)
+        if self.floor:
+            best = TopK.apply(self.scores.detach(), self.floor / self.scores.numel())
+            mask = HardMask.apply(self.scores, torch.maximum(mask.detach(), best))  # same straight-through gradient
+        return mask
 
     def expanded(self) -> Tensor:  # (count * unit,)
         return self.mask().repeat_interleave(self.unit)
 
     def extra_repr(self) -> str:
-        return f"{self.kind}s={self.scores.numel()}, unit={self.unit}, method={self.method}"
+        floor = f", at least {self.floor} kept" if self.floor else ""
+        return f"{self.kind}s={self.scores.numel()}, unit={self.unit}, method={self.method}{floor}"
 
 
 class MaskedLinear(nn.Module):
@@ -84,6 +95,11 @@ class MaskedLinear(nn.Module):
         # shared unit scores live on the transformer layer; plain attributes here avoid registering them twice
         object.__setattr__(self, "_rows", rows)
         object.__setattr__(self, "_cols", cols)
+
+    @property
+    def covers(self) -> int:
+        """Weights masked by one block score."""
+        return self.block[0] * self.block[1] if self.block else 0
 
     @property
     def row_scores(self) -> UnitScores | None:
@@ -121,7 +137,9 @@ class MaskedLinear(nn.Module):
         if self._rows is not None:
             row = self._rows.expanded()  # (out,): a head's rows or a neuron's row share its score
             weight = weight * row[:, None]
-            rows_alive = row if rows_alive is None else rows_alive * row
+            # the bias follows its row's fate but gets no vote: scores learn from the weights' movement alone,
+            # for unit scores as for block scores (the reference tests the row non-differentiably too)
+            rows_alive = row.detach() if rows_alive is None else rows_alive * row.detach()
         if self._cols is not None:
             weight = weight * self._cols.expanded()[None, :]
         if bias is not None and rows_alive is not None:
@@ -145,26 +163,37 @@ def _block_for(granularity) -> tuple[int, int] | None:
     return granularity if isinstance(granularity, tuple) else None
 
 
+def _transposed(block: tuple[int, int] | None) -> tuple[int, int] | None:
+    return None if block is None else (block[1], block[0])
+
+
 def add_masks(model: nn.Module, config: PruningConfig) -> nn.Module:
-    """Replace the six linear layers of every encoder layer by :class:`MaskedLinear`, in place; returns ``model``."""
+    """Replace the six linear layers of every encoder layer by :class:`MaskedLinear`, in place; returns ``model``.
+
+    The output matrices (attention output, FFN out) read the heads and neurons along their *columns*, so they take
+    the block transposed: a ``(1, hidden)`` block is a row score on Q/K/V and a column score on the attention output.
+    """
     if any(isinstance(m, MaskedLinear) for m in model.modules()):
         raise ValueError("model already has masks: call add_masks once (use bmp.baked_copy for a plain copy)")
     for part in encoder_layers(model):
         heads = ffn = None
         if config.attention == "head":
-            heads = UnitScores(part.num_heads, part.head_dim, config, "head")
+            covers = part.head_dim * (part.query.in_features + part.key.in_features + part.value.in_features
+                                      + part.attn_out.out_features)
+            heads = UnitScores(part.num_heads, part.head_dim, config, "head", covers, config.min_heads)
             part.layer.head_scores = heads
         if config.ffn == "neuron":
-            ffn = UnitScores(part.ffn_size, 1, config, "neuron")
+            ffn = UnitScores(part.ffn_size, 1, config, "neuron", part.ffn_in.in_features + part.ffn_out.out_features)
             part.layer.neuron_scores = ffn
         attn_block, ffn_block = _block_for(config.attention), _block_for(config.ffn)
         if config.attention != "dense":
             for name in ("query", "key", "value"):
                 setattr(part.self_attention, name, MaskedLinear(getattr(part, name), config, attn_block, "attention", rows=heads))
-            part.attention_output.dense = MaskedLinear(part.attn_out, config, attn_block, "attention", cols=heads)
+            part.attention_output.dense = MaskedLinear(part.attn_out, config, _transposed(attn_block), "attention",
+                                                       cols=heads)
         if config.ffn != "dense":
             part.intermediate.dense = MaskedLinear(part.ffn_in, config, ffn_block, "ffn", rows=ffn)
-            part.output.dense = MaskedLinear(part.ffn_out, config, ffn_block, "ffn", cols=ffn)
+            part.output.dense = MaskedLinear(part.ffn_out, config, _transposed(ffn_block), "ffn", cols=ffn)
     return model
 
 
@@ -179,16 +208,23 @@ def has_masks(model: nn.Module) -> bool:
 
 
 def set_threshold(model: nn.Module, value: float) -> None:
-    """Set every mask's threshold (or keep fraction) to ``value``. For ``topk_global``, rank all scores together."""
+    """Set every mask's threshold (or keep fraction) to ``value``. For ``topk_global``, rank all scores together,
+    each weighted by the number of weights it masks.
+
+    What ``value`` means depends on the method: with ``sigmoid_threshold`` a *higher* value prunes more (scores
+    must clear it), with the TopK methods it is the share *kept*, so a higher value prunes less."""
     if not has_masks(model):
         raise ValueError("model has no masks: call bmp.add_masks(model, config) first")
-    for module in model.modules():
-        if isinstance(module, (MaskedLinear, UnitScores)):
-            module.threshold = float(value)
+    modules = [m for m in model.modules() if isinstance(m, (MaskedLinear, UnitScores))]
+    for method in {m.method for m in modules}:
+        check_threshold(method, float(value))
+    for module in modules:
+        module.threshold = float(value)
     global_ones = [m for m in masked_modules(model) if m.method == "topk_global"]
     if global_ones:
         with torch.no_grad():
-            for module, hard in zip(global_ones, global_topk_masks([m.scores for m in global_ones], value)):
+            hards = global_topk_masks([m.scores for m in global_ones], value, [m.covers for m in global_ones])
+            for module, hard in zip(global_ones, hards):
                 module.hard = hard
 
 

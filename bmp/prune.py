@@ -14,14 +14,15 @@ from pathlib import Path
 from transformers import AutoModelForQuestionAnswering
 
 from .distill import Distillation
-from .finetune import QAData, RunResult, evaluate_qa, fast_bf16, prepare_data, resume_point, training_arguments
+from .finetune import (SEED, QAData, RunResult, evaluate_both, fast_bf16, prepare_data, resume_point,
+                       training_arguments)
 from .granularity import preset
 from .masked import add_masks, baked_copy
 from .models import load_tokenizer
 from .profiles import Profile, get_profile
 from .regularization import Regularization
 from .report import kept_report
-from .results import provenance, record
+from .results import provenance, record, repo_relative
 from .squad import train_collator
 from .trainer import PruningRecipe, PruningTrainer
 
@@ -57,45 +58,62 @@ def prune_run(teacher_dir, recipe: PruningRecipe, profile: Profile | None = None
     baked.save_pretrained(str(final))
     tokenizer.save_pretrained(str(final))
     report = kept_report(baked)
-    metrics = {**evaluate_qa(baked, data, tokenizer), **report.to_dict(), "train_s": round(train_s, 1),
-               "train_steps": trainer.state.global_step}
+    metrics = {**evaluate_both(baked, data, tokenizer), **report.to_dict(), "train_s": round(train_s, 1),
+               "train_steps": trainer.state.global_step, "epochs": args.num_train_epochs}
     name = name or Path(output_dir).name
     path = None
     if trainer.is_world_process_zero():
         path = record(name, "pruned", metrics,
-                      provenance(base_model=base_model or profile.model, data_split=data.splits.description, profile=profile.name),
-                      config={"recipe": asdict(recipe), "teacher": str(teacher_dir), "distill": distill,
-                              "output_dir": str(final), "bf16_autocast": fast_bf16(), "profile": asdict(profile),
-                              **train_overrides})
+                      provenance(base_model=base_model or profile.model, data_split=data.splits.description,
+                                 profile=profile.name, seed=args.seed),
+                      config={"recipe": asdict(recipe), "teacher": repo_relative(teacher_dir), "distill": distill,
+                              "output_dir": repo_relative(final), "bf16_autocast": fast_bf16(),
+                              "profile": asdict(profile), **train_overrides})
     return RunResult(baked, metrics, final, path)
 
 
 def recipe_for(preset_name: str, lam: float, lam_ffn: float | None = None, score_lr: float = 1e-2,
-               **pruning_changes) -> PruningRecipe:
-    return PruningRecipe(pruning=preset(preset_name, **pruning_changes),
-                         regularization=Regularization(attention=lam, ffn=lam if lam_ffn is None else lam_ffn),
-                         distillation=Distillation(), score_learning_rate=score_lr)
+               cooldown: float | None = None, head_scale: float | None = None, **pruning_changes) -> PruningRecipe:
+    """The recipe of ``python -m bmp.prune``: a preset, lambdas on the reference's scale, the default schedule."""
+    regularization = Regularization(attention=lam, ffn=lam if lam_ffn is None else lam_ffn,
+                                    **({} if head_scale is None else {"head_scale": head_scale}))
+    schedule = {} if cooldown is None else {"schedule_cooldown": cooldown}
+    return PruningRecipe(pruning=preset(preset_name, **pruning_changes), regularization=regularization,
+                         distillation=Distillation(), score_learning_rate=score_lr, **schedule)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Block movement pruning of a fine-tuned teacher.")
     parser.add_argument("--teacher", required=True, help="folder of the dense fine-tuned model")
     parser.add_argument("--preset", default="hybrid", help="unstructured | block | struct | hybrid")
-    parser.add_argument("--lam", type=float, default=10.0, help="L1 weight on sigmoid(scores), attention")
+    parser.add_argument("--lam", type=float, default=None,
+                        help="L1 weight on sigmoid(scores), attention, on the reference's scale "
+                             "(default: the profile's prune_lambda)")
     parser.add_argument("--lam-ffn", type=float, default=None, help="L1 weight for the FFN (default: --lam)")
+    parser.add_argument("--head-scale", type=float, default=None,
+                        help="multiplies --lam for one-score-per-head attention (default: bmp.regularization)")
+    parser.add_argument("--min-heads", type=int, default=0, help="keep at least this many heads per layer (struct)")
+    parser.add_argument("--cooldown", type=float, default=None, help="share of steps at the final threshold")
     parser.add_argument("--score-lr", type=float, default=None, help="default: the profile's")
     parser.add_argument("--profile", default=None)
     parser.add_argument("--epochs", type=float, default=None)
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (short probes)")
+    parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--output", default=None)
+    parser.add_argument("--name", default=None, help="record name (default: the output folder's name)")
     parser.add_argument("--no-distill", action="store_true")
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
     if args.epochs:
         profile = profile.with_(prune_epochs=args.epochs)
-    output = args.output or f"runs/{args.preset}-lam{args.lam:g}-{profile.name}"
+    lam = profile.prune_lambda if args.lam is None else args.lam
+    output = args.output or f"runs/{args.preset}-lam{lam:g}-{profile.name}"
     score_lr = args.score_lr or profile.score_learning_rate
-    result = prune_run(args.teacher, recipe_for(args.preset, args.lam, args.lam_ffn, score_lr), profile,
-                       output, distill=not args.no_distill)
+    changes = {"min_heads": args.min_heads} if args.min_heads else {}
+    overrides = {"seed": args.seed, **({"max_steps": args.max_steps} if args.max_steps else {})}
+    result = prune_run(args.teacher, recipe_for(args.preset, lam, args.lam_ffn, score_lr, args.cooldown,
+                                                args.head_scale, **changes),
+                       profile, output, name=args.name, distill=not args.no_distill, **overrides)
     print(result, result.metrics)
 
 

@@ -94,10 +94,10 @@ def test_straight_through_gradient_is_block_summed_movement(name):
             movement = kept[module][0].grad * module.weight
             r, c = expected.shape
             expected += movement.reshape(r, bh, c, bw).sum(dim=(1, 3))
-        else:  # unit scores: rows of the layers that take them as rows (+ bias), columns of the others
+        else:  # unit scores: rows of the layers that take them as rows, columns of the others; biases get no vote
             for linear, (weight, bias) in kept.items():
                 if linear.row_scores is module:
-                    movement = (weight.grad * linear.weight).sum(dim=1) + bias.grad * linear.bias
+                    movement = (weight.grad * linear.weight).sum(dim=1)
                     expected += movement.view(-1, module.unit).sum(dim=1)
                 if linear.col_scores is module:
                     movement = (weight.grad * linear.weight).sum(dim=0)
@@ -112,7 +112,16 @@ def test_topk_keeps_exact_count():
     tensors = [torch.randn(5, 7), torch.randn(13), torch.randn(2, 3)]
     for keep in (0.2, 0.75):
         total = sum(t.numel() for t in tensors)
-        assert sum(m.sum().item() for m in global_topk_masks(tensors, keep)) == round(keep * total)
+        assert sum(m.sum().item() for m in global_topk_masks(tensors, keep)) == int(keep * total + 0.5)
+
+
+def test_topk_global_counts_the_weights_each_score_covers():
+    """A head score covering 64 weights must not trade one-for-one with a neuron score covering 1."""
+    heads, neurons = torch.tensor([5.0, 1.0]), torch.linspace(0, 4, 128)
+    masks = global_topk_masks([heads, neurons], keep=0.5, covers=[64, 1])  # 256 weights; budget 128
+    kept = 64 * masks[0].sum() + masks[1].sum()
+    assert masks[0].tolist() == [1.0, 0.0]  # the best head (64) plus the 64 best neurons, not 64 of 130 scores
+    assert kept == 128 and masks[1][-64:].all() and not masks[1][:64].any()
 
 
 def test_topk_global_on_model_keeps_exact_count():
@@ -122,7 +131,7 @@ def test_topk_global_on_model_keeps_exact_count():
     set_threshold(model, 0.25)
     masks = [m.block_mask() for m in masked_modules(model)]
     total = sum(m.numel() for m in masks)
-    assert sum(m.sum().item() for m in masks) == round(0.25 * total)
+    assert sum(m.sum().item() for m in masks) == int(0.25 * total + 0.5)
 
 
 def test_magnitude_keeps_largest_blocks():
@@ -229,3 +238,88 @@ def test_layer_with_every_head_and_neuron_masked_packs_exactly():
     x = inputs()
     packed = pack(model)
     torch.testing.assert_close(packed(**x).start_logits, model(**x).start_logits, atol=1e-5, rtol=0)
+
+
+# ---------------------------------------------------------------- recipe: every method starts dense, struct balance
+
+PRESET_METHODS = [(name, method) for name in ("unstructured", "block", "struct", "hybrid")
+                  for method in ("sigmoid_threshold", "threshold", "topk", "topk_global", "magnitude")
+                  if not (method == "magnitude" and name in ("struct", "hybrid"))]
+
+
+@pytest.mark.parametrize("name,method", PRESET_METHODS)
+def test_every_preset_and_method_starts_dense(name, method):
+    from bmp.trainer import PruningRecipe
+
+    config = preset(name, method=method, **({"attention": (16, 16), "ffn": (16, 16)} if name == "block" else
+                                           {"attention": (16, 16)} if name == "hybrid" else {}))
+    model = add_masks(tiny_bert(), config)
+    set_threshold(model, PruningRecipe(pruning=config).schedule(100)(0))
+    assert kept_report(model).linear_density == 1.0
+
+
+def test_magnitude_with_heads_or_neurons_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match="use block granularities"):
+        preset("struct", method="magnitude")
+
+
+@pytest.mark.parametrize("bad,match", [
+    (lambda: PruningConfig(method="topk", initial_threshold=0.1, final_threshold=0.5), "must not grow"),
+    (lambda: PruningConfig(method="threshold", initial_threshold=0.0), "masks every score"),
+    (lambda: PruningConfig(attention=(16, 16), min_heads=1), "needs attention='head'"),
+])
+def test_recipes_that_would_not_start_dense_are_refused(bad, match):
+    with pytest.raises(ValueError, match=match):
+        bad()
+
+
+@pytest.mark.parametrize("method,value", [("sigmoid_threshold", -0.1), ("sigmoid_threshold", 1.0),
+                                          ("topk", 1.5), ("topk_global", -0.2)])
+def test_set_threshold_refuses_values_outside_the_methods_range(method, value):
+    model = add_masks(tiny_bert(), preset("hybrid", attention=(16, 16), method=method))
+    with pytest.raises(ValueError, match=f"threshold={value}"):
+        set_threshold(model, value)
+
+
+def test_rectangular_attention_block_masks_the_output_columns_and_packs_exactly():
+    """A (1, hidden) block is one score per Q/K/V row, and one per attention-output *column*."""
+    from bmp.pack import pack
+
+    model = add_masks(tiny_bert(), PruningConfig(attention=(1, 64), ffn="dense"))
+    part = encoder_layers(model)[0]
+    assert part.query.scores.shape == (64, 1) and part.attn_out.scores.shape == (1, 64)
+    randomize_scores(model)
+    head = slice(16, 32)  # head 1 of 4 (head_dim 16): kill its V rows and its output columns
+    with torch.no_grad():
+        part.value.scores[head] = -10.0
+        part.attn_out.scores[:, head] = -10.0
+    set_threshold(model, 0.5)
+    out_mask = part.attn_out.mask()
+    assert not out_mask[:, head].any() and out_mask.any(dim=0).sum() <= 64 - 16
+    packed = pack(model)
+    x = inputs()
+    torch.testing.assert_close(packed(**x).start_logits, model(**x).start_logits, rtol=1e-4, atol=1e-4)
+    assert packed.config.heads_per_layer[0] <= 3
+
+
+def test_head_floor_keeps_the_best_heads_of_every_layer():
+    model = add_masks(tiny_bert(), preset("struct", min_heads=2))
+    with torch.no_grad():
+        for part in encoder_layers(model):
+            part.layer.head_scores.scores.copy_(torch.tensor([-9.0, -5.0, -7.0, -8.0]))
+    set_threshold(model, 0.1)
+    assert kept_report(model).heads == [2, 2]
+    kept = encoder_layers(model)[0].layer.head_scores.mask()
+    assert kept.tolist() == [0.0, 1.0, 1.0, 0.0]
+
+
+def test_bias_mask_passes_no_gradient_to_scores():
+    """Unit scores, like block scores, learn from the weights' movement only (the bias follows, without a vote)."""
+    model = add_masks(tiny_bert(), preset("struct"))
+    randomize_scores(model)
+    set_threshold(model, 0.3)
+    part = encoder_layers(model)[0]
+    _, bias = part.ffn_in.masked_weight_and_bias()
+    scores = part.layer.neuron_scores.scores
+    (grad,) = torch.autograd.grad(bias.sum(), scores, allow_unused=True)
+    assert grad is None or not grad.any()

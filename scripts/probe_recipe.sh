@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Short pruning probes that set the recipe's defaults (cool-down share, head L1 scale, per-layer head floor).
+# Each probe prunes a copy of TEACHER for STEPS steps on the course profile and records validation F1 with its
+# densities in data/results/probes/ (choices are made on the validation articles, never on the held-out ones).
+#   scripts/probe_recipe.sh TEACHER [STEPS]
+# Rerunnable: a probe whose record exists is skipped; an interrupted one resumes from its checkpoint.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TEACHER=${1:?usage: scripts/probe_recipe.sh TEACHER [STEPS]}
+STEPS=${2:-150}
+PY=${PY:-.venv/bin/python}
+export BMP_RESULTS_DIR=data/results/probes HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+
+probe() {  # NAME, then bmp.prune options
+  local name=$1; shift
+  if [ -f "$BMP_RESULTS_DIR/pruned__$name.json" ]; then echo "have $name"; return; fi
+  "$PY" -m bmp.prune --teacher "$TEACHER" --profile course --max-steps "$STEPS" --output "runs/probes/$name" \
+      --name "$name" "$@"
+}
+
+probe probe-hybrid-lam60-cool0.1 --preset hybrid --lam 60 --cooldown 0.1
+probe probe-hybrid-lam60-cool0.5 --preset hybrid --lam 60 --cooldown 0.5
+probe probe-struct-lam60-headscale1 --preset struct --lam 60 --head-scale 1 --cooldown 0.1
+probe probe-struct-lam60 --preset struct --lam 60 --cooldown 0.1
+probe probe-struct-lam60-floor1 --preset struct --lam 60 --min-heads 1 --cooldown 0.1
