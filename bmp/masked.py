@@ -256,3 +256,44 @@ def baked_copy(model: nn.Module) -> nn.Module:
 def _owners(part: LayerParts) -> list[tuple[nn.Module, str]]:
     return [(part.self_attention, "query"), (part.self_attention, "key"), (part.self_attention, "value"),
             (part.attention_output, "dense"), (part.intermediate, "dense"), (part.output, "dense")]
+
+
+# ---------------------------------------------------------------- the trained masked model, kept for re-masking
+
+MASKED_WEIGHTS = "masked.safetensors"  # weights as trained (before masking) plus every score
+MASKED_CONFIG = "pruning_config.json"
+
+
+def save_masked(model: nn.Module, config: PruningConfig, folder) -> None:
+    """Save a masked model's unmasked weights and its scores next to its baked copy, so its masks can be redrawn
+    later at another threshold (the live widget does) without retraining."""
+    import json
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()}
+    save_file(state, str(folder / MASKED_WEIGHTS))
+    (folder / MASKED_CONFIG).write_text(json.dumps(asdict(config), indent=2) + "\n")
+
+
+def load_masked(model: nn.Module, folder) -> tuple[nn.Module, PruningConfig]:
+    """Put masks on ``model`` (a plain model of the same shapes, e.g. the baked copy) and load the trained weights
+    and scores saved by :func:`save_masked` from ``folder``."""
+    import json
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    if not (folder / MASKED_WEIGHTS).is_file() or not (folder / MASKED_CONFIG).is_file():
+        raise FileNotFoundError(f"{folder} holds no learned scores ({MASKED_WEIGHTS}, {MASKED_CONFIG}): pruned runs "
+                                "save them since bmp.prune records scores; rerun the pruning to get them")
+    raw = json.loads((folder / MASKED_CONFIG).read_text())
+    config = PruningConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    add_masks(model, config)
+    model.load_state_dict(load_file(str(folder / MASKED_WEIGHTS)))
+    return model, config

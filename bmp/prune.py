@@ -17,7 +17,7 @@ from .distill import Distillation
 from .finetune import (SEED, QAData, RunResult, evaluate_both, fast_bf16, prepare_data, resume_point,
                        training_arguments)
 from .granularity import preset
-from .masked import add_masks, baked_copy
+from .masked import add_masks, baked_copy, save_masked
 from .models import load_tokenizer
 from .profiles import Profile, get_profile
 from .regularization import Regularization
@@ -57,6 +57,7 @@ def prune_run(teacher_dir, recipe: PruningRecipe, profile: Profile | None = None
     final = Path(output_dir) / "final"
     baked.save_pretrained(str(final))
     tokenizer.save_pretrained(str(final))
+    save_masked(trainer.model, recipe.pruning, final)  # the learned scores, for re-masking without retraining
     report = kept_report(baked)
     metrics = {**evaluate_both(baked, data, tokenizer), **report.to_dict(), "train_s": round(train_s, 1),
                "train_steps": trainer.state.global_step, "epochs": args.num_train_epochs}

@@ -323,3 +323,20 @@ def test_bias_mask_passes_no_gradient_to_scores():
     scores = part.layer.neuron_scores.scores
     (grad,) = torch.autograd.grad(bias.sum(), scores, allow_unused=True)
     assert grad is None or not grad.any()
+
+
+def test_saved_scores_redraw_the_same_masks(tmp_path):
+    from bmp.masked import load_masked, save_masked
+
+    config = preset("hybrid", attention=(16, 16))
+    model = add_masks(tiny_bert(), config)
+    randomize_scores(model)
+    set_threshold(model, 0.4)
+    save_masked(model, config, tmp_path)
+    again, loaded_config = load_masked(baked_copy(model), tmp_path)
+    assert loaded_config == config
+    for threshold in (0.4, 0.2, 0.7):  # 0.2 keeps blocks the bake zeroed: only the saved weights have them
+        set_threshold(model, threshold)
+        set_threshold(again, threshold)
+        x = inputs()
+        torch.testing.assert_close(again(**x).start_logits, model(**x).start_logits, rtol=0, atol=0)
