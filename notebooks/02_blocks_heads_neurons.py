@@ -41,12 +41,12 @@ import torch
 import transformers
 
 from bmp.course import save_figure
-from bmp.granularity import PRESETS, PruningConfig, preset
-from bmp.layers import LINEAR_NAMES, encoder_layers
-from bmp.masked import add_masks, score_parameters, set_threshold
+from bmp.pruning.granularity import PRESETS, PruningConfig, preset
+from bmp.pruning.anatomy import LINEAR_NAMES, encoder_layers
+from bmp.pruning.masked import add_masks, score_parameters, set_threshold
 from bmp.models import load_profile_model
 from bmp.profiles import get_profile
-from bmp.report import kept_report
+from bmp.pruning.kept import kept_report
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")
@@ -222,7 +222,7 @@ for name, report in reports.items():
 # %% [markdown]
 # ## Exercise: what a layer keeps once packed
 #
-# Packing (`bmp.pack.pack`) cuts dead heads and neurons out and returns a smaller *dense* model. A layer with
+# Packing (`bmp.packing.pack.pack`) cuts dead heads and neurons out and returns a smaller *dense* model. A layer with
 # `heads` heads of `head_dim` and `neurons` FFN neurons at hidden size `hidden` then holds how many linear
 # **weights** (leave the biases out, as `kept_report` does)?
 #
@@ -348,5 +348,5 @@ assert len(raised) == 2, "both bad configurations should have been refused"
 #   `(16, 16)` and `(64, 64)` here: how do the masks and the "left after packing" share change?
 # - Compute the FLOPs of one layer for a sequence of 128 tokens, dense and packed, including the attention
 #   score computation (which depends on the number of heads but not on the FFN). Which part dominates?
-# - Read `bmp.pack` and follow how a head found dead by `kept_report` is removed from Q, K, V and the attention
+# - Read `bmp.packing.pack` and follow how a head found dead by `kept_report` is removed from Q, K, V and the attention
 #   output.

@@ -51,11 +51,13 @@ from IPython.display import display
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from bmp.course import output_dir, save_figure
-from bmp.finetune import finetune_dense, predict_logits, prepare_data, resume_point
+from bmp.training.finetune import finetune_dense
+from bmp.training.kit import predict_logits, prepare_data, resume_point
 from bmp.models import load_profile_model
 from bmp.profiles import get_profile
-from bmp.prune import load_teacher
-from bmp.results import REPO_ROOT, RESULTS_ENV, load_records
+from bmp.models import load_saved
+from bmp.profiles import REPO_ROOT
+from bmp.results.records import load_records, results_dir
 from bmp.squad import (eval_collator, normalize_answer, postprocess_predictions, prepare_eval_features,
                        prepare_train_features, squad_scores, torchmetrics_scores, train_collator)
 from bmp.squad import f1 as squad_f1
@@ -68,13 +70,11 @@ RETRAIN = False  # True deletes runs/teacher-<profile> and trains the teacher ag
 # Under `smoke` the model is a tiny *random* BERT and the data the project's small synthetic sample: the
 # notebook runs in seconds and its scores mean nothing. Under `course` it is the embedded 6-layer MiniLM on
 # SQuAD v1.1; only the official dev file exists offline, so it is split by article into a training part and a
-# held-out part. Smoke runs record their results under `outputs/results/` (git-ignored), so they never mix with
-# the course's records in `data/results/`.
+# held-out part. Your runs record their results under `outputs/results/` (git-ignored), so they never mix with
+# the project's recorded runs in `data/results/`.
 
 # %%
 profile = get_profile(PROFILE)
-if profile.name == "smoke":
-    os.environ.setdefault(RESULTS_ENV, str(output_dir() / "results"))
 transformers.logging.set_verbosity_error()  # a fresh QA head and an unused pooler are expected, not news
 transformers.logging.disable_progress_bar()
 datasets.disable_progress_bars()
@@ -214,7 +214,7 @@ assert exact > 0.9 * (total - no_answer), "labels should recover the gold answer
 # A batch is a rectangle: every window in it is padded to the same length. Padding everything to
 # `max_seq_length` is simple and wasteful, since most windows are shorter. The project's collator pads each
 # batch only to its own longest window (rounded up to a multiple of 8), and training draws batches of windows
-# of similar length (`train_sampling_strategy="group_by_length"` in `bmp.finetune.training_arguments`). The
+# of similar length (`train_sampling_strategy="group_by_length"` in `bmp.training.kit.training_arguments`). The
 # cost of each choice, counted over one epoch of the training windows:
 
 # %%
@@ -411,7 +411,7 @@ print(f"my_normalize and my_f1 agree with bmp.squad.metric on {len(tricky) + len
 #
 # The teacher is the base model fine-tuned on the training part with the task loss: the mean of two
 # cross-entropies over each window's tokens, one for the start label and one for the end label.
-# `bmp.finetune.finetune_dense` does it with the Hugging Face `Trainer` (AdamW, linear decay after a 10% warm-up,
+# `bmp.training.finetune.finetune_dense` does it with the Hugging Face `Trainer` (AdamW, linear decay after a 10% warm-up,
 # dynamic padding, length-grouped batches, bf16 autocast where the CPU supports it), saves the model to
 # `<output_dir>/final`, evaluates it on the held-out questions and records the scores in the results folder.
 #
@@ -426,7 +426,7 @@ if RETRAIN and TEACHER_DIR.exists():
 steps_per_epoch = int(np.ceil(len(data.train_features) / profile.batch_size))
 if (TEACHER / "config.json").is_file():
     print(f"reusing the teacher in {TEACHER.relative_to(REPO_ROOT)} (set RETRAIN = True to train it again)")
-    teacher = load_teacher(TEACHER)
+    teacher = load_saved(TEACHER)
     trained_metrics = None
 else:
     print(f"training the teacher: {steps_per_epoch * profile.epochs:.0f} steps of batch {profile.batch_size}")
@@ -438,7 +438,7 @@ teacher = teacher.eval()
 
 # %% [markdown]
 # Evaluation is the three steps above: logits for every held-out window, post-processing into one answer per
-# question, the metric. (`bmp.finetune.evaluate_qa` runs the same three.)
+# question, the metric. (`bmp.training.kit.evaluate_qa` runs the same three.)
 
 # %%
 start_logits, end_logits = predict_logits(teacher, data, tokenizer)
@@ -534,7 +534,7 @@ if len(history):
 dense_records = [{"name": r["name"], "profile": r["provenance"]["profile"], "EM": r["metrics"]["exact_match"],
                   "F1": r["metrics"]["f1"], "eval split": r["metrics"]["eval_split"],
                   "train steps": r["metrics"].get("train_steps"), "date": r["provenance"]["date"]}
-                 for r in load_records(kind="dense")]
+                 for r in load_records(results_dir(), kind="dense")]
 if dense_records:
     display(pd.DataFrame(dense_records).round(1))
 else:
@@ -566,4 +566,4 @@ else:
 #   the answer change?
 # - Read the `Trainer`'s `LengthGroupedSampler`: how does it keep some randomness while grouping by length?
 # - Devlin et al., *BERT* (2019), section 4.2, describes the same span scoring. Compare its training recipe with
-#   `bmp.finetune.training_arguments`.
+#   `bmp.training.kit.training_arguments`.

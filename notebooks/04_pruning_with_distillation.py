@@ -48,17 +48,19 @@ import transformers
 from IPython.display import display
 
 from bmp.course import course_run, notebook_setup, output_dir, save_figure
-from bmp.distill import kd_loss, qa_distillation_loss
-from bmp.finetune import evaluate_qa, finetune_dense, prepare_data, resume_point, training_arguments
-from bmp.masked import add_masks, score_parameters
+from bmp.training.distill import kd_loss, qa_distillation_loss
+from bmp.training.finetune import finetune_dense
+from bmp.training.kit import evaluate_qa, prepare_data, resume_point, training_arguments
+from bmp.pruning.masked import add_masks, score_parameters
 from bmp.models import load_tokenizer
-from bmp.plots import structure_heatmap
+from bmp.results.plots import structure_heatmap
 from bmp.profiles import get_profile
-from bmp.prune import load_teacher, prune_run, recipe_for
-from bmp.regularization import l1_sigmoid
-from bmp.report import kept_report
-from bmp.results import REPO_ROOT, load_records
-from bmp.schedule import CubicSchedule
+from bmp.training.prune import prune_run, recipe_for
+from bmp.pruning.regularization import l1_sigmoid
+from bmp.pruning.kept import kept_report
+from bmp.profiles import REPO_ROOT
+from bmp.results.records import load_records, results_dir, teacher_record
+from bmp.pruning.schedule import CubicSchedule
 from bmp.squad import train_collator
 
 # %% tags=["parameters"]
@@ -69,7 +71,7 @@ SCORE_LR = None  # the scores' learning rate; None: the profile's score_learning
 
 # %% [markdown]
 # The defaults depend on the profile, so they are filled in here rather than in the parameters cell (papermill
-# replaces only what it is given). The score learning rate defaults to the profile's, as in `python -m bmp.prune`:
+# replaces only what it is given). The score learning rate defaults to the profile's, as in `python -m bmp.training.prune`:
 # the reference's 1e-2 assumed about 20 epochs, and a run of one epoch needs faster scores. The section "How far
 # can a score move?" below works out how fast.
 
@@ -90,7 +92,7 @@ print(f"this run: {RUN_DIR.relative_to(REPO_ROOT)}")
 # ## The teacher
 #
 # The student starts as a copy of the notebook-03 teacher and distils from it. Without a teacher on disk, run
-# notebook 03 or `python -m bmp.finetune --profile <profile>` (both save to `runs/teacher-<profile>/final`); the
+# notebook 03 or `python -m bmp.training.finetune --profile <profile>` (both save to `runs/teacher-<profile>/final`); the
 # cell below trains one in their place, which takes seconds under `smoke` and about a quarter of an hour under
 # `course`.
 
@@ -99,7 +101,7 @@ if not (TEACHER / "config.json").is_file():
     print(f"no teacher in {TEACHER.relative_to(REPO_ROOT)}: training one now with finetune_dense "
           "(notebook 03 does the same and explains it)")
     finetune_dense(profile, output_dir=TEACHER_DIR, data=data)
-teacher = load_teacher(TEACHER).eval()
+teacher = load_saved(TEACHER).eval()
 print(f"teacher: {TEACHER.relative_to(REPO_ROOT)}, {sum(p.numel() for p in teacher.parameters()) / 1e6:.1f}M "
       "parameters")
 
@@ -237,7 +239,7 @@ mine = reg.attention * torch.stack(attention_means).mean() + reg.ffn * torch.sta
 library = l1_sigmoid(student, reg)
 assert torch.allclose(mine, library), (mine, library)
 print(f"{len(attention_means)} attention and {len(ffn_means)} FFN score tensors; "
-      f"penalty by hand {mine.item():.4f}, bmp.regularization.l1_sigmoid {library.item():.4f}")
+      f"penalty by hand {mine.item():.4f}, bmp.pruning.regularization.l1_sigmoid {library.item():.4f}")
 
 # %% [markdown]
 # ## Distillation
@@ -295,7 +297,7 @@ def my_kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float,
 
 
 # %% [markdown]
-# The check compares it with `bmp.distill.kd_loss` on random logits with random amounts of padding, at several
+# The check compares it with `bmp.training.distill.kd_loss` on random logits with random amounts of padding, at several
 # temperatures, and on the teacher's own logits against a perturbed student.
 
 # %%
@@ -313,7 +315,7 @@ noisy = teacher_out.start_logits + torch.randn(teacher_out.start_logits.shape, g
 mask = batch["attention_mask"]
 assert torch.allclose(my_kd_loss(noisy, teacher_out.start_logits, 2.0, mask),
                       kd_loss(noisy, teacher_out.start_logits, 2.0, mask), rtol=1e-5)
-print("my_kd_loss matches bmp.distill.kd_loss")
+print("my_kd_loss matches bmp.training.distill.kd_loss")
 
 # %% [markdown]
 # The training loss mixes the two: α · ½ (KD on starts + KD on ends) + (1 − α) · the task's cross-entropy,
@@ -367,17 +369,7 @@ print(f"split: {data.splits.description}")
 
 
 # %%
-def teacher_record():
-    """The dense record written when the teacher in TEACHER was trained, scored on this split."""
-    for record in load_records(kind="dense"):
-        folder = Path(record["config"].get("output_dir", ""))
-        folder = folder if folder.is_absolute() else REPO_ROOT / folder
-        if folder.resolve() == TEACHER.resolve() and record["metrics"]["eval_split"] == data.splits.split_name:
-            return record
-    return None
-
-
-found = teacher_record()
+found = teacher_record(load_records(results_dir()), TEACHER, data.splits.split_name)
 teacher_metrics = found["metrics"] if found else evaluate_qa(teacher, data, tokenizer)
 comparison = pd.DataFrame({
     "EM": [teacher_metrics["exact_match"], metrics["exact_match"]],
@@ -445,7 +437,7 @@ if len(history):
 # that are still alive, by the same rule packing will use:
 
 # %%
-pruned = load_teacher(result.output_dir)
+pruned = load_saved(result.output_dir)
 report = kept_report(pruned)
 print(report)
 fig = structure_heatmap(report.heads, report.neurons, dense_heads=dense_heads, dense_neurons=dense_neurons,
@@ -492,7 +484,7 @@ for record in load_records(kind="pruned"):
 runs_table = pd.DataFrame(rows).sort_values("linear density") if rows else pd.DataFrame()
 display(runs_table.round(3))
 if len(rows) < 2:
-    print("only this run so far: try another LAMBDA here, or `python -m bmp.prune --teacher "
+    print("only this run so far: try another LAMBDA here, or `python -m bmp.training.prune --teacher "
           f"runs/teacher-{profile.name}/final --lam 30`, to see the trade-off")
 
 # %% [markdown]
@@ -518,4 +510,4 @@ if len(rows) < 2:
 # - Try `PRESET = "struct"` with the same λ: compare the density and the heads kept with the hybrid run.
 # - Zhu and Gupta, *To prune, or not to prune* (2017), introduced the cubic schedule. Change `schedule_warmup` and
 #   `schedule_cooldown` (e.g. with `dataclasses.replace(recipe, schedule_cooldown=0.3)`) and watch the curves.
-# - Sweep λ and plot F1 against density from the `pruned` records (`python -m bmp.sweep --help`).
+# - Sweep λ and plot F1 against density from the `pruned` records (`python -m bmp.training.sweep --help`).

@@ -28,8 +28,8 @@
 # - Say which heads and neurons are dead (the exact rule packing uses) and find them by hand.
 # - Pack a pruned model, pad its FFN sizes to a multiple of 8, and check that the logits do not change.
 # - Read a size report: parameters, linear parameters, fill rate, bytes on disk.
-# - Save a packed model and load it back both with `bmp.saving.load_packed` and with plain `transformers`
-#   (`trust_remote_code=True`), with identical logits; ask it a question with `bmp.answer`.
+# - Save a packed model and load it back both with `bmp.packing.saving.load_packed` and with plain `transformers`
+#   (`trust_remote_code=True`), with identical logits; ask it a question with `bmp.squad.answer_old`.
 # - Time the packed model against the dense teacher on the CPU, and explain why the speedup is smaller than the
 #   parameter reduction.
 # - Fill the packed model with a short distillation fine-tune, and compare F1 before and after.
@@ -46,20 +46,22 @@ import transformers
 from IPython.display import display
 from transformers import AutoModelForQuestionAnswering
 
-from bmp.answer import answer
+from bmp.squad.answer_old import answer
 from bmp.course import course_run, notebook_setup, output_dir, save_figure
-from bmp.fill import finalize_run
-from bmp.finetune import evaluate_qa, finetune_dense, prepare_data
-from bmp.layers import encoder_layers
+from bmp.training.finalize import finalize_run
+from bmp.training.finetune import finetune_dense
+from bmp.training.kit import evaluate_qa, prepare_data
+from bmp.pruning.anatomy import encoder_layers
 from bmp.models import load_tokenizer
-from bmp.pack import live_heads, pack, structure
+from bmp.packing.pack import live_heads, pack, structure
 from bmp.profiles import get_profile
-from bmp.prune import load_teacher, prune_run, recipe_for
-from bmp.report import kept_report
-from bmp.results import REPO_ROOT, load_records
-from bmp.saving import load_packed, save_packed
-from bmp.size import size_report
-from bmp.speedup import cpu_speedup
+from bmp.training.prune import prune_run, recipe_for
+from bmp.pruning.kept import kept_report
+from bmp.profiles import REPO_ROOT
+from bmp.results.records import load_records, results_dir, teacher_record
+from bmp.packing.saving import load_packed, save_packed
+from bmp.packing.size import size_report
+from bmp.speed.fresh import cpu_speedup
 from bmp.squad import eval_collator
 
 # %% tags=["parameters"]
@@ -97,8 +99,8 @@ if not (PRUNED / "config.json").is_file():
     print(f"no pruned model in {PRUNED.relative_to(REPO_ROOT)} (notebook 04 makes it): pruning now")
     prune_run(TEACHER, recipe_for(PRESET, LAMBDA, score_lr=SCORE_LR), profile, RUN_DIR, data=data, name=RUN_NAME,
               base_model=profile.model)
-teacher = load_teacher(TEACHER).eval()
-pruned = load_teacher(PRUNED).eval()  # a plain BERT whose pruned weights are zeros
+teacher = load_saved(TEACHER).eval()
+pruned = load_saved(PRUNED).eval()  # a plain BERT whose pruned weights are zeros
 print(f"pruned model {PRUNED.relative_to(REPO_ROOT)}: {kept_report(pruned)}")
 
 # %% [markdown]
@@ -135,7 +137,7 @@ def my_live_heads(value_weight: torch.Tensor, value_bias: torch.Tensor, out_weig
 
 
 # %% [markdown]
-# The check compares it with `bmp.pack.live_heads` on every layer of the pruned model, and on a copy of the
+# The check compares it with `bmp.packing.pack.live_heads` on every layer of the pruned model, and on a copy of the
 # teacher's first layer doctored into the tricky cases: head 0 loses its value weights but keeps their bias,
 # head 1 loses its query and key rows, head 2 loses its value weights *and* bias, and the last head loses its
 # attention-output columns.
@@ -152,7 +154,7 @@ def check_layer(parts) -> torch.Tensor:
 for parts in encoder_layers(pruned):
     check_layer(parts)
 
-doctored = load_teacher(TEACHER).eval()
+doctored = load_saved(TEACHER).eval()
 parts = encoder_layers(doctored)[0]
 d, last = parts.head_dim, parts.num_heads - 1
 with torch.no_grad():
@@ -166,14 +168,14 @@ with torch.no_grad():
     parts.attn_out.weight[:, last * d:] = 0  # last head: output columns gone -> dead
 alive = check_layer(parts)
 assert alive[:2].all() and not alive[2] and not alive[last]
-print(f"my_live_heads matches bmp.pack.live_heads on {len(encoder_layers(pruned))} pruned layers and on the "
+print(f"my_live_heads matches bmp.packing.pack.live_heads on {len(encoder_layers(pruned))} pruned layers and on the "
       f"doctored one: {alive.int().tolist()}")
 del doctored
 
 # %% [markdown]
 # ## Packing
 #
-# `bmp.pack.structure` says what packing will keep, and `pack` builds a new, smaller `PackedBertForQuestionAnswering`
+# `bmp.packing.pack.structure` says what packing will keep, and `pack` builds a new, smaller `PackedBertForQuestionAnswering`
 # (the pruned model is left untouched). Every layer gets its own number of heads and FFN neurons. Each FFN is
 # padded with zero neurons up to a multiple of `ALIGN_FFN`: a zero neuron adds exactly nothing, and matrix sizes
 # that are multiples of 8 suit vector units and tensor cores better than odd ones.
@@ -256,7 +258,7 @@ plt.show()
 # ## Saving and loading
 #
 # `save_packed` writes the weights, a config with the per-layer sizes, the tokenizer, and a copy of the model's
-# code (`modeling_packed_bert.py`). So the folder loads two ways: with `bmp.saving.load_packed` (bmp's classes,
+# code (`modeling_packed_bert.py`). So the folder loads two ways: with `bmp.packing.saving.load_packed` (bmp's classes,
 # checking every shape first), and with plain `transformers`, which runs the copied code when asked to trust it.
 # Both must give the logits we just checked.
 
@@ -280,7 +282,7 @@ print(f"weights on disk: {on_disk.weights_bytes / 2**20:.1f} MiB packed, {teache
 # %% [markdown]
 # ## Asking it a question
 #
-# transformers 5 removed the `question-answering` pipeline, so `bmp.answer.answer` does the same steps in a
+# transformers 5 removed the `question-answering` pipeline, so `bmp.squad.answer_old.answer` does the same steps in a
 # few lines: windows with offsets, one forward pass, the best span mapped back to the context.
 
 # %%
@@ -298,7 +300,7 @@ for name, model in (("teacher", teacher), ("pruned", pruned), ("packed", packed)
 # 384 tokens, fp32; smaller under `smoke`), one pass of each in turn after a warm-up, and compares the medians;
 # notebook 06 takes the method apart. Here the timing runs in this kernel, which has just trained; the records
 # that `finalize_run` writes time the saved folders in a fresh Python process instead
-# (`bmp.speedup.fresh_speedup`), since a process that has trained runs the same passes measurably slower.
+# (`bmp.speed.fresh.fresh_speedup`), since a process that has trained runs the same passes measurably slower.
 
 # %%
 timing_sizes = dict(batch=2, seq=128, repeats=3) if profile.name == "smoke" else dict(batch=8, seq=384, repeats=5)
@@ -345,18 +347,14 @@ for stage, result in stages.items():
 
 # %%
 def recorded(kind: str, match) -> dict | None:
-    for record in load_records(kind=kind):
+    for record in load_records(results_dir(), kind=kind):
         if match(record) and record["metrics"].get("eval_split") == data.splits.split_name:
             return record["metrics"]
     return None
 
 
-def is_teacher(record) -> bool:
-    folder = Path(record["config"].get("output_dir", ""))
-    return (folder if folder.is_absolute() else REPO_ROOT / folder).resolve() == TEACHER.resolve()
-
-
-teacher_metrics = recorded("dense", is_teacher) or evaluate_qa(teacher, data, tokenizer)
+found = teacher_record(load_records(results_dir()), TEACHER, data.splits.split_name)
+teacher_metrics = found["metrics"] if found else evaluate_qa(teacher, data, tokenizer)
 pruned_metrics = recorded("pruned", lambda r: r["name"] == RUN_NAME) or evaluate_qa(pruned, data, tokenizer)
 table = pd.DataFrame({
     "dense teacher": {"F1": teacher_metrics["f1"], "EM": teacher_metrics["exact_match"], "fill rate": 1.0,
@@ -416,7 +414,7 @@ if "filled" in stages:
 #   How much F1 did filling recover there?
 # - Rerun `pack` with `align_ffn=1`, 8 and 64 and time each with `cpu_speedup`. Does alignment matter on this CPU?
 #   (`python -m bmp.bench align` measures it more carefully.)
-# - Compare the packed model's speed with `bmp.timing.dense_like(packed)`, a freshly initialised model of the same
+# - Compare the packed model's speed with `bmp.speed.timing.dense_like(packed)`, a freshly initialised model of the same
 #   shapes: is a packed model exactly as fast as one built small from the start?
 # - Read `bmp/packed_bert.py`: how does a layer with no heads left avoid the reshape that infers the head count?
 # - Fill for more epochs (`finalize_run(..., epochs=3)`): does F1 keep climbing, and does it pass the pruned model's?

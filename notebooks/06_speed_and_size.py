@@ -31,7 +31,7 @@
 # - Find the Pareto front of a set of models by hand.
 # - Read the F1–speedup and F1–fill-rate figures, and say why their two panels must not be compared point
 #   by point.
-# - Choose a model for an F1 budget with `bmp.tradeoff.choose` and its widget.
+# - Choose a model for an F1 budget with `bmp.results.tradeoff.choose` and its widget.
 
 # %%
 import copy
@@ -47,17 +47,21 @@ import torch
 import transformers
 from IPython.display import Markdown, display
 
-from bmp import timing, tradeoff
+from bmp.speed import timing
+
+from bmp.results import tradeoff
 from bmp.course import output_dir, save_figure
 from bmp.models import load_profile_model
-from bmp.pareto import pareto_front
-from bmp.plots import f1_vs_fill_rate, f1_vs_speedup
+from bmp.results.pareto import pareto_front
+from bmp.results.plots import f1_vs_fill_rate, f1_vs_speedup
 from bmp.profiles import get_profile
-from bmp.results import RESULTS_ENV, load_records, results_dir
-from bmp.speed import time_references
-from bmp.summary import targets
-from bmp.timing import synthetic_batch, time_forward, time_interleaved
-from bmp.widgets import tradeoff_widget
+from bmp.profiles import REPO_ROOT
+from bmp.results.records import RESULTS_DIR, load_records
+from bmp.results.references import published_speedups, reference_architectures
+from bmp.speed.architectures import time_references
+from bmp.results.summary import targets
+from bmp.speed.timing import synthetic_batch, time_forward, time_interleaved
+from bmp.results.widgets import tradeoff_widget
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")
@@ -66,8 +70,6 @@ SLIDER_VALUES = (0.5, 3.0)  # F1 points given up, for the non-interactive run of
 
 # %%
 profile = get_profile(PROFILE)
-if profile.name == "smoke":  # smoke records live outside the committed data/results (see notebook 03)
-    os.environ.setdefault(RESULTS_ENV, str(output_dir() / "results"))
 transformers.logging.set_verbosity_error()
 sns.set_theme(style="whitegrid")
 pd.set_option("display.max_colwidth", 80)
@@ -118,13 +120,13 @@ plt.show()
 #   filling caches. Discard a few passes before timing.
 # - **Noise.** The other passes scatter, more on a shared machine: another process, a frequency change, the
 #   garbage collector. Repeat, and report the **median**, which one slow pass cannot drag; the mean can. The
-#   spread (slowest over fastest) tells how far to trust it; `bmp.timing` flags a spread over 1.3 as unstable.
+#   spread (slowest over fastest) tells how far to trust it; `bmp.speed.timing` flags a spread over 1.3 as unstable.
 #
 # ## Threads
 #
 # PyTorch runs a CPU matrix multiply on several threads. On a quiet machine more threads are faster; on a busy one
 # they wait for each other and can be much slower. Either way the thread count is part of the measurement, and
-# `bmp.timing` records it with every result.
+# `bmp.speed.timing` records it with every result.
 
 # %%
 threads = torch.get_num_threads()
@@ -141,7 +143,7 @@ for count, result in by_threads.items():
 #
 # A speedup is a ratio of two timings, and the two must be taken under the same conditions. Timing model A for a
 # minute and then model B for a minute lets a slow spell of the machine land on one of them only.
-# `bmp.timing.time_interleaved` runs one pass of each model per round, rotating which goes first, so a slow spell
+# `bmp.speed.timing.time_interleaved` runs one pass of each model per round, rotating which goes first, so a slow spell
 # hits both. A useful sanity check is an *A/A test*: two copies of the same model should come out at 1.00×.
 
 # %%
@@ -159,7 +161,7 @@ del twin
 # A CUDA call returns as soon as its kernels are *queued*; the GPU runs them later. A clock read right after
 # `model(...)` measures the queuing, not the work. The correct timing waits for the GPU (`synchronize`) before
 # starting, and measures with CUDA events recorded into the same queue as the kernels, so that the clock runs
-# on the GPU itself. This is what the reference implementation measured, and what `bmp.timing` does on CUDA:
+# on the GPU itself. This is what the reference implementation measured, and what `bmp.speed.timing` does on CUDA:
 
 # %%
 print(inspect.getsource(timing._one_pass))
@@ -183,7 +185,7 @@ else:
 # ## The reference architectures, timed here
 #
 # Published speedups were measured on other hardware, at other batch sizes, or only claimed. Speed depends on the
-# shapes, not on the weight values, so `bmp.speed.time_references` rebuilds each reference architecture with
+# shapes, not on the weight values, so `bmp.speed.architectures.time_references` rebuilds each reference architecture with
 # random weights and times it against a random BERT-base in one interleaved run. On the CPU the default batch is
 # small; here the profile keeps the cost to seconds (`smoke`) or well under a minute (`course`, on an idle
 # machine). BERT-large is left out on the CPU: it would cost more than everything else together.
@@ -196,7 +198,8 @@ if REFERENCES is None:
 reference_sizes = dict(batch=1, seq=32, repeats=2) if profile.name == "smoke" else \
     (dict(repeats=5) if on_gpu else dict(batch=4, seq=128, repeats=5))
 start = time.perf_counter()
-references = time_references(names=REFERENCES, **reference_sizes)
+references = time_references(reference_architectures(), names=REFERENCES, published=published_speedups(),
+                             **reference_sizes)
 print(f"timed {len(references)} architectures in {time.perf_counter() - start:.0f} s")
 references[["name", "measured_speedup", "published_speedup", "published_hardware", "median_s", "spread",
             "params", "batch", "seq", "threads"]].round(3)
@@ -255,19 +258,20 @@ for trial in range(200):
         expected = pareto_front(points, maximize)
         got = np.asarray(my_pareto_front(points, maximize), dtype=bool)
         assert np.array_equal(got, expected), f"points {points.tolist()}, maximize {maximize}: {got} vs {expected}"
-print("my_pareto_front matches bmp.pareto.pareto_front on 400 random sets (with ties and NaNs)")
+print("my_pareto_front matches bmp.results.pareto.pareto_front on 400 random sets (with ties and NaNs)")
 
 # %% [markdown]
 # ## The recorded runs
 #
-# Every finalized model left a record (notebook 05, `python -m bmp.fill`, or a sweep with `python -m bmp.sweep`):
+# Every finalized model left a record (notebook 05, `python -m bmp.training.finalize`, or a sweep with `python -m bmp.training.sweep`):
 # F1 on its held-out split, CPU speedup over its dense teacher measured when it was packed, fill rate. Only runs
 # scored on the same split are compared.
 
 # %%
 records = load_records()
 chosen_runs = tradeoff.runs(records)
-print(f"{len(records)} records in {results_dir()}; {len(chosen_runs)} packed or filled runs on split "
+print(f"{len(records)} records in {RESULTS_DIR.relative_to(REPO_ROOT)}; {len(chosen_runs)} packed or filled runs "
+      f"on split "
       f"{tradeoff.pick_split(records)!r}")
 if chosen_runs:
     display(pd.DataFrame([run.to_dict() for run in chosen_runs])[
@@ -275,7 +279,7 @@ if chosen_runs:
     ].sort_values("speedup").round(3))
 else:
     print("no packed or filled runs recorded yet: run notebooks 03-05 (`make course`), or prune and finalize "
-          "from the command line (`python -m bmp.prune ...`, then `python -m bmp.fill ...`), then rerun this "
+          "from the command line (`python -m bmp.training.prune ...`, then `python -m bmp.training.finalize ...`), then rerun this "
           "notebook. The figures below still show the published models.")
 
 # %% [markdown]
@@ -309,7 +313,7 @@ display(fig)
 #
 # Pruning has to beat the obvious alternative: keep every other layer of the same teacher (DistilBERT's recipe;
 # two of six for TinyBERT-4's depth) and distil it on the same data for as many epochs as pruning plus filling
-# took (`python -m bmp.distil_recipe --keep 3`). These students are the triangles on the left panels. The checks
+# took (`python -m bmp.training.layer_drop --keep 3`). These students are the triangles on the left panels. The checks
 # below compare each pruned model with its own teacher, and each student with the front of the pruned models that
 # trained no longer than it did, read at the student's speed. `python -m bmp.bench pareto` prints the same as JSON.
 
@@ -319,7 +323,7 @@ display(Markdown(targets(records)))
 # %% [markdown]
 # ## Which model to ship?
 #
-# Turn the question around: *how much F1 may I give up?* `bmp.tradeoff.choose` answers with the fastest model on
+# Turn the question around: *how much F1 may I give up?* `bmp.results.tradeoff.choose` answers with the fastest model on
 # the front whose F1 is within that budget of the dense teacher's (or, given `min_speedup`, the most accurate
 # model at least that fast). The widget puts a slider on the budget and shows the chosen model's heads and FFN
 # neurons per layer. Move it in a live notebook; below, it is also driven from code so that the effect shows in
@@ -335,7 +339,7 @@ split = tradeoff.pick_split(records)
 teacher_f1 = tradeoff.teacher_f1(records, split)
 if teacher_f1 is None:
     print(f"no dense teacher recorded on split {split!r}, so no F1 budget can be measured: run notebook 03 (or "
-          "`python -m bmp.finetune`) to record one")
+          "`python -m bmp.training.finetune`) to record one")
 for budget in SLIDER_VALUES if teacher_f1 is not None else ():
     box.slider.value = budget  # what moving the slider does (values beyond its end stop at the end)
     chosen = box.chosen
@@ -378,7 +382,7 @@ print("none recorded" if fast is None else
 #   the tensor-core tile can lose much of the fp16 speedup. `python -m bmp.bench align` measures it.
 # - Read `bmp/tradeoff.py`: `f1_gap` measures how far a family of distilled students sits below the pruned front
 #   at equal speed. Record a student and compute it.
-# - Compare `torch.utils.benchmark.Timer` with `bmp.timing`: what does it do about warm-up, threads and
+# - Compare `torch.utils.benchmark.Timer` with `bmp.speed.timing`: what does it do about warm-up, threads and
 #   statistics?
-# - Sweep λ from the command line (`python -m bmp.sweep`) to fill in the front, and watch the slider's choices
+# - Sweep λ from the command line (`python -m bmp.training.sweep`) to fill in the front, and watch the slider's choices
 #   change.

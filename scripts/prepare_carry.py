@@ -50,7 +50,7 @@ def copy_squad(out: Path, source: Path) -> Path | None:
 
 
 def copy_packed_configs(out: Path, records_dir: str | None) -> list[str]:
-    from bmp.results import _slug, load_records
+    from bmp.results.records import _slug, load_records
 
     copied = []
     for record in load_records(records_dir):

@@ -3,7 +3,6 @@ import sys
 
 import torch
 import torch.distributed as dist
-
 from trainer_helpers import make_trainer, masks_of
 
 if __name__ == "__main__":

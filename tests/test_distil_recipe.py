@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from bmp.distil_recipe import every_other, keep_layers
 from bmp.models import tiny_bert
+from bmp.training.layer_drop import every_other, keep_layers
 
 
 def test_keeping_every_layer_changes_nothing_and_input_is_untouched():
@@ -17,7 +17,8 @@ def test_keeping_every_layer_changes_nothing_and_input_is_untouched():
     assert len(model.bert.encoder.layer) == 4 and model.config.num_hidden_layers == 4
     torch.testing.assert_close(model(input_ids=x).start_logits, before, rtol=0, atol=0)
     # the kept layers are the teacher's own weights
-    torch.testing.assert_close(smaller.bert.encoder.layer[1].output.dense.weight, model.bert.encoder.layer[2].output.dense.weight)
+    torch.testing.assert_close(smaller.bert.encoder.layer[1].output.dense.weight,
+                               model.bert.encoder.layer[2].output.dense.weight)
 
 
 def test_every_other_matches_distilbert_choice():

@@ -2,13 +2,13 @@
 import pytest
 import torch
 
-from bmp.binarizers import TopK, global_topk_masks, sigmoid_threshold_mask
-from bmp.granularity import PruningConfig, preset
-from bmp.layers import UnsupportedModelError, encoder_layers
-from bmp.masked import MaskedLinear, UnitScores, add_masks, baked_copy, masked_modules, set_threshold
 from bmp.models import tiny_bert
-from bmp.report import kept_report
-from bmp.schedule import CubicSchedule
+from bmp.pruning.anatomy import UnsupportedModelError, encoder_layers
+from bmp.pruning.binarizers import TopK, global_topk_masks, sigmoid_threshold_mask
+from bmp.pruning.granularity import PruningConfig, preset
+from bmp.pruning.kept import kept_report
+from bmp.pruning.masked import MaskedLinear, UnitScores, add_masks, baked_copy, masked_modules, set_threshold
+from bmp.pruning.schedule import CubicSchedule
 
 GRANULARITIES = {
     "unstructured": PruningConfig(attention=(1, 1), ffn=(1, 1)),
@@ -225,7 +225,7 @@ def test_masked_forward_makes_no_host_sync():
 
 def test_layer_with_every_head_and_neuron_masked_packs_exactly():
     """Output biases survive when all heads (or neurons) die: the layer computes LayerNorm(residual + bias)."""
-    from bmp.pack import pack
+    from bmp.packing.pack import pack
 
     model = add_masks(tiny_bert(), preset("struct"))
     randomize_scores(model)
@@ -249,7 +249,7 @@ PRESET_METHODS = [(name, method) for name in ("unstructured", "block", "struct",
 
 @pytest.mark.parametrize("name,method", PRESET_METHODS)
 def test_every_preset_and_method_starts_dense(name, method):
-    from bmp.trainer import PruningRecipe
+    from bmp.training.trainer import PruningRecipe
 
     config = preset(name, method=method, **({"attention": (16, 16), "ffn": (16, 16)} if name == "block" else
                                            {"attention": (16, 16)} if name == "hybrid" else {}))
@@ -283,7 +283,7 @@ def test_set_threshold_refuses_values_outside_the_methods_range(method, value):
 
 def test_rectangular_attention_block_masks_the_output_columns_and_packs_exactly():
     """A (1, hidden) block is one score per Q/K/V row, and one per attention-output *column*."""
-    from bmp.pack import pack
+    from bmp.packing.pack import pack
 
     model = add_masks(tiny_bert(), PruningConfig(attention=(1, 64), ffn="dense"))
     part = encoder_layers(model)[0]
@@ -326,7 +326,7 @@ def test_bias_mask_passes_no_gradient_to_scores():
 
 
 def test_saved_scores_redraw_the_same_masks(tmp_path):
-    from bmp.masked import load_masked, save_masked
+    from bmp.pruning.masked import load_masked, save_masked
 
     config = preset("hybrid", attention=(16, 16))
     model = add_masks(tiny_bert(), config)

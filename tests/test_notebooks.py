@@ -1,6 +1,5 @@
 """Notebook hygiene: every ``NN_topic.py`` has an output-free ``.ipynb`` twin with the same cells, and the course
 runner finds the notebooks in order. (Executing them under the smoke profile is ``pytest --nbmake``'s job.)"""
-import os
 from pathlib import Path
 
 import pytest
@@ -90,14 +89,18 @@ def test_course_run_defaults_to_the_profile_and_names_the_same_folders():
     assert (chosen.lam, chosen.score_lr, chosen.name) == (60.0, 0.1, "nb04-struct-lam60-course")
 
 
-def test_notebook_setup_keeps_smoke_records_out_of_data_results(monkeypatch, tmp_path):
-    from bmp.course import OUTPUT_ENV, notebook_setup
-    from bmp.profiles import get_profile
-    from bmp.results import RESULTS_ENV
+def test_a_learners_records_never_land_in_the_tracked_folder(monkeypatch, tmp_path):
+    """Notebooks and `make course` record into the ignored outputs/results; only BMP_RESULTS_DIR (set by the
+    recorded sweep) writes data/results."""
+    import subprocess
 
-    monkeypatch.setenv(OUTPUT_ENV, str(tmp_path))
+    from bmp.profiles import REPO_ROOT
+    from bmp.results.records import RESULTS_DIR, RESULTS_ENV, provenance, record, results_dir
+
     monkeypatch.delenv(RESULTS_ENV, raising=False)
-    notebook_setup(get_profile("course"))
-    assert RESULTS_ENV not in os.environ
-    notebook_setup(get_profile("smoke"))
-    assert os.environ[RESULTS_ENV] == str(tmp_path / "results")
+    assert results_dir() != RESULTS_DIR
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(results_dir() / "x.json")], cwd=REPO_ROOT)
+    assert ignored.returncode == 0, f"{results_dir()} is not git-ignored"
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))
+    path = record("x", "dense", {"f1": 1.0}, provenance(base_model="tiny", data_split="s", profile="smoke"))
+    assert path.parent == tmp_path

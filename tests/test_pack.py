@@ -10,13 +10,13 @@ import pytest
 import torch
 from torch import nn
 
-from bmp.layers import encoder_layers
 from bmp.models import load_tokenizer, tiny_bert
-from bmp.pack import pack, structure
-from bmp.packed_bert import PackedBertConfig, PackedBertForQuestionAnswering
-from bmp.saving import CorruptCheckpointError, load_packed, save_packed
-from bmp.size import linear_params_of_layer, size_report
-from bmp.timing import dense_like, synthetic_batch, time_forward
+from bmp.packing.pack import pack, structure
+from bmp.packing.packed_bert import PackedBertConfig, PackedBertForQuestionAnswering
+from bmp.packing.saving import CorruptCheckpointError, load_packed, save_packed
+from bmp.packing.size import linear_params_of_layer, size_report
+from bmp.pruning.anatomy import encoder_layers
+from bmp.speed.timing import dense_like, synthetic_batch, time_forward
 
 TOL = 1e-4
 HEAD_DIM = 16  # tiny_bert: hidden 64, 4 heads
@@ -198,9 +198,9 @@ def test_empty_layer_is_layernorm_of_residual_plus_biases():
 
 
 def test_masked_model_packs_exactly():
-    """Masks (whole-head rows, 16x16 blocks, neurons) are baked in through bmp.masked.baked_copy, then packed."""
-    masked = pytest.importorskip("bmp.masked")
-    from bmp.granularity import PruningConfig
+    """Masks (whole-head rows, 16x16 blocks, neurons) are baked in through bmp.pruning.masked.baked_copy, then packed."""
+    from bmp.pruning import masked
+    from bmp.pruning.granularity import PruningConfig
 
     model = masked.add_masks(random_bert(12), PruningConfig(attention=(16, 16), ffn="neuron")).eval()
     masked.set_threshold(model, 0.1)
@@ -218,23 +218,6 @@ def test_masked_model_packs_exactly():
         [-(-n // 8) * 8 for n in kept.live_neurons_per_layer]
     inputs = batch(12)
     assert (logits(packed, inputs) - logits(model, inputs)).abs().max() <= TOL
-
-
-class Masked(nn.Linear):
-    masked_weight = True  # marks a masked layer, as bmp.masked's layers do
-
-
-def test_masked_model_without_bmp_masked_is_refused_clearly(monkeypatch):
-    import sys
-
-    model = tiny_bert(6)
-    parts = encoder_layers(model)[0]
-    masked = Masked(64, 64)
-    masked.load_state_dict(parts.query.state_dict())
-    parts.self_attention.query = masked
-    monkeypatch.setitem(sys.modules, "bmp.masked", None)  # as if bmp.masked were not installed
-    with pytest.raises(ImportError, match="baked_copy"):
-        pack(model)
 
 
 # ---------------------------------------------------------------- config
@@ -385,7 +368,7 @@ def test_timing_helpers():
 def test_timing_unwraps_a_training_loops_autocast_forward():
     from types import MethodType
 
-    from bmp.timing import without_training_wrapper
+    from bmp.speed.timing import without_training_wrapper
 
     model = pack(pruned_model(11)).eval()
     # what accelerate's prepare_model does under mixed precision: forward becomes an autocast version of itself
@@ -434,7 +417,8 @@ def test_size_report_counts_non_zero_linear_parameters():
 
 
 def test_speedup_of_saved_folders_in_a_fresh_process(saved, tmp_path):
-    from bmp.speedup import fresh_speedup, load_saved
+    from bmp.models import load_saved
+    from bmp.speed.fresh import fresh_speedup
 
     _, packed, folder = saved
     dense_dir = tmp_path / "dense"
@@ -444,7 +428,7 @@ def test_speedup_of_saved_folders_in_a_fresh_process(saved, tmp_path):
     result = fresh_speedup(dense_dir, folder, batch=1, seq=16, repeats=2)
     assert result["cpu_speedup"] == pytest.approx(result["cpu_dense_median_s"] / result["cpu_packed_median_s"])
     assert result["cpu_timing"]["fresh_process"] and result["cpu_timing"]["repeats"] == 2
-    with pytest.raises(FileNotFoundError, match="save_packed"):
+    with pytest.raises(FileNotFoundError, match="no saved model in"):
         load_saved(tmp_path / "nowhere")
     with pytest.raises(RuntimeError, match="fresh process failed"):
         fresh_speedup(tmp_path / "nowhere", folder, batch=1, seq=16, repeats=1)

@@ -1,7 +1,7 @@
 """Setup files agree with each other: environment.yml lists what pyproject.toml requires, CI runs the README's command."""
 import re
-import tomllib
 
+import tomllib
 import yaml
 
 

@@ -3,11 +3,12 @@ import json
 
 import pytest
 
-from bmp.fill import finalize_run
-from bmp.finetune import finetune_dense, prepare_data
 from bmp.models import load_base, load_tokenizer
 from bmp.profiles import get_profile
-from bmp.prune import load_teacher, prune_run, recipe_for
+from bmp.training.finalize import finalize_run
+from bmp.training.finetune import finetune_dense
+from bmp.training.kit import prepare_data
+from bmp.training.prune import prune_run, recipe_for
 
 PROVENANCE_KEYS = {"command", "base_model", "data_split", "profile", "hardware", "date", "git_commit"}
 
@@ -60,8 +61,10 @@ def test_teacher_checkpoint_resumes_instead_of_restarting(pipeline, tmp_path):
 
 
 def test_missing_teacher_names_the_fix(tmp_path):
-    with pytest.raises(FileNotFoundError, match="bmp.finetune"):
-        load_teacher(tmp_path / "nowhere")
+    from bmp.models import load_saved
+
+    with pytest.raises(FileNotFoundError, match="python -m bmp finetune"):
+        load_saved(tmp_path / "nowhere")
 
 
 def test_unknown_model_offline_names_the_options():
@@ -70,8 +73,8 @@ def test_unknown_model_offline_names_the_options():
 
 
 def test_a_second_longer_fill_is_recorded_apart(pipeline, tmp_path, monkeypatch):
-    from bmp.results import load_records
-    from bmp.tradeoff import train_epochs_of
+    from bmp.results.records import load_records
+    from bmp.results.tradeoff import train_epochs_of
 
     monkeypatch.setenv("BMP_RESULTS_DIR", str(tmp_path / "results"))
     profile = get_profile("smoke")

@@ -10,20 +10,26 @@ import pytest
 import torch
 from transformers import BertConfig, MobileBertConfig
 
-from bmp import tradeoff
 from bmp.bench import align as bench_align
 from bmp.bench import pareto as bench_pareto
 from bmp.bench import timing as bench_timing
 from bmp.models import tiny_bert
-from bmp.pack import pack
-from bmp.pareto import pareto_front
-from bmp.plots import f1_vs_fill_rate, f1_vs_speedup, structure_heatmap
-from bmp.reference import (ReferenceDataError, load_reference_file, reference_architectures, reference_models,
-                           reference_rows)
-from bmp.results import load_records, record
-from bmp.saving import save_packed
-from bmp.speed import build_reference, time_references
-from bmp.widgets import tradeoff_widget
+from bmp.packing.pack import pack
+from bmp.packing.saving import save_packed
+from bmp.results import tradeoff
+from bmp.results.pareto import pareto_front
+from bmp.results.plots import f1_vs_fill_rate, f1_vs_speedup, structure_heatmap
+from bmp.results.records import load_records, record
+from bmp.results.references import (
+    ReferenceDataError,
+    load_reference_file,
+    published_speedups,
+    reference_architectures,
+    reference_models,
+    reference_rows,
+)
+from bmp.results.widgets import tradeoff_widget
+from bmp.speed.architectures import build_reference, time_references
 
 HELD_OUT = "dev-by-article"
 # name, kind, F1, CPU speedup, fill rate. On the speed front: a, b, d (pruned) and s2 (a faster student);
@@ -297,18 +303,19 @@ TINY_REFERENCES = {
 
 
 def test_time_references_reports_measured_and_published():
-    table = time_references(batch=1, seq=16, device="cpu", repeats=1, warmup=0, architectures=TINY_REFERENCES)
+    table = time_references(TINY_REFERENCES, batch=1, seq=16, device="cpu", repeats=1, warmup=0,
+                            published=published_speedups())
     rows = table.set_index("name")
     assert list(rows.index) == ["BERT-base", "TinyBERT-4", "MobileBERT"]
     assert rows.loc["BERT-base", "measured_speedup"] == 1.0
     assert rows.loc["TinyBERT-4", "published_speedup"] == 9.4
     assert rows.loc["MobileBERT", "published_hardware"] == "RTX 3090"
     assert (rows["measured_speedup"] > 0).all() and (rows["batch"] == 1).all() and (rows["seq"] == 16).all()
-    subset = time_references(batch=1, seq=8, device="cpu", repeats=1, warmup=0, names=["TinyBERT-4"],
-                             architectures=TINY_REFERENCES)
+    subset = time_references(TINY_REFERENCES, batch=1, seq=8, device="cpu", repeats=1, warmup=0,
+                             names=["TinyBERT-4"])
     assert list(subset["name"]) == ["BERT-base", "TinyBERT-4"]  # the baseline always comes along
     with pytest.raises(KeyError, match="CoFi"):
-        time_references(names=["CoFi 60% sparse"], architectures=TINY_REFERENCES)
+        time_references(TINY_REFERENCES, names=["CoFi 60% sparse"])
 
 
 def test_build_reference_is_seeded():
@@ -384,7 +391,7 @@ def test_train_epochs_follow_the_records():
 
 def test_bench_record_flag_and_speed_table(tmp_path, monkeypatch, capsys):
     from bmp.bench.__main__ import main as bench_main
-    from bmp.summary import render, speed_tables
+    from bmp.results.summary import render, speed_tables
 
     monkeypatch.setenv("BMP_RESULTS_DIR", str(tmp_path / "results"))
     assert bench_main(["pareto", "--records", str(tmp_path / "none"), "--record"]) == 0

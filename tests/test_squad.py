@@ -11,12 +11,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bmp.squad import data as squad_data
 from bmp.squad import (
-    SquadFormatError, eval_collator, exact_match, f1, find_squad_file, load_sample, load_splits,
-    normalize_answer, postprocess_predictions, prepare_train_features, read_squad_json, squad_scores,
-    tokenize_eval, tokenize_train, torchmetrics_scores, train_collator,
+    SquadFormatError,
+    eval_collator,
+    exact_match,
+    f1,
+    find_squad_file,
+    load_sample,
+    load_splits,
+    normalize_answer,
+    postprocess_predictions,
+    prepare_train_features,
+    read_squad_json,
+    squad_scores,
+    tokenize_eval,
+    tokenize_train,
+    torchmetrics_scores,
+    train_collator,
 )
+from bmp.squad import data as squad_data
 from bmp.squad.evaluate import main as evaluate_main
 from bmp.squad.sample import build_sample
 

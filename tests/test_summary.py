@@ -1,8 +1,8 @@
 """The README's results block is generated from records, numbers and all."""
 import pytest
 
-from bmp.results import provenance, record, load_records
-from bmp.summary import END, START, render, update_readme
+from bmp.results.records import load_records, provenance, record
+from bmp.results.summary import END, START, render, update_readme
 
 
 def _records(tmp_path):
@@ -37,7 +37,7 @@ def test_missing_markers_are_named(tmp_path):
 
 
 def test_targets_are_checked_against_the_teacher(tmp_path):
-    from bmp.summary import targets
+    from bmp.results.summary import targets
 
     records = _records(tmp_path)
     text = targets(records)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from bmp.masked import score_parameters
 from trainer_helpers import RECIPE, StopAt, make_trainer, masks_of
+
+from bmp.pruning.masked import score_parameters
 
 HERE = Path(__file__).parent
 
@@ -64,6 +64,6 @@ def test_torchrun_two_ranks_end_with_identical_masks(tmp_path):
 
 def test_teacher_with_another_vocabulary_is_refused(tmp_path):
     from bmp.models import tiny_bert
-    from bmp.distill import check_teacher
+    from bmp.training.distill import check_teacher
     with pytest.raises(ValueError, match="same base model"):
         check_teacher(tiny_bert(), tiny_bert(vocab_size=1000))

@@ -2,12 +2,12 @@
 import torch
 from transformers import TrainerCallback, TrainingArguments
 
-from bmp.distill import Distillation
-from bmp.granularity import preset
-from bmp.masked import add_masks, masked_modules
 from bmp.models import tiny_bert
-from bmp.regularization import Regularization
-from bmp.trainer import PruningRecipe, PruningTrainer
+from bmp.pruning.granularity import preset
+from bmp.pruning.masked import add_masks, masked_modules
+from bmp.pruning.regularization import Regularization
+from bmp.training.distill import Distillation
+from bmp.training.trainer import PruningRecipe, PruningTrainer
 
 
 def synthetic_qa(n=48, seq=24, seed=0):
@@ -23,7 +23,8 @@ def synthetic_qa(n=48, seq=24, seed=0):
     return rows
 
 
-RECIPE = PruningRecipe(pruning=preset("hybrid", attention=(16, 16), score_init=-1.5), regularization=Regularization(20.0, 20.0),
+RECIPE = PruningRecipe(pruning=preset("hybrid", attention=(16, 16), score_init=-1.5),
+                       regularization=Regularization(20.0, 20.0),
                        distillation=Distillation(), score_learning_rate=0.5, schedule_warmup=0.0,
                        schedule_cooldown=0.25)
 

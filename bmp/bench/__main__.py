@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = [a for a in argv if a != "--record"]
     result = module.main(argv[1:])
     if keep:
-        from bmp.results import provenance, record
+        from bmp.results.records import provenance, record
 
         base = result.get("base", "embedded") if isinstance(result, dict) else "embedded"
         record(argv[0], "bench", result, provenance(base_model=base, data_split="synthetic tokens", profile="bench"))

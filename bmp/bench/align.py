@@ -16,9 +16,9 @@ import argparse
 import torch
 from transformers import BertForQuestionAnswering
 
-from bmp.pack import pack
-from bmp.packed_bert import PackedBertConfig, PackedBertForQuestionAnswering
-from bmp.timing import synthetic_batch, time_interleaved
+from bmp.packing.pack import pack
+from bmp.packing.packed_bert import PackedBertConfig, PackedBertForQuestionAnswering
+from bmp.speed.timing import synthetic_batch, time_interleaved
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -89,7 +89,7 @@ def main(argv: list[str]) -> dict:
         "dtype": args.dtype, "batch": args.batch, "seq": args.seq, "repeats": args.repeats,
     }
     if args.record:
-        from bmp.results import hardware, hardware_label, provenance, record
+        from bmp.results.records import hardware, hardware_label, provenance, record
 
         name = f"{hardware_label(hardware()) if device.type == 'cuda' else 'cpu'}-{args.dtype}-b{args.batch}x{args.seq}"
         path = record(name, "align", result, provenance(base_model="random BERT-base shape", data_split="none "

@@ -12,10 +12,10 @@ import time
 import torch
 from transformers import BertConfig, BertForQuestionAnswering
 
-from bmp.granularity import preset
-from bmp.masked import add_masks, score_parameters, set_threshold
-from bmp.regularization import Regularization, l1_sigmoid
-from bmp.schedule import CubicSchedule
+from bmp.pruning.granularity import preset
+from bmp.pruning.masked import add_masks, score_parameters, set_threshold
+from bmp.pruning.regularization import Regularization, l1_sigmoid
+from bmp.pruning.schedule import CubicSchedule
 
 EMBEDDED_SHAPE = dict(num_hidden_layers=6, hidden_size=384, num_attention_heads=12, intermediate_size=1536)
 

@@ -18,10 +18,10 @@ import copy
 import torch
 from transformers import BertConfig, BertForQuestionAnswering
 
-from bmp.layers import encoder_layers
-from bmp.pack import pack
-from bmp.size import size_report
-from bmp.timing import dense_like, synthetic_batch, time_interleaved
+from bmp.packing.pack import pack
+from bmp.packing.size import size_report
+from bmp.pruning.anatomy import encoder_layers
+from bmp.speed.timing import dense_like, synthetic_batch, time_interleaved
 
 HEADS_KEPT = (8, 7, 6, 5, 4, 3)
 FFN_KEPT = (1400, 1200, 900, 500, 250, 120)

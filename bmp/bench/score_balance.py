@@ -14,9 +14,9 @@ import copy
 
 import torch
 
-from bmp.granularity import preset
-from bmp.masked import UnitScores, add_masks, masked_modules, set_threshold
-from bmp.regularization import Regularization, l1_sigmoid
+from bmp.pruning.granularity import preset
+from bmp.pruning.masked import UnitScores, add_masks, masked_modules, set_threshold
+from bmp.pruning.regularization import Regularization, l1_sigmoid
 
 
 def _kind(module) -> str:
@@ -50,11 +50,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--profile", default=None)
     parser.add_argument("--batches", type=int, default=8)
     args = parser.parse_args(argv)
-    from bmp.finetune import prepare_data
-    from bmp.models import load_tokenizer
+    from bmp.models import load_saved, load_tokenizer
     from bmp.profiles import get_profile
-    from bmp.prune import load_teacher
     from bmp.squad import train_collator
+    from bmp.training.kit import prepare_data
 
     profile = get_profile(args.profile)
     tokenizer = load_tokenizer(args.teacher)
@@ -64,7 +63,7 @@ def main(argv=None) -> dict:
     picks = torch.randperm(len(data.train_features))[: args.batches * profile.batch_size].tolist()
     batches = [collate([data.train_features[i] for i in picks[b * profile.batch_size:(b + 1) * profile.batch_size]])
                for b in range(args.batches)]
-    teacher = load_teacher(args.teacher)
+    teacher = load_saved(args.teacher)
     result = {}
     for name in ("struct", "hybrid"):
         result[name] = score_ratios(add_masks(copy.deepcopy(teacher), preset(name)), batches)

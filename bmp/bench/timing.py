@@ -1,12 +1,12 @@
 """Speed of everything recorded, on this machine: ``python -m bmp.bench timing [--record]``
 
-Times, in one interleaved run per dtype (:func:`bmp.timing.time_interleaved`):
+Times, in one interleaved run per dtype (:func:`bmp.speed.timing.time_interleaved`):
 
 - the dense base (the embedded model, a folder given with ``--base``, or a random model of its shape);
 - every packed, filled or distil-recipe model whose record (``config.output_dir``) points at a folder on disk: its
   weights when they are there, else a random model built from its ``config.json`` (speed depends on the shape
   only), also looked for in ``--shapes-dir/<record name>/config.json`` (what ``scripts/prepare_carry.py`` copies);
-- the reference architectures of :mod:`bmp.reference`, with random weights, against BERT-base.
+- the reference architectures of :mod:`bmp.results.references`, with random weights, against BERT-base.
 
 Only the forward pass is timed, on a synthetic batch without padding: no tokenization, no post-processing, like
 the reference implementation's measurements. Tokenizing one batch of SQuAD questions is timed on its own and
@@ -28,10 +28,10 @@ from pathlib import Path
 import torch
 from transformers import BertConfig, BertForQuestionAnswering
 
-from bmp.flops import flop_check
-from bmp.results import REPO_ROOT, hardware, hardware_label, load_records, provenance, record
-from bmp.speed import BASELINE, build_reference
-from bmp.timing import synthetic_batch, time_interleaved
+from bmp.packing.flops import flop_check
+from bmp.results.records import REPO_ROOT, hardware, hardware_label, load_records, provenance, record
+from bmp.speed.architectures import BASELINE, build_reference
+from bmp.speed.timing import synthetic_batch, time_interleaved
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 RUN_KINDS = ("packed", "filled", "distil-recipe")
@@ -82,7 +82,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def reference_names(choice: str | None, device: torch.device, small: bool) -> list[str]:
-    from bmp.reference import reference_architectures
+    from bmp.results.references import reference_architectures
 
     available = list(reference_architectures())
     if choice is None:
@@ -130,9 +130,9 @@ def model_for_timing(config_folder: Path, weights: bool) -> torch.nn.Module:
     """The model saved in ``config_folder`` (with its weights when ``weights``, else random of its shape)."""
     values = json.loads((config_folder / "config.json").read_text())
     if values.get("model_type") == "packed_bert":
-        from bmp.packed_bert import PackedBertConfig
-        from bmp.saving import load_packed
-        from bmp.timing import dense_like
+        from bmp.packing.packed_bert import PackedBertConfig
+        from bmp.packing.saving import load_packed
+        from bmp.speed.timing import dense_like
 
         if weights:
             return load_packed(config_folder, dtype=torch.float32)
@@ -147,7 +147,7 @@ def model_for_timing(config_folder: Path, weights: bool) -> torch.nn.Module:
 
 def recorded_models(records: list[dict], shapes_dir: Path) -> tuple[dict, dict, list[dict]]:
     """``({name: model}, {name: how it was built}, skipped)`` for the runs in ``records``."""
-    from bmp.results import _slug
+    from bmp.results.records import slug
 
     models, how, skipped = {}, {}, []
     for rec in records:
@@ -155,7 +155,7 @@ def recorded_models(records: list[dict], shapes_dir: Path) -> tuple[dict, dict, 
             continue
         name, output_dir = rec["name"], rec.get("config", {}).get("output_dir")
         folder = _folder(output_dir) if output_dir else None
-        fallback = shapes_dir / _slug(name)
+        fallback = shapes_dir / slug(name)
         try:
             if folder is not None and (folder / "config.json").is_file():
                 weights = any(folder.glob("*.safetensors"))
@@ -242,7 +242,7 @@ def main(argv: list[str]) -> dict:
     records = load_records(args.records)  # a folder that doesn't exist holds no records
     runs, built, skipped = recorded_models(records, _folder(args.shapes_dir))
     references = reference_names(args.references, device, args.small)
-    from bmp.reference import reference_architectures
+    from bmp.results.references import reference_architectures
 
     architectures = reference_architectures(names=references) if references else {}
     models = {dense_name: dense, **runs}

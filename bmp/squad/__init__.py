@@ -16,9 +16,9 @@ from bmp.squad.data import (
     splits_for_profile,
 )
 from bmp.squad.features import (
+    eval_collator,
     prepare_eval_features,
     prepare_train_features,
-    eval_collator,
     tokenize_eval,
     tokenize_train,
     train_collator,

@@ -1,0 +1,5 @@
+import sys
+
+from bmp.cli import main
+
+sys.exit(main())

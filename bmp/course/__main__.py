@@ -1,0 +1,5 @@
+import sys
+
+from bmp.course.runner import main
+
+sys.exit(main())

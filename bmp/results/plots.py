@@ -1,0 +1,211 @@
+"""Figures of the trade-off: F1 against speed, and F1 against fill rate, beside the published models.
+
+Every function returns a ``matplotlib.figure.Figure`` (no pyplot state, so nothing shows twice in a notebook) styled
+with seaborn. The F1 figures have two panels that never share an axis:
+
+- left, *our runs*: F1 on the split they were scored on (offline, held-out articles of the dev file) and speedups
+  measured here, with the Pareto front and the dense teacher;
+- right, *published models*: F1 on the official SQuAD v1.1 dev set, speedups as their authors report them.
+
+Scores on held-out dev articles and on the whole official dev set are not on one scale, and a speedup depends on
+the machine, so a point on the left is never drawn among points on the right. Compare shapes: how much F1 each side
+gives up for each step of speed.
+
+Artists carry a ``gid`` so they can be found again: ``runs:<kind>``, ``front``, ``teacher`` on the left;
+``references:<group>``, ``baseline`` on the right, where the group is the hardware of the published speedup in
+:func:`f1_vs_speedup` and the structure (dense, structured, unstructured) in :func:`f1_vs_fill_rate`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from bmp.results import tradeoff
+
+KIND_MARKERS = {"packed": "s", "filled": "o", "distil-recipe": "^"}
+GROUP_MARKERS = ("o", "D", "v", "P", "X", "*")
+UNSTRUCTURED_NOTE = "hollow: unstructured sparsity (non-zero weights, no dense speedup)"
+
+
+def _style():
+    return sns.axes_style("whitegrid")
+
+
+def _two_panels(figsize) -> tuple[Figure, object, object]:
+    fig = Figure(figsize=figsize, layout="constrained")
+    ours, published = fig.subplots(1, 2, sharey=False, sharex=False)
+    return fig, ours, published
+
+
+def _references(references):
+    if references is None:
+        from bmp.results.references import reference_models
+
+        references = reference_models()
+    return references
+
+
+def _draw_runs(ax, chosen_runs, x: str) -> list:
+    """Scatter the runs by kind and draw their front; returns the front runs."""
+    palette = dict(zip(tradeoff.RUN_KINDS, sns.color_palette("deep", len(tradeoff.RUN_KINDS))))
+    usable = [run for run in chosen_runs if getattr(run, x) is not None]
+    for kind in tradeoff.RUN_KINDS:
+        for scattered in (False, True):
+            mine = [run for run in usable if run.kind == kind and run.scattered == scattered]
+            if mine:
+                ax.scatter([getattr(run, x) for run in mine], [run.f1 for run in mine], marker=KIND_MARKERS[kind],
+                           s=45, facecolors="none" if scattered else palette[kind], edgecolors=palette[kind],
+                           label=f"{kind}, unstructured (hollow)" if scattered else kind,
+                           gid=f"runs:{kind}:unstructured" if scattered else f"runs:{kind}", zorder=3)
+    front_runs = tradeoff.front(usable, x)
+    for run in usable:  # the front is named below; of the rest, name the students and filled runs
+        if run not in front_runs and run.kind in ("distil-recipe", "filled"):
+            ax.annotate(run.name, (getattr(run, x), run.f1), textcoords="offset points", xytext=(5, -9),
+                        fontsize=6, color="dimgray")
+    if front_runs:
+        ax.plot([getattr(run, x) for run in front_runs], [run.f1 for run in front_runs], color="black", lw=1.2,
+                marker="o", markersize=11, markerfacecolor="none", label="Pareto front", gid="front", zorder=4)
+        for run in front_runs:
+            ax.annotate(run.name, (getattr(run, x), run.f1), textcoords="offset points", xytext=(6, 4), fontsize=7)
+    if not usable:
+        ax.text(0.5, 0.5, "no runs recorded yet", transform=ax.transAxes, ha="center", va="center", color="gray")
+    return front_runs
+
+
+def _draw_teacher(ax, records, split):
+    record = tradeoff.teacher(records, split)
+    if record is not None:
+        f1 = float(record["metrics"]["f1"])
+        ax.axhline(f1, color="gray", ls="--", lw=1, label=f"dense teacher, F1 {f1:.1f}", gid="teacher")
+
+
+def _no_hardware_group(how: str) -> str:
+    return "baseline" if how == "baseline" else "hardware not stated"
+
+
+def _draw_published(ax, references, x: str) -> None:
+    refs = references[references["f1"].notna() & references[x].notna()]
+    if x == "speedup":
+        groups = refs["speedup_hardware"].where(refs["speedup_hardware"].notna(),
+                                                refs["speedup_how"].map(_no_hardware_group))
+    else:
+        groups = refs["structure"]
+    palette = sns.color_palette("muted", max(len(set(groups)), 1))
+    for i, group in enumerate(dict.fromkeys(groups)):
+        part = refs[groups == group]
+        label = f"published, {group}"
+        hollow = x == "fill_rate" and group == "unstructured"
+        ax.scatter(part[x], part["f1"], marker=GROUP_MARKERS[i % len(GROUP_MARKERS)], s=45,
+                   facecolors="none" if hollow else palette[i], edgecolors=palette[i], label=label,
+                   gid=f"references:{group}", zorder=3)
+        for _, row in part.iterrows():
+            ax.annotate(row["name"], (row[x], row["f1"]), textcoords="offset points", xytext=(5, 3), fontsize=7)
+    base = references[references["name"] == "BERT-base"]
+    if len(base) and not math.isnan(base["f1"].iloc[0]):
+        ax.axhline(base["f1"].iloc[0], color="gray", ls="--", lw=1,
+                   label=f"BERT-base (published), F1 {base['f1'].iloc[0]:.1f}", gid="baseline")
+
+
+def _published_title(split: str | None) -> str:
+    if split == "official":
+        return "Published models: official SQuAD v1.1 dev set, as reported (their training and hardware)"
+    return "Published models: official SQuAD v1.1 dev set (not the split on the left)"
+
+
+def _legends(*axes) -> None:
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="best")
+
+
+def _run_hardware(chosen_runs) -> str:
+    labels = list(dict.fromkeys(run.speed_hardware for run in chosen_runs if run.speedup is not None))
+    return "; ".join(labels) if labels else "no timings"
+
+
+def f1_vs_speedup(records, references=None, *, split: str | None = None, speed_key: str = "cpu_speedup",
+                  speedups: dict[str, float] | None = None, speed_hardware: str | None = None,
+                  kinds=tradeoff.RUN_KINDS, figsize=(13, 5.2)) -> Figure:
+    """F1 against speedup. Left: the recorded runs (``kinds``) on their held-out split, front marked, speedups
+    measured here (``metrics[speed_key]``, or ``speedups`` measured on ``speed_hardware``). Right: the
+    reference models (default :func:`bmp.results.references.reference_models`) on the official dev set."""
+    with _style():
+        chosen_runs = tradeoff.runs(records, kinds=kinds, split=split, speed_key=speed_key, speedups=speedups,
+                                    speed_hardware=speed_hardware)
+        split = tradeoff.pick_split(records, split, kinds)
+        fig, ours, published = _two_panels(figsize)
+        _draw_runs(ours, chosen_runs, "speedup")
+        _draw_teacher(ours, records, split)
+        ours.set_xlabel(f"speedup over the dense teacher, measured here ({_run_hardware(chosen_runs)})")
+        ours.set_ylabel(f"F1 on the {split or 'held-out'} split")
+        ours.set_title(f"Our runs: {tradeoff.split_title(split)}", fontsize=10)
+
+        _draw_published(published, _references(references), "speedup")
+        published.set_xlabel("speedup over BERT-base, as published (hardware in the legend)")
+        published.set_ylabel("F1 on the official SQuAD v1.1 dev set")
+        published.set_title(_published_title(split), fontsize=10)
+        _legends(ours, published)
+        fig.suptitle("F1 against speed. The panels differ in evaluation set and hardware: compare the shapes of "
+                     "the trade-off, not the heights", fontsize=10)
+        return fig
+
+
+def f1_vs_fill_rate(records, references=None, *, split: str | None = None, kinds=tradeoff.RUN_KINDS,
+                    figsize=(13, 5.2)) -> Figure:
+    """F1 against fill rate (encoder linear parameters kept). Left: the recorded runs against their dense teacher,
+    front marked (more F1, less fill). Right: the references against BERT-base's 85M linear parameters (models
+    larger than BERT-base are left out and named under the axis)."""
+    with _style():
+        chosen_runs = tradeoff.runs(records, kinds=kinds, split=split)
+        split = tradeoff.pick_split(records, split, kinds)
+        fig, ours, published = _two_panels(figsize)
+        _draw_runs(ours, chosen_runs, "fill_rate")
+        _draw_teacher(ours, records, split)
+        ours.set_xlabel("fill rate: encoder linear parameters kept / the dense teacher's")
+        ours.set_ylabel(f"F1 on the {split or 'held-out'} split")
+        ours.set_title(f"Our runs: {tradeoff.split_title(split)}", fontsize=10)
+        ours.invert_xaxis()  # smaller models to the right, like faster ones in f1_vs_speedup
+
+        references = _references(references)
+        larger = references[references["fill_rate"] > 1]
+        _draw_published(published, references[~(references["fill_rate"] > 1)], "fill_rate")
+        notes = [UNSTRUCTURED_NOTE] + [f"not shown: {row['name']} ({row['fill_rate']:.2f}x BERT-base)"
+                                       for _, row in larger.iterrows()]
+        published.set_xlabel("fill rate: encoder linear parameters / BERT-base's 85M\n" + "\n".join(notes))
+        published.set_ylabel("F1 on the official SQuAD v1.1 dev set")
+        published.set_title(_published_title(split), fontsize=10)
+        published.invert_xaxis()
+        _legends(ours, published)
+        fig.suptitle("F1 against size. The panels differ in evaluation set: compare the shapes of the trade-off, "
+                     "not the heights", fontsize=10)
+        return fig
+
+
+def structure_heatmap(heads_per_layer, neurons_per_layer, *, dense_heads: int | None = None,
+                      dense_neurons: int | None = None, title: str | None = None, figsize=(5.5, 1.9)) -> Figure:
+    """Heads and FFN neurons kept per layer: counts written in the cells, colour = fraction kept (of the dense
+    sizes when given, else of the largest layer's); ``title`` (e.g. the model's name) heads the figure."""
+    heads, neurons = np.asarray(heads_per_layer, dtype=float), np.asarray(neurons_per_layer, dtype=float)
+    if heads.shape != neurons.shape or heads.ndim != 1 or not len(heads):
+        raise ValueError(f"need one head count and one neuron count per layer, got {len(heads)} and {len(neurons)}")
+    scale_heads = dense_heads or max(heads.max(), 1)
+    scale_neurons = dense_neurons or max(neurons.max(), 1)
+    fraction = np.vstack([heads / scale_heads, neurons / scale_neurons])  # (2, layers)
+    counts = np.vstack([heads, neurons]).astype(int)
+    of = "of dense" if dense_heads and dense_neurons else "of the largest layer's"
+    with _style():
+        fig = Figure(figsize=figsize, layout="constrained")
+        ax = fig.subplots()
+        sns.heatmap(fraction, ax=ax, vmin=0, vmax=1, cmap="viridis", annot=counts, fmt="d",
+                    annot_kws={"fontsize": 7}, cbar_kws={"label": "fraction kept"},
+                    xticklabels=[str(i) for i in range(len(heads))], yticklabels=["heads", "FFN"])
+        ax.set_xlabel("layer")
+        ax.tick_params(axis="y", rotation=0)
+        ax.set_title(f"{title + ': ' if title else ''}count kept, colour = fraction {of}", fontsize=8)
+        return fig
+
+
+__all__ = ["f1_vs_fill_rate", "f1_vs_speedup", "structure_heatmap"]

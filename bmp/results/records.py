@@ -1,0 +1,148 @@
+"""Recorded runs: one JSON file per run in ``data/results/``, each with its provenance.
+
+Every number shown in a notebook, the README or a plot is read from these records. A record says which command
+made it, on which base model, data split, profile and hardware, when, and at which git commit.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from bmp.profiles import REPO_ROOT
+
+RESULTS_DIR = REPO_ROOT / "data" / "results"  # the tracked records: written only by the recorded sweep
+SCRATCH_RESULTS_DIR = REPO_ROOT / "outputs" / "results"  # ignored: where a learner's own runs are recorded
+RESULTS_ENV = "BMP_RESULTS_DIR"
+COMMAND_ENV = "BMP_COMMAND"  # set by runners (bmp course) whose records would otherwise name a kernel
+
+
+def results_dir() -> Path:
+    """Where new records go: ``$BMP_RESULTS_DIR``, else the ignored ``outputs/results``. A learner's runs never
+    change the tracked ``data/results`` (``scripts/sweep.sh`` sets the variable to write there on purpose)."""
+    if RESULTS_ENV in os.environ:
+        return Path(os.environ[RESULTS_ENV])
+    return SCRATCH_RESULTS_DIR
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                             timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), falling back to the architecture where it can't be read."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware() -> dict:
+    import transformers
+
+    info = {"cpu": platform.machine(), "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "python": platform.python_version()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+        info["gpu_count"] = torch.cuda.device_count()
+    return info
+
+
+def hardware_label(hw: dict) -> str:
+    cpu = hw.get("cpu_model") or hw.get("cpu", "?")
+    return hw.get("gpu") or f"CPU {cpu} x{hw.get('torch_threads', '?')} threads"
+
+
+def invocation() -> str:
+    """The command line that is running, with ``python -m bmp.x`` restored for module runs."""
+    if os.environ.get(COMMAND_ENV):
+        return os.environ[COMMAND_ENV]
+    argv = list(sys.argv)
+    if argv and argv[0].startswith("python -m "):  # set by ``python -m bmp COMMAND`` (bmp.cli)
+        return " ".join([argv[0], *(shlex.quote(a) for a in argv[1:])])
+    script = Path(argv[0]).resolve() if argv and argv[0] else None
+    package = REPO_ROOT / "bmp"
+    if script is not None and script.suffix == ".py" and package in script.parents:
+        module = ".".join(script.relative_to(REPO_ROOT).with_suffix("").parts)
+        argv = ["-m", module.removesuffix(".__main__"), *argv[1:]]
+    return " ".join(shlex.quote(a) for a in ["python", *argv])
+
+
+def repo_relative(path) -> str:
+    """``path`` relative to the repository when it lies inside it (records must not name a scratch folder)."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def provenance(*, base_model: str, data_split: str, profile: str, command: str | None = None,
+               seed: int | None = None) -> dict:
+    return {
+        "command": command or invocation(),
+        "base_model": base_model, "data_split": data_split, "profile": profile, "hardware": hardware(),
+        "seed": seed,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "git_commit": git_commit(),
+    }
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
+
+
+def record(name: str, kind: str, metrics: dict, provenance: dict, config: dict | None = None,
+           directory: str | Path | None = None) -> Path:
+    """Write ``<dir>/<kind>__<name>.json`` (replacing an older record of the same run) and return its path."""
+    directory = Path(directory) if directory else results_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{slug(kind)}__{slug(name)}.json"
+    payload = {"name": name, "kind": kind, "metrics": metrics, "config": config or {}, "provenance": provenance}
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    return path
+
+
+def load_records(directory: str | Path | None = None, kind: str | None = None) -> list[dict]:
+    """The records in ``directory`` (default: the tracked ``data/results``), optionally of one ``kind``."""
+    directory = Path(directory) if directory else RESULTS_DIR
+    records = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path} is not valid JSON ({err}): fix or delete it, then rerun") from err
+        if kind is None or data.get("kind") == kind:
+            data["_path"] = str(path)
+            records.append(data)
+    return records
+
+
+def teacher_record(records: list[dict], teacher_dir, split: str | None = None) -> dict | None:
+    """The dense record whose saved model is ``teacher_dir`` (scored on ``split`` when given), or None.
+
+    The one teacher lookup: folders are compared repo-relative, so a record made in another checkout still
+    matches; when several records name the folder, the newest wins."""
+    wanted = repo_relative(teacher_dir)
+    matches = [r for r in records if r.get("kind") == "dense"
+               and repo_relative(REPO_ROOT / r.get("config", {}).get("output_dir", "")) == wanted
+               and (split is None or r.get("metrics", {}).get("eval_split") == split)]
+    return max(matches, key=lambda r: r.get("provenance", {}).get("date", ""), default=None)

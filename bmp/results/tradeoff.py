@@ -1,0 +1,283 @@
+"""Which model to ship: read the recorded runs, keep the ones on the F1/speed front, pick one by a budget.
+
+A *run* is a record of kind ``packed``, ``filled`` or ``distil-recipe`` (see :mod:`bmp.results.records`) with its F1 on a
+held-out split, its speedup over the dense teacher and its fill rate. Runs are only compared with runs scored on the
+same split, against the dense teacher scored on that split.
+
+    choose(load_records(), max_f1_drop=1.0)   # the fastest front model within 1 F1 of the teacher
+    choose(load_records(), min_speedup=3.0)   # the most accurate front model at least 3x faster
+
+Speedups default to the records' ``cpu_speedup`` (measured when each model was packed); ``speedups=`` swaps in
+others, e.g. the GPU timings of ``python -m bmp.bench timing --record`` via :func:`timing_speedups`.
+"""
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from bmp.results.pareto import pareto_front
+from bmp.results.records import hardware_label
+
+RUN_KINDS = ("packed", "filled", "distil-recipe")
+PRUNED_KINDS = ("packed", "filled")
+SPLIT_PREFERENCE = ("official", "dev-by-article", "sample")  # breaks ties between equally common splits
+SPLIT_TITLES = {
+    "official": "SQuAD v1.1 official dev set",
+    "dev-by-article": "held-out articles of the SQuAD v1.1 dev file (split by article)",
+    "sample": "held-out articles of the synthetic sample (not SQuAD)",
+}
+TOLERANCE = 1e-9  # so that a budget of exactly the gap counts as met despite float rounding
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    kind: str
+    f1: float
+    exact_match: float | None
+    speedup: float | None
+    fill_rate: float | None
+    heads_per_layer: tuple[int, ...]
+    neurons_per_layer: tuple[int, ...]
+    eval_split: str | None
+    speed_hardware: str  # where ``speedup`` was measured
+    output_dir: str | None = None
+    train_epochs: float | None = None  # training after the dense teacher: prune + fill, or the student's epochs
+    scattered: bool = False  # most kept weights are zeros inside kept heads/neurons (unstructured): no speedup
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        values.update(heads_per_layer=list(self.heads_per_layer), neurons_per_layer=list(self.neurons_per_layer))
+        return values
+
+
+def train_epochs_of(record: dict, records=()) -> float | None:
+    """Epochs of training a run had after its dense teacher (``None`` when its record doesn't say).
+
+    ``pruned``: its pruning epochs; ``packed``: those of the pruned run it was packed from (found in ``records``
+    by folder); ``filled``: those plus its filling epochs; ``distil-recipe``: its epochs. Used to compare runs
+    only with runs that trained no longer."""
+    metrics, config = record.get("metrics", {}), record.get("config", {})
+    if metrics.get("train_epochs") is not None:
+        return float(metrics["train_epochs"])
+    profile = config.get("profile") or {}
+    kind = record.get("kind")
+    if kind == "distil-recipe":
+        epochs = config.get("epochs")
+    elif kind == "pruned":
+        epochs = config.get("epochs", profile.get("prune_epochs"))
+    elif kind in PRUNED_KINDS:
+        source = next((r for r in records if r.get("kind") == "pruned"
+                       and r.get("config", {}).get("output_dir") == config.get("pruned")), None)
+        epochs = train_epochs_of(source) if source else profile.get("prune_epochs")
+        if epochs is not None and kind == "filled":
+            fill_epochs = config.get("epochs", profile.get("epochs"))
+            epochs = None if fill_epochs is None else epochs + fill_epochs
+    else:
+        epochs = None
+    return None if epochs is None else float(epochs)
+
+
+SCATTERED_BELOW = 0.9  # non-zero fill rate under this share of the packed one: sparsity packing can't remove
+
+
+def kept_fill_rate(metrics: dict) -> float | None:
+    """The fill rate a run is plotted at: its non-zero linear parameters over the dense model's when recorded
+    (kept parameters, as for published unstructured models), else its packed size's."""
+    value = metrics.get("nonzero_fill_rate", metrics.get("fill_rate"))
+    return None if value is None else float(value)
+
+
+def is_scattered(metrics: dict) -> bool:
+    nonzero, packed = metrics.get("nonzero_fill_rate"), metrics.get("fill_rate")
+    return nonzero is not None and bool(packed) and nonzero < SCATTERED_BELOW * packed
+
+
+def split_title(split: str | None) -> str:
+    return SPLIT_TITLES.get(split, f"split {split!r}")
+
+
+def eval_split_of(record: dict) -> str | None:
+    return record.get("metrics", {}).get("eval_split")
+
+
+def pick_split(records, split: str | None = None, kinds=RUN_KINDS) -> str | None:
+    """``split`` if given; else the split most of the runs were scored on (ties: official, dev-by-article, sample);
+    without runs, the split of most dense teachers."""
+    if split is not None:
+        return split
+    counts = Counter(eval_split_of(r) for r in records if r.get("kind") in kinds and eval_split_of(r))
+    counts = counts or Counter(eval_split_of(r) for r in records if r.get("kind") == "dense" and eval_split_of(r))
+    if not counts:
+        return None
+    rank = {name: i for i, name in enumerate(SPLIT_PREFERENCE)}
+    return max(counts, key=lambda s: (counts[s], -rank.get(s, len(rank))))
+
+
+def speed_label(record: dict, speed_key: str = "cpu_speedup") -> str:
+    """Where a record's ``speed_key`` was measured: the CPU and its threads for ``cpu_speedup``."""
+    hw = record.get("provenance", {}).get("hardware", {}) or {}
+    if speed_key == "cpu_speedup":
+        threads = (record.get("metrics", {}).get("cpu_timing") or {}).get("threads", hw.get("torch_threads", "?"))
+        return f"CPU {hw.get('cpu', '?')}, {threads} threads"
+    return hardware_label(hw)
+
+
+def runs(records, *, kinds=RUN_KINDS, split: str | None = None, speed_key: str = "cpu_speedup",
+         speedups: dict[str, float] | None = None, speed_hardware: str | None = None) -> list[Run]:
+    """The runs of ``kinds`` scored on ``split`` (default: :func:`pick_split`, warning when runs scored on other
+    splits are left out), as :class:`Run` s.
+
+    ``speedups`` (``{record name: speedup}``) replaces ``metrics[speed_key]``; ``speed_hardware`` then says
+    where those were measured.
+    """
+    asked = split
+    split = pick_split(records, split, kinds)
+    chosen, other_splits = [], Counter()
+    for record in records:
+        if record.get("kind") not in kinds:
+            continue
+        metrics = record.get("metrics", {})
+        if eval_split_of(record) != split:
+            other_splits[eval_split_of(record)] += 1
+            continue
+        if metrics.get("f1") is None:
+            continue
+        if speedups is not None:
+            speedup, where = speedups.get(record["name"]), speed_hardware or "given"
+        else:
+            speedup, where = metrics.get(speed_key), speed_label(record, speed_key)
+        chosen.append(Run(
+            name=record["name"], kind=record["kind"], f1=float(metrics["f1"]), exact_match=metrics.get("exact_match"),
+            speedup=None if speedup is None else float(speedup), fill_rate=kept_fill_rate(metrics),
+            scattered=is_scattered(metrics),
+            heads_per_layer=tuple(metrics.get("heads_per_layer") or ()),
+            neurons_per_layer=tuple(metrics.get("neurons_per_layer") or ()),
+            eval_split=split, speed_hardware=where, output_dir=record.get("config", {}).get("output_dir"),
+            train_epochs=train_epochs_of(record, records)))
+    if other_splits and asked is None:
+        warnings.warn(f"left out {sum(other_splits.values())} run(s) scored on other splits "
+                      f"({dict(other_splits)}): scores on different splits can't be compared; "
+                      f"showing split {split!r} (pass split=... for another)", stacklevel=2)
+    return chosen
+
+
+def teacher(records, split: str | None, chosen_runs: list[Run] | None = None) -> dict | None:
+    """The dense teacher record scored on ``split``: the one the runs were pruned from when their records name
+    its folder, else the newest."""
+    dense = [r for r in records if r.get("kind") == "dense" and eval_split_of(r) == split
+             and r.get("metrics", {}).get("f1") is not None]
+    if not dense:
+        return None
+    used = {str(r.get("config", {}).get("teacher")) for r in records if r.get("kind") in RUN_KINDS}
+    named = [r for r in dense if str(r.get("config", {}).get("output_dir")) in used]
+    pool = named or dense
+    return max(pool, key=lambda r: r.get("provenance", {}).get("date", ""))
+
+
+def teacher_f1(records, split: str | None) -> float | None:
+    record = teacher(records, split)
+    return None if record is None else float(record["metrics"]["f1"])
+
+
+def front(chosen_runs: list[Run], x: str = "speedup") -> list[Run]:
+    """The runs on the F1 front against ``x`` ("speedup": higher is better; "fill_rate": lower is better),
+    sorted by ``x``. Runs without an ``x`` value are left out."""
+    if x not in ("speedup", "fill_rate"):
+        raise ValueError(f"x must be 'speedup' or 'fill_rate', got {x!r}")
+    usable = [run for run in chosen_runs if getattr(run, x) is not None]
+    if not usable:
+        return []
+    points = np.array([[run.f1, getattr(run, x)] for run in usable], dtype=float)
+    mask = pareto_front(points, maximize=(True, x == "speedup"))
+    return sorted((run for run, keep in zip(usable, mask) if keep), key=lambda run: getattr(run, x))
+
+
+def best_at(chosen_runs: list[Run], min_speedup: float) -> Run | None:
+    """The most accurate run at least ``min_speedup`` times faster than the teacher (ties: the faster)."""
+    fast = [run for run in front(chosen_runs) if run.speedup >= min_speedup - TOLERANCE]
+    return max(fast, key=lambda run: (run.f1, run.speedup), default=None)
+
+
+def fastest_within(chosen_runs: list[Run], min_f1: float) -> Run | None:
+    """The fastest run scoring at least ``min_f1`` (ties: the more accurate)."""
+    good = [run for run in front(chosen_runs) if run.f1 >= min_f1 - TOLERANCE]
+    return max(good, key=lambda run: (run.speedup, run.f1), default=None)
+
+
+def choose(records, max_f1_drop: float | None = None, min_speedup: float | None = None, *,
+           split: str | None = None, kinds=RUN_KINDS, speed_key: str = "cpu_speedup",
+           speedups: dict[str, float] | None = None, speed_hardware: str | None = None) -> dict | None:
+    """Among the front models, the fastest with F1 >= teacher F1 - ``max_f1_drop``, or the most accurate with
+    speedup >= ``min_speedup`` (give exactly one). ``None`` when no model qualifies (keep the teacher).
+
+    Returns name, kind, f1, exact_match, speedup, fill_rate, heads_per_layer, neurons_per_layer, eval_split,
+    speed_hardware, output_dir, teacher_f1 and f1_drop (teacher F1 - F1; None without a teacher).
+    """
+    if (max_f1_drop is None) == (min_speedup is None):
+        raise ValueError("give exactly one of max_f1_drop (F1 points you accept to lose) and min_speedup")
+    chosen_runs = runs(records, kinds=kinds, split=split, speed_key=speed_key, speedups=speedups,
+                       speed_hardware=speed_hardware)
+    split = pick_split(records, split, kinds)
+    reference = teacher_f1(records, split)
+    if max_f1_drop is not None:
+        if max_f1_drop < 0:
+            raise ValueError(f"max_f1_drop must be >= 0 F1 points, got {max_f1_drop}")
+        if reference is None:
+            raise ValueError(f"no dense teacher record scored on split {split!r}: record one "
+                             f"(python -m bmp.training.finetune) or choose by min_speedup instead")
+        pick = fastest_within(chosen_runs, reference - max_f1_drop)
+    else:
+        pick = best_at(chosen_runs, min_speedup)
+    if pick is None:
+        return None
+    return {**pick.to_dict(), "teacher_f1": reference,
+            "f1_drop": None if reference is None else reference - pick.f1}
+
+
+def front_f1_at(front_runs: list[Run], speedup: float) -> float | None:
+    """F1 of the front at ``speedup``, interpolated linearly between front models. Slower than the slowest front
+    model, that model's F1 (it is faster and that good); faster than the fastest, ``None`` (no extrapolation)."""
+    points = sorted((run.speedup, run.f1) for run in front_runs if run.speedup is not None)
+    if not points or speedup > points[-1][0] + TOLERANCE:
+        return None
+    xs, ys = zip(*points)
+    return float(np.interp(speedup, xs, ys))
+
+
+def f1_gap(pruned: list[Run], students: list[Run]) -> tuple[float | None, list[dict]]:
+    """Mean F1 advantage of the pruned front over ``students`` at each student's speed, and the per-student rows.
+
+    Each student is compared with the front of the pruned runs that trained no longer than it did (when both
+    records say how long), so a longer-trained pruned model can't win the comparison by its extra epochs.
+    Students faster than every such pruned model have gap ``None`` and are left out of the mean."""
+    details = []
+    for student in students:
+        if student.speedup is None:
+            continue
+        rivals = [run for run in pruned if run.train_epochs is None or student.train_epochs is None
+                  or run.train_epochs <= student.train_epochs + TOLERANCE]
+        at = front_f1_at(front(rivals), student.speedup)
+        details.append({"name": student.name, "speedup": student.speedup, "f1": student.f1,
+                        "train_epochs": student.train_epochs, "pruned_runs_compared": len(rivals),
+                        "pruned_front_f1": at, "gap": None if at is None else at - student.f1})
+    gaps = [row["gap"] for row in details if row["gap"] is not None]
+    return (float(np.mean(gaps)) if gaps else None), details
+
+
+def timing_speedups(record: dict, group: str = "speedups") -> tuple[dict[str, float], str]:
+    """``({name: speedup}, hardware)`` from a ``timing`` record of ``python -m bmp.bench timing --record``;
+    ``group`` "speedups" (runs vs the dense base) or "reference_speedups" (vs BERT-base)."""
+    if record.get("kind") != "timing":
+        raise ValueError(f"expected a record of kind 'timing', got {record.get('kind')!r}")
+    metrics = record["metrics"]
+    label = f"{metrics.get('hardware') or hardware_label(record['provenance']['hardware'])}, {metrics.get('dtype')}"
+    return dict(metrics.get(group, {})), label
+
+
+__all__ = ["PRUNED_KINDS", "RUN_KINDS", "Run", "best_at", "choose", "eval_split_of", "f1_gap", "fastest_within",
+           "front", "front_f1_at", "pick_split", "runs", "speed_label", "split_title", "teacher", "teacher_f1",
+           "is_scattered", "kept_fill_rate", "timing_speedups", "train_epochs_of"]

@@ -1,0 +1,76 @@
+"""A saved model's CPU speedup over its saved dense teacher, measured in a fresh Python process.
+
+A process that has just trained runs later forward passes slower, small models more than big ones (the cause
+is not pinned down: bf16 autocast passes alone don't reproduce it), so a packed model timed right after its
+fill looks less fast than it is when loaded. Run records therefore time the folders they saved in a new
+process, which is also what a user who loads the model gets. Compare a record's ``cpu_speedup`` with
+``python -m bmp.bench timing`` to see the gap.
+
+    python -m bmp.speed.fresh runs/teacher-course/final runs/hybrid-lam40-course/filled   # prints one JSON line
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+BATCH, SEQ, REPEATS = 8, 384, 10  # the course's speed setting: batch 8 x sequence 384, fp32, 10 rounds
+
+
+def cpu_speedup(model, dense, batch: int = BATCH, seq: int = SEQ, repeats: int = REPEATS) -> dict:
+    """Forward-pass speedup of ``model`` over ``dense`` on CPU (fp32), both timed in the same interleaved run."""
+    from bmp.speed.timing import synthetic_batch, time_interleaved
+
+    input_ids, attention_mask = synthetic_batch(dense.config.vocab_size, batch, seq)
+    timings = time_interleaved({"dense": dense, "packed": model}, input_ids, attention_mask, repeats=repeats,
+                               device="cpu", dtype=torch.float32)
+    return {"cpu_speedup": timings["dense"].median_s / timings["packed"].median_s,
+            "cpu_dense_median_s": timings["dense"].median_s, "cpu_packed_median_s": timings["packed"].median_s,
+            "cpu_timing": {"batch": batch, "seq": seq, "threads": timings["packed"].threads, "repeats": repeats,
+                           "packed_spread": timings["packed"].spread, "dense_spread": timings["dense"].spread}}
+
+
+def saved_speedup(dense_dir, model_dir, batch: int = BATCH, seq: int = SEQ, repeats: int = REPEATS) -> dict:
+    """:func:`cpu_speedup` of two saved folders, loaded and timed in this process."""
+    from bmp.models import load_saved
+
+    return cpu_speedup(load_saved(model_dir), load_saved(dense_dir), batch, seq, repeats)
+
+
+def fresh_speedup(dense_dir, model_dir, batch: int = BATCH, seq: int = SEQ, repeats: int = REPEATS) -> dict:
+    """:func:`saved_speedup` run in a new Python process (see the module docstring for why)."""
+    command = [sys.executable, "-m", "bmp.speed.fresh", str(Path(dense_dir).resolve()), str(Path(model_dir).resolve()),
+               "--batch", str(batch), "--seq", str(seq), "--repeats", str(repeats)]
+    package_root = str(Path(__file__).resolve().parents[2])  # so that the child imports this same bmp
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"timing {model_dir} against {dense_dir} in a fresh process failed "
+                           f"(exit {done.returncode}):\n{done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["cpu_timing"]["fresh_process"] = True
+    return result
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m bmp.speed.fresh", description=__doc__.splitlines()[0])
+    parser.add_argument("dense", help="folder of the dense teacher")
+    parser.add_argument("model", help="folder of the packed, filled or layer-dropped model")
+    parser.add_argument("--batch", type=int, default=BATCH)
+    parser.add_argument("--seq", type=int, default=SEQ)
+    parser.add_argument("--repeats", type=int, default=REPEATS)
+    args = parser.parse_args(argv)
+    result = saved_speedup(args.dense, args.model, args.batch, args.seq, args.repeats)
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    from bmp.cli import run
+
+    raise SystemExit(run(main))

@@ -1,0 +1,126 @@
+"""The pruning trainer: Hugging Face ``Trainer`` plus scores, a threshold schedule, L1 regularization and distillation.
+
+Checkpoints, resume, logging, progress bars and torchrun/accelerate DDP come from ``Trainer``. What is added:
+- the scores get their own optimizer group (own learning rate, no weight decay);
+- each step sets the threshold from the step count (a pure schedule, so resuming continues it exactly);
+- the loss adds ``progress * L1(sigmoid(scores))`` and, with a teacher, distillation;
+- logs carry the linear density and the heads and FFN neurons kept per layer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from transformers import Trainer
+
+from bmp.pruning.granularity import PruningConfig
+from bmp.pruning.kept import kept_report
+from bmp.pruning.masked import has_masks, score_parameters, set_threshold
+from bmp.pruning.regularization import Regularization, l1_sigmoid
+from bmp.pruning.schedule import CubicSchedule
+from bmp.training.distill import Distillation, check_teacher, qa_distillation_loss
+
+
+@dataclass(frozen=True)
+class PruningRecipe:
+    """Everything the pruning trainer adds to a fine-tune. Defaults follow the 2021 reference recipe
+    (score LR 1e-2, sigmoid threshold 0 -> 0.1 on a cubic schedule, distillation at T = 2 with alpha 0.9)."""
+
+    pruning: PruningConfig = field(default_factory=PruningConfig)
+    regularization: Regularization = field(default_factory=Regularization)
+    distillation: Distillation = field(default_factory=Distillation)
+    score_learning_rate: float = 1e-2
+    schedule_warmup: float = 0.1  # share of steps at the initial threshold
+    schedule_cooldown: float = 0.1  # share of steps at the final threshold
+
+    def __post_init__(self):
+        if self.score_learning_rate <= 0:
+            raise ValueError("score_learning_rate must be positive (the reference uses 1e-2)")
+        if not 0 <= self.schedule_warmup + self.schedule_cooldown <= 1:
+            raise ValueError("schedule_warmup + schedule_cooldown must lie in [0, 1]")
+
+    def schedule(self, total_steps: int) -> CubicSchedule:
+        return CubicSchedule.from_fractions(self.pruning.initial_threshold, self.pruning.final_threshold,
+                                            max(total_steps, 1), self.schedule_warmup, self.schedule_cooldown)
+
+
+class DistillationTrainer(Trainer):
+    """``Trainer`` whose loss mixes the task loss with distillation from an optional teacher."""
+
+    def __init__(self, *args, teacher: nn.Module | None = None, distillation: Distillation = Distillation(),
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        self.distillation = distillation
+        self.teacher = teacher
+        if teacher is not None:
+            check_teacher(self.model, teacher)
+            self.teacher = teacher.to(self.args.device).eval().requires_grad_(False)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(**inputs)
+        loss = outputs.loss
+        if self.teacher is not None and model.training:
+            with torch.no_grad():
+                teacher_out = self.teacher(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
+                                           token_type_ids=inputs.get("token_type_ids"))
+            loss = qa_distillation_loss(outputs.start_logits, outputs.end_logits, teacher_out.start_logits,
+                                        teacher_out.end_logits, loss, self.distillation, inputs.get("attention_mask"))
+        return (loss, outputs) if return_outputs else loss
+
+
+class PruningTrainer(DistillationTrainer):
+    def __init__(self, *args, recipe: PruningRecipe, teacher: nn.Module | None = None, **kwargs):
+        super().__init__(*args, teacher=teacher, distillation=recipe.distillation, **kwargs)
+        if not has_masks(self.model):
+            raise ValueError("PruningTrainer needs a masked model: call bmp.add_masks(model, recipe.pruning) first")
+        self.recipe = recipe
+
+    # -- optimizer: weights as usual, scores in their own group
+    def create_optimizer(self, model=None):
+        if self.optimizer is None:
+            model = self.model if model is None else model
+            scores = {name for name, _ in score_parameters(model)}
+            decay = set(self.get_decay_parameter_names(model)) - scores
+            params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+            groups = [
+                {"params": [p for n, p in params if n in decay], "weight_decay": self.args.weight_decay},
+                {"params": [p for n, p in params if n not in decay and n not in scores], "weight_decay": 0.0},
+                {"params": [p for n, p in params if n in scores], "weight_decay": 0.0,
+                 "lr": self.recipe.score_learning_rate},
+            ]
+            optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+            kwargs.pop("lr", None)
+            self.optimizer = optimizer_cls([g for g in groups if g["params"]], lr=self.args.learning_rate, **kwargs)
+        return self.optimizer
+
+    # -- schedule: a pure function of the global step
+    def current_schedule(self) -> CubicSchedule:
+        return self.recipe.schedule(self.state.max_steps)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        schedule = self.current_schedule()
+        step = self.state.global_step
+        if model.training:
+            set_threshold(self.accelerator.unwrap_model(model), schedule(step))
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
+        if model.training and self.recipe.pruning.method == "sigmoid_threshold":
+            loss = loss + schedule.progress(step) * l1_sigmoid(self.accelerator.unwrap_model(model),
+                                                              self.recipe.regularization)
+        return (loss, outputs) if return_outputs else loss
+
+    def train(self, *args, **kwargs):
+        result = super().train(*args, **kwargs)
+        # leave the model at the schedule's end point, whatever step evaluation happens at
+        set_threshold(self.model, self.current_schedule()(self.state.max_steps))
+        return result
+
+    def log(self, logs: dict, start_time: float | None = None) -> None:
+        if "loss" in logs or "train_loss" in logs:
+            report = kept_report(self.accelerator.unwrap_model(self.model))
+            logs = {**logs, "threshold": self.current_schedule()(self.state.global_step),
+                    "density": round(report.linear_density, 4)}
+            for i, (heads, neurons) in enumerate(zip(report.heads, report.neurons)):
+                logs[f"heads_{i}"] = heads
+                logs[f"neurons_{i}"] = neurons
+        super().log(logs, start_time)
