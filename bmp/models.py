@@ -61,7 +61,7 @@ def load_tokenizer(name_or_path: str | Path | None = None):
     try:
         return AutoTokenizer.from_pretrained(str(source))
     except OSError as err:
-        raise OSError(_not_found(source)) from err
+        raise FileNotFoundError(_not_found(source)) from err
 
 
 def load_saved(folder: str | Path):
@@ -101,7 +101,7 @@ def load_base(name_or_path: str | Path | None = None, *, seed: int = 0, dtype: t
     try:
         model = AutoModelForQuestionAnswering.from_pretrained(source, dtype=dtype)
     except OSError as err:
-        raise OSError(_not_found(source)) from err
+        raise FileNotFoundError(_not_found(source)) from err
     return model, tokenizer
 
 

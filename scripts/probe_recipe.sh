@@ -11,10 +11,10 @@ STEPS=${2:-150}
 PY=${PY:-.venv/bin/python}
 export BMP_RESULTS_DIR=data/results/probes HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-probe() {  # NAME, then bmp.training.prune options
+probe() {  # NAME, then `python -m bmp prune` options
   local name=$1; shift
   if [ -f "$BMP_RESULTS_DIR/pruned__$name.json" ]; then echo "have $name"; return; fi
-  "$PY" -m bmp.training.prune --teacher "$TEACHER" --profile course --max-steps "$STEPS" --output "runs/probes/$name" \
+  "$PY" -m bmp prune --teacher "$TEACHER" --profile course --max-steps "$STEPS" --output "runs/probes/$name" \
       --name "$name" "$@"
 }
 

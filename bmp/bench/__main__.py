@@ -15,9 +15,12 @@ def available() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     names = available()
-    if not argv or argv[0] not in names:
-        print(f"usage: python -m bmp.bench NAME [options] [--record]; NAME is one of: {', '.join(names)}",
-              file=sys.stderr)
+    usage = f"usage: python -m bmp.bench NAME [options] [--record]; NAME is one of: {', '.join(names)}"
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage, file=sys.stderr)
+        return 0 if argv else 2
+    if argv[0] not in names:
+        print(f"error: unknown benchmark {argv[0]!r}: choose one of {', '.join(names)}", file=sys.stderr)
         return 2
     module = importlib.import_module(f"bmp.bench.{argv[0]}")
     # --record stores the result in data/results with its provenance; a bench that writes its own records
@@ -25,7 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     keep = "--record" in argv and not getattr(module, "RECORDS_ITSELF", False)
     if keep:
         argv = [a for a in argv if a != "--record"]
-    result = module.main(argv[1:])
+    from bmp.cli import run
+
+    results = []
+    code = run(lambda args: results.append(module.main(args)), argv[1:])
+    if code:
+        return code
+    result = results[0]
     if keep:
         from bmp.results.records import provenance, record
 

@@ -21,10 +21,11 @@ def control_run(teacher_dir, profile: Profile | None = None, output_dir=None, da
     profile = profile or get_profile()
     name = name or f"control-{profile.name}" + ("" if seed == SEED else f"-s{seed}")
     output_dir = Path(output_dir or Path("runs") / name)
+    teacher = load_saved(teacher_dir)  # first: a wrong folder fails before minutes of tokenizing
     tokenizer = load_tokenizer(teacher_dir)
     data = data or prepare_data(profile, tokenizer)
     epochs = epochs or profile.prune_epochs + profile.epochs
-    trainer, train_s = distil_train(load_saved(teacher_dir).train(), load_saved(teacher_dir), tokenizer, data,
+    trainer, train_s = distil_train(load_saved(teacher_dir).train(), teacher, tokenizer, data,
                                     profile, output_dir, epochs=epochs,
                                     learning_rate=profile.prune_learning_rate, seed=seed)
     final = output_dir / "final"

@@ -52,9 +52,10 @@ def finalize_run(pruned_dir, teacher_dir, profile: Profile | None = None, output
     pruned_dir = Path(pruned_dir)
     output_dir = Path(output_dir or pruned_dir.parent)
     name = name or output_dir.name
+    pruned = load_saved(pruned_dir)  # a plain BERT with zeros (bmp prune saves the baked model); checked first
+    load_saved(teacher_dir)  # fail on a wrong teacher folder now, not after the pruned model is tokenized for
     tokenizer = load_tokenizer(teacher_dir)
     data = data or prepare_data(profile, tokenizer)
-    pruned = load_saved(pruned_dir)  # a plain BERT with zeros (bmp.training.prune saves the baked model)
     packed = pack(pruned, align_ffn=align_ffn)
     results = []
     stages = [("packed", packed, 0.0)] if record_packed else []

@@ -6,6 +6,7 @@ checkpoint in the output folder, and run under ``torchrun``/``accelerate launch`
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from transformers import TrainerCallback, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
 
 from bmp.profiles import Profile
 from bmp.squad import (
@@ -186,10 +186,43 @@ class RunResult:
         return f"RunResult(EM {m.get('exact_match', float('nan')):.1f}, F1 {m.get('f1', float('nan')):.1f}, {self.output_dir})"
 
 
+CHECKPOINT_FILES = ("trainer_state.json", "optimizer.pt")  # written after the model: present means complete
+MODEL_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def complete_checkpoint(folder: Path) -> bool:
+    """Whether a ``checkpoint-N`` folder was written to the end (a save killed midway leaves files missing or a
+    truncated model file)."""
+    if not all((folder / name).is_file() for name in CHECKPOINT_FILES):
+        return False
+    model = next((folder / name for name in MODEL_FILES if (folder / name).is_file()), None)
+    if model is None:
+        return False
+    if model.suffix == ".safetensors":
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(model), framework="pt") as handle:
+                handle.keys()
+        except (SafetensorError, OSError):
+            return False
+    return True
+
+
 def resume_point(output_dir) -> str | None:
-    """The newest checkpoint in ``output_dir``, so an interrupted run continues where it stopped."""
+    """The newest *complete* checkpoint in ``output_dir``, so an interrupted run continues where it stopped; a
+    half-written newer one (a killed save) is skipped with a warning."""
     output_dir = Path(output_dir)
-    return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    if not output_dir.is_dir():
+        return None
+    checkpoints = sorted((p for p in output_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                         key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for checkpoint in checkpoints:
+        if complete_checkpoint(checkpoint):
+            return str(checkpoint)
+        warnings.warn(f"skipping {checkpoint}: it was not written to the end (a killed save?); resuming from an "
+                      "older checkpoint. Delete it to silence this.", stacklevel=2)
+    return None
 
 
 # ---------------------------------------------------------------- the run skeleton every run kind shares

@@ -49,9 +49,9 @@ def layer_drop_run(teacher_dir, layers: list[int], profile: Profile | None = Non
     profile = profile or get_profile()
     name = name or f"distil-{len(layers)}L-{profile.name}" + ("" if seed == SEED else f"-s{seed}")
     output_dir = Path(output_dir or Path("runs") / name)
+    teacher = load_saved(teacher_dir)  # first: a wrong folder fails before minutes of tokenizing
     tokenizer = load_tokenizer(teacher_dir)
     data = data or prepare_data(profile, tokenizer)
-    teacher = load_saved(teacher_dir)
     epochs = epochs or profile.prune_epochs + profile.epochs
     trainer, train_s = distil_train(keep_layers(teacher, layers), teacher, tokenizer, data, profile, output_dir,
                                     epochs=epochs, learning_rate=profile.prune_learning_rate, seed=seed)

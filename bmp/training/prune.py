@@ -37,10 +37,10 @@ def prune_run(teacher_dir, recipe: PruningRecipe, profile: Profile | None = None
               base_model: str | None = None, **train_overrides) -> RunResult:
     """Prune a copy of the teacher under ``recipe``; save the baked model to ``output_dir/final`` and record it."""
     profile = profile or get_profile()
+    teacher = load_saved(teacher_dir)  # first: a wrong folder fails before minutes of tokenizing
+    student = add_masks(load_saved(teacher_dir), recipe.pruning)
     tokenizer = load_tokenizer(teacher_dir if (Path(teacher_dir) / "tokenizer.json").is_file() else None)
     data = data or prepare_data(profile, tokenizer)
-    teacher = load_saved(teacher_dir)
-    student = add_masks(load_saved(teacher_dir), recipe.pruning)
     args = training_arguments(profile, output_dir, epochs=profile.prune_epochs,
                               learning_rate=profile.prune_learning_rate, **train_overrides)
     trainer = PruningTrainer(model=student, args=args, train_dataset=data.train_features,

@@ -1,0 +1,105 @@
+"""What a run is measured against: its own dense teacher, and that teacher's control.
+
+A pruned model trains for prune + fill epochs after its teacher; the extra epochs alone can lift a model above a
+teacher that stopped early. The ``control`` run (:mod:`bmp.training.control`) is the teacher distilled into itself
+for as many epochs, so every F1 drop is taken from ``max(teacher F1, control F1)``: a pruned model then gets no
+credit for training its teacher skipped. Without a control the reference falls back to the teacher, flagged.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from bmp.results.records import repo_relative, teacher_record
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The teacher a run came from (``teacher_dir``) and its control, both scored on ``split``."""
+
+    teacher_dir: str | None
+    split: str | None
+    teacher: str | None = None  # record names
+    teacher_f1: float | None = None
+    teacher_epochs: float | None = None
+    teacher_converged: bool | None = None  # from the teacher's validation curve, when recorded
+    controls: tuple[str, ...] = ()
+    control_f1: float | None = None  # mean over the control's seeds
+
+    @property
+    def reference_f1(self) -> float | None:
+        scores = [f1 for f1 in (self.teacher_f1, self.control_f1) if f1 is not None]
+        return max(scores) if scores else None
+
+    @property
+    def control_missing(self) -> bool:
+        return self.control_f1 is None
+
+    @property
+    def source(self) -> str | None:
+        """"control" or "teacher": whose F1 the reference is."""
+        if self.reference_f1 is None:
+            return None
+        return "control" if self.control_f1 is not None and self.control_f1 > (self.teacher_f1 or -np.inf) \
+            else "teacher"
+
+    def describe(self) -> str:
+        if self.reference_f1 is None:
+            return f"no dense teacher record for {self.teacher_dir} on split {self.split!r}"
+        teacher = f"teacher {self.teacher} {self.teacher_f1:.1f}" if self.teacher_f1 is not None else "no teacher"
+        if self.control_missing:
+            return f"{teacher} F1; no control recorded yet (python -m bmp control), so the reference is the teacher"
+        return f"{teacher} F1, control {', '.join(self.controls)} {self.control_f1:.1f} F1: the {self.source}'s"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "controls": list(self.controls), "reference_f1": self.reference_f1,
+                "control_missing": self.control_missing, "reference_source": self.source}
+
+
+def teacher_epochs_of(record: dict) -> float | None:
+    """Epochs the dense teacher trained (``metrics.epochs``, else its config's or its profile's)."""
+    metrics, config = record.get("metrics", {}), record.get("config", {})
+    for value in (metrics.get("epochs"), config.get("epochs"), (config.get("profile") or {}).get("epochs")):
+        if value is not None:
+            return float(value)
+    return None
+
+
+def controls_of(records, teacher_dir, split: str | None) -> list[dict]:
+    """The ``control`` records of the teacher saved in ``teacher_dir`` (compared repo-relative), scored on
+    ``split``: one per seed."""
+    wanted = repo_relative(teacher_dir)
+    return [r for r in records if r.get("kind") == "control" and r.get("config", {}).get("teacher") is not None
+            and repo_relative(r["config"]["teacher"]) == wanted
+            and r.get("metrics", {}).get("eval_split") == split and r.get("metrics", {}).get("f1") is not None]
+
+
+def reference_for(records, teacher_dir, split: str | None) -> Reference:
+    """The teacher saved in ``teacher_dir`` and its control(s), on ``split``; empty when ``teacher_dir`` is None."""
+    if teacher_dir is None:
+        return Reference(None, split)
+    dense = teacher_record(records, teacher_dir, split)
+    dense = dense if dense is not None and dense.get("metrics", {}).get("f1") is not None else None
+    controls = controls_of(records, teacher_dir, split)
+    metrics = (dense or {}).get("metrics", {})
+    return Reference(
+        teacher_dir=repo_relative(teacher_dir), split=split, teacher=None if dense is None else dense.get("name"),
+        teacher_f1=None if dense is None else float(metrics["f1"]),
+        teacher_epochs=None if dense is None else teacher_epochs_of(dense),
+        teacher_converged=metrics.get("converged"),
+        controls=tuple(sorted(r["name"] for r in controls)),
+        control_f1=float(np.mean([r["metrics"]["f1"] for r in controls])) if controls else None)
+
+
+def reference_of_record(records, record: dict) -> Reference:
+    """The reference of a standing dense record (a teacher no run names yet): that record and its controls."""
+    folder = record.get("config", {}).get("output_dir")
+    split = record.get("metrics", {}).get("eval_split")
+    if folder is not None:
+        return reference_for(records, folder, split)
+    return Reference(None, split, teacher=record.get("name"), teacher_f1=float(record["metrics"]["f1"]),
+                     teacher_epochs=teacher_epochs_of(record), teacher_converged=record["metrics"].get("converged"))
+
+
+__all__ = ["Reference", "controls_of", "reference_for", "reference_of_record", "teacher_epochs_of"]

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The recorded runs behind data/results, in the order they were made. Rerun it to continue: every step skips what is
+# already recorded, and a run killed midway resumes from its newest checkpoint in runs/.
+#   scripts/sweep.sh            # the course profile on these CPUs (about 5 hours of 2 cores)
+#   PROFILE=full scripts/sweep.sh   # on a GPU (its records carry their own hardware and profile)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+PROFILE=${PROFILE:-course}
+EPOCHS=${TEACHER_EPOCHS:-4}
+export BMP_RESULTS_DIR=${BMP_RESULTS_DIR:-data/results} HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TOKENIZERS_PARALLELISM=false
+TEACHER=runs/teacher-$PROFILE-${EPOCHS}ep/final
+
+have() { compgen -G "$BMP_RESULTS_DIR/*__$1.json" > /dev/null; }
+step() {  # RECORD-NAME, then `python -m bmp` arguments
+  local name=$1; shift
+  if have "$name"; then echo "have $name"; return; fi
+  echo "== $name: python -m bmp $*"
+  "$PY" -m bmp "$@"
+}
+
+# 1. the teacher, trained until an extra epoch gains < 0.3 validation F1 (its record holds the curve)
+step "teacher-$PROFILE-${EPOCHS}ep" finetune --profile "$PROFILE" --epochs "$EPOCHS" \
+  --output "runs/teacher-$PROFILE-${EPOCHS}ep" --name "teacher-$PROFILE-${EPOCHS}ep"
+# 2. the score balance the head L1 scale comes from, measured on that teacher
+have bench__score_balance || "$PY" -m bmp.bench score_balance --teacher "$TEACHER" --profile "$PROFILE" --record
+# 3. the dense control: the teacher distilled into itself for as long as prune + fill
+step "control-$PROFILE" control --teacher "$TEACHER" --profile "$PROFILE"
+# 4. the pruning sweep (each point pruned, packed and filled; unstructured recorded packed only)
+"$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" \
+  hybrid:60 struct:60 hybrid:100 struct:100 hybrid:20 hybrid:140 unstructured:60
+# 5. the layer-dropped students (the DistilBERT recipe): 3 and 2 of 6 layers
+step "distil-3L-$PROFILE" layer-drop --teacher "$TEACHER" --profile "$PROFILE" --keep 3
+step "distil-2L-$PROFILE" layer-drop --teacher "$TEACHER" --profile "$PROFILE" --keep 2
+# 6. second seeds of the headline settings, and of the control
+"$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" hybrid:60@43 hybrid:140@43
+step "control-$PROFILE-s43" control --teacher "$TEACHER" --profile "$PROFILE" --seed 43
+# 7. the peer baseline at the linear densities of two hybrid points
+for density in 0.3 0.2; do
+  step "torch-pruning-taylor-d$density-$PROFILE" torch-pruning --teacher "$TEACHER" --profile "$PROFILE" \
+    --density "$density" --importance taylor
+done
+# 8. every model timed in one run, then the README block and figures
+"$PY" -m bmp.bench timing --device cpu --repeats 10 --record
+"$PY" -m bmp summary
+"$PY" -m bmp.bench pareto
