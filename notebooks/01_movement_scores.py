@@ -40,11 +40,11 @@ import seaborn as sns
 import torch
 from torch import nn
 
-from bmp.pruning.binarizers import threshold_mask, topk_mask
 from bmp.course import save_figure
+from bmp.profiles import get_profile
+from bmp.pruning.binarizers import threshold_mask, topk_mask
 from bmp.pruning.granularity import PruningConfig
 from bmp.pruning.masked import MaskedLinear
-from bmp.profiles import get_profile
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")

@@ -41,12 +41,12 @@ import torch
 import transformers
 
 from bmp.course import save_figure
-from bmp.pruning.granularity import PRESETS, PruningConfig, preset
-from bmp.pruning.anatomy import LINEAR_NAMES, encoder_layers
-from bmp.pruning.masked import add_masks, score_parameters, set_threshold
 from bmp.models import load_profile_model
 from bmp.profiles import get_profile
+from bmp.pruning.anatomy import LINEAR_NAMES, encoder_layers
+from bmp.pruning.granularity import PRESETS, PruningConfig, preset
 from bmp.pruning.kept import kept_report
+from bmp.pruning.masked import add_masks, score_parameters, set_threshold
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")

@@ -50,17 +50,23 @@ import transformers
 from IPython.display import display
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from bmp.course import output_dir, save_figure
+from bmp.course import save_figure
+from bmp.models import load_profile_model, load_saved
+from bmp.profiles import REPO_ROOT, get_profile
+from bmp.results.records import load_records, results_dir
+from bmp.squad import (
+    eval_collator,
+    normalize_answer,
+    postprocess_predictions,
+    prepare_eval_features,
+    prepare_train_features,
+    squad_scores,
+    torchmetrics_scores,
+    train_collator,
+)
+from bmp.squad import f1 as squad_f1
 from bmp.training.finetune import finetune_dense
 from bmp.training.kit import predict_logits, prepare_data, resume_point
-from bmp.models import load_profile_model
-from bmp.profiles import get_profile
-from bmp.models import load_saved
-from bmp.profiles import REPO_ROOT
-from bmp.results.records import load_records, results_dir
-from bmp.squad import (eval_collator, normalize_answer, postprocess_predictions, prepare_eval_features,
-                       prepare_train_features, squad_scores, torchmetrics_scores, train_collator)
-from bmp.squad import f1 as squad_f1
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")

@@ -48,20 +48,19 @@ import transformers
 from IPython.display import display
 
 from bmp.course import course_run, notebook_setup, output_dir, save_figure
+from bmp.models import load_saved, load_tokenizer
+from bmp.profiles import REPO_ROOT, get_profile
+from bmp.pruning.kept import kept_report
+from bmp.pruning.masked import add_masks, score_parameters
+from bmp.pruning.regularization import HEAD_SCALE, l1_sigmoid
+from bmp.pruning.schedule import CubicSchedule
+from bmp.results.plots import structure_heatmap
+from bmp.results.records import load_records, results_dir, teacher_record
+from bmp.squad import train_collator
 from bmp.training.distill import kd_loss, qa_distillation_loss
 from bmp.training.finetune import finetune_dense
 from bmp.training.kit import evaluate_qa, prepare_data, resume_point, training_arguments
-from bmp.pruning.masked import add_masks, score_parameters
-from bmp.models import load_tokenizer
-from bmp.results.plots import structure_heatmap
-from bmp.profiles import get_profile
 from bmp.training.prune import prune_run, recipe_for
-from bmp.pruning.regularization import l1_sigmoid
-from bmp.pruning.kept import kept_report
-from bmp.profiles import REPO_ROOT
-from bmp.results.records import load_records, results_dir, teacher_record
-from bmp.pruning.schedule import CubicSchedule
-from bmp.squad import train_collator
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")
@@ -71,7 +70,7 @@ SCORE_LR = None  # the scores' learning rate; None: the profile's score_learning
 
 # %% [markdown]
 # The defaults depend on the profile, so they are filled in here rather than in the parameters cell (papermill
-# replaces only what it is given). The score learning rate defaults to the profile's, as in `python -m bmp.training.prune`:
+# replaces only what it is given). The score learning rate defaults to the profile's, as in `python -m bmp prune`:
 # the reference's 1e-2 assumed about 20 epochs, and a run of one epoch needs faster scores. The section "How far
 # can a score move?" below works out how fast.
 
@@ -92,7 +91,7 @@ print(f"this run: {RUN_DIR.relative_to(REPO_ROOT)}")
 # ## The teacher
 #
 # The student starts as a copy of the notebook-03 teacher and distils from it. Without a teacher on disk, run
-# notebook 03 or `python -m bmp.training.finetune --profile <profile>` (both save to `runs/teacher-<profile>/final`); the
+# notebook 03 or `python -m bmp finetune --profile <profile>` (both save to `runs/teacher-<profile>/final`); the
 # cell below trains one in their place, which takes seconds under `smoke` and about a quarter of an hour under
 # `course`.
 
@@ -117,6 +116,7 @@ pruning, reg, kd = recipe.pruning, recipe.regularization, recipe.distillation
 pd.Series({
     "attention granularity": str(pruning.attention), "FFN granularity": str(pruning.ffn),
     "mask": f"{pruning.method}: keep a block while sigmoid(score) > threshold",
+    "head L1 scale (struct only)": f"{reg.head_scale:.3f}",
     "threshold": f"{pruning.initial_threshold} -> {pruning.final_threshold}, cubic",
     "flat at the start / end": f"{recipe.schedule_warmup:.0%} / {recipe.schedule_cooldown:.0%} of the steps",
     "L1 weight (attention, FFN)": f"{reg.attention:g}, {reg.ffn:g}",
@@ -127,6 +127,16 @@ pd.Series({
 }, name="recipe").to_frame()
 
 # %% [markdown]
+# ## From TopK to a sigmoid threshold
+#
+# Notebooks 01 and 02 used **TopK**: every matrix keeps exactly a chosen share of its blocks, the best-scored
+# ones. That fixes the density in advance, the same in every layer, and `set_threshold(model, 0.3)` means *keep
+# 30%*. Here the method is **`sigmoid_threshold`**: a block is kept while sigmoid(score) > τ, so
+# `set_threshold(model, 0.1)` means *drop what falls below 0.1*, and a higher value prunes more, the opposite of
+# TopK. Nothing fixes how many blocks fall below τ: the L1 pull (λ) and the task's push decide it, block by block,
+# so each layer ends up with its own density. That is what lets the late layers lose most of their FFN while
+# the early ones keep theirs, which TopK cannot learn.
+#
 # ## The threshold schedule
 #
 # A block is kept while sigmoid(score) > τ. Scores start at 0, so sigmoid(score) = 0.5 and everything is kept
@@ -214,10 +224,16 @@ else:
 #
 # ## L1 on sigmoid(scores)
 #
-# The penalty is λ times the mean of sigmoid(scores), averaged over the score tensors of each part (attention
-# blocks, FFN neurons), each part with its own λ. Why the sigmoid and not the scores themselves? sigmoid(S) is
-# what the threshold compares, it is bounded, and its gradient σ(S)(1 − σ(S)) fades as S goes far below the
-# threshold, so a block that is clearly out stops being pushed, while one near the threshold is pushed hardest.
+# The penalty is λ times the mean of sigmoid(scores), averaged over the score tensors of each part (attention,
+# FFN), each part with its own λ, and the sum is divided by the number of parts pruned (2 here). That division
+# puts `bmp`'s λ on the reference implementation's scale, so its published range (5 to 40, over about 20 epochs)
+# carries over unchanged; our short runs need larger values, because the pull has fewer steps to act.
+#
+# Why the sigmoid and not the scores themselves? sigmoid(S) is what the threshold compares, and it is bounded.
+# Its gradient σ′(S) = σ(S)(1 − σ(S)) is largest at S = 0, where every score starts (σ′ = 0.25), and fades as a
+# score falls: at the threshold, S = logit(0.1) ≈ −2.2, it is already down to 0.09. So the pull is strongest on
+# scores that are still undecided near 0, weaker on scores close to the threshold, and all but gone for
+# scores far below it. A block that is clearly out stops being pushed.
 #
 # By hand, on a masked copy of the teacher with random scores:
 
@@ -233,13 +249,61 @@ def is_ffn(name: str) -> bool:
     return "neuron_scores" in name or ".intermediate." in name or (".output." in name and ".attention." not in name)
 
 
-attention_means = [torch.sigmoid(s).mean() for name, s in score_parameters(student) if not is_ffn(name)]
+def is_head(name: str) -> bool:
+    return "head_scores" in name
+
+
+head_means = [torch.sigmoid(s).mean() for name, s in score_parameters(student) if is_head(name)]
+attention_means = [torch.sigmoid(s).mean() for name, s in score_parameters(student)
+                   if not is_ffn(name) and not is_head(name)]
 ffn_means = [torch.sigmoid(s).mean() for name, s in score_parameters(student) if is_ffn(name)]
-mine = reg.attention * torch.stack(attention_means).mean() + reg.ffn * torch.stack(ffn_means).mean()
+parts = [(reg.attention * reg.head_scale, head_means), (reg.attention, attention_means), (reg.ffn, ffn_means)]
+mine = sum(lam * torch.stack(means).mean() for lam, means in parts if means) / sum(1 for _, m in parts if m)
 library = l1_sigmoid(student, reg)
 assert torch.allclose(mine, library), (mine, library)
-print(f"{len(attention_means)} attention and {len(ffn_means)} FFN score tensors; "
+print(f"{len(head_means) + len(attention_means)} attention and {len(ffn_means)} FFN score tensors; "
       f"penalty by hand {mine.item():.4f}, bmp.pruning.regularization.l1_sigmoid {library.item():.4f}")
+
+# %% [markdown]
+# ## One score per head: why `struct` needs a smaller pull on heads
+#
+# The `struct` preset gives each attention head one score, shared by its 32 rows of Q, K and V and its 32
+# columns of the attention output: 4 × 32 × 384 weights. A score's gradient is the sum of the movement of every
+# weight it covers, and across that many weights the contributions largely cancel. The L1 pull, on the other
+# hand, does not cancel. So, relative to the noise in its own movement signal, a head feels the penalty about
+# three times harder than a 32 × 32 block does (and a block a little harder than an FFN neuron). Under Adam
+# that turns into a race that the heads lose first: early `struct` runs kept 0 to 4 heads per layer where
+# `hybrid` kept 2 to 11, and scored 20 to 40 F1 lower at the same size. Two more facts make it worse: a head
+# whose rows are all masked gets exactly zero movement gradient, so it never comes back, and nothing stops a
+# layer from losing every head.
+#
+# `bmp` fixes this in two places:
+#
+# - **`Regularization.head_scale`** multiplies λ for head scores. Its default is the measured ratio of the
+#   pull-to-noise on a block to that on a head. `python -m bmp.bench score_balance --teacher ...` measures
+#   it on a teacher: for every score, |L1 gradient| over the spread of its movement gradient across batches.
+# - **`PruningConfig.min_heads`** is an optional per-layer floor: the best-scored `min_heads` heads of a layer
+#   stay whatever the threshold says (the reference keeps a minimum number of elements per matrix the same way).
+#
+# The measurement that set the default, and short probe runs that compare the choices on the validation
+# articles (made by `scripts/probe_recipe.sh`), when they are recorded:
+
+# %%
+print(f"default head_scale = {HEAD_SCALE:.3f}")
+balance = [r for r in load_records(kind="bench") if r["name"] == "score_balance"]
+if balance:
+    m = balance[-1]["metrics"]
+    print(f"measured on {m['teacher']}: pull / noise = {m['head_ratio']} for a head, {m['block_ratio']} for a "
+          f"32x32 block, {m['neuron_ratio']} for an FFN neuron -> block / head = "
+          f"{m['head_scale_for_block_balance']}")
+probes = load_records(REPO_ROOT / "data" / "results" / "probes")
+if probes:
+    display(pd.DataFrame([{
+        "probe": r["name"].removeprefix("probe-"), "validation F1": r["metrics"].get("validation_f1"),
+        "linear density": r["metrics"]["linear_density"], "heads per layer": r["metrics"]["heads_per_layer"],
+        "steps": r["metrics"].get("train_steps")} for r in probes]).round(3))
+else:
+    print("no probe records yet: scripts/probe_recipe.sh <teacher> makes them")
 
 # %% [markdown]
 # ## Distillation

@@ -42,27 +42,25 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-import transformers
 from IPython.display import display
 from transformers import AutoModelForQuestionAnswering
 
+from bmp.course import course_run, notebook_setup, save_figure
+from bmp.models import load_saved, load_tokenizer
+from bmp.packing.pack import live_heads, pack, structure
+from bmp.packing.saving import load_packed, save_packed
+from bmp.packing.size import size_report
+from bmp.profiles import REPO_ROOT, get_profile
+from bmp.pruning.anatomy import encoder_layers
+from bmp.pruning.kept import kept_report
+from bmp.results.records import load_records, results_dir, teacher_record
+from bmp.speed.fresh import cpu_speedup
+from bmp.squad import eval_collator
 from bmp.squad.answer_old import answer
-from bmp.course import course_run, notebook_setup, output_dir, save_figure
 from bmp.training.finalize import finalize_run
 from bmp.training.finetune import finetune_dense
 from bmp.training.kit import evaluate_qa, prepare_data
-from bmp.pruning.anatomy import encoder_layers
-from bmp.models import load_tokenizer
-from bmp.packing.pack import live_heads, pack, structure
-from bmp.profiles import get_profile
 from bmp.training.prune import prune_run, recipe_for
-from bmp.pruning.kept import kept_report
-from bmp.profiles import REPO_ROOT
-from bmp.results.records import load_records, results_dir, teacher_record
-from bmp.packing.saving import load_packed, save_packed
-from bmp.packing.size import size_report
-from bmp.speed.fresh import cpu_speedup
-from bmp.squad import eval_collator
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")

@@ -47,21 +47,19 @@ import torch
 import transformers
 from IPython.display import Markdown, display
 
-from bmp.speed import timing
-
-from bmp.results import tradeoff
-from bmp.course import output_dir, save_figure
+from bmp.course import save_figure
 from bmp.models import load_profile_model
+from bmp.profiles import REPO_ROOT, get_profile
+from bmp.results import tradeoff
 from bmp.results.pareto import pareto_front
 from bmp.results.plots import f1_vs_fill_rate, f1_vs_speedup
-from bmp.profiles import get_profile
-from bmp.profiles import REPO_ROOT
 from bmp.results.records import RESULTS_DIR, load_records
 from bmp.results.references import published_speedups, reference_architectures
-from bmp.speed.architectures import time_references
 from bmp.results.summary import targets
-from bmp.speed.timing import synthetic_batch, time_forward, time_interleaved
 from bmp.results.widgets import tradeoff_widget
+from bmp.speed import timing
+from bmp.speed.architectures import time_references
+from bmp.speed.timing import synthetic_batch, time_forward, time_interleaved
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")

@@ -1,20 +1,25 @@
-"""The recorded trade-off in numbers: ``python -m bmp.bench pareto [--records DIR] [--split S]``
+"""The recorded trade-off and the targets: ``python -m bmp.bench pareto [--records DIR] [--split S]``
 
-Reads the records (default ``data/results``) and reports, for the runs scored on one split:
+Reads the records (default ``data/results``) and prints :func:`bmp.results.targets.summarize` for the runs scored
+on one split:
 
-- ``teacher_f1``: the dense teacher's F1 on that split;
-- ``best_at_2x`` / ``best_at_3x``: ``{name, f1, cpu_speedup}`` of the most accurate pruned model (kinds packed and
-  filled) at least that much faster on the CPU, or null;
-- ``f1_gap_vs_distil_recipe``: how many F1 points the pruned front is above the distil-recipe students (layer-dropped
-  models trained the same way) at the students' speeds, interpolated linearly along the front and averaged over the
-  students; null without such students, or when every student is faster than every pruned model;
-- ``left_out_other_splits``: how many runs were scored on other splits (never compared with these).
+- ``teacher_f1``, ``teacher_epochs``, ``control_f1`` and ``reference_f1`` (the larger of the two) of the teacher
+  most runs came from; every F1 drop is taken from each run's own teacher's reference;
+- ``best_at_2_5x`` / ``best_at_4x`` (one per speed target): the pruned setting chosen on mean validation F1 among
+  those that fast, reported on held-out F1 as ``{run, f1, f1_std, seeds, speedup, validation_f1, f1_drop}``;
+- ``struct_gap_vs_hybrid``, ``f1_gap_vs_distil_recipe``, ``f1_gap_vs_torch_pruning``: comparisons at equal speed,
+  ``{about, mean, points}``;
+- ``speed_source``: "one-run" when the newest CPU fp32 timing record times every run, else "per-record";
+- ``int8_f1_drop`` from a ``deploy-accuracy`` record, or null;
+- ``targets``: each target of :data:`bmp.results.targets.TARGETS` with its threshold and met / missed /
+  not measured.
 """
 from __future__ import annotations
 
 import argparse
 
 from bmp.results.records import load_records
+from bmp.results.speeds import SpeedSource
 from bmp.results.targets import summarize
 
 
@@ -22,10 +27,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bmp.bench pareto", description=__doc__.splitlines()[0])
     parser.add_argument("--records", default=None, help="folder of records (default: data/results or $BMP_RESULTS_DIR)")
     parser.add_argument("--split", default=None, help="eval split to compare on (default: the one most runs used)")
-    parser.add_argument("--speed-key", default="cpu_speedup")
+    parser.add_argument("--speed-key", default=None,
+                        help="use each record's own metrics[KEY] as its speedup (default: one timing run of every "
+                             "model when recorded, else each record's cpu_speedup)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str]) -> dict:
     args = parse_args(argv)
-    return summarize(load_records(args.records), args.split, args.speed_key)
+    speed = None if args.speed_key is None else SpeedSource.per_record(args.speed_key)
+    return summarize(load_records(args.records), args.split, speed)

@@ -7,11 +7,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bmp.results.analysis import Analysis, analyse
 from bmp.results.records import REPO_ROOT, hardware_label, load_records
-from bmp.results.tradeoff import train_epochs_of
+from bmp.results.seeds import f1_text
+from bmp.results.speeds import TIMED
+from bmp.results.targets import check_all
+from bmp.results.tradeoff import RUN_KINDS, train_epochs_of
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-KIND_ORDER = {"dense": 0, "pruned": 1, "packed": 2, "filled": 3, "distil-recipe": 4}
+KIND_ORDER = {"dense": 0, "control": 1, "pruned": 2, "packed": 3, "filled": 4, "distil-recipe": 5, "torch-pruning": 6}
+TAKEAWAY_KINDS = ("filled", "distil-recipe", "torch-pruning")  # the models one would ship, and the baselines
 
 
 def _fmt(value, spec: str) -> str:
@@ -19,97 +24,94 @@ def _fmt(value, spec: str) -> str:
 
 
 def results_table(records: list[dict]) -> str:
-    """One markdown row per recorded model run, in pipeline order."""
+    """One markdown row per recorded model run, in pipeline order. The CPU speedup column is each record's own
+    timing; the analysis above it may use one timing run of every model instead (it says which)."""
     rows = [r for r in records if r["kind"] in KIND_ORDER]
     rows.sort(key=lambda r: (r["provenance"]["profile"], KIND_ORDER[r["kind"]], r["name"]))
-    lines = ["| run | kind | profile | epochs | EM | F1 | linear density / fill rate | heads per layer "
-             "| FFN neurons per layer | CPU speedup | data split |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| run | kind | profile | seed | epochs | EM | F1 | validation F1 | linear density / fill rate "
+             "| heads per layer | FFN neurons per layer | CPU speedup (own timing) | data split |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         m = r["metrics"]
         density = m.get("fill_rate", m.get("linear_density"))
         lines.append(
-            f"| {r['name']} | {r['kind']} | {r['provenance']['profile']} | {_fmt(train_epochs_of(r, records), 'g')} | "
-            f"{_fmt(m.get('exact_match'), '.1f')} | {_fmt(m.get('f1'), '.1f')} | {_fmt(density, '.3f')} | "
+            f"| {r['name']} | {r['kind']} | {r['provenance']['profile']} | {_fmt(r['provenance'].get('seed'), 'd')} | "
+            f"{_fmt(train_epochs_of(r, records), 'g')} | {_fmt(m.get('exact_match'), '.1f')} | "
+            f"{_fmt(m.get('f1'), '.1f')} | {_fmt(m.get('validation_f1'), '.1f')} | {_fmt(density, '.3f')} | "
             f"{m.get('heads_per_layer', '–')} | {m.get('neurons_per_layer', '–')} | "
             f"{_fmt(m.get('cpu_speedup'), '.2f')} | {m.get('eval_split', '?')} |")
     return "\n".join(lines)
 
 
-def _teacher_f1(records: list[dict], run: dict) -> float | None:
-    """F1 of the teacher a run was pruned from (matched by folder), else of the newest dense record."""
-    dense = [r for r in records if r["kind"] == "dense"]
-    teacher_dir = str(run.get("config", {}).get("teacher"))
-    named = [r for r in dense if str(r.get("config", {}).get("output_dir")) == teacher_dir]
-    pool = named or dense
-    return max(pool, key=lambda r: r["provenance"]["date"])["metrics"]["f1"] if pool else None
+def _filling_gain(analysis: Analysis, setting) -> float | None:
+    """Mean F1 the filled setting gained over its packed setting (same name ending in -packed), or None."""
+    if setting.kind != "filled" or not setting.name.endswith("-filled"):
+        return None
+    packed_name = setting.name.removesuffix("-filled") + "-packed"
+    packed = next((s for s in analysis.settings if s.kind == "packed" and s.name == packed_name), None)
+    return None if packed is None else setting.f1 - packed.f1
 
 
-def takeaways(records: list[dict]) -> str:
-    """One line per filled or layer-dropped model: F1 against its teacher, speed, size, training epochs after the
-    teacher, and what filling gained over the packed model it started from."""
-    packed_of = {str(r["config"].get("pruned")): r for r in records if r["kind"] == "packed" and "config" in r}
+def takeaways(records: list[dict], analysis: Analysis | None = None) -> str:
+    """One line per filled, layer-dropped or Torch-Pruning setting, fastest first: F1 (mean ± std over seeds, or
+    marked single-seed) against its teacher's reference, speed (from the analysis's one speed source), size,
+    training epochs after the teacher, and what filling gained over the packed model."""
+    analysis = analysis or analyse(records)
     lines = []
-    for r in sorted(records, key=lambda r: -(r["metrics"].get("cpu_speedup") or 0)):
-        if r["kind"] not in ("filled", "distil-recipe"):
-            continue
-        m, teacher = r["metrics"], _teacher_f1(records, r)
-        line = (f"- **{r['name']}**: F1 {m['f1']:.1f}" + (f" ({m['f1'] - teacher:+.1f} vs its teacher's "
-                f"{teacher:.1f})" if teacher is not None else "") +
-                f" at {m['cpu_speedup']:.2f}x CPU speed and fill rate {m['fill_rate']:.2f}")
-        epochs = train_epochs_of(r, records)
-        if epochs is not None:
-            line += f", {epochs:g} epochs after the teacher"
-        packed = packed_of.get(str(r.get("config", {}).get("pruned")))
-        if r["kind"] == "filled" and packed:
-            line += f"; filling gained {m['f1'] - packed['metrics']['f1']:+.1f} F1 over the packed model"
+    for s in sorted(analysis.of_kinds(TAKEAWAY_KINDS), key=lambda s: -(s.speedup or 0.0)):
+        line = f"- **{s.name}**: {s.f1_text()}"
+        if s.f1_drop is not None:
+            line += (f", {-s.f1_drop:+.1f} vs its reference {s.reference_f1:.1f}"
+                     + (" (no control yet)" if s.control_missing else ""))
+        else:
+            line += ", its teacher not recorded"
+        line += f", at {s.speedup:.2f}x CPU speed" if s.speedup is not None else ", speed not timed"
+        if s.fill_rate is not None:
+            line += f" and fill rate {s.fill_rate:.2f}"
+        if s.train_epochs is not None:
+            line += f", {s.train_epochs:g} epochs after the teacher"
+        gain = _filling_gain(analysis, s)
+        if gain is not None:
+            line += f"; filling gained {gain:+.1f} F1 over the packed model"
         lines.append(line + ".")
     return "\n".join(lines)
 
 
-def _speed_checks(records: list[dict], speed_of: dict[str, float], where: str) -> list[str]:
-    pruned = [(r, speed_of[r["name"]], r["metrics"]["f1"] - _teacher_f1(records, r)) for r in records
-              if r["kind"] in ("packed", "filled") and speed_of.get(r["name"]) is not None
-              and _teacher_f1(records, r) is not None]
+def _gap_lines(gap, label: str, rival: str, lead: str = "") -> list[str]:
+    """One line per compared point; ``lead`` names who the signed gap favours ("struct is")."""
     lines = []
-    for speed, allowed in ((2.0, 1.0), (3.0, 3.0)):
-        best = max((row for row in pruned if row[1] >= speed), key=lambda row: (row[2], row[1]), default=None)
-        if best is None:
-            lines.append(f"- >= {speed:g}x within {allowed:g} F1 of the teacher ({where}): no model is {speed:g}x "
-                         "faster yet.")
-            continue
-        r, speedup, drop = best
-        verdict = "met" if drop >= -allowed else f"missed by {-allowed - drop:.1f} F1"
-        lines.append(f"- >= {speed:g}x within {allowed:g} F1 of the teacher ({where}): **{verdict}**; the best model "
-                     f"at >= {speed:g}x is {r['name']} ({drop:+.1f} F1 at {speedup:.2f}x, "
-                     f"{_fmt(train_epochs_of(r, records), 'g')} epochs after the teacher).")
+    for p in gap.points:
+        head = (f"- {label} {p.name} ({f1_text(p.f1, p.f1_std, len(p.seeds))} at {p.speedup:.2f}x, "
+                f"{_fmt(p.train_epochs, 'g')} epochs)")
+        if p.gap is None:
+            lines.append(f"{head}: faster than every {rival}: not compared.")
+        else:
+            lines.append(f"{head}: {rival} is at {p.front_f1:.1f} F1 there, {lead + ' ' if lead else ''}"
+                         f"**{p.gap:+.1f} F1**.")
     return lines
 
 
-def targets(records: list[dict]) -> str:
-    """The sweep's three checks, each pruned model against its own teacher: >= 2x at <= 1 F1 below it, >= 3x
-    within 3 F1, and the F1 gap over the layer-dropped students at equal speed (``python -m bmp.bench pareto``).
-    The speed checks use each record's own timing, then again every CPU timing of all models in one run
-    (``python -m bmp.bench timing --device cpu --record``) at the same batch 8 x 384 in fp32."""
-    from bmp.results.targets import summarize
-
-    own = {r["name"]: r["metrics"]["cpu_speedup"] for r in records if r["metrics"].get("cpu_speedup") is not None}
-    if not any(r["kind"] in ("packed", "filled") for r in records if r["name"] in own):
+def targets(records: list[dict], analysis: Analysis | None = None) -> str:
+    """The targets of :data:`bmp.results.targets.TARGETS`, checked as ``python -m bmp.bench pareto`` checks them:
+    the reference (max of teacher and control), where the speeds come from, each verdict, then every point of the
+    comparisons at equal speed."""
+    analysis = analysis or analyse(records)
+    if not analysis.pruned and not analysis.of_kinds(("distil-recipe", "torch-pruning")):
         return "_No packed or filled run recorded yet._"
-    lines = _speed_checks(records, own, "timed against the teacher when recorded")
-    for r in sorted((r for r in records if r["kind"] == "timing"), key=lambda r: r["name"]):
-        m = r["metrics"]
-        if m.get("device") == "cpu" and m.get("dtype") == "fp32" and (m.get("batch"), m.get("seq")) == (8, 384):
-            lines += _speed_checks(records, m["speedups"], f"all timed in one run, {r['provenance']['date'][:10]}")
-    summary = summarize(records)
-    for row in summary["f1_gap_details"]:
-        if row["gap"] is None:
-            lines.append(f"- vs the layer-dropped student {row['name']} ({row['f1']:.1f} F1 at {row['speedup']:.2f}x): "
-                         "no pruned model trained as long reaches its speed.")
-        else:
-            lines.append(f"- vs the layer-dropped student {row['name']} ({row['f1']:.1f} F1 at {row['speedup']:.2f}x, "
-                         f"{_fmt(row['train_epochs'], 'g')} epochs): the pruned front trained no longer is at "
-                         f"{row['pruned_front_f1']:.1f} F1 there, **{row['gap']:+.1f} F1**.")
+    lines = [f"- Reference (of the teacher most runs came from; each run is measured against its own teacher's): "
+             f"{analysis.reference.describe()}.",
+             f"- Speeds: {analysis.speed.describe()}.",
+             "- Settings are chosen on validation F1 and reported on held-out F1 (mean ± std over seeds); where a "
+             "record has no validation F1, the choice falls back to held-out F1 and says so."]
+    for c in check_all(analysis):
+        lines.append(f"- {c.target.describe()}: **{c.status}**; {c.note}.")
+    lines += _gap_lines(analysis.struct_vs_hybrid, "struct point", "the hybrid front", "struct is")
+    lines += _gap_lines(analysis.vs_distil_recipe, "vs the layer-dropped student", "the pruned front trained no longer")
+    lines += _gap_lines(analysis.vs_torch_pruning, "vs the Torch-Pruning model", "the pruned front trained no longer")
+    if analysis.int8 is not None:
+        q = analysis.int8
+        lines.append(f"- int8 onnxruntime export of {q.model or q.record}: F1 {q.torch_fp32_f1:.1f} (torch fp32) -> "
+                     f"{q.ort_int8_f1:.1f} (int8), **{-q.f1_drop:+.1f} F1**.")
     return "\n".join(lines)
 
 
@@ -124,8 +126,9 @@ def speed_tables(records: list[dict]) -> str:
                  "|---|---|---|---|---|---|"]
         timings = m["timings"]
         base = timings.get("dense base", {})
-        lines.append(f"| dense base ({m['base']}) | {_fmt(base.get('median_s'), '.3f')} | "
-                     f"{_fmt(base.get('max_s', 0) / base['min_s'] if base.get('min_s') else None, '.2f')} | 1.00 | – | – |")
+        spread = base.get("max_s", 0) / base["min_s"] if base.get("min_s") else None
+        lines.append(f"| dense base ({m['base']}) | {_fmt(base.get('median_s'), '.3f')} | {_fmt(spread, '.2f')} | "
+                     "1.00 | – | – |")
         for name, speedup in sorted(m["speedups"].items(), key=lambda item: item[1]):
             t, check = timings[name], m.get("flop_checks", {}).get(name, {})
             lines.append(f"| {name} | {t['median_s']:.3f} | {t['max_s'] / t['min_s']:.2f} | {speedup:.2f} | "
@@ -148,9 +151,9 @@ def course_times(records: list[dict]) -> str:
         times = r["metrics"]["notebooks_s"]
         newest.update(times)
         parts = ", ".join(f"{k[:2]}: {v / 60:.1f} min" for k, v in times.items())
-        lines.append(f"- `{r['name']}` ({r['provenance']['command']}) on {hardware_label(r['provenance']['hardware'])}: "
-                     f"{parts}; total {sum(times.values()) / 60:.1f} min (commit {r['provenance']['git_commit']}, "
-                     f"{r['provenance']['date'][:10]})")
+        lines.append(f"- `{r['name']}` ({r['provenance']['command']}) on "
+                     f"{hardware_label(r['provenance']['hardware'])}: {parts}; total {sum(times.values()) / 60:.1f} "
+                     f"min (commit {r['provenance']['git_commit']}, {r['provenance']['date'][:10]})")
     if len(rows) > 1:
         lines.append(f"- newest time of each notebook, summed: {sum(newest.values()) / 60:.1f} min")
     return "\n".join(lines)
@@ -163,8 +166,10 @@ def render(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT
     provenance_lines = sorted({f"{r['provenance']['base_model']} · {r['provenance']['data_split']} · "
                                f"{hardware_label(r['provenance']['hardware'])}"
                                for r in records if r["kind"] in KIND_ORDER})
+    analysis = analyse(records)
     return "\n".join([
-        takeaways(records), "", "Targets (CPU, batch 8 x sequence 384, fp32):", targets(records), "",
+        takeaways(records, analysis), "", f"Targets ({TIMED['device'].upper()}, batch {TIMED['batch']} x sequence "
+        f"{TIMED['seq']}, {TIMED['dtype']}):", targets(records, analysis), "",
         results_table(records), "",
         "Runs above (base model · data split · hardware):", *[f"- {line}" for line in provenance_lines], "",
         *([""] + images if images else []), "",
@@ -181,7 +186,7 @@ def write_figures(records: list[dict], directory: Path) -> list[Path]:
     """The two trade-off figures, drawn from the records, as PNGs the README embeds."""
     from bmp.results.plots import f1_vs_fill_rate, f1_vs_speedup
 
-    runs = [r for r in records if r["kind"] in ("packed", "filled", "distil-recipe")]
+    runs = [r for r in records if r["kind"] in RUN_KINDS]
     if not runs:
         return []
     directory.mkdir(parents=True, exist_ok=True)

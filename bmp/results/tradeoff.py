@@ -1,14 +1,14 @@
 """Which model to ship: read the recorded runs, keep the ones on the F1/speed front, pick one by a budget.
 
-A *run* is a record of kind ``packed``, ``filled`` or ``distil-recipe`` (see :mod:`bmp.results.records`) with its F1 on a
-held-out split, its speedup over the dense teacher and its fill rate. Runs are only compared with runs scored on the
-same split, against the dense teacher scored on that split.
+A *run* is a record of kind ``packed``, ``filled``, ``distil-recipe`` or ``torch-pruning`` (see
+:mod:`bmp.results.records`) with its F1 on a held-out split, its speedup over the dense teacher and its fill rate.
+Runs are only compared with runs scored on the same split, against the dense teacher scored on that split.
 
     choose(load_records(), max_f1_drop=1.0)   # the fastest front model within 1 F1 of the teacher
     choose(load_records(), min_speedup=3.0)   # the most accurate front model at least 3x faster
 
-Speedups default to the records' ``cpu_speedup`` (measured when each model was packed); ``speedups=`` swaps in
-others, e.g. the GPU timings of ``python -m bmp.bench timing --record`` via :func:`timing_speedups`.
+Speedups come from one :class:`~bmp.results.speeds.SpeedSource` (``speed=``): each record's own ``cpu_speedup``
+(the default), or one timing run of every model (``python -m bmp.bench timing --record``).
 """
 from __future__ import annotations
 
@@ -20,9 +20,13 @@ import numpy as np
 
 from bmp.results.pareto import pareto_front
 from bmp.results.records import hardware_label
+from bmp.results.seeds import seed_of
+from bmp.results.speeds import SpeedSource, speed_label
+from bmp.results.teachers import folder_key
 
-RUN_KINDS = ("packed", "filled", "distil-recipe")
+RUN_KINDS = ("packed", "filled", "distil-recipe", "torch-pruning")
 PRUNED_KINDS = ("packed", "filled")
+STUDENT_KINDS = ("distil-recipe", "torch-pruning")  # trained for a number of epochs recorded in config.epochs
 SPLIT_PREFERENCE = ("official", "dev-by-article", "sample")  # breaks ties between equally common splits
 SPLIT_TITLES = {
     "official": "SQuAD v1.1 official dev set",
@@ -47,6 +51,9 @@ class Run:
     output_dir: str | None = None
     train_epochs: float | None = None  # training after the dense teacher: prune + fill, or the student's epochs
     scattered: bool = False  # most kept weights are zeros inside kept heads/neurons (unstructured): no speedup
+    validation_f1: float | None = None  # on the validation articles: for choosing settings, never reported
+    teacher: str | None = None  # the teacher's folder (repo-relative), as its dense record names it
+    seed: int | None = None
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -58,15 +65,15 @@ def train_epochs_of(record: dict, records=()) -> float | None:
     """Epochs of training a run had after its dense teacher (``None`` when its record doesn't say).
 
     ``pruned``: its pruning epochs; ``packed``: those of the pruned run it was packed from (found in ``records``
-    by folder); ``filled``: those plus its filling epochs; ``distil-recipe``: its epochs. Used to compare runs
-    only with runs that trained no longer."""
+    by folder); ``filled``: those plus its filling epochs; ``distil-recipe``, ``torch-pruning`` and ``control``:
+    their epochs. Used to compare runs only with runs that trained no longer."""
     metrics, config = record.get("metrics", {}), record.get("config", {})
     if metrics.get("train_epochs") is not None:
         return float(metrics["train_epochs"])
     profile = config.get("profile") or {}
     kind = record.get("kind")
-    if kind == "distil-recipe":
-        epochs = config.get("epochs")
+    if kind in (*STUDENT_KINDS, "control"):
+        epochs = config.get("epochs", metrics.get("epochs"))
     elif kind == "pruned":
         epochs = config.get("epochs", profile.get("prune_epochs"))
     elif kind in PRUNED_KINDS:
@@ -117,23 +124,20 @@ def pick_split(records, split: str | None = None, kinds=RUN_KINDS) -> str | None
     return max(counts, key=lambda s: (counts[s], -rank.get(s, len(rank))))
 
 
-def speed_label(record: dict, speed_key: str = "cpu_speedup") -> str:
-    """Where a record's ``speed_key`` was measured: the CPU and its threads for ``cpu_speedup``."""
-    hw = record.get("provenance", {}).get("hardware", {}) or {}
-    if speed_key == "cpu_speedup":
-        threads = (record.get("metrics", {}).get("cpu_timing") or {}).get("threads", hw.get("torch_threads", "?"))
-        return f"CPU {hw.get('cpu', '?')}, {threads} threads"
-    return hardware_label(hw)
-
-
-def runs(records, *, kinds=RUN_KINDS, split: str | None = None, speed_key: str = "cpu_speedup",
-         speedups: dict[str, float] | None = None, speed_hardware: str | None = None) -> list[Run]:
+def runs(records, *, kinds=RUN_KINDS, split: str | None = None, speed: SpeedSource | None = None,
+         speed_key: str = "cpu_speedup", speedups: dict[str, float] | None = None,
+         speed_hardware: str | None = None) -> list[Run]:
     """The runs of ``kinds`` scored on ``split`` (default: :func:`pick_split`, warning when runs scored on other
-    splits are left out), as :class:`Run` s.
+    splits are left out), as :class:`Run` s, with their speedups from ``speed`` (default: each record's own).
 
-    ``speedups`` (``{record name: speedup}``) replaces ``metrics[speed_key]``; ``speed_hardware`` then says
-    where those were measured.
+    ``speed_key``, ``speedups`` and ``speed_hardware`` are the older spelling of ``speed`` (see
+    :meth:`SpeedSource.legacy`), kept for callers that still pass them; give ``speed`` or them, not both.
     """
+    legacy = (speed_key, speedups, speed_hardware) != ("cpu_speedup", None, None)
+    if speed is not None and legacy:
+        raise ValueError("give the speeds once: speed=SpeedSource(...) or the older speed_key/speedups/"
+                         "speed_hardware keywords, not both")
+    speed = speed or SpeedSource.legacy(speed_key, speedups, speed_hardware)
     asked = split
     split = pick_split(records, split, kinds)
     chosen, other_splits = [], Counter()
@@ -146,18 +150,17 @@ def runs(records, *, kinds=RUN_KINDS, split: str | None = None, speed_key: str =
             continue
         if metrics.get("f1") is None:
             continue
-        if speedups is not None:
-            speedup, where = speedups.get(record["name"]), speed_hardware or "given"
-        else:
-            speedup, where = metrics.get(speed_key), speed_label(record, speed_key)
+        speedup, teacher_dir = speed.speedup_of(record), record.get("config", {}).get("teacher")
         chosen.append(Run(
             name=record["name"], kind=record["kind"], f1=float(metrics["f1"]), exact_match=metrics.get("exact_match"),
             speedup=None if speedup is None else float(speedup), fill_rate=kept_fill_rate(metrics),
             scattered=is_scattered(metrics),
             heads_per_layer=tuple(metrics.get("heads_per_layer") or ()),
             neurons_per_layer=tuple(metrics.get("neurons_per_layer") or ()),
-            eval_split=split, speed_hardware=where, output_dir=record.get("config", {}).get("output_dir"),
-            train_epochs=train_epochs_of(record, records)))
+            eval_split=split, speed_hardware=speed.where_of(record),
+            output_dir=record.get("config", {}).get("output_dir"),
+            train_epochs=train_epochs_of(record, records), validation_f1=metrics.get("validation_f1"),
+            teacher=None if teacher_dir is None else folder_key(teacher_dir), seed=seed_of(record)))
     if other_splits and asked is None:
         warnings.warn(f"left out {sum(other_splits.values())} run(s) scored on other splits "
                       f"({dict(other_splits)}): scores on different splits can't be compared; "
@@ -209,17 +212,19 @@ def fastest_within(chosen_runs: list[Run], min_f1: float) -> Run | None:
 
 
 def choose(records, max_f1_drop: float | None = None, min_speedup: float | None = None, *,
-           split: str | None = None, kinds=RUN_KINDS, speed_key: str = "cpu_speedup",
-           speedups: dict[str, float] | None = None, speed_hardware: str | None = None) -> dict | None:
+           split: str | None = None, kinds=RUN_KINDS, speed: SpeedSource | None = None,
+           speed_key: str = "cpu_speedup", speedups: dict[str, float] | None = None,
+           speed_hardware: str | None = None) -> dict | None:
     """Among the front models, the fastest with F1 >= teacher F1 - ``max_f1_drop``, or the most accurate with
     speedup >= ``min_speedup`` (give exactly one). ``None`` when no model qualifies (keep the teacher).
 
     Returns name, kind, f1, exact_match, speedup, fill_rate, heads_per_layer, neurons_per_layer, eval_split,
-    speed_hardware, output_dir, teacher_f1 and f1_drop (teacher F1 - F1; None without a teacher).
+    speed_hardware, output_dir, teacher_f1 and f1_drop (teacher F1 - F1; None without a teacher). Speeds as in
+    :func:`runs`. For the reported targets (seeds, validation choice, controls) see :mod:`bmp.results.analysis`.
     """
     if (max_f1_drop is None) == (min_speedup is None):
         raise ValueError("give exactly one of max_f1_drop (F1 points you accept to lose) and min_speedup")
-    chosen_runs = runs(records, kinds=kinds, split=split, speed_key=speed_key, speedups=speedups,
+    chosen_runs = runs(records, kinds=kinds, split=split, speed=speed, speed_key=speed_key, speedups=speedups,
                        speed_hardware=speed_hardware)
     split = pick_split(records, split, kinds)
     reference = teacher_f1(records, split)
@@ -248,24 +253,71 @@ def front_f1_at(front_runs: list[Run], speedup: float) -> float | None:
     return float(np.interp(speedup, xs, ys))
 
 
-def f1_gap(pruned: list[Run], students: list[Run]) -> tuple[float | None, list[dict]]:
-    """Mean F1 advantage of the pruned front over ``students`` at each student's speed, and the per-student rows.
+@dataclass(frozen=True)
+class GapPoint:
+    """One point compared with a rival front at its own speed. ``gap``: the F1 by which the side the comparison is
+    about leads there (None when the point is faster than every rival: no extrapolation)."""
 
-    Each student is compared with the front of the pruned runs that trained no longer than it did (when both
-    records say how long), so a longer-trained pruned model can't win the comparison by its extra epochs.
-    Students faster than every such pruned model have gap ``None`` and are left out of the mean."""
-    details = []
-    for student in students:
-        if student.speedup is None:
+    name: str
+    f1: float
+    speedup: float
+    train_epochs: float | None
+    rivals_compared: int
+    front_f1: float | None
+    gap: float | None
+    f1_std: float | None = None
+    seeds: tuple = ()
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "seeds": list(self.seeds), "single_seed": len(self.seeds) < 2}
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A comparison at equal speed: ``about`` says which side minus which; ``mean`` is over the points that could
+    be compared (None when none could: the comparison is not measured)."""
+
+    about: str
+    points: tuple[GapPoint, ...]
+
+    @property
+    def mean(self) -> float | None:
+        gaps = [point.gap for point in self.points if point.gap is not None]
+        return float(np.mean(gaps)) if gaps else None
+
+    def to_dict(self) -> dict:
+        return {"about": self.about, "mean": self.mean, "points": [point.to_dict() for point in self.points]}
+
+
+def gap_at_speed(points, rivals, *, about: str, point_minus_front: bool = False) -> Gap:
+    """Compare each of ``points`` with the F1 front of ``rivals`` at the point's speed (:func:`front_f1_at`).
+
+    Each point meets only the rivals that trained no longer than it did (when both say how long), so a rival can't
+    win by extra epochs. The gap is front minus point, or point minus front with ``point_minus_front``. Points and
+    rivals are :class:`Run` s or anything with ``name``, ``f1``, ``speedup`` and ``train_epochs`` (e.g. settings
+    averaged over seeds)."""
+    rows = []
+    for point in points:
+        if point.speedup is None:
             continue
-        rivals = [run for run in pruned if run.train_epochs is None or student.train_epochs is None
-                  or run.train_epochs <= student.train_epochs + TOLERANCE]
-        at = front_f1_at(front(rivals), student.speedup)
-        details.append({"name": student.name, "speedup": student.speedup, "f1": student.f1,
-                        "train_epochs": student.train_epochs, "pruned_runs_compared": len(rivals),
-                        "pruned_front_f1": at, "gap": None if at is None else at - student.f1})
-    gaps = [row["gap"] for row in details if row["gap"] is not None]
-    return (float(np.mean(gaps)) if gaps else None), details
+        fair = [rival for rival in rivals if rival.train_epochs is None or point.train_epochs is None
+                or rival.train_epochs <= point.train_epochs + TOLERANCE]
+        at = front_f1_at(front(fair), point.speedup)
+        gap = None if at is None else (point.f1 - at if point_minus_front else at - point.f1)
+        rows.append(GapPoint(name=point.name, f1=point.f1, speedup=point.speedup, train_epochs=point.train_epochs,
+                             rivals_compared=len(fair), front_f1=at, gap=gap, f1_std=getattr(point, "f1_std", None),
+                             seeds=tuple(getattr(point, "seeds", ()) or ())))
+    return Gap(about, tuple(rows))
+
+
+def f1_gap(pruned: list[Run], students: list[Run]) -> tuple[float | None, list[dict]]:
+    """Mean F1 advantage of the pruned front over ``students`` at each student's speed, and the per-student rows
+    (:func:`gap_at_speed`, as plain dicts)."""
+    gap = gap_at_speed(students, pruned, about="pruned front - students")
+    details = [{"name": p.name, "speedup": p.speedup, "f1": p.f1, "train_epochs": p.train_epochs,
+                "pruned_runs_compared": p.rivals_compared, "pruned_front_f1": p.front_f1, "gap": p.gap}
+               for p in gap.points]
+    return gap.mean, details
 
 
 def timing_speedups(record: dict, group: str = "speedups") -> tuple[dict[str, float], str]:
@@ -278,6 +330,7 @@ def timing_speedups(record: dict, group: str = "speedups") -> tuple[dict[str, fl
     return dict(metrics.get(group, {})), label
 
 
-__all__ = ["PRUNED_KINDS", "RUN_KINDS", "Run", "best_at", "choose", "eval_split_of", "f1_gap", "fastest_within",
-           "front", "front_f1_at", "pick_split", "runs", "speed_label", "split_title", "teacher", "teacher_f1",
-           "is_scattered", "kept_fill_rate", "timing_speedups", "train_epochs_of"]
+__all__ = ["PRUNED_KINDS", "RUN_KINDS", "STUDENT_KINDS", "Gap", "GapPoint", "Run", "best_at", "choose",
+           "eval_split_of", "f1_gap", "fastest_within", "front", "front_f1_at", "gap_at_speed", "is_scattered",
+           "kept_fill_rate", "pick_split", "runs", "speed_label", "split_title", "teacher", "teacher_f1",
+           "timing_speedups", "train_epochs_of"]

@@ -28,7 +28,7 @@ from bmp.packing.pack import pack
 from bmp.packing.saving import save_packed
 from bmp.packing.size import dense_linear_params, linear_params_of_layer, size_report
 from bmp.profiles import Profile, get_profile
-from bmp.pruning.anatomy import base_model, encoder_layers, head_dim_of
+from bmp.pruning.anatomy import base_model, encoder_layers
 from bmp.speed.fresh import fresh_speedup
 from bmp.training.finalize import ALIGN_FFN
 from bmp.training.kit import SEED, QAData, RunResult, distil_train, evaluate_both, prepare_data, record_run
@@ -82,7 +82,7 @@ def plan_layers(config, density: float, align_ffn: int = ALIGN_FFN) -> LayerPlan
     """Heads kept per layer ``round(density * heads)`` (at least one), then the FFN width, a multiple of
     ``align_ffn``, that brings the linear parameters closest to ``density`` of the dense ones."""
     hidden, heads, ffn = config.hidden_size, config.num_attention_heads, config.intermediate_size
-    head_dim = head_dim_of(_ConfigOnly(config))
+    head_dim = getattr(config, "head_dim", None) or hidden // heads
     dense_layer = dense_linear_params(config) / config.num_hidden_layers
     keep_heads = min(heads, max(1, round(density * heads)))
     attention_only = linear_params_of_layer(hidden, keep_heads, head_dim, 0)
@@ -92,11 +92,6 @@ def plan_layers(config, density: float, align_ffn: int = ALIGN_FFN) -> LayerPlan
                                                 - density * dense_layer))
     achieved = linear_params_of_layer(hidden, keep_heads, head_dim, neurons) / dense_layer
     return LayerPlan(keep_heads, neurons, achieved)
-
-
-class _ConfigOnly:
-    def __init__(self, config):
-        self.config = config
 
 
 def torch_prune(model: nn.Module, spec: PeerPruning, grad_batches=None) -> Pruned:
@@ -186,8 +181,8 @@ def _check_pruned(pruned: Pruned, plan: LayerPlan) -> None:
     """Torch-Pruning must have cut exactly the planned heads and neurons and nothing else (never the hidden size)."""
     config, tp_version = pruned.model.config, _version()
     for part, heads, neurons in zip(encoder_layers(pruned.model), pruned.kept_heads, pruned.kept_neurons):
-        got = (part.num_heads, part.ffn_size, len(heads), len(neurons), part.query.in_features, part.attn_out.out_features,
-               part.ffn_out.out_features)
+        got = (part.num_heads, part.ffn_size, len(heads), len(neurons), part.query.in_features,
+               part.attn_out.out_features, part.ffn_out.out_features)
         want = (plan.heads, plan.neurons, plan.heads, plan.neurons, *[config.hidden_size] * 3)
         if got != want:
             raise RuntimeError(f"torch-pruning {tp_version} pruned layer {part.index} to (heads, neurons, kept "

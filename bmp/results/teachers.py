@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from bmp.results.records import repo_relative, teacher_record
+from bmp.results.records import REPO_ROOT, repo_relative, teacher_record
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,16 @@ class Reference:
     def describe(self) -> str:
         if self.reference_f1 is None:
             return f"no dense teacher record for {self.teacher_dir} on split {self.split!r}"
-        teacher = f"teacher {self.teacher} {self.teacher_f1:.1f}" if self.teacher_f1 is not None else "no teacher"
+        teacher = "no teacher record"
+        if self.teacher_f1 is not None:
+            teacher = f"teacher {self.teacher} {self.teacher_f1:.1f} F1" + (
+                f" after {self.teacher_epochs:g} epoch(s)" if self.teacher_epochs is not None else "") + {
+                True: " (converged on validation)", False: " (not converged: validation F1 still rising)",
+                None: ""}[self.teacher_converged]
         if self.control_missing:
-            return f"{teacher} F1; no control recorded yet (python -m bmp control), so the reference is the teacher"
-        return f"{teacher} F1, control {', '.join(self.controls)} {self.control_f1:.1f} F1: the {self.source}'s"
+            return f"{teacher}; no control recorded yet (python -m bmp control), so the reference is the teacher"
+        return (f"{teacher}; control {', '.join(self.controls)} {self.control_f1:.1f} F1; the reference is the "
+                f"{self.source}'s {self.reference_f1:.1f}")
 
     def to_dict(self) -> dict:
         return {**asdict(self), "controls": list(self.controls), "reference_f1": self.reference_f1,
@@ -66,12 +72,17 @@ def teacher_epochs_of(record: dict) -> float | None:
     return None
 
 
+def folder_key(folder) -> str:
+    """A saved model's folder as records name it: repo-relative inside the repository, else absolute."""
+    return repo_relative(REPO_ROOT / str(folder))
+
+
 def controls_of(records, teacher_dir, split: str | None) -> list[dict]:
     """The ``control`` records of the teacher saved in ``teacher_dir`` (compared repo-relative), scored on
     ``split``: one per seed."""
-    wanted = repo_relative(teacher_dir)
+    wanted = folder_key(teacher_dir)
     return [r for r in records if r.get("kind") == "control" and r.get("config", {}).get("teacher") is not None
-            and repo_relative(r["config"]["teacher"]) == wanted
+            and folder_key(r["config"]["teacher"]) == wanted
             and r.get("metrics", {}).get("eval_split") == split and r.get("metrics", {}).get("f1") is not None]
 
 
@@ -79,12 +90,12 @@ def reference_for(records, teacher_dir, split: str | None) -> Reference:
     """The teacher saved in ``teacher_dir`` and its control(s), on ``split``; empty when ``teacher_dir`` is None."""
     if teacher_dir is None:
         return Reference(None, split)
-    dense = teacher_record(records, teacher_dir, split)
+    dense = teacher_record(records, REPO_ROOT / str(teacher_dir), split)
     dense = dense if dense is not None and dense.get("metrics", {}).get("f1") is not None else None
     controls = controls_of(records, teacher_dir, split)
     metrics = (dense or {}).get("metrics", {})
     return Reference(
-        teacher_dir=repo_relative(teacher_dir), split=split, teacher=None if dense is None else dense.get("name"),
+        teacher_dir=folder_key(teacher_dir), split=split, teacher=None if dense is None else dense.get("name"),
         teacher_f1=None if dense is None else float(metrics["f1"]),
         teacher_epochs=None if dense is None else teacher_epochs_of(dense),
         teacher_converged=metrics.get("converged"),
@@ -102,4 +113,4 @@ def reference_of_record(records, record: dict) -> Reference:
                      teacher_epochs=teacher_epochs_of(record), teacher_converged=record["metrics"].get("converged"))
 
 
-__all__ = ["Reference", "controls_of", "reference_for", "reference_of_record", "teacher_epochs_of"]
+__all__ = ["Reference", "controls_of", "folder_key", "reference_for", "reference_of_record", "teacher_epochs_of"]

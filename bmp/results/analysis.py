@@ -1,0 +1,139 @@
+"""The recorded trade-off, compared honestly: every run against its own teacher's reference, seeds averaged,
+settings chosen on validation, speeds from one timing run when there is one, gaps taken at equal speed.
+
+    analysis = analyse(load_records())
+    analysis.best_at(4.0)            # the setting chosen on validation F1 among those >= 4x, reported held-out
+    analysis.vs_distil_recipe.mean   # the pruned front's lead over the layer-dropped students
+
+:mod:`bmp.results.targets` checks the targets on it; ``python -m bmp summary`` and ``python -m bmp.bench pareto``
+both read it, so the README and the bench can't disagree.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from bmp.results import tradeoff
+from bmp.results.seeds import Choice, Setting, best_at, group_settings
+from bmp.results.speeds import SpeedSource, speed_source
+from bmp.results.teachers import Reference, reference_for, reference_of_record
+
+FINAL_KIND = "filled"  # struct and hybrid are compared as the models one ships: packed, then filled
+DISTIL_KIND, TORCH_PRUNING_KIND = "distil-recipe", "torch-pruning"
+
+
+@dataclass(frozen=True)
+class Int8Drop:
+    """F1 lost by the int8 onnxruntime export of a model (record kind ``deploy-accuracy``)."""
+
+    record: str
+    model: str | None
+    torch_fp32_f1: float
+    ort_int8_f1: float
+
+    @property
+    def f1_drop(self) -> float:
+        return self.torch_fp32_f1 - self.ort_int8_f1
+
+    def to_dict(self) -> dict:
+        return {"record": self.record, "model": self.model, "torch_fp32_f1": self.torch_fp32_f1,
+                "ort_int8_f1": self.ort_int8_f1, "f1_drop": self.f1_drop}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the targets and the README say about the runs scored on ``split``.
+
+    ``reference`` is that of the teacher most runs came from (each setting's own ``f1_drop`` uses its own runs'
+    teachers); ``settings`` holds every run kind, seeds grouped, speeds from ``speed``."""
+
+    split: str | None
+    speed: SpeedSource
+    reference: Reference
+    settings: tuple[Setting, ...]
+    struct_vs_hybrid: tradeoff.Gap
+    vs_distil_recipe: tradeoff.Gap
+    vs_torch_pruning: tradeoff.Gap
+    int8: Int8Drop | None
+    left_out_other_splits: tuple[tuple[str, int], ...] = ()
+
+    def of_kinds(self, kinds) -> list[Setting]:
+        return [s for s in self.settings if s.kind in kinds]
+
+    @property
+    def pruned(self) -> list[Setting]:
+        return self.of_kinds(tradeoff.PRUNED_KINDS)
+
+    @property
+    def front(self) -> list[Setting]:
+        """The pruned settings on the F1 / speed front (mean F1 over seeds), slowest first."""
+        return tradeoff.front(self.pruned)
+
+    def best_at(self, min_speedup: float) -> Choice | None:
+        """The pruned setting chosen on validation F1 among those at least ``min_speedup`` times faster."""
+        return best_at(self.pruned, min_speedup)
+
+    def gap(self, name: str) -> tradeoff.Gap:
+        if name not in ("struct_vs_hybrid", "vs_distil_recipe", "vs_torch_pruning"):
+            raise ValueError(f"unknown comparison {name!r}: use struct_vs_hybrid, vs_distil_recipe or "
+                             "vs_torch_pruning")
+        return getattr(self, name)
+
+
+def _main_reference(records, runs: list[tradeoff.Run], split: str | None) -> Reference:
+    """The reference of the teacher most runs name (ties: the folder first in order); without runs, that of the
+    newest dense record on ``split``."""
+    counts = Counter(run.teacher for run in runs if run.teacher is not None)
+    if counts:
+        folder = min(counts, key=lambda t: (-counts[t], t))
+        return reference_for(records, folder, split)
+    dense = [r for r in records if r.get("kind") == "dense" and tradeoff.eval_split_of(r) == split
+             and r.get("metrics", {}).get("f1") is not None]
+    newest = max(dense, key=lambda r: r.get("provenance", {}).get("date", ""), default=None)
+    return Reference(None, split) if newest is None else reference_of_record(records, newest)
+
+
+def int8_drop(records) -> Int8Drop | None:
+    """The newest ``deploy-accuracy`` record's fp32 (torch) and int8 (onnxruntime) F1, or None."""
+    found = [r for r in records if r.get("kind") == "deploy-accuracy"
+             and r.get("metrics", {}).get("torch_fp32_f1") is not None
+             and r.get("metrics", {}).get("ort_int8_f1") is not None]
+    if not found:
+        return None
+    newest = max(found, key=lambda r: r.get("provenance", {}).get("date", ""))
+    config, metrics = newest.get("config", {}), newest["metrics"]
+    return Int8Drop(record=newest["name"], model=config.get("model") or config.get("output_dir"),
+                    torch_fp32_f1=float(metrics["torch_fp32_f1"]), ort_int8_f1=float(metrics["ort_int8_f1"]))
+
+
+def analyse(records, split: str | None = None, speed: SpeedSource | None = None) -> Analysis:
+    """The comparisons on ``split`` (default: the one most runs were scored on). ``speed`` (default
+    :func:`~bmp.results.speeds.speed_source`): one timing run when it covers every compared run, else each
+    record's own speedup."""
+    split = tradeoff.pick_split(records, split)
+    compared = [r["name"] for r in records if r.get("kind") in tradeoff.RUN_KINDS
+                and tradeoff.eval_split_of(r) == split and r.get("metrics", {}).get("f1") is not None]
+    speed = speed or speed_source(records, compared)
+    runs = tradeoff.runs(records, split=split, speed=speed)
+    references = {teacher: reference_for(records, teacher, split) for teacher in {run.teacher for run in runs}}
+    settings = group_settings(runs, references)
+    finals = [s for s in settings if s.kind == FINAL_KIND]
+    pruned = [s for s in settings if s.kind in tradeoff.PRUNED_KINDS]
+    other_splits = Counter(tradeoff.eval_split_of(r) for r in records
+                           if r.get("kind") in tradeoff.RUN_KINDS and tradeoff.eval_split_of(r) != split)
+    return Analysis(
+        split=split, speed=speed, reference=_main_reference(records, runs, split), settings=tuple(settings),
+        struct_vs_hybrid=tradeoff.gap_at_speed(
+            [s for s in finals if s.preset == "struct"], [s for s in finals if s.preset == "hybrid"],
+            about=f"struct minus the hybrid front ({FINAL_KIND})", point_minus_front=True),
+        vs_distil_recipe=tradeoff.gap_at_speed(
+            [s for s in settings if s.kind == DISTIL_KIND], pruned,
+            about="pruned front (trained no longer) minus the layer-dropped students"),
+        vs_torch_pruning=tradeoff.gap_at_speed(
+            [s for s in settings if s.kind == TORCH_PRUNING_KIND], pruned,
+            about="pruned front (trained no longer) minus the Torch-Pruning models"),
+        int8=int8_drop(records),
+        left_out_other_splits=tuple(sorted((str(k), v) for k, v in other_splits.items())))
+
+
+__all__ = ["FINAL_KIND", "Analysis", "Int8Drop", "analyse", "int8_drop"]

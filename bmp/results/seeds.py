@@ -1,0 +1,165 @@
+"""Runs of one setting with different seeds, grouped, and the choice among settings made on validation F1.
+
+A single run's F1 moves by about a point with the seed alone, so one run can't show a one-point target met. Runs
+of the same setting share a name up to a ``-s<seed>`` part (``hybrid-lam60-course-s43-filled`` is seed 43 of
+``hybrid-lam60-course-filled``, seed 42): they are reported as mean ± std of held-out F1, with their seeds.
+
+Settings are chosen on the validation articles and only then reported on the held-out ones: choosing the best
+held-out score and reporting that same score flatters it by the noise the choice picked.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # typing only: tradeoff imports this module
+    from bmp.results.teachers import Reference
+    from bmp.results.tradeoff import Run
+
+SEED_PART = re.compile(r"-s(\d+)(?=-|$)")
+TOLERANCE = 1e-9
+VALIDATION, HELD_OUT = "validation", "held-out"
+
+
+def setting_name(name: str) -> str:
+    """``name`` without its ``-s<seed>`` part: the name every seed of the setting shares."""
+    return SEED_PART.sub("", name, count=1)
+
+
+def seed_of(record: dict) -> int | None:
+    """The record's seed: ``provenance.seed``, else its name's ``-s<seed>`` part, else the default seed (names
+    carry no part for it). A name and a provenance that disagree are a mistake in the records."""
+    from bmp.training.kit import SEED
+
+    match = SEED_PART.search(record.get("name", ""))
+    named = int(match.group(1)) if match else None
+    recorded = record.get("provenance", {}).get("seed")
+    if recorded is not None and named is not None and int(recorded) != named:
+        raise ValueError(f"record {record.get('name')!r} is named for seed {named} but its provenance.seed is "
+                         f"{recorded}: rename the record or fix its provenance.seed")
+    if recorded is not None:
+        return int(recorded)
+    return SEED if named is None else named
+
+
+def preset_of(name: str) -> str | None:
+    """The pruning preset a run name starts from (``nb04-hybrid-lam10-course`` -> hybrid), or None."""
+    from bmp.pruning.granularity import PRESETS
+
+    return next((part for part in name.split("-") if part in PRESETS), None)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting's runs over seeds. ``f1`` (held-out) and ``validation_f1`` are means, ``f1_std`` the sample
+    standard deviation (None with a single seed); ``f1_drop`` is the mean of each run's reference F1 minus its F1
+    (None when a run's teacher is not recorded)."""
+
+    name: str
+    kind: str
+    runs: tuple[str, ...]
+    seeds: tuple[int | None, ...]
+    f1: float
+    f1_std: float | None
+    speedup: float | None
+    validation_f1: float | None
+    f1_drop: float | None
+    reference_f1: float | None
+    control_missing: bool
+    train_epochs: float | None
+    fill_rate: float | None
+    preset: str | None
+
+    @property
+    def single_seed(self) -> bool:
+        return len(self.runs) < 2
+
+    def f1_text(self) -> str:
+        return f1_text(self.f1, self.f1_std, len(self.runs))
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "runs": list(self.runs), "seeds": list(self.seeds),
+                "f1": self.f1, "f1_std": self.f1_std, "single_seed": self.single_seed, "speedup": self.speedup,
+                "validation_f1": self.validation_f1, "f1_drop": self.f1_drop, "reference_f1": self.reference_f1,
+                "control_missing": self.control_missing, "train_epochs": self.train_epochs,
+                "fill_rate": self.fill_rate, "preset": self.preset}
+
+
+def f1_text(f1: float, std: float | None, seeds: int) -> str:
+    """``61.2 ± 0.4 F1 over 3 seeds``, or ``61.2 F1 (single seed)``: a single seed is always marked."""
+    if seeds < 2 or std is None:
+        return f"{f1:.1f} F1 (single seed)"
+    return f"{f1:.1f} ± {std:.1f} F1 over {seeds} seeds"
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def group_settings(runs: list[Run], references: dict[str | None, Reference]) -> list[Setting]:
+    """Group ``runs`` (one split) by setting name and kind; ``references`` maps each run's ``teacher`` folder to
+    its :class:`~bmp.results.teachers.Reference`. Two runs of a setting with the same seed are an error."""
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((setting_name(run.name), run.kind), []).append(run)
+    settings = []
+    for (name, kind), members in groups.items():
+        members.sort(key=lambda run: (run.seed is None, run.seed or 0, run.name))
+        seeds = [run.seed for run in members]
+        repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1}, key=str)
+        if repeated:
+            raise ValueError(f"setting {name!r} ({kind}) has several runs with seed {repeated[0]} "
+                             f"({', '.join(r.name for r in members if r.seed == repeated[0])}): delete the extra "
+                             "record or name each seed's run with its -s<seed> part")
+        refs = [references.get(run.teacher) for run in members]
+        ref_f1 = [None if ref is None else ref.reference_f1 for ref in refs]
+        f1s = [run.f1 for run in members]
+        validation = [run.validation_f1 for run in members]
+        epochs = [run.train_epochs for run in members]
+        settings.append(Setting(
+            name=name, kind=kind, runs=tuple(run.name for run in members), seeds=tuple(seeds),
+            f1=float(np.mean(f1s)), f1_std=float(np.std(f1s, ddof=1)) if len(f1s) > 1 else None,
+            speedup=_mean(run.speedup for run in members),
+            validation_f1=None if None in validation else float(np.mean(validation)),
+            f1_drop=None if None in ref_f1 else float(np.mean([r - f for r, f in zip(ref_f1, f1s)])),
+            reference_f1=None if None in ref_f1 else float(np.mean(ref_f1)),
+            control_missing=any(ref is None or ref.control_missing for ref in refs),
+            train_epochs=None if None in epochs else max(epochs),
+            fill_rate=_mean(run.fill_rate for run in members), preset=preset_of(name)))
+    return sorted(settings, key=lambda s: (s.speedup is None, s.speedup or 0.0, s.name))
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The setting picked at a speed, and on which F1 it was picked (``held-out`` only when some candidate's
+    records predate validation scores: a fallback the report flags)."""
+
+    setting: Setting
+    chosen_on: str
+    min_speedup: float
+
+    def to_dict(self) -> dict:
+        s = self.setting
+        return {"run": s.name, "f1": s.f1, "f1_std": s.f1_std, "seeds": list(s.seeds), "speedup": s.speedup,
+                "validation_f1": s.validation_f1, "f1_drop": s.f1_drop, "single_seed": s.single_seed,
+                "chosen_on": self.chosen_on, "control_missing": s.control_missing}
+
+
+def best_at(settings: list[Setting], min_speedup: float) -> Choice | None:
+    """The setting with the best mean validation F1 among those at least ``min_speedup`` times faster (ties: the
+    faster); on held-out F1 instead when a candidate has no validation F1. None when none is that fast."""
+    fast = [s for s in settings if s.speedup is not None and s.speedup >= min_speedup - TOLERANCE]
+    if not fast:
+        return None
+    on_validation = all(s.validation_f1 is not None for s in fast)
+    score = (lambda s: s.validation_f1) if on_validation else (lambda s: s.f1)
+    best = max(fast, key=lambda s: (score(s), s.speedup))
+    return Choice(best, VALIDATION if on_validation else HELD_OUT, min_speedup)
+
+
+__all__ = ["HELD_OUT", "VALIDATION", "Choice", "Setting", "best_at", "f1_text", "group_settings", "preset_of",
+           "seed_of", "setting_name"]

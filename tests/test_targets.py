@@ -1,0 +1,245 @@
+"""The targets' comparisons on hand-made records: references with controls, seeds, the validation choice, the speed
+source, gaps at equal speed, and "not measured" where inputs are missing. Expected numbers are worked out by hand."""
+import pytest
+
+from bmp.results.analysis import analyse
+from bmp.results.records import load_records, record
+from bmp.results.seeds import seed_of, setting_name
+from bmp.results.speeds import ONE_RUN, PER_RECORD, SpeedSource, speed_source
+from bmp.results.targets import MET, MISSED, NOT_MEASURED, TARGETS, Target, summarize
+from bmp.results.teachers import reference_for
+
+SPLIT = "dev-by-article"
+TEACHER = "runs/teacher-t/final"
+
+
+def _prov(seed=None, date="2026-01-01T00:00:00+00:00"):
+    return {"command": "test", "base_model": "tiny", "data_split": "test split", "profile": "smoke",
+            "hardware": {"cpu": "x86_64", "torch_threads": 2}, "date": date, "git_commit": "test", "seed": seed}
+
+
+def _run(folder, name, kind, f1, speed, *, val=None, seed=None, teacher=TEACHER, epochs=2, split=SPLIT):
+    metrics = {"f1": f1, "eval_split": split, "cpu_speedup": speed, "train_epochs": epochs}
+    if val is not None:
+        metrics["validation_f1"] = val
+    record(name, kind, metrics, _prov(seed), {"teacher": teacher, "output_dir": f"runs/{name}"}, directory=folder)
+
+
+def _teacher(folder, f1=70.0, out=TEACHER, name="dense-t"):
+    record(name, "dense", {"f1": f1, "eval_split": SPLIT, "epochs": 1, "converged": False}, _prov(42),
+           {"output_dir": out}, directory=folder)
+
+
+def _control(folder, f1, seed=42, teacher=TEACHER):
+    name = "control-t" + ("" if seed == 42 else f"-s{seed}")
+    record(name, "control", {"f1": f1, "eval_split": SPLIT, "epochs": 2}, _prov(seed), {"teacher": teacher},
+           directory=folder)
+
+
+def _timing(folder, speedups, date="2026-02-01T00:00:00+00:00", **shape):
+    metrics = {"device": "cpu", "dtype": "fp32", "batch": 8, "seq": 384, "hardware": "CPU test, 2 threads",
+               "speedups": speedups, **shape}
+    record(f"timing-{date[:10]}-{shape}", "timing", metrics, _prov(date=date), directory=folder)
+
+
+def _check(summary, key):
+    return next(c for c in summary["targets"] if c["key"] == key)
+
+
+# ---------------------------------------------------------------- references: teacher and control
+
+def test_control_above_the_teacher_is_the_reference(tmp_path):
+    _teacher(tmp_path, 70.0)
+    _control(tmp_path, 71.0)
+    _control(tmp_path, 73.0, seed=43)  # control seeds average to 72.0
+    _run(tmp_path, "hybrid-lam10-t-filled", "filled", 70.5, 3.0, val=70.0, seed=42)
+    _run(tmp_path, "hybrid-lam10-t-s43-filled", "filled", 69.5, 3.0, val=70.0, seed=43)
+    summary = summarize(load_records(tmp_path))
+    assert (summary["teacher_f1"], summary["control_f1"], summary["reference_f1"]) == (70.0, 72.0, 72.0)
+    assert summary["reference_source"] == "control" and summary["control_missing"] is False
+    assert summary["teacher_epochs"] == 1.0 and summary["teacher_converged"] is False
+    best = summary["best_at_2_5x"]
+    assert best["run"] == "hybrid-lam10-t-filled" and best["f1"] == pytest.approx(70.0)
+    assert best["f1_drop"] == pytest.approx(2.0)  # 72 (control) - 70, not 70 (teacher) - 70
+    check = _check(summary, "speed_2_5x")
+    assert check["status"] == MISSED and check["value"] == pytest.approx(2.0)
+
+
+def test_each_run_meets_its_own_teacher_and_a_missing_control_is_flagged(tmp_path):
+    _teacher(tmp_path, 70.0)
+    _teacher(tmp_path, 60.0, out="runs/teacher-u/final", name="dense-u")
+    _control(tmp_path, 65.0, teacher="runs/elsewhere/final")  # another teacher's control: not ours
+    _run(tmp_path, "hybrid-lam10-t-filled", "filled", 69.0, 3.0)
+    _run(tmp_path, "hybrid-lam20-t-filled", "filled", 66.0, 3.5)
+    _run(tmp_path, "hybrid-lam10-u-filled", "filled", 58.5, 2.0, teacher="runs/teacher-u/final")
+    analysis = analyse(load_records(tmp_path))
+    drops = {s.name: s.f1_drop for s in analysis.settings}
+    assert drops == pytest.approx({"hybrid-lam10-t-filled": 1.0, "hybrid-lam20-t-filled": 4.0,
+                                   "hybrid-lam10-u-filled": 1.5})
+    assert all(s.control_missing for s in analysis.settings)
+    ref = analysis.reference  # two runs name teacher-t: it is the headline teacher
+    assert (ref.teacher, ref.reference_f1, ref.control_missing, ref.source) == ("dense-t", 70.0, True, "teacher")
+    assert "no control" in ref.describe()
+    alone = reference_for(load_records(tmp_path), "runs/teacher-u/final", SPLIT)
+    assert (alone.teacher, alone.reference_f1) == ("dense-u", 60.0)
+
+
+# ---------------------------------------------------------------- seeds
+
+def test_seeds_of_a_setting_are_grouped_with_their_spread(tmp_path):
+    _teacher(tmp_path)
+    _run(tmp_path, "hybrid-lam20-t-filled", "filled", 60.0, 3.0)  # no -s part, no provenance seed: the default 42
+    _run(tmp_path, "hybrid-lam20-t-s43-filled", "filled", 62.0, 3.2, seed=43)
+    _run(tmp_path, "hybrid-lam20-t-s44-filled", "filled", 64.0, 3.4, seed=44)
+    _run(tmp_path, "hybrid-lam20-t-s43-packed", "packed", 50.0, 3.2, seed=43)
+    (filled,) = [s for s in analyse(load_records(tmp_path)).settings if s.kind == "filled"]
+    assert filled.name == "hybrid-lam20-t-filled" and filled.seeds == (42, 43, 44)
+    assert filled.f1 == pytest.approx(62.0) and filled.f1_std == pytest.approx(2.0)  # sample std of 60, 62, 64
+    assert filled.speedup == pytest.approx(3.2) and not filled.single_seed
+    assert "62.0 ± 2.0 F1 over 3 seeds" in filled.f1_text()
+    (packed,) = [s for s in analyse(load_records(tmp_path)).settings if s.kind == "packed"]
+    assert packed.single_seed and packed.f1_std is None and "(single seed)" in packed.f1_text()
+
+
+def test_seed_names_and_their_mistakes():
+    assert setting_name("hybrid-lam60-course-s43-filled") == "hybrid-lam60-course-filled"
+    assert setting_name("struct-lam30-course-filled") == "struct-lam30-course-filled"
+    assert seed_of({"name": "distil-2L-course-s7", "provenance": {}}) == 7
+    with pytest.raises(ValueError, match="provenance.seed"):
+        seed_of({"name": "x-s43-filled", "provenance": {"seed": 44}})
+
+
+def test_two_runs_of_one_seed_are_refused(tmp_path):
+    _teacher(tmp_path)
+    _run(tmp_path, "hybrid-lam20-t-filled", "filled", 60.0, 3.0, seed=43)
+    _run(tmp_path, "hybrid-lam20-t-s43-filled", "filled", 62.0, 3.0, seed=43)
+    with pytest.raises(ValueError, match="hybrid-lam20-t-filled.*seed 43"):
+        analyse(load_records(tmp_path))
+
+
+# ---------------------------------------------------------------- choosing on validation, reporting held-out
+
+def test_the_choice_is_made_on_validation_and_reported_held_out(tmp_path):
+    _teacher(tmp_path, 70.0)
+    # a: better on validation, worse held-out; b: the reverse. Held-out F1 would pick b.
+    _run(tmp_path, "hybrid-lam30-t-filled", "filled", 60.0, 3.0, val=70.0, seed=42)
+    _run(tmp_path, "hybrid-lam30-t-s43-filled", "filled", 62.0, 3.0, val=72.0, seed=43)
+    _run(tmp_path, "hybrid-lam40-t-filled", "filled", 63.0, 3.5, val=65.0, seed=42)
+    _run(tmp_path, "hybrid-lam40-t-s43-filled", "filled", 65.0, 3.5, val=67.0, seed=43)
+    best = summarize(load_records(tmp_path))["best_at_2_5x"]
+    assert best["run"] == "hybrid-lam30-t-filled" and best["chosen_on"] == "validation"
+    assert best["f1"] == pytest.approx(61.0) and best["validation_f1"] == pytest.approx(71.0)
+    assert best["f1_std"] == pytest.approx(2 ** 0.5) and best["seeds"] == [42, 43]
+    assert best["f1_drop"] == pytest.approx(9.0)
+    # an old record without validation F1 among the candidates: the choice falls back to held-out F1, flagged
+    _run(tmp_path, "hybrid-lam50-t-filled", "filled", 50.0, 4.0, seed=42)
+    summary = summarize(load_records(tmp_path))
+    best = summary["best_at_2_5x"]
+    assert best["run"] == "hybrid-lam40-t-filled" and best["chosen_on"] == "held-out"
+    assert "held-out F1" in _check(summary, "speed_2_5x")["note"]
+
+
+# ---------------------------------------------------------------- speeds from one run
+
+def test_one_run_speeds_only_when_they_cover_every_run(tmp_path):
+    _teacher(tmp_path, 70.0)
+    _run(tmp_path, "hybrid-lam30-t-filled", "filled", 69.0, 2.0)
+    _run(tmp_path, "hybrid-lam40-t-filled", "filled", 65.0, 3.0)
+    _timing(tmp_path, {"hybrid-lam30-t-filled": 2.6}, date="2026-01-15T00:00:00+00:00")  # older, incomplete
+    _timing(tmp_path, {"hybrid-lam30-t-filled": 2.6, "hybrid-lam40-t-filled": 3.3})
+    _timing(tmp_path, {}, date="2026-03-01T00:00:00+00:00", device="cuda")  # newer, but not a CPU timing
+    summary = summarize(load_records(tmp_path))
+    assert summary["speed_source"] == ONE_RUN
+    assert summary["best_at_2_5x"]["run"] == "hybrid-lam30-t-filled"  # 2.6x in the one run, 2.0x on its own
+    assert summary["best_at_2_5x"]["speedup"] == pytest.approx(2.6)
+    # a run the newest timing lacks: every run falls back to its own timing, and the lacking run is named
+    _run(tmp_path, "hybrid-lam50-t-filled", "filled", 60.0, 4.0)
+    records = load_records(tmp_path)
+    summary = summarize(records)
+    assert summary["speed_source"] == PER_RECORD and summary["speed"]["missing"] == ["hybrid-lam50-t-filled"]
+    assert summary["best_at_2_5x"]["run"] == "hybrid-lam40-t-filled"
+    assert summary["best_at_2_5x"]["speedup"] == pytest.approx(3.0)
+    assert "lacks hybrid-lam50-t-filled" in speed_source(records, ["hybrid-lam50-t-filled"]).describe()
+
+
+def test_speed_source_is_one_checked_value():
+    with pytest.raises(ValueError, match="needs its speedups"):
+        SpeedSource(ONE_RUN)
+    with pytest.raises(ValueError, match="unknown"):
+        SpeedSource("fastest")
+    with pytest.raises(ValueError, match="not 'timing'"):
+        SpeedSource.from_timing({"name": "x", "kind": "dense"})
+
+
+# ---------------------------------------------------------------- comparisons at equal speed
+
+def test_struct_gap_interpolates_the_hybrid_front(tmp_path):
+    _teacher(tmp_path)
+    _run(tmp_path, "hybrid-lam10-t-filled", "filled", 60.0, 2.0)
+    _run(tmp_path, "hybrid-lam50-t-filled", "filled", 50.0, 4.0)
+    _run(tmp_path, "struct-lam10-t-filled", "filled", 53.0, 3.0)  # the front is at 55.0 there: -2.0
+    _run(tmp_path, "struct-lam90-t-filled", "filled", 40.0, 5.0)  # faster than every hybrid: not compared
+    _run(tmp_path, "struct-lam10-t-packed", "packed", 20.0, 3.0)  # packed: not a shipped model, not compared
+    summary = summarize(load_records(tmp_path))
+    gap = summary["struct_gap_vs_hybrid"]
+    points = {p["name"]: p for p in gap["points"]}
+    assert set(points) == {"struct-lam10-t-filled", "struct-lam90-t-filled"}
+    assert points["struct-lam10-t-filled"]["front_f1"] == pytest.approx(55.0)
+    assert points["struct-lam10-t-filled"]["gap"] == pytest.approx(-2.0)
+    assert points["struct-lam90-t-filled"]["gap"] is None
+    assert gap["mean"] == pytest.approx(-2.0) and _check(summary, "struct_vs_hybrid")["status"] == MET
+    _run(tmp_path, "struct-lam20-t-filled", "filled", 50.0, 2.5)  # front at 57.5: -7.5; mean -4.75
+    summary = summarize(load_records(tmp_path))
+    assert summary["struct_gap_vs_hybrid"]["mean"] == pytest.approx(-4.75)
+    assert _check(summary, "struct_vs_hybrid")["status"] == MISSED
+
+
+def test_gaps_to_students_and_torch_pruning(tmp_path):
+    _teacher(tmp_path)
+    _run(tmp_path, "hybrid-lam10-t-filled", "filled", 60.0, 2.0, epochs=2)
+    _run(tmp_path, "hybrid-lam50-t-filled", "filled", 50.0, 4.0, epochs=2)
+    _run(tmp_path, "hybrid-lam90-t-filled", "filled", 70.0, 4.0, epochs=5)  # trained longer: never a rival
+    _run(tmp_path, "distil-2L-t", "distil-recipe", 54.0, 3.0, epochs=2)  # front 55.0: +1.0, under +2
+    _run(tmp_path, "tp-50-t", "torch-pruning", 56.0, 3.0, epochs=2)  # front 55.0: -1.0, under 0
+    summary = summarize(load_records(tmp_path))
+    assert summary["f1_gap_vs_distil_recipe"]["mean"] == pytest.approx(1.0)
+    assert summary["f1_gap_vs_torch_pruning"]["mean"] == pytest.approx(-1.0)
+    assert _check(summary, "vs_distil_recipe")["status"] == MISSED
+    assert _check(summary, "vs_torch_pruning")["status"] == MISSED
+    assert summary["f1_gap_vs_torch_pruning"]["points"][0]["rivals_compared"] == 2
+
+
+# ---------------------------------------------------------------- missing inputs
+
+def test_missing_inputs_are_not_measured_never_met(tmp_path):
+    _teacher(tmp_path)
+    _run(tmp_path, "hybrid-lam10-t-filled", "filled", 69.9, 3.0, val=70.0)  # one seed, 0.1 below the teacher
+    summary = summarize(load_records(tmp_path))
+    status = {c["key"]: c["status"] for c in summary["targets"]}
+    assert status == {target.key: NOT_MEASURED for target in TARGETS}
+    speed = _check(summary, "speed_2_5x")
+    assert "needs >= 2 seeds, has 1" in speed["note"] and speed["value"] == pytest.approx(0.1)
+    assert "4x faster" in _check(summary, "speed_4x")["note"]
+    assert summary["best_at_4x"] is None and summary["int8_f1_drop"] is None
+    # a run whose teacher is not recorded has no F1 drop: still not measured
+    _run(tmp_path, "hybrid-lam10-t-s43-filled", "filled", 69.9, 3.0, val=70.0, seed=43, teacher="runs/gone/final")
+    summary = summarize(load_records(tmp_path))
+    assert summary["best_at_2_5x"]["f1_drop"] is None
+    assert _check(summary, "speed_2_5x")["status"] == NOT_MEASURED
+
+
+def test_int8_drop_from_a_deploy_accuracy_record(tmp_path):
+    _teacher(tmp_path)
+    record("int8-best", "deploy-accuracy", {"torch_fp32_f1": 61.5, "ort_int8_f1": 60.75}, _prov(),
+           {"model": "runs/hybrid/filled"}, directory=tmp_path)
+    summary = summarize(load_records(tmp_path))
+    assert summary["int8_f1_drop"] == pytest.approx(0.75) and summary["int8"]["model"] == "runs/hybrid/filled"
+
+
+def test_targets_table_is_checked():
+    assert [t.key for t in TARGETS] == ["speed_2_5x", "speed_4x", "struct_vs_hybrid", "vs_distil_recipe",
+                                        "vs_torch_pruning"]
+    assert TARGETS[0].describe() == ">= 2.5x at <= 1.0 F1 below the reference (mean of >= 2 seeds)"
+    with pytest.raises(ValueError, match="exactly one"):
+        Target("bad", "x", threshold=0.0)
+
