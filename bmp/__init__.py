@@ -25,9 +25,9 @@ from bmp.pruning.granularity import PRESETS, PruningConfig, preset
 from bmp.pruning.kept import kept_report
 from bmp.pruning.masked import add_masks, baked_copy, set_threshold
 from bmp.pruning.schedule import CubicSchedule
-from bmp.squad.answer_old import answer
+from bmp.squad.answer import Answer, answer
 
 __version__ = "0.1.0"
-__all__ = ["answer", "PRESETS", "PruningConfig", "preset", "add_masks", "baked_copy", "set_threshold", "load_base",
+__all__ = ["Answer", "answer", "PRESETS", "PruningConfig", "preset", "add_masks", "baked_copy", "set_threshold", "load_base",
            "load_tokenizer", "tiny_bert", "pack", "get_profile", "kept_report", "load_packed", "save_packed",
            "CubicSchedule", "size_report"]

@@ -29,7 +29,7 @@
 # - Pack a pruned model, pad its FFN sizes to a multiple of 8, and check that the logits do not change.
 # - Read a size report: parameters, linear parameters, fill rate, bytes on disk.
 # - Save a packed model and load it back both with `bmp.packing.saving.load_packed` and with plain `transformers`
-#   (`trust_remote_code=True`), with identical logits; ask it a question with `bmp.squad.answer_old`.
+#   (`trust_remote_code=True`), with identical logits; ask it a question with `bmp.answer`.
 # - Time the packed model against the dense teacher on the CPU, and explain why the speedup is smaller than the
 #   parameter reduction.
 # - Fill the packed model with a short distillation fine-tune, and compare F1 before and after.
@@ -56,7 +56,7 @@ from bmp.pruning.kept import kept_report
 from bmp.results.records import load_records, results_dir, teacher_record
 from bmp.speed.fresh import cpu_speedup
 from bmp.squad import eval_collator
-from bmp.squad.answer_old import answer
+from bmp.squad.answer import answer
 from bmp.training.finalize import finalize_run
 from bmp.training.finetune import finetune_dense
 from bmp.training.kit import evaluate_qa, prepare_data
@@ -280,7 +280,7 @@ print(f"weights on disk: {on_disk.weights_bytes / 2**20:.1f} MiB packed, {teache
 # %% [markdown]
 # ## Asking it a question
 #
-# transformers 5 removed the `question-answering` pipeline, so `bmp.squad.answer_old.answer` does the same steps in a
+# transformers 5 removed the `question-answering` pipeline, so `bmp.squad.answer.answer` does the same steps in a
 # few lines: windows with offsets, one forward pass, the best span mapped back to the context.
 
 # %%
@@ -289,7 +289,7 @@ print(f"question: {question['question']}\ngold answers: {question['answers']['te
 for name, model in (("teacher", teacher), ("pruned", pruned), ("packed", packed)):
     reply = answer(question["question"], question["context"], model, tokenizer,
                    max_length=profile.max_seq_length, doc_stride=profile.doc_stride)
-    print(f"{name:>8}: {reply!r}")
+    print(f"{name:>8}: {reply.answer!r} (score {reply.score:.1f}, characters {reply.start}-{reply.end})")
 
 # %% [markdown]
 # ## Is it faster?
@@ -392,7 +392,7 @@ if "filled" in stages:
     assert size_report(filled).linear_params == size_report(stages["packed"].model).linear_params
     reply = answer(question["question"], question["context"], filled, tokenizer,
                    max_length=profile.max_seq_length, doc_stride=profile.doc_stride)
-    print(f"filled model: {question['question']} -> {reply!r}")
+    print(f"filled model: {question['question']} -> {reply.answer!r}")
 
 # %% [markdown]
 # ## Questionnaire

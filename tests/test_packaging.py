@@ -9,11 +9,19 @@ def _name(requirement: str) -> str:
     return re.split(r"[<>=!~\[ ;]", requirement.strip().strip('"'), maxsplit=1)[0].lower()
 
 
+INSTALLED_EXTRAS = ("course", "test", "deploy")  # what `make setup` installs
+
+
+def test_make_setup_installs_every_extra_the_course_and_tests_need(repo_root):
+    makefile = (repo_root / "Makefile").read_text()
+    assert f'-e ".[{','.join(INSTALLED_EXTRAS)}]"' in makefile
+
+
 def test_environment_yml_matches_pyproject(repo_root):
     project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
     wanted = {_name(r) for r in project["dependencies"]}
-    wanted |= {_name(r) for r in project["optional-dependencies"]["course"]}
-    wanted |= {_name(r) for r in project["optional-dependencies"]["test"]}
+    for extra in INSTALLED_EXTRAS:
+        wanted |= {_name(r) for r in project["optional-dependencies"][extra]}
     env = yaml.safe_load((repo_root / "environment.yml").read_text())
     pip_block = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     listed = {_name(r) for r in pip_block if not r.startswith("-e")}

@@ -5,20 +5,25 @@ from bmp.results.records import load_records, provenance, record
 from bmp.results.summary import END, START, render, update_readme
 
 
+TEACHER = "runs/teacher-course/final"
+
+
 def _records(tmp_path):
     prov = provenance(base_model="embedded", data_split="dev by article", profile="course")
     record("dense-course", "dense", {"exact_match": 50.0, "f1": 63.25, "eval_split": "dev-by-article"}, prov,
-           directory=tmp_path)
-    record("h-filled", "filled", {"exact_match": 48.0, "f1": 61.875, "fill_rate": 0.4321, "cpu_speedup": 2.345,
-                                  "heads_per_layer": [3, 2], "neurons_per_layer": [512, 64],
-                                  "eval_split": "dev-by-article"}, prov, directory=tmp_path)
+           {"output_dir": TEACHER}, directory=tmp_path)
+    record("hybrid-lam40-course-filled", "filled",
+           {"exact_match": 48.0, "f1": 61.875, "fill_rate": 0.4321, "cpu_speedup": 2.345,
+            "heads_per_layer": [3, 2], "neurons_per_layer": [512, 64], "eval_split": "dev-by-article"},
+           prov, {"teacher": TEACHER}, directory=tmp_path)
     return load_records(tmp_path)
 
 
 def test_table_carries_the_recorded_numbers(tmp_path):
     text = render(_records(tmp_path))
-    assert "| h-filled | filled | course | – | 48.0 | 61.9 | 0.432 | [3, 2] | [512, 64] | 2.35 | dev-by-article |" in text
-    assert "63.2" in text or "63.3" in text
+    assert ("| hybrid-lam40-course-filled | filled | course | – | – | 48.0 | 61.9 | – | 0.432 | [3, 2] | [512, 64] "
+            "| 2.35 | dev-by-article |") in text
+    assert "teacher dense-course 63.2 F1" in text or "teacher dense-course 63.3 F1" in text
 
 
 def test_update_rewrites_only_between_markers(tmp_path):
@@ -26,7 +31,8 @@ def test_update_rewrites_only_between_markers(tmp_path):
     readme.write_text(f"intro\n{START}\nold\n{END}\noutro\n")
     update_readme(readme, _records(tmp_path))
     text = readme.read_text()
-    assert text.startswith("intro\n") and text.endswith("\noutro\n") and "old" not in text and "h-filled" in text
+    assert text.startswith("intro\n") and text.endswith("\noutro\n") and "old" not in text
+    assert "hybrid-lam40-course-filled" in text
 
 
 def test_missing_markers_are_named(tmp_path):
@@ -36,25 +42,41 @@ def test_missing_markers_are_named(tmp_path):
         update_readme(readme, [])
 
 
-def test_targets_are_checked_against_the_teacher(tmp_path):
-    from bmp.results.summary import targets
+def test_targets_speak_of_the_reference_seeds_and_speed_source(tmp_path):
+    from bmp.results.summary import takeaways, targets
 
     records = _records(tmp_path)
     text = targets(records)
-    assert "missed by 0.4 F1" in text and "h-filled (-1.4 F1 at 2.35x" in text  # 61.875 vs 63.25, allowed 1
-    assert "no model is 3x faster yet" in text
-    prov = provenance(base_model="embedded", data_split="dev by article", profile="course")
-    record("fast-filled", "filled", {"f1": 61.0, "cpu_speedup": 3.1, "eval_split": "dev-by-article"}, prov,
+    assert "no control recorded yet" in text and "each record's own timing" in text
+    assert "- >= 2.5x at <= 1.0 F1 below the reference (mean of >= 2 seeds): **not measured**; no pruned model is " \
+           "2.5x faster yet." in text
+    assert "**met**" not in text  # nothing here is measured well enough to be met
+    line = takeaways(records)
+    assert "61.9 F1 (single seed), -1.4 vs its reference 63.2 (no control yet), at 2.35x CPU speed" in line
+
+    prov = provenance(base_model="embedded", data_split="dev by article", profile="course", seed=43)
+    record("control-course", "control", {"f1": 64.0, "eval_split": "dev-by-article"}, prov, {"teacher": TEACHER},
            directory=tmp_path)
+    record("hybrid-lam40-course-s43-filled", "filled",
+           {"f1": 63.875, "cpu_speedup": 2.6, "fill_rate": 0.43, "eval_split": "dev-by-article"}, prov,
+           {"teacher": TEACHER}, directory=tmp_path)
     record("student", "distil-recipe", {"f1": 55.0, "cpu_speedup": 3.0, "eval_split": "dev-by-article"}, prov,
-           directory=tmp_path)
-    text = targets(load_records(tmp_path))
-    assert ">= 3x within 3 F1 of the teacher (timed against the teacher when recorded): **met**" in text
-    assert "fast-filled (-2.2 F1 at 3.10x" in text
-    assert "student" in text and "**+6.1 F1**" in text  # front at 3.0x: 61.875 - 0.875 * 0.655 / 0.755
-    # a later timing of every model in one run is checked too, with its own speeds
+           {"teacher": TEACHER}, directory=tmp_path)
+    # every compared run timed in one run: those speeds replace the records' own
     record("CPU-fp32-b8x384", "timing", {"device": "cpu", "dtype": "fp32", "batch": 8, "seq": 384,
-                                         "speedups": {"h-filled": 3.2, "fast-filled": 2.9}}, prov, directory=tmp_path)
-    text = targets(load_records(tmp_path))
-    assert "(all timed in one run" in text and "h-filled (-1.4 F1 at 3.20x" in text
-    assert text.count("missed by 0.4 F1") == 2  # at >= 2x, in both timings: h-filled is the best there
+                                         "hardware": "CPU x86_64, 2 threads",
+                                         "speedups": {"hybrid-lam40-course-filled": 2.5,
+                                                      "hybrid-lam40-course-s43-filled": 2.7, "student": 2.0}},
+           provenance(base_model="embedded", data_split="synthetic", profile="bench"), directory=tmp_path)
+    records = load_records(tmp_path)
+    text = targets(records)
+    assert "control control-course 64.0 F1; the reference is the control's 64.0" in text
+    assert "all timed in one run (CPU x86_64, 2 threads, fp32" in text
+    # seeds 61.875 and 63.875: mean 62.875, std 1.414; 64.0 - 62.875 = 1.125 > 1.0 at 2.6x (the one run's mean)
+    assert "- >= 2.5x at <= 1.0 F1 below the reference (mean of >= 2 seeds): **missed**; hybrid-lam40-course-filled: " \
+           "62.9 ± 1.4 F1 over 2 seeds at 2.60x" in text
+    assert "1.1 F1 below the reference" in text
+    # the student at 2.0x is slower than the pruned front's slowest point (2.5x, 62.875): +7.9 F1
+    assert "vs the layer-dropped student student (55.0 F1 (single seed) at 2.00x" in text and "**+7.9 F1**" in text
+    assert "timed against the teacher when recorded" not in text
+    assert "62.9 ± 1.4 F1 over 2 seeds, -1.1 vs its reference 64.0, at 2.60x" in takeaways(records)

@@ -3,8 +3,8 @@
 ``save_packed`` writes a folder that loads two ways: :func:`load_packed` (bmp's classes, no remote code) and
 ``AutoModelForQuestionAnswering.from_pretrained(folder, trust_remote_code=True)`` (the folder carries
 ``modeling_packed_bert.py``, a copy of :mod:`bmp.packing.packed_bert`). transformers 5 has no question-answering
-pipeline any more; :func:`bmp.squad.answer_old.answer` does its job. :func:`load_packed` checks the folder first, so a broken folder gives an error that says
-what is wrong and how to fix it instead of a silently re-initialised model.
+pipeline any more; :func:`bmp.squad.answer.answer` does its job. :func:`load_packed` checks the folder first, so a
+broken folder gives an error that says what is wrong and how to fix it instead of a silently re-initialised model.
 """
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""The peer baseline: what a user would reach for instead of bmp. Torch-Pruning (``torch-pruning`` 1.6) removes whole
-attention heads and FFN neurons from the teacher in one shot, by weight magnitude or first-order Taylor importance;
-the result is then distilled for as many steps as bmp's prune + fill, and packed, timed and recorded like bmp's runs.
+"""The peer baseline: Torch-Pruning cuts the teacher's heads and FFN neurons, then it is distilled as long as bmp.
+
+Torch-Pruning (``torch-pruning`` 1.6) is what a user would reach for instead of bmp: it removes whole attention heads
+and FFN neurons in one shot, by weight magnitude or first-order Taylor importance. The result is distilled for as many
+steps as bmp's prune + fill, then packed, timed and recorded like bmp's own runs.
 
 Only heads and FFN neurons go: Torch-Pruning would also shrink the hidden size (embeddings, LayerNorms, every
 layer's input) unless the embeddings are ignored, which bmp never does. Pruning is *per layer*: every layer keeps
