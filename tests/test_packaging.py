@@ -14,7 +14,8 @@ INSTALLED_EXTRAS = ("course", "test", "deploy")  # what `make setup` installs
 
 def test_make_setup_installs_every_extra_the_course_and_tests_need(repo_root):
     makefile = (repo_root / "Makefile").read_text()
-    assert f'-e ".[{','.join(INSTALLED_EXTRAS)}]"' in makefile
+    extras = ",".join(INSTALLED_EXTRAS)
+    assert f'-e ".[{extras}]"' in makefile
 
 
 def test_environment_yml_matches_pyproject(repo_root):
