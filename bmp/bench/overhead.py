@@ -12,12 +12,11 @@ import time
 import torch
 from transformers import BertConfig, BertForQuestionAnswering
 
+from bmp.models import EMBEDDED_SHAPE
 from bmp.pruning.granularity import preset
 from bmp.pruning.masked import add_masks, score_parameters, set_threshold
 from bmp.pruning.regularization import Regularization, l1_sigmoid
 from bmp.pruning.schedule import CubicSchedule
-
-EMBEDDED_SHAPE = dict(num_hidden_layers=6, hidden_size=384, num_attention_heads=12, intermediate_size=1536)
 
 
 def _base(kind: str):

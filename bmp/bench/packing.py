@@ -18,10 +18,11 @@ import copy
 import torch
 from transformers import BertConfig, BertForQuestionAnswering
 
+from bmp.models import EMBEDDED_SHAPE
 from bmp.packing.pack import pack
 from bmp.packing.size import size_report
 from bmp.pruning.anatomy import encoder_layers
-from bmp.speed.timing import dense_like, synthetic_batch, time_interleaved
+from bmp.speed.timing import CPU_SETTING, dense_like, synthetic_batch, time_interleaved
 
 HEADS_KEPT = (8, 7, 6, 5, 4, 3)
 FFN_KEPT = (1400, 1200, 900, 500, 250, 120)
@@ -29,8 +30,8 @@ FFN_KEPT = (1400, 1200, 900, 500, 250, 120)
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bmp.bench packing", description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--seq", type=int, default=384)
+    parser.add_argument("--batch", type=int, default=CPU_SETTING.batch)
+    parser.add_argument("--seq", type=int, default=CPU_SETTING.seq)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--align-heads", type=int, default=1)
@@ -52,7 +53,7 @@ def base_model(which: str, seed: int) -> tuple[BertForQuestionAnswering, str]:
         except (ImportError, OSError):
             pass
     torch.manual_seed(seed)
-    config = BertConfig(num_hidden_layers=6, hidden_size=384, num_attention_heads=12, intermediate_size=1536)
+    config = BertConfig(**EMBEDDED_SHAPE)
     return BertForQuestionAnswering(config).eval(), "random"
 
 

@@ -28,16 +28,16 @@ from pathlib import Path
 import torch
 from transformers import BertConfig, BertForQuestionAnswering
 
+from bmp.models import EMBEDDED_SHAPE
 from bmp.packing.flops import flop_check
 from bmp.results.records import REPO_ROOT, hardware, hardware_label, load_records, provenance, record
+from bmp.results.tradeoff import RUN_KINDS
 from bmp.speed.architectures import BASELINE, build_reference
-from bmp.speed.timing import synthetic_batch, time_interleaved
+from bmp.speed.timing import CPU_SETTING, synthetic_batch, time_interleaved
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-RUN_KINDS = ("packed", "filled", "distil-recipe")
 CPU_SKIPPED_REFERENCES = ("BERT-large WWM",)
 SMALL_REFERENCES = ("BERT-base", "TinyBERT-4")
-EMBEDDED_SHAPE = dict(num_hidden_layers=6, hidden_size=384, num_attention_heads=12, intermediate_size=1536)
 DEFAULT_SHAPES_DIR = ".carry/packed"
 
 
@@ -67,7 +67,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     cuda = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
     args.device = args.device or ("cuda" if cuda else "cpu")
-    defaults = dict(dtypes="fp32,fp16" if cuda else "fp32", batch=128 if cuda else 8, seq=384,
+    defaults = dict(dtypes="fp32,fp16" if cuda else "fp32", batch=128 if cuda else CPU_SETTING.batch, seq=CPU_SETTING.seq,
                     repeats=10 if cuda else 3, warmup=3 if cuda else 2)
     if args.small:
         defaults.update(batch=2, seq=64, repeats=1, warmup=1)

@@ -12,10 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from bmp.results.records import hardware_label
+from bmp.speed.timing import CPU_SETTING
 
 ONE_RUN, PER_RECORD = "one-run", "per-record"
 # the shape and precision every speed target is stated at (the records' own cpu_speedup uses the same)
-TIMED = {"device": "cpu", "dtype": "fp32", "batch": 8, "seq": 384}
+TIMED = {"device": "cpu", "dtype": CPU_SETTING.dtype, "batch": CPU_SETTING.batch, "seq": CPU_SETTING.seq}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ Compare medians; a result whose slowest repeat is over 1.3x its fastest is flagg
 from __future__ import annotations
 
 import copy
+import gc
 import statistics
 import time
 import warnings
@@ -56,6 +57,20 @@ class TimingResult:
                 "torch_version": self.torch_version, "threads": self.threads, "unstable": self.unstable}
 
 
+@dataclass(frozen=True)
+class SpeedSetting:
+    """The shape and precision speeds are compared at: every CPU speedup and speed target in bmp uses
+    :data:`CPU_SETTING` (batch 8 x sequence 384, fp32, median of 10 interleaved rounds)."""
+
+    batch: int
+    seq: int
+    dtype: str = "fp32"
+    repeats: int = 10
+
+
+CPU_SETTING = SpeedSetting(batch=8, seq=384)
+
+
 def time_forward(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, *,
                  repeats: int = 10, warmup: int = 2, device: str | torch.device | None = None,
                  dtype: torch.dtype | None = None) -> TimingResult:
@@ -86,6 +101,9 @@ def time_interleaved(models: Mapping[str, nn.Module], input_ids: torch.Tensor,
     names = list(ready)
     times = {name: [] for name in names}
     modes = {name: model.training for name, model in ready.items()}
+    gc_was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()  # a collection inside a timed pass would charge one model for every model's garbage
     try:
         for model in ready.values():
             model.eval()
@@ -98,6 +116,8 @@ def time_interleaved(models: Mapping[str, nn.Module], input_ids: torch.Tensor,
                 for name in names[shift:] + names[:shift]:
                     times[name].append(_one_pass(ready[name], batch, device))
     finally:
+        if gc_was_enabled:
+            gc.enable()
         for name, model in ready.items():
             model.train(modes[name])
 
