@@ -202,25 +202,32 @@ def test_unsupported_model_is_named():
         add_masks(torch.nn.Sequential(torch.nn.Linear(4, 4)), preset("hybrid"))
 
 
-def test_masked_forward_makes_no_host_sync():
-    """A .item()/bool() in forward would force a GPU sync each step; none may happen (checked via CUDA sync debug
-    mode where available, else by scanning for them in the traced graph on CPU)."""
+SYNCING = ("item", "tolist", "numpy", "nonzero", "__bool__", "__int__", "__float__", "__index__")
+
+
+def test_masked_forward_makes_no_host_sync(monkeypatch):
+    """A value read back to the host (.item(), bool(t), .tolist(), nonzero ...) in forward would force a GPU sync
+    each step. With CUDA, its sync debug mode raises on any; on CPU every such Tensor method is spied on."""
     model = add_masks(tiny_bert(), preset("hybrid", attention=(16, 16)))
     set_threshold(model, 0.05)
     x = inputs()
-    calls = []
-    original = torch.Tensor.item
-
-    def spy(self):
-        calls.append(1)
-        return original(self)
-
-    torch.Tensor.item = spy
-    try:
-        model(**x)
-    finally:
-        torch.Tensor.item = original
-    assert calls == []
+    dense_calls = []
+    for name in SYNCING:
+        original = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name, lambda self, *a, _o=original, _n=name, **k:
+                            (dense_calls.append(_n), _o(self, *a, **k))[1])
+    tiny_bert()(**x)  # how many the plain model makes (transformers' own checks), to subtract
+    baseline = list(dense_calls)
+    dense_calls.clear()
+    model(**x)
+    assert sorted(dense_calls) == sorted(baseline), f"masking added host syncs: {dense_calls} vs {baseline}"
+    if torch.cuda.is_available():
+        cuda_model, cuda_x = model.cuda(), {k: v.cuda() for k, v in x.items()}
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            cuda_model(**cuda_x)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
 
 
 def test_layer_with_every_head_and_neuron_masked_packs_exactly():
@@ -340,3 +347,29 @@ def test_saved_scores_redraw_the_same_masks(tmp_path):
         set_threshold(again, threshold)
         x = inputs()
         torch.testing.assert_close(again(**x).start_logits, model(**x).start_logits, rtol=0, atol=0)
+
+
+PACK_PRESETS = {"unstructured": {}, "block": {"attention": (16, 16), "ffn": (16, 16)}, "struct": {},
+                "hybrid": {"attention": (16, 16)}}
+
+
+@pytest.mark.parametrize("name", PACK_PRESETS)
+@pytest.mark.parametrize("activation", ["relu", "gelu", "gelu_new"])
+@pytest.mark.parametrize("align_ffn", [1, 8])
+def test_packed_equals_masked_at_every_preset(name, activation, align_ffn):
+    """Random scores, random biases, one layer with everything pruned: the packed model computes the masked
+    model's function, whatever the preset, the activation and the alignment padding."""
+    from bmp.packing.pack import pack
+
+    model = add_masks(tiny_bert(num_hidden_layers=3, hidden_act=activation), preset(name, **PACK_PRESETS[name]))
+    randomize_scores(model, seed=3)
+    with torch.no_grad():
+        for module in masked_modules(encoder_layers(model)[1].layer):
+            module.scores.fill_(-10.0)  # layer 1 loses every head and neuron
+    set_threshold(model, 0.5)
+    packed = pack(model, align_ffn=align_ffn)
+    assert packed.config.heads_per_layer[1] == 0 and packed.config.intermediate_per_layer[1] == 0
+    assert all(n % align_ffn == 0 for n in packed.config.intermediate_per_layer)
+    x = inputs()
+    for key in ("start_logits", "end_logits"):
+        torch.testing.assert_close(getattr(packed(**x), key), getattr(model(**x), key), rtol=1e-4, atol=1e-4)
