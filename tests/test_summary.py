@@ -79,3 +79,15 @@ def test_targets_speak_of_the_reference_seeds_and_speed_source(tmp_path):
     assert "vs the layer-dropped student student (55.0 F1 (single seed) at 2.00x" in text and "**+7.9 F1**" in text
     assert "timed against the teacher when recorded" not in text
     assert "62.9 ± 1.4 F1 over 2 seeds, -1.1 vs its reference 64.0, at 2.60x" in takeaways(records)
+
+
+def test_the_readme_block_is_what_the_records_render(repo_root):
+    """The numbers in the README come from `python -m bmp summary`: regenerate it after recording a run."""
+    from bmp.results.records import load_records
+    from bmp.results.summary import FIGURES
+
+    text = (repo_root / "README.md").read_text()
+    block = text.split(START, 1)[1].split(END, 1)[0].strip()
+    figures = [repo_root / FIGURES / f"{name}.png" for name in ("f1_vs_speedup", "f1_vs_fill_rate")]
+    expected = render(load_records(), [f for f in figures if f.is_file()], repo_root).strip()
+    assert block == expected, "README's results block is stale: run `python -m bmp summary`"

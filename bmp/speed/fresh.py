@@ -1,10 +1,9 @@
 """A saved model's CPU speedup over its saved dense teacher, measured in a fresh Python process.
 
-A process that has just trained runs later forward passes slower, small models more than big ones (the cause
-is not pinned down: bf16 autocast passes alone don't reproduce it), so a packed model timed right after its
-fill looks less fast than it is when loaded. Run records therefore time the folders they saved in a new
-process, which is also what a user who loads the model gets. Compare a record's ``cpu_speedup`` with
-``python -m bmp.bench timing`` to see the gap.
+Run records time the folders they saved in a new process: that is what a user who loads the model gets, and it
+keeps whatever state a training process leaves behind (allocator, threads, autocast wrappers) out of the timing.
+Speeds that are compared with each other come from one ``python -m bmp.bench timing`` run instead, which times
+every model in the same process.
 
     python -m bmp.speed.fresh runs/teacher-course/final runs/hybrid-lam40-course/filled   # prints one JSON line
 """
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from bmp.speed.timing import CPU_SETTING  # noqa: E402
+from bmp.speed.timing import CPU_SETTING
 
 BATCH, SEQ, REPEATS = CPU_SETTING.batch, CPU_SETTING.seq, CPU_SETTING.repeats
 
