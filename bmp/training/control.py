@@ -15,7 +15,7 @@ from bmp.training.kit import SEED, QAData, RunResult, distil_train, evaluate_bot
 
 
 def control_run(teacher_dir, profile: Profile | None = None, output_dir=None, data: QAData | None = None,
-                epochs: float | None = None, name: str | None = None, seed: int = SEED) -> RunResult:
+                epochs: float | None = None, name: str | None = None, seed: int = SEED, **train_overrides) -> RunResult:
     """Distil the teacher into a copy of itself for ``epochs`` (default: the profile's prune + fill epochs, at the
     pruning learning rate, as prune and fill train); save, evaluate and record it as kind ``control``."""
     profile = profile or get_profile()
@@ -27,7 +27,7 @@ def control_run(teacher_dir, profile: Profile | None = None, output_dir=None, da
     epochs = epochs or profile.prune_epochs + profile.epochs
     trainer, train_s = distil_train(load_saved(teacher_dir).train(), teacher, tokenizer, data,
                                     profile, output_dir, epochs=epochs,
-                                    learning_rate=profile.prune_learning_rate, seed=seed)
+                                    learning_rate=profile.prune_learning_rate, seed=seed, **train_overrides)
     final = output_dir / "final"
     trainer.save_model(str(final))
     model = load_saved(final)

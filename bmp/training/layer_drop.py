@@ -43,7 +43,7 @@ def every_other(num_layers: int, keep: int) -> list[int]:
 
 def layer_drop_run(teacher_dir, layers: list[int], profile: Profile | None = None, output_dir=None,
                    data: QAData | None = None, epochs: float | None = None, name: str | None = None,
-                   base_model_name: str | None = None, seed: int = SEED) -> RunResult:
+                   base_model_name: str | None = None, seed: int = SEED, **train_overrides) -> RunResult:
     """Fine-tune the layer-dropped teacher with distillation for ``epochs`` (default: the pruning pipeline's
     prune + fill epochs, so both get the same number of steps); record it like a packed model."""
     profile = profile or get_profile()
@@ -54,7 +54,8 @@ def layer_drop_run(teacher_dir, layers: list[int], profile: Profile | None = Non
     data = data or prepare_data(profile, tokenizer)
     epochs = epochs or profile.prune_epochs + profile.epochs
     trainer, train_s = distil_train(keep_layers(teacher, layers), teacher, tokenizer, data, profile, output_dir,
-                                    epochs=epochs, learning_rate=profile.prune_learning_rate, seed=seed)
+                                    epochs=epochs, learning_rate=profile.prune_learning_rate, seed=seed,
+                                    **train_overrides)
     final = output_dir / "final"
     trainer.save_model(str(final))
     # measure what users will load: the trained model object may still carry the trainer's autocast wrapper
