@@ -12,6 +12,10 @@ The main pieces, in the order a run uses them::
 Fresh scores are all equal; training (``python -m bmp prune``) is what makes them mean something. With the default
 ``sigmoid_threshold`` method, fresh scores keep everything until training and the L1 pull move them.
 
+Two notebook widgets load on first use (they need ipywidgets and matplotlib): ``bmp.tradeoff_widget(records)``
+picks the recorded model to ship for the F1 you may give up, and ``bmp.live_pruning_widget(run, teacher, data,
+tokenizer)`` redraws a pruned run's masks as a threshold slider moves.
+
 The package is laid out by pipeline stage: :mod:`bmp.pruning` (scores and masks), :mod:`bmp.packing`,
 :mod:`bmp.squad`, :mod:`bmp.training` (every run), :mod:`bmp.speed`, :mod:`bmp.results`, :mod:`bmp.course`
 and :mod:`bmp.bench`. Runs: ``python -m bmp --help``.
@@ -28,6 +32,18 @@ from bmp.pruning.schedule import CubicSchedule
 from bmp.squad.answer import Answer, answer
 
 __version__ = "0.1.0"
-__all__ = ["Answer", "answer", "PRESETS", "PruningConfig", "preset", "add_masks", "baked_copy", "set_threshold", "load_base",
-           "load_tokenizer", "tiny_bert", "pack", "get_profile", "kept_report", "load_packed", "save_packed",
-           "CubicSchedule", "size_report"]
+_LAZY = {"tradeoff_widget": "bmp.results.widgets", "live_pruning_widget": "bmp.results.live"}
+
+
+def __getattr__(name: str):
+    """The widgets, imported on first use so that ``import bmp`` stays light."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'bmp' has no attribute {name!r}")
+
+
+__all__ = ["Answer", "answer", "PRESETS", "PruningConfig", "preset", "add_masks", "baked_copy", "set_threshold",
+           "load_base", "load_tokenizer", "tiny_bert", "pack", "get_profile", "kept_report", "load_packed",
+           "save_packed", "CubicSchedule", "size_report", "tradeoff_widget", "live_pruning_widget"]

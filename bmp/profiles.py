@@ -27,7 +27,7 @@ class Profile:
     prune_epochs: float
     prune_learning_rate: float
     score_learning_rate: float  # short runs need faster scores: the reference's 1e-2 assumes ~20 epochs
-    prune_lambda: float  # the course's default L1 weight, on the reference's scale (notebooks 04 and 05 share it)
+    prune_lambda: float  # the course's default L1 weight, on the reference's scale (notebooks 05 and 06 share it)
     model: str = "embedded"  # "tiny" (random, for seconds-long smoke runs), "embedded", or a hub name / folder
 
     def __post_init__(self):

@@ -5,13 +5,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from model_helpers import randomize_scores
 
 from bmp.deploy import OrtQAModel, check_onnx, export_onnx, ort_session, quantize_int8
 from bmp.models import load_tokenizer, tiny_bert
 from bmp.packing.pack import pack
 from bmp.pruning.anatomy import encoder_layers
 from bmp.pruning.granularity import preset
-from bmp.pruning.masked import add_masks, masked_modules, set_threshold
+from bmp.pruning.masked import add_masks, set_threshold
 from bmp.squad import load_sample
 from bmp.squad.answer import Answer, answer
 from bmp.squad.features import eval_collator, prepare_eval_features
@@ -43,13 +44,8 @@ def packed_with_empty_layers():
     """A packed tiny BERT whose layer 0 has no heads and layer 1 no FFN neurons (as in test_masking), the other
     sizes partly pruned, with random biases so that the output biases of empty layers matter."""
     model = add_masks(tiny_bert(), preset("struct"))
-    g = torch.Generator().manual_seed(1)
+    randomize_scores(model)
     with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("bias"):
-                p.copy_(0.1 * torch.randn(p.shape, generator=g))
-        for module in masked_modules(model):
-            module.scores.copy_(torch.randn(module.scores.shape, generator=g))
         parts = encoder_layers(model)
         parts[0].layer.head_scores.scores.fill_(-10.0)
         parts[1].layer.neuron_scores.scores.fill_(-10.0)

@@ -1,6 +1,7 @@
 """Masks, binarizers and the straight-through gradient, on a tiny random BERT."""
 import pytest
 import torch
+from model_helpers import inputs, randomize_scores
 
 from bmp.models import tiny_bert
 from bmp.pruning.anatomy import UnsupportedModelError, encoder_layers
@@ -17,25 +18,6 @@ GRANULARITIES = {
     "struct": PruningConfig(attention="head", ffn="neuron"),
     "hybrid": PruningConfig(attention=(16, 16), ffn="neuron"),
 }
-
-
-def inputs(seed=0, batch=2, seq=12):
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(1000, 2000, (batch, seq), generator=g)
-    mask = torch.ones(batch, seq, dtype=torch.long)
-    mask[1, seq - 4:] = 0  # padding in the second row
-    return {"input_ids": ids, "attention_mask": mask}
-
-
-def randomize_scores(model, seed=1):
-    """Random scores, and random biases too (BERT starts them at zero, which would hide bias bugs)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("bias"):
-                p.copy_(0.1 * torch.randn(p.shape, generator=g))
-        for module in masked_modules(model):
-            module.scores.copy_(torch.randn(module.scores.shape, generator=g))
 
 
 @pytest.mark.parametrize("name", GRANULARITIES)

@@ -3,9 +3,11 @@
     python -m bmp course [--profile P] [--only 01,02] [--output outputs]
 
 Each ``notebooks/NN_topic.py`` (jupytext percent format, the source of truth) is converted to a temporary notebook
-and executed by papermill with ``PROFILE`` injected into its ``parameters`` cell. Executed copies go to
-``<output>/notebooks/``, figures to ``<output>/figures/``, and the wall time of each notebook is recorded in
-``data/results/`` with its provenance. The run stops at the first notebook that fails.
+and executed by papermill with ``PROFILE`` and ``SOLUTIONS=True`` injected into its ``parameters`` cell, so a headless
+run replaces each exercise's stub with its reference solution from ``notebooks/solutions/`` (the kernel also gets
+``BMP_SOLUTIONS=1``). Executed copies go to ``<output>/notebooks/``, figures to ``<output>/figures/``, and the wall
+time of each notebook is recorded in ``data/results/`` with its provenance. The run stops at the first notebook that
+fails.
 
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bmp.course.notebooks import DEFAULT_OUTPUT, OUTPUT_ENV
+from bmp.course.notebooks import DEFAULT_OUTPUT, OUTPUT_ENV, SOLUTIONS_ENV
 from bmp.profiles import PROFILE_ENV, REPO_ROOT, get_profile
 from bmp.results.records import COMMAND_ENV, provenance, record
 
@@ -87,7 +89,8 @@ def execute(notebook: Path, profile: str, executed_dir: Path) -> float:
         with tempfile.TemporaryDirectory(prefix="bmp-course-") as tmp:
             source = Path(tmp) / f"{notebook.stem}.ipynb"
             jupytext.write(nb, source)
-            papermill.execute_notebook(str(source), str(executed), parameters={"PROFILE": profile},
+            papermill.execute_notebook(str(source), str(executed),
+                                       parameters={"PROFILE": profile, "SOLUTIONS": True},
                                        kernel_name=kernel, cwd=str(notebook.parent), progress_bar=False)
     except Exception as err:  # any failure (a cell, the kernel, the conversion) stops the course
         raise NotebookFailed(notebook, executed, time.perf_counter() - start, _failure_reason(err)) from err
@@ -99,9 +102,11 @@ def _say(message: str) -> None:
 
 
 def _kernel_environment(profile: str, output: Path) -> None:
-    """Kernels inherit this process's environment: the profile, the output folder and this checkout's bmp."""
+    """Kernels inherit this process's environment: the profile, the output folder, the exercises' solutions in place
+    of their stubs, and this checkout's bmp."""
     os.environ[PROFILE_ENV] = profile
     os.environ[OUTPUT_ENV] = str(output)
+    os.environ[SOLUTIONS_ENV] = "1"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     paths = [str(REPO_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))

@@ -29,29 +29,13 @@ class LayerParts:
     output: nn.Module  # owns dense (FFN out)
     head_dim: int
 
-    @property
-    def query(self) -> nn.Module:
-        return self.self_attention.query
-
-    @property
-    def key(self) -> nn.Module:
-        return self.self_attention.key
-
-    @property
-    def value(self) -> nn.Module:
-        return self.self_attention.value
-
-    @property
-    def attn_out(self) -> nn.Module:
-        return self.attention_output.dense
-
-    @property
-    def ffn_in(self) -> nn.Module:
-        return self.intermediate.dense
-
-    @property
-    def ffn_out(self) -> nn.Module:
-        return self.output.dense
+    # the six linear layers, read through the modules that own them (so other code can swap them in place)
+    query = property(lambda self: self.self_attention.query)
+    key = property(lambda self: self.self_attention.key)
+    value = property(lambda self: self.self_attention.value)
+    attn_out = property(lambda self: self.attention_output.dense)
+    ffn_in = property(lambda self: self.intermediate.dense)
+    ffn_out = property(lambda self: self.output.dense)
 
     @property
     def num_heads(self) -> int:

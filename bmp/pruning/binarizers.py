@@ -6,6 +6,8 @@ movement signal, positive when training pushes the weights away from zero.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 from torch.autograd import Function
@@ -46,18 +48,6 @@ class Threshold(Function):
         return grad, None
 
 
-class SigmoidThreshold(Function):
-    """Soft movement: keep where sigmoid(score) > tau, tau in [0, 1)."""
-
-    @staticmethod
-    def forward(ctx, scores: Tensor, tau: float) -> Tensor:
-        return (torch.sigmoid(scores) > tau).to(scores.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        return grad, None
-
-
 class HardMask(Function):
     """A mask computed elsewhere (e.g. a global top-k), with the straight-through gradient to ``scores``."""
 
@@ -79,9 +69,11 @@ def threshold_mask(scores: Tensor, tau) -> Tensor:
 
 
 def sigmoid_threshold_mask(scores: Tensor, tau: float) -> Tensor:
-    if not 0.0 <= float(tau) < 1.0:
+    """Soft movement: keep where sigmoid(score) > tau, i.e. score > logit(tau) (tau = 0 keeps everything)."""
+    tau = float(tau)
+    if not 0.0 <= tau < 1.0:
         raise ValueError(f"sigmoid threshold must be in [0, 1), got {tau}: the reference schedule goes 0 -> 0.1")
-    return SigmoidThreshold.apply(scores, tau)
+    return Threshold.apply(scores, math.log(tau / (1.0 - tau)) if tau > 0 else -math.inf)
 
 
 def magnitude_scores(weight: Tensor, block: tuple[int, int]) -> Tensor:

@@ -11,6 +11,11 @@ Scores on held-out dev articles and on the whole official dev set are not on one
 the machine, so a point on the left is never drawn among points on the right. Compare shapes: how much F1 each side
 gives up for each step of speed.
 
+The left panel shows the band that matters: from a little below the lowest front point to above the reference;
+runs further down are marked by a caret on the axis's bottom edge (gid ``outliers``) and named under the axis
+instead of stretching it. Labels are moved off each other and off the points with ``adjustText`` (the ``course``
+extra) and joined to their points by thin lines; without it they stay beside their points.
+
 Artists carry a ``gid`` so they can be found again: ``runs:<kind>``, ``front``, ``teacher`` on the left;
 ``references:<group>``, ``baseline`` on the right, where the group is the hardware of the published speedup in
 :func:`f1_vs_speedup` and the structure (dense, structured, unstructured) in :func:`f1_vs_fill_rate`.
@@ -18,15 +23,18 @@ Artists carry a ``gid`` so they can be found again: ``runs:<kind>``, ``front``, 
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
 
 from bmp.results import tradeoff
+from bmp.results.speeds import SpeedSource
 
 KIND_MARKERS = {"packed": "s", "filled": "o", "distil-recipe": "^"}
 GROUP_MARKERS = ("o", "D", "v", "P", "X", "*")
+NOTE_WIDTH = 80  # characters per line of the notes under an axis, so they stay under their own panel
 UNSTRUCTURED_NOTE = "hollow: unstructured sparsity (non-zero weights, no dense speedup)"
 
 
@@ -48,8 +56,8 @@ def _references(references):
     return references
 
 
-def _draw_runs(ax, chosen_runs, x: str) -> list:
-    """Scatter the runs by kind and draw their front; returns the front runs."""
+def _draw_runs(ax, chosen_runs, x: str) -> tuple[list, list]:
+    """Scatter the runs by kind and draw their front; returns ``(front runs, runs with an x value)``."""
     palette = dict(zip(tradeoff.RUN_KINDS, sns.color_palette("deep", len(tradeoff.RUN_KINDS))))
     usable = [run for run in chosen_runs if getattr(run, x) is not None]
     for kind in tradeoff.RUN_KINDS:
@@ -61,18 +69,90 @@ def _draw_runs(ax, chosen_runs, x: str) -> list:
                            label=f"{kind}, unstructured (hollow)" if scattered else kind,
                            gid=f"runs:{kind}:unstructured" if scattered else f"runs:{kind}", zorder=3)
     front_runs = tradeoff.front(usable, x)
-    for run in usable:  # the front is named below; of the rest, name the students and filled runs
-        if run not in front_runs and run.kind in ("distil-recipe", "filled"):
-            ax.annotate(run.name, (getattr(run, x), run.f1), textcoords="offset points", xytext=(5, -9),
-                        fontsize=6, color="dimgray")
     if front_runs:
         ax.plot([getattr(run, x) for run in front_runs], [run.f1 for run in front_runs], color="black", lw=1.2,
                 marker="o", markersize=11, markerfacecolor="none", label="Pareto front", gid="front", zorder=4)
-        for run in front_runs:
-            ax.annotate(run.name, (getattr(run, x), run.f1), textcoords="offset points", xytext=(6, 4), fontsize=7)
     if not usable:
         ax.text(0.5, 0.5, "no runs recorded yet", transform=ax.transAxes, ha="center", va="center", color="gray")
-    return front_runs
+    return front_runs, usable
+
+
+def _label_runs(ax, usable, front_runs, x: str, hidden) -> list:
+    """Name the front runs, and of the rest the students and filled runs, unless they lie below the axis."""
+    texts = []
+    for run in usable:
+        if run in hidden or (run not in front_runs and run.kind not in ("distil-recipe", "filled")):
+            continue
+        on_front = run in front_runs
+        texts.append(ax.text(getattr(run, x), run.f1, run.name, fontsize=7 if on_front else 6,
+                             color="black" if on_front else "dimgray", zorder=5))
+    return texts
+
+
+def focus_f1_axis(ax, points, front_f1s, reference: float | None = None, *, describe=None) -> tuple[list, str]:
+    """Limit ``ax``'s F1 axis to the band that matters: a little below the lowest front F1 (``front_f1s``) up to
+    above ``reference`` and every point. ``points`` are ``(x, f1, item)``. Returns the items below the band, each
+    marked by a caret on the bottom edge, and a note naming them (``describe(item)`` gives each one's words) for
+    the caller to put under the axis."""
+    front_f1s = [float(f1) for f1 in front_f1s]
+    if not front_f1s:
+        return [], ""
+    top = max([float(f1) for _, f1, _ in points] + front_f1s + ([reference] if reference is not None else []))
+    span = max(top - min(front_f1s), 2.0)
+    low, high = min(front_f1s) - max(0.25 * span, 1.5), top + max(0.08 * span, 0.5)
+    below = sorted((p for p in points if p[1] < low), key=lambda p: -p[1])
+    ax.set_ylim(low, high)
+    if not below:
+        return [], ""
+    ax.scatter([p[0] for p in below], [0.0] * len(below), transform=ax.get_xaxis_transform(), marker="v", s=30,
+               color="gray", clip_on=False, gid="outliers", zorder=5)
+    words = [describe(p[2]) if describe else f"{p[1]:.1f} F1" for p in below]
+    words = words[:8] + ([f"{len(words) - 8} more"] if len(words) > 8 else [])
+    return [p[2] for p in below], textwrap.fill("below the F1 axis (\u25bc): " + "; ".join(words), NOTE_WIDTH,
+                                                break_long_words=False, break_on_hyphens=False)
+
+
+def place_labels(ax, texts, xs=(), ys=()) -> None:
+    """Move ``texts`` (made at the points they name) off each other and off the points ``xs``, ``ys``, with thin
+    lines back to their points; a no-op without ``adjustText``. Call after every limit of ``ax`` is set."""
+    if not texts:
+        return
+    try:
+        from adjustText import adjust_text
+    except ImportError:  # the course extra installs it; the figures stay readable enough without
+        return
+    fig = ax.figure
+    if not hasattr(fig.canvas, "get_renderer"):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(fig)
+    fig.draw_without_rendering()  # constrained layout: place the labels in the final axes
+    adjust_text(texts, x=list(xs), y=list(ys), ax=ax, expand=(1.15, 1.4), force_text=(0.3, 0.5),
+                arrowprops=dict(arrowstyle="-", color="gray", lw=0.5), time_lim=2)
+
+
+def _outlier_words(x: str):
+    unit = "x" if x == "speedup" else " fill"
+    return lambda run: f"{run.name} ({run.f1:.1f} F1, {getattr(run, x):.2f}{unit})"
+
+
+def _our_panel(ax, records, chosen_runs, split, x: str, xlabel: str) -> tuple[list, list, list]:
+    """Runs, front, teacher, the focused F1 axis and ``xlabel`` (with the note on the runs below the axis);
+    returns the labels to place and the points they avoid."""
+    front_runs, usable = _draw_runs(ax, chosen_runs, x)
+    _draw_teacher(ax, records, split)
+    references = [tradeoff.reference_f1_of(records, run, split) for run in usable]
+    references = [ref for ref in references if ref is not None]
+    hidden, note = focus_f1_axis(ax, [(getattr(run, x), run.f1, run) for run in usable],
+                                 [run.f1 for run in front_runs], max(references, default=None),
+                                 describe=_outlier_words(x))
+    ax.set_xlabel(xlabel + (f"\n{note}" if note else ""))
+    xs, ys = [getattr(run, x) for run in usable], [run.f1 for run in usable]
+    for a, b in zip(front_runs, front_runs[1:]):  # labels keep off the front line too, not just its points
+        steps = np.linspace(0, 1, 12)[1:-1]
+        xs += list(getattr(a, x) + steps * (getattr(b, x) - getattr(a, x)))
+        ys += list(a.f1 + steps * (b.f1 - a.f1))
+    return _label_runs(ax, usable, front_runs, x, hidden), xs, ys
 
 
 def _draw_teacher(ax, records, split):
@@ -86,7 +166,7 @@ def _no_hardware_group(how: str) -> str:
     return "baseline" if how == "baseline" else "hardware not stated"
 
 
-def _draw_published(ax, references, x: str) -> None:
+def _draw_published(ax, references, x: str) -> tuple[list, list, list]:
     refs = references[references["f1"].notna() & references[x].notna()]
     if x == "speedup":
         groups = refs["speedup_hardware"].where(refs["speedup_hardware"].notna(),
@@ -101,12 +181,12 @@ def _draw_published(ax, references, x: str) -> None:
         ax.scatter(part[x], part["f1"], marker=GROUP_MARKERS[i % len(GROUP_MARKERS)], s=45,
                    facecolors="none" if hollow else palette[i], edgecolors=palette[i], label=label,
                    gid=f"references:{group}", zorder=3)
-        for _, row in part.iterrows():
-            ax.annotate(row["name"], (row[x], row["f1"]), textcoords="offset points", xytext=(5, 3), fontsize=7)
+    texts = [ax.text(row[x], row["f1"], row["name"], fontsize=7, zorder=5) for _, row in refs.iterrows()]
     base = references[references["name"] == "BERT-base"]
     if len(base) and not math.isnan(base["f1"].iloc[0]):
         ax.axhline(base["f1"].iloc[0], color="gray", ls="--", lw=1,
                    label=f"BERT-base (published), F1 {base['f1'].iloc[0]:.1f}", gid="baseline")
+    return texts, list(refs[x]), list(refs["f1"])
 
 
 def _published_title(split: str | None) -> str:
@@ -115,10 +195,13 @@ def _published_title(split: str | None) -> str:
     return "Published models: official SQuAD v1.1 dev set (not the split on the left)"
 
 
-def _legends(*axes) -> None:
-    for ax in axes:
+def _finish(panels) -> None:
+    """Legends, then labels placed: ``panels`` pairs each axis with its (labels, xs, ys)."""
+    for ax, _ in panels:
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="best")
+            ax.legend(fontsize=7, loc="best", framealpha=0.7).set_zorder(2)  # points stay visible over it
+    for ax, labels in panels:
+        place_labels(ax, *labels)
 
 
 def _run_hardware(chosen_runs) -> str:
@@ -126,28 +209,31 @@ def _run_hardware(chosen_runs) -> str:
     return "; ".join(labels) if labels else "no timings"
 
 
-def f1_vs_speedup(records, references=None, *, split: str | None = None, speed_key: str = "cpu_speedup",
-                  speedups: dict[str, float] | None = None, speed_hardware: str | None = None,
-                  kinds=tradeoff.RUN_KINDS, figsize=(13, 5.2)) -> Figure:
+def f1_vs_speedup(records, references=None, *, split: str | None = None, speed: SpeedSource | None = None,
+                  speed_key: str = "cpu_speedup", speedups: dict[str, float] | None = None,
+                  speed_hardware: str | None = None, kinds=tradeoff.RUN_KINDS, figsize=(13, 5.2)) -> Figure:
     """F1 against speedup. Left: the recorded runs (``kinds``) on their held-out split, front marked, speedups
-    measured here (``metrics[speed_key]``, or ``speedups`` measured on ``speed_hardware``). Right: the
+    from ``speed`` (default :func:`bmp.results.tradeoff.compared_speed`: one timing run when it times every run,
+    else each record's own; ``speed_key``/``speedups``/``speed_hardware`` are the older spelling). Right: the
     reference models (default :func:`bmp.results.references.reference_models`) on the official dev set."""
     with _style():
-        chosen_runs = tradeoff.runs(records, kinds=kinds, split=split, speed_key=speed_key, speedups=speedups,
-                                    speed_hardware=speed_hardware)
-        split = tradeoff.pick_split(records, split, kinds)
+        picked = tradeoff.pick_split(records, split, kinds)
+        if speed is None and (speed_key, speedups, speed_hardware) == ("cpu_speedup", None, None):
+            speed = tradeoff.compared_speed(records, picked, kinds)
+        chosen_runs = tradeoff.runs(records, kinds=kinds, split=split, speed=speed, speed_key=speed_key,
+                                    speedups=speedups, speed_hardware=speed_hardware)
+        split = picked
         fig, ours, published = _two_panels(figsize)
-        _draw_runs(ours, chosen_runs, "speedup")
-        _draw_teacher(ours, records, split)
-        ours.set_xlabel(f"speedup over the dense teacher, measured here ({_run_hardware(chosen_runs)})")
+        our_labels = _our_panel(ours, records, chosen_runs, split, "speedup",
+                                f"speedup over the dense teacher, measured here ({_run_hardware(chosen_runs)})")
         ours.set_ylabel(f"F1 on the {split or 'held-out'} split")
         ours.set_title(f"Our runs: {tradeoff.split_title(split)}", fontsize=10)
 
-        _draw_published(published, _references(references), "speedup")
+        published_labels = _draw_published(published, _references(references), "speedup")
         published.set_xlabel("speedup over BERT-base, as published (hardware in the legend)")
         published.set_ylabel("F1 on the official SQuAD v1.1 dev set")
         published.set_title(_published_title(split), fontsize=10)
-        _legends(ours, published)
+        _finish([(ours, our_labels), (published, published_labels)])
         fig.suptitle("F1 against speed. The panels differ in evaluation set and hardware: compare the shapes of "
                      "the trade-off, not the heights", fontsize=10)
         return fig
@@ -162,23 +248,22 @@ def f1_vs_fill_rate(records, references=None, *, split: str | None = None, kinds
         chosen_runs = tradeoff.runs(records, kinds=kinds, split=split)
         split = tradeoff.pick_split(records, split, kinds)
         fig, ours, published = _two_panels(figsize)
-        _draw_runs(ours, chosen_runs, "fill_rate")
-        _draw_teacher(ours, records, split)
-        ours.set_xlabel("fill rate: encoder linear parameters kept / the dense teacher's")
+        our_labels = _our_panel(ours, records, chosen_runs, split, "fill_rate",
+                                "fill rate: encoder linear parameters kept / the dense teacher's")
         ours.set_ylabel(f"F1 on the {split or 'held-out'} split")
         ours.set_title(f"Our runs: {tradeoff.split_title(split)}", fontsize=10)
         ours.invert_xaxis()  # smaller models to the right, like faster ones in f1_vs_speedup
 
         references = _references(references)
         larger = references[references["fill_rate"] > 1]
-        _draw_published(published, references[~(references["fill_rate"] > 1)], "fill_rate")
+        published_labels = _draw_published(published, references[~(references["fill_rate"] > 1)], "fill_rate")
         notes = [UNSTRUCTURED_NOTE] + [f"not shown: {row['name']} ({row['fill_rate']:.2f}x BERT-base)"
                                        for _, row in larger.iterrows()]
         published.set_xlabel("fill rate: encoder linear parameters / BERT-base's 85M\n" + "\n".join(notes))
         published.set_ylabel("F1 on the official SQuAD v1.1 dev set")
         published.set_title(_published_title(split), fontsize=10)
         published.invert_xaxis()
-        _legends(ours, published)
+        _finish([(ours, our_labels), (published, published_labels)])
         fig.suptitle("F1 against size. The panels differ in evaluation set: compare the shapes of the trade-off, "
                      "not the heights", fontsize=10)
         return fig
@@ -208,4 +293,4 @@ def structure_heatmap(heads_per_layer, neurons_per_layer, *, dense_heads: int | 
         return fig
 
 
-__all__ = ["f1_vs_fill_rate", "f1_vs_speedup", "structure_heatmap"]
+__all__ = ["f1_vs_fill_rate", "f1_vs_speedup", "focus_f1_axis", "place_labels", "structure_heatmap"]

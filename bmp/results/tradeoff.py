@@ -4,11 +4,12 @@ A *run* is a record of kind ``packed``, ``filled``, ``distil-recipe`` or ``torch
 :mod:`bmp.results.records`) with its F1 on a held-out split, its speedup over the dense teacher and its fill rate.
 Runs are only compared with runs scored on the same split, against the dense teacher scored on that split.
 
-    choose(load_records(), max_f1_drop=1.0)   # the fastest front model within 1 F1 of the teacher
+    choose(load_records(), max_f1_drop=1.0)   # the fastest model within 1 F1 of its own reference
     choose(load_records(), min_speedup=3.0)   # the most accurate front model at least 3x faster
 
 Speedups come from one :class:`~bmp.results.speeds.SpeedSource` (``speed=``): each record's own ``cpu_speedup``
-(the default), or one timing run of every model (``python -m bmp.bench timing --record``).
+(the default of :func:`runs`), or one timing run of every model (``python -m bmp.bench timing --record``), which
+:func:`choose` uses by default whenever it times every compared run.
 """
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ import numpy as np
 from bmp.results.pareto import pareto_front
 from bmp.results.records import hardware_label
 from bmp.results.seeds import seed_of
-from bmp.results.speeds import SpeedSource, speed_label
-from bmp.results.teachers import folder_key
+from bmp.results.speeds import SpeedSource, speed_label, speed_source
+from bmp.results.teachers import folder_key, reference_for
 
 RUN_KINDS = ("packed", "filled", "distil-recipe", "torch-pruning")
 PRUNED_KINDS = ("packed", "filled")
@@ -211,35 +212,59 @@ def fastest_within(chosen_runs: list[Run], min_f1: float) -> Run | None:
     return max(good, key=lambda run: (run.speedup, run.f1), default=None)
 
 
+def reference_f1_of(records, run: Run, split: str | None) -> float | None:
+    """The F1 a run's drop is taken from: its own teacher's reference (max of that teacher and its control, see
+    :mod:`bmp.results.teachers`); for a run whose record names no recorded teacher, the split's teacher."""
+    if run.teacher is not None:
+        own = reference_for(records, run.teacher, split).reference_f1
+        if own is not None:
+            return own
+    return teacher_f1(records, split)
+
+
+def compared_speed(records, split: str | None, kinds=RUN_KINDS) -> SpeedSource:
+    """The one speed source of a comparison on ``split`` (:func:`~bmp.results.speeds.speed_source`): one timing
+    run when it covers every compared run, else each record's own timing."""
+    names = [r["name"] for r in records if r.get("kind") in kinds and eval_split_of(r) == split
+             and r.get("metrics", {}).get("f1") is not None]
+    return speed_source(records, names)
+
+
 def choose(records, max_f1_drop: float | None = None, min_speedup: float | None = None, *,
            split: str | None = None, kinds=RUN_KINDS, speed: SpeedSource | None = None,
            speed_key: str = "cpu_speedup", speedups: dict[str, float] | None = None,
            speed_hardware: str | None = None) -> dict | None:
-    """Among the front models, the fastest with F1 >= teacher F1 - ``max_f1_drop``, or the most accurate with
-    speedup >= ``min_speedup`` (give exactly one). ``None`` when no model qualifies (keep the teacher).
+    """The fastest run whose F1 is within ``max_f1_drop`` of *its own* reference (:func:`reference_f1_of`), or the
+    most accurate front run with speedup >= ``min_speedup`` (give exactly one). ``None`` when none qualifies (keep
+    the teacher). Speeds come from ``speed``, by default :func:`compared_speed` (one timing run when complete).
 
     Returns name, kind, f1, exact_match, speedup, fill_rate, heads_per_layer, neurons_per_layer, eval_split,
-    speed_hardware, output_dir, teacher_f1 and f1_drop (teacher F1 - F1; None without a teacher). Speeds as in
-    :func:`runs`. For the reported targets (seeds, validation choice, controls) see :mod:`bmp.results.analysis`.
+    speed_hardware, output_dir, teacher_f1 (the split's teacher), reference_f1 (the run's own reference) and
+    f1_drop (reference_f1 - F1). For the reported targets (seeds, validation choice) see :mod:`bmp.results.analysis`.
     """
     if (max_f1_drop is None) == (min_speedup is None):
         raise ValueError("give exactly one of max_f1_drop (F1 points you accept to lose) and min_speedup")
+    picked_split = pick_split(records, split, kinds)
+    if speed is None and (speed_key, speedups, speed_hardware) == ("cpu_speedup", None, None):
+        speed = compared_speed(records, picked_split, kinds)
     chosen_runs = runs(records, kinds=kinds, split=split, speed=speed, speed_key=speed_key, speedups=speedups,
                        speed_hardware=speed_hardware)
-    split = pick_split(records, split, kinds)
-    reference = teacher_f1(records, split)
+    references = {run.name: reference_f1_of(records, run, picked_split) for run in chosen_runs}
     if max_f1_drop is not None:
         if max_f1_drop < 0:
             raise ValueError(f"max_f1_drop must be >= 0 F1 points, got {max_f1_drop}")
-        if reference is None:
-            raise ValueError(f"no dense teacher record scored on split {split!r}: record one "
+        if not any(ref is not None for ref in references.values()) and teacher_f1(records, picked_split) is None:
+            raise ValueError(f"no dense teacher record scored on split {picked_split!r}: record one "
                              f"(python -m bmp.training.finetune) or choose by min_speedup instead")
-        pick = fastest_within(chosen_runs, reference - max_f1_drop)
+        within = [run for run in chosen_runs if run.speedup is not None and references[run.name] is not None
+                  and references[run.name] - run.f1 <= max_f1_drop + TOLERANCE]
+        pick = max(within, key=lambda run: (run.speedup, run.f1), default=None)
     else:
         pick = best_at(chosen_runs, min_speedup)
     if pick is None:
         return None
-    return {**pick.to_dict(), "teacher_f1": reference,
+    reference = references[pick.name]
+    return {**pick.to_dict(), "teacher_f1": teacher_f1(records, picked_split), "reference_f1": reference,
             "f1_drop": None if reference is None else reference - pick.f1}
 
 
@@ -331,6 +356,6 @@ def timing_speedups(record: dict, group: str = "speedups") -> tuple[dict[str, fl
 
 
 __all__ = ["PRUNED_KINDS", "RUN_KINDS", "STUDENT_KINDS", "Gap", "GapPoint", "Run", "best_at", "choose",
-           "eval_split_of", "f1_gap", "fastest_within", "front", "front_f1_at", "gap_at_speed", "is_scattered",
-           "kept_fill_rate", "pick_split", "runs", "speed_label", "split_title", "teacher", "teacher_f1",
-           "timing_speedups", "train_epochs_of"]
+           "compared_speed", "eval_split_of", "f1_gap", "fastest_within", "front", "front_f1_at", "gap_at_speed",
+           "is_scattered", "kept_fill_rate", "pick_split", "reference_f1_of", "runs", "speed_label", "split_title",
+           "teacher", "teacher_f1", "timing_speedups", "train_epochs_of"]

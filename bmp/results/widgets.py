@@ -1,7 +1,9 @@
 """A slider over the trade-off: say how much F1 you may give up, see which recorded model to ship.
 
-A thin layer over :func:`bmp.results.tradeoff.choose`; it builds without a display (the heatmap is a PNG in an
-``ipywidgets.Image``), so it can be tested like any object::
+A thin layer over :func:`bmp.results.tradeoff.choose`, with the same honest inputs as the targets: one speed source
+for every run (:func:`bmp.results.tradeoff.compared_speed`: the one timing run when it times them all) and each
+run's F1 given up against its *own* reference (the max of its teacher and that teacher's control). It builds
+without a display (figures are PNGs in ``ipywidgets.Image`` s), so it can be tested like any object::
 
     box = tradeoff_widget(load_records())
     box.slider.value = 2.0       # what moving the slider does
@@ -13,37 +15,57 @@ import html
 import io
 
 import ipywidgets as widgets
+from matplotlib.figure import Figure
 
 from bmp.results import tradeoff
-from bmp.results.plots import structure_heatmap
+from bmp.results.plots import focus_f1_axis, structure_heatmap
+from bmp.results.speeds import SpeedSource
+
+SLIDER_LAYOUT = {"width": "90%", "max_width": "900px"}
+SLIDER_STYLE = {"description_width": "initial"}
+CHOSEN_COLOR = "tab:red"
+
+
+def png(fig, dpi: int = 90) -> bytes:
+    """A matplotlib figure as PNG bytes, for an ``ipywidgets.Image``."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
 
 
 class TradeoffWidget(widgets.VBox):
-    """Slider ("F1 you may give up"), the chosen model's numbers, and its heads/neurons per layer."""
+    """Slider ("F1 you may give up"), the chosen model's numbers, the front with the chosen model marked, and its
+    heads/neurons per layer. ``speed`` (a :class:`~bmp.results.speeds.SpeedSource`) overrides the default speeds;
+    ``speed_key``/``speedups``/``speed_hardware`` are its older spelling."""
 
-    def __init__(self, records, *, split: str | None = None, speed_key: str = "cpu_speedup",
-                 speedups: dict[str, float] | None = None, speed_hardware: str | None = None, value: float = 1.0,
+    def __init__(self, records, *, split: str | None = None, speed: SpeedSource | None = None, value: float = 1.0,
                  max_drop: float | None = None, step: float = 0.1, dense_heads: int | None = None,
-                 dense_neurons: int | None = None):
+                 dense_neurons: int | None = None, speed_key: str = "cpu_speedup",
+                 speedups: dict[str, float] | None = None, speed_hardware: str | None = None):
         self._records = list(records)
-        self._options = dict(split=split, speed_key=speed_key, speedups=speedups, speed_hardware=speed_hardware)
         self._split = tradeoff.pick_split(self._records, split)
-        self._teacher_f1 = tradeoff.teacher_f1(self._records, self._split)
+        legacy = (speed_key, speedups, speed_hardware) != ("cpu_speedup", None, None)
+        if speed is not None and legacy:
+            raise ValueError("give the speeds once: speed=SpeedSource(...) or speed_key/speedups/speed_hardware")
+        self.speed = speed or (SpeedSource.legacy(speed_key, speedups, speed_hardware) if legacy
+                               else tradeoff.compared_speed(self._records, self._split))
+        self._runs = tradeoff.runs(self._records, split=split, speed=self.speed)
+        self._references = {run.name: tradeoff.reference_f1_of(self._records, run, self._split) for run in self._runs}
+        self._measurable = any(ref is not None for ref in self._references.values())
         self._dense = (dense_heads, dense_neurons)
-        front = tradeoff.front(tradeoff.runs(self._records, split=split, speed_key=speed_key, speedups=speedups,
-                                             speed_hardware=speed_hardware))
         if max_drop is None:
-            worst = min((run.f1 for run in front), default=None)
-            gap = 0.0 if worst is None or self._teacher_f1 is None else self._teacher_f1 - worst
-            max_drop = max(1.0, step * -(-gap // step))  # the whole front fits on the slider
+            drops = [self._references[run.name] - run.f1 for run in tradeoff.front(self._runs)
+                     if self._references[run.name] is not None]
+            max_drop = max(1.0, step * -(-max(drops, default=0.0) // step))  # the whole front fits on the slider
         self.chosen: dict | None = None
         self.slider = widgets.FloatSlider(value=min(value, max_drop), min=0.0, max=max_drop, step=step,
-                                          description="F1 you may give up", readout_format=".1f",
-                                          continuous_update=False, style={"description_width": "initial"},
-                                          disabled=self._teacher_f1 is None)
+                                          description="F1 you may give up (vs each run's reference)",
+                                          readout_format=".1f", continuous_update=False, style=SLIDER_STYLE,
+                                          layout=widgets.Layout(**SLIDER_LAYOUT), disabled=not self._measurable)
         self.summary = widgets.HTML()
+        self.plot = widgets.Image(format="png")
         self.heatmap = widgets.Image(format="png")
-        super().__init__([self.slider, self.summary, self.heatmap])
+        super().__init__([self.slider, self.summary, self.plot, self.heatmap])
         self.slider.observe(self._on_change, names="value")
         self.update(self.slider.value)
 
@@ -51,15 +73,16 @@ class TradeoffWidget(widgets.VBox):
         self.update(change["new"])
 
     def update(self, max_f1_drop: float) -> None:
-        """Choose for ``max_f1_drop`` and refresh the text and the heatmap."""
-        if self._teacher_f1 is None:
+        """Choose for ``max_f1_drop`` and refresh the text and the figures."""
+        if not self._measurable:
             self.chosen = None
             self.summary.value = (f"No dense teacher scored on split {html.escape(str(self._split))}: record one "
                                   f"(python -m bmp.training.finetune) to measure F1 given up.")
-            self.heatmap.value = b""
+            self.plot.value = self.heatmap.value = b""
             return
-        self.chosen = tradeoff.choose(self._records, max_f1_drop=max_f1_drop, **self._options)
-        self.summary.value = describe(self.chosen, self._teacher_f1, max_f1_drop, self._split)
+        self.chosen = tradeoff.choose(self._records, max_f1_drop=max_f1_drop, split=self._split, speed=self.speed)
+        self.summary.value = describe(self.chosen, max_f1_drop, self._split, self.speed)
+        self.plot.value = png(front_figure(self._runs, self._references, max_f1_drop, self.chosen))
         self.heatmap.value = self._heatmap_png(self.chosen)
 
     def _heatmap_png(self, chosen: dict | None) -> bytes:
@@ -68,28 +91,69 @@ class TradeoffWidget(widgets.VBox):
         metrics = next((r["metrics"] for r in self._records if r.get("name") == chosen["name"]), {})
         heads = self._dense[0] or metrics.get("dense_heads")
         neurons = self._dense[1] or metrics.get("dense_neurons")
-        fig = structure_heatmap(chosen["heads_per_layer"], chosen["neurons_per_layer"], dense_heads=heads,
-                                dense_neurons=neurons, title=chosen["name"])
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=90)
-        return buffer.getvalue()
+        return png(structure_heatmap(chosen["heads_per_layer"], chosen["neurons_per_layer"], dense_heads=heads,
+                                     dense_neurons=neurons, title=chosen["name"]))
 
 
-def describe(chosen: dict | None, teacher_f1: float, max_f1_drop: float, split: str | None) -> str:
-    """The HTML line under the slider."""
+def front_figure(runs, references: dict, max_f1_drop: float, chosen: dict | None, figsize=(7.5, 3.4)) -> Figure:
+    """F1 against speedup: runs within the budget of their own reference filled, the others hollow, the front
+    drawn, each reference dashed and the chosen run ringed in red (gid ``chosen``)."""
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax = fig.subplots()
+    timed = [run for run in runs if run.speedup is not None]
+    inside = [run for run in timed if references.get(run.name) is not None
+              and references[run.name] - run.f1 <= max_f1_drop + tradeoff.TOLERANCE]
+    outside = [run for run in timed if run not in inside]
+    ax.scatter([r.speedup for r in inside], [r.f1 for r in inside], s=30, color="tab:blue", zorder=3,
+               label=f"within {max_f1_drop:.1f} F1 of its reference", gid="within")
+    ax.scatter([r.speedup for r in outside], [r.f1 for r in outside], s=30, facecolors="none", edgecolors="gray",
+               zorder=3, label="further below its reference", gid="outside")
+    front = tradeoff.front(timed)
+    if front:
+        ax.plot([r.speedup for r in front], [r.f1 for r in front], color="black", lw=1, zorder=2,
+                label="front", gid="front")
+    for value in sorted({ref for ref in references.values() if ref is not None}):
+        ax.axhline(value, color="gray", ls="--", lw=0.8, gid="reference")
+        ax.axhline(value - max_f1_drop, color="gray", ls=":", lw=0.8, gid="budget")
+    refs = [ref for ref in references.values() if ref is not None]
+    focus_f1_axis(ax, [(r.speedup, r.f1, r) for r in timed], [r.f1 for r in front], max(refs, default=None))
+    if chosen is not None and chosen.get("speedup") is not None:
+        ax.scatter([chosen["speedup"]], [chosen["f1"]], s=220, facecolors="none", edgecolors=CHOSEN_COLOR,
+                   linewidths=2, zorder=5, label=f"chosen: {chosen['name']}", gid="chosen")
+        ax.annotate(chosen["name"], (chosen["speedup"], chosen["f1"]), textcoords="offset points", xytext=(0, 10),
+                    ha="center", fontsize=8, color=CHOSEN_COLOR, zorder=6)
+    ax.set_xlabel("speedup over its dense teacher")
+    ax.set_ylabel("F1 (held-out)")
+    ax.set_title("dashed: reference F1; dotted: reference minus the F1 you give up", fontsize=8)
+    ax.legend(fontsize=7, loc="lower left", framealpha=0.7).set_zorder(2)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def describe(chosen: dict | None, max_f1_drop: float, split: str | None, speed: SpeedSource | None = None) -> str:
+    """The HTML lines under the slider."""
     where = html.escape(tradeoff.split_title(split))
+    speeds = "" if speed is None else f" Speeds: {html.escape(speed.describe())}."
+    foot = (f"<br><i>Scores: {where}. Each run's F1 given up is taken from its own reference, the max of its "
+            f"teacher and that teacher's control.{speeds}</i>")
     if chosen is None:
-        return (f"No recorded model is within {max_f1_drop:.1f} F1 of the dense teacher (F1 {teacher_f1:.1f}): "
-                f"keep the teacher, or give up more F1. <i>Scores: {where}.</i>")
+        return (f"No recorded model is within {max_f1_drop:.1f} F1 of its reference: keep the teacher, or give up "
+                f"more F1.{foot}")
     fill = "" if chosen["fill_rate"] is None else f", fill rate {chosen['fill_rate']:.0%}"
-    return (f"<b>{html.escape(chosen['name'])}</b> ({html.escape(chosen['kind'])}): F1 {chosen['f1']:.1f} "
-            f"({-chosen['f1_drop']:+.1f} vs the teacher's {teacher_f1:.1f}), {chosen['speedup']:.2f}x faster "
-            f"({html.escape(chosen['speed_hardware'])}){fill}. <i>Scores: {where}.</i>")
+    reference = chosen.get("reference_f1")
+    versus = "" if reference is None else f" ({-chosen['f1_drop']:+.1f} vs its reference {reference:.1f})"
+    return (f"<b>{html.escape(chosen['name'])}</b> ({html.escape(chosen['kind'])}): F1 {chosen['f1']:.1f}{versus}, "
+            f"{chosen['speedup']:.2f}x faster ({html.escape(chosen['speed_hardware'])}){fill}.{foot}")
 
 
-def tradeoff_widget(records, **options) -> TradeoffWidget:
-    """The slider box for ``records`` (options as for :class:`TradeoffWidget`); display it in a notebook."""
+def tradeoff_widget(records=None, **options) -> TradeoffWidget:
+    """The slider box for ``records`` (default: the repository's ``data/results``; options as for
+    :class:`TradeoffWidget`); display it in a notebook."""
+    if records is None:
+        from bmp.results.records import load_records
+
+        records = load_records()
     return TradeoffWidget(records, **options)
 
 
-__all__ = ["TradeoffWidget", "describe", "tradeoff_widget"]
+__all__ = ["TradeoffWidget", "describe", "front_figure", "png", "tradeoff_widget"]

@@ -16,11 +16,9 @@ from pathlib import Path
 from bmp.models import load_saved, load_tokenizer
 from bmp.packing.pack import pack
 from bmp.packing.saving import load_packed, save_packed
-from bmp.packing.size import size_report
 from bmp.profiles import Profile, get_profile
-from bmp.speed.fresh import fresh_speedup
 from bmp.training.distill import Distillation
-from bmp.training.kit import SEED, QAData, RunResult, distil_train, evaluate_both, prepare_data, record_run
+from bmp.training.kit import SEED, QAData, RunResult, distil_train, model_metrics, prepare_data, record_run
 
 ALIGN_FFN = 8  # multiples of 8 keep tensor cores and CPU vector units busy; exact either way
 
@@ -67,23 +65,12 @@ def finalize_run(pruned_dir, teacher_dir, profile: Profile | None = None, output
     for kind, model, train_s in stages:
         folder = save_packed(model, output_dir / kind, tokenizer)
         model = load_packed(folder)  # what users will load, checked end to end
-        size = size_report(model, folder=folder)
-        metrics = {**evaluate_both(model, data, tokenizer), **_size_metrics(size),
-                   **fresh_speedup(teacher_dir, folder),
-                   "train_s": round(train_s, 1)}
+        metrics = {**model_metrics(model, folder, teacher_dir, data, tokenizer), "train_s": round(train_s, 1)}
         path = record_run(f"{name}-{kind}", kind, metrics, profile, data, seed=fill_overrides.get("seed", SEED),
                           base_model=base_model, pruned=Path(pruned_dir), teacher=Path(teacher_dir),
                           align_ffn=align_ffn, output_dir=Path(folder), **fill_overrides)
         results.append(RunResult(model, metrics, folder, path))
     return results
-
-
-def _size_metrics(size) -> dict:
-    d = size.to_dict()
-    return {key: d[key] for key in ("total_params", "linear_params", "dense_linear_params", "fill_rate",
-                                    "nonzero_fill_rate",
-                                    "linear_reduction", "heads_per_layer", "neurons_per_layer", "dense_heads",
-                                    "dense_neurons", "disk_bytes")}
 
 
 def main(argv=None) -> None:

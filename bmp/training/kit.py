@@ -5,6 +5,7 @@ checkpoint in the output folder, and run under ``torchrun``/``accelerate launch`
 """
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from bmp.squad import (
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
+@functools.cache  # the answer can't change while the process runs; evaluation asks once per batch
 def fast_bf16() -> bool:
     """bf16 autocast pays off on a GPU and on CPUs with AMX/AVX512-BF16 (3x faster inference, 1.5x training here);
     elsewhere it would be slower than fp32."""
@@ -252,8 +254,64 @@ def record_run(name: str, kind: str, metrics: dict, profile: Profile, data: QADa
 
     from bmp.results.records import provenance, record, repo_relative
 
-    config = {key: repo_relative(value) if isinstance(value, Path) else value for key, value in config.items()}
+    paths = ("teacher", "output_dir", "pruned")
+    config = {key: repo_relative(value) if isinstance(value, Path) or key in paths else value
+              for key, value in config.items()}
     return record(name, kind, metrics,
                   provenance(base_model=base_model or profile.model, data_split=data.splits.description,
                              profile=profile.name, seed=seed),
                   config={**config, "bf16_autocast": fast_bf16(), "profile": asdict(profile)})
+
+
+def run_name(base: str, seed: int) -> str:
+    """``base``, with ``-s<seed>`` when the seed is not the default: the results group seeds by this suffix."""
+    return base if seed == SEED else f"{base}-s{seed}"
+
+
+@dataclass(frozen=True)
+class OpenRun:
+    """What a distillation run starts from: its name and folder, the teacher, the tokenizer, the data, the epochs."""
+
+    name: str
+    output_dir: Path
+    teacher: object
+    tokenizer: object
+    data: QAData
+    epochs: float
+
+
+def open_run(teacher_dir, profile: Profile, *, name: str, output_dir=None, data: QAData | None = None,
+             epochs: float | None = None) -> OpenRun:
+    """Load the teacher first (a wrong folder fails before minutes of tokenizing), then the tokenizer and data;
+    ``epochs`` defaults to the profile's prune + fill epochs, so every run kind trains as long as bmp's own."""
+    from bmp.models import load_saved, load_tokenizer
+
+    teacher = load_saved(teacher_dir)
+    tokenizer = load_tokenizer(teacher_dir)
+    return OpenRun(name, Path(output_dir or Path("runs") / name), teacher, tokenizer,
+                   data or prepare_data(profile, tokenizer), epochs or profile.prune_epochs + profile.epochs)
+
+
+SIZE_KEYS = ("total_params", "linear_params", "dense_linear_params", "fill_rate", "nonzero_fill_rate",
+             "linear_reduction", "heads_per_layer", "neurons_per_layer", "dense_heads", "dense_neurons", "disk_bytes")
+
+
+def model_metrics(model, folder: Path, teacher_dir, data: QAData, tokenizer, dense_config=None) -> dict:
+    """What every model-making run records about the model it saved: held-out and validation scores, its size
+    against the dense model, and its CPU speedup over the teacher timed in a fresh process."""
+    from bmp.packing.size import size_report
+    from bmp.speed.fresh import fresh_speedup
+
+    size = size_report(model, dense_config, folder=folder).to_dict()
+    return {**evaluate_both(model, data, tokenizer), **{k: size[k] for k in SIZE_KEYS if k in size},
+            **fresh_speedup(teacher_dir, folder)}
+
+
+def add_run_arguments(parser) -> None:
+    """The options every distillation run takes (``--teacher --profile --epochs --output --name --seed``)."""
+    parser.add_argument("--teacher", required=True, help="the dense teacher's folder")
+    parser.add_argument("--profile", default=None, help="smoke | course | full (default: $BMP_PROFILE or course)")
+    parser.add_argument("--epochs", type=float, default=None, help="default: the profile's prune + fill epochs")
+    parser.add_argument("--output", default=None, help="run folder (default: runs/<name>)")
+    parser.add_argument("--name", default=None, help="record name")
+    parser.add_argument("--seed", type=int, default=SEED)

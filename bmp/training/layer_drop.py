@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import argparse
 import copy
-from pathlib import Path
 
 from torch import nn
 
-from bmp.models import load_saved, load_tokenizer
-from bmp.packing.size import size_report
+from bmp.models import load_saved
 from bmp.profiles import Profile, get_profile
 from bmp.pruning.anatomy import base_model
-from bmp.speed.fresh import fresh_speedup
-from bmp.training.kit import SEED, QAData, RunResult, distil_train, evaluate_both, prepare_data, record_run
+from bmp.training.kit import (
+    SEED,
+    QAData,
+    RunResult,
+    add_run_arguments,
+    distil_train,
+    model_metrics,
+    open_run,
+    record_run,
+    run_name,
+)
 
 
 def keep_layers(model: nn.Module, layers: list[int]) -> nn.Module:
@@ -47,46 +54,38 @@ def layer_drop_run(teacher_dir, layers: list[int], profile: Profile | None = Non
     """Fine-tune the layer-dropped teacher with distillation for ``epochs`` (default: the pruning pipeline's
     prune + fill epochs, so both get the same number of steps); record it like a packed model."""
     profile = profile or get_profile()
-    name = name or f"distil-{len(layers)}L-{profile.name}" + ("" if seed == SEED else f"-s{seed}")
-    output_dir = Path(output_dir or Path("runs") / name)
-    teacher = load_saved(teacher_dir)  # first: a wrong folder fails before minutes of tokenizing
-    tokenizer = load_tokenizer(teacher_dir)
-    data = data or prepare_data(profile, tokenizer)
-    epochs = epochs or profile.prune_epochs + profile.epochs
-    trainer, train_s = distil_train(keep_layers(teacher, layers), teacher, tokenizer, data, profile, output_dir,
-                                    epochs=epochs, learning_rate=profile.prune_learning_rate, seed=seed,
-                                    **train_overrides)
-    final = output_dir / "final"
+    run = open_run(teacher_dir, profile, name=name or run_name(f"distil-{len(layers)}L-{profile.name}", seed),
+                   output_dir=output_dir, data=data, epochs=epochs)
+    trainer, train_s = distil_train(keep_layers(run.teacher, layers), run.teacher, run.tokenizer, run.data, profile,
+                                    run.output_dir, epochs=run.epochs, learning_rate=profile.prune_learning_rate,
+                                    seed=seed, **train_overrides)
+    final = run.output_dir / "final"
     trainer.save_model(str(final))
     # measure what users will load: the trained model object may still carry the trainer's autocast wrapper
     model = load_saved(final)
-    size = size_report(model, teacher.config, folder=final).to_dict()
-    metrics = {**evaluate_both(model, data, tokenizer), **fresh_speedup(teacher_dir, final),
-               "train_s": round(train_s, 1), "train_steps": trainer.state.global_step, "layers_kept": layers,
-               **{k: size[k] for k in ("total_params", "linear_params", "dense_linear_params", "fill_rate",
-                                       "linear_reduction", "heads_per_layer", "neurons_per_layer", "disk_bytes")}}
+    metrics = {**model_metrics(model, final, teacher_dir, run.data, run.tokenizer, run.teacher.config),
+               "train_s": round(train_s, 1), "train_steps": trainer.state.global_step, "layers_kept": layers}
     path = None
     if trainer.is_world_process_zero():
-        path = record_run(name, "distil-recipe", metrics, profile, data, seed=seed, base_model=base_model_name,
-                          teacher=Path(teacher_dir), layers=layers, epochs=epochs, output_dir=final)
+        path = record_run(run.name, "distil-recipe", metrics, profile, run.data, seed=seed, base_model=base_model_name,
+                          teacher=teacher_dir, layers=layers, epochs=run.epochs, output_dir=final)
     return RunResult(model, metrics, final, path)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description="DistilBERT-recipe baseline: drop layers, distil.")
-    parser.add_argument("--teacher", required=True)
+    parser = argparse.ArgumentParser(prog="python -m bmp layer-drop",
+                                     description="DistilBERT-recipe baseline: drop layers, distil.")
+    add_run_arguments(parser)
     parser.add_argument("--layers", default=None, help="comma-separated layer indices (default: every other)")
     parser.add_argument("--keep", type=int, default=None, help="number of evenly spaced layers to keep")
-    parser.add_argument("--profile", default=None)
-    parser.add_argument("--epochs", type=float, default=None)
-    parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
     teacher_layers = load_saved(args.teacher).config.num_hidden_layers
     if args.layers:
         layers = [int(i) for i in args.layers.split(",")]
     else:
         layers = every_other(teacher_layers, args.keep or teacher_layers // 2)
-    result = layer_drop_run(args.teacher, layers, get_profile(args.profile), epochs=args.epochs, seed=args.seed)
+    result = layer_drop_run(args.teacher, layers, get_profile(args.profile), args.output, epochs=args.epochs,
+                            name=args.name, seed=args.seed)
     print(result, {k: result.metrics[k] for k in ("f1", "fill_rate", "cpu_speedup")})
 
 

@@ -25,15 +25,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bmp.models import load_saved, load_tokenizer
+from bmp.models import load_saved
 from bmp.packing.pack import pack
 from bmp.packing.saving import save_packed
-from bmp.packing.size import dense_linear_params, linear_params_of_layer, size_report
+from bmp.packing.size import dense_linear_params, linear_params_of_layer
 from bmp.profiles import Profile, get_profile
 from bmp.pruning.anatomy import base_model, encoder_layers
-from bmp.speed.fresh import fresh_speedup
+from bmp.training import kit
 from bmp.training.finalize import ALIGN_FFN
-from bmp.training.kit import SEED, QAData, RunResult, distil_train, evaluate_both, prepare_data, record_run
 
 IMPORTANCES = ("taylor", "magnitude")
 TAYLOR_BATCHES = 8  # training batches whose summed gradients score the Taylor importance
@@ -264,7 +263,7 @@ def pruned_model(teacher: nn.Module, spec: PeerPruning, folder: Path, tokenizer,
     return load_saved(folder), json.loads(json.dumps(info))
 
 
-def taylor_batches(data: QAData, tokenizer, profile: Profile, count: int) -> list[dict]:
+def taylor_batches(data: kit.QAData, tokenizer, profile: Profile, count: int) -> list[dict]:
     """The first ``count`` training batches in dataset order (fixed, so the Taylor scores are repeatable)."""
     from torch.utils.data import DataLoader
 
@@ -275,57 +274,46 @@ def taylor_batches(data: QAData, tokenizer, profile: Profile, count: int) -> lis
 
 
 def torch_pruning_run(teacher_dir, linear_density: float, profile: Profile | None = None, output_dir=None,
-                      data: QAData | None = None, epochs: float | None = None, importance: str = "taylor",
-                      name: str | None = None, seed: int = SEED, **train_overrides) -> RunResult:
+                      data: kit.QAData | None = None, epochs: float | None = None, importance: str = "taylor",
+                      name: str | None = None, seed: int = kit.SEED, **train_overrides) -> kit.RunResult:
     """Prune the teacher's heads and FFN neurons with Torch-Pruning to ``linear_density``, pack it, distil it for
     ``epochs`` (default: the profile's prune + fill epochs at the pruning learning rate, as bmp trains), then save,
     evaluate, time and record it as kind ``torch-pruning``."""
     spec = PeerPruning(linear_density, importance)
     profile = profile or get_profile()
-    name = name or (f"torch-pruning-{importance}-d{linear_density:g}-{profile.name}"
-                    + ("" if seed == SEED else f"-s{seed}"))
-    output_dir = Path(output_dir or Path("runs") / name)
+    run = kit.open_run(teacher_dir, profile, output_dir=output_dir, data=data, epochs=epochs,
+                   name=name or kit.run_name(f"torch-pruning-{importance}-d{linear_density:g}-{profile.name}", seed))
+    name, output_dir, teacher, tokenizer, data, epochs = (run.name, run.output_dir, run.teacher, run.tokenizer,
+                                                          run.data, run.epochs)
     output_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = load_tokenizer(teacher_dir)
-    data = data or prepare_data(profile, tokenizer)
-    teacher = load_saved(teacher_dir)
     batches = taylor_batches(data, tokenizer, profile, spec.taylor_batches) if importance == "taylor" else None
     torch.manual_seed(seed)
     student, info = pruned_model(teacher, spec, output_dir / "pruned", tokenizer, batches)
-    epochs = epochs or profile.prune_epochs + profile.epochs
-    trainer, train_s = distil_train(student, teacher, tokenizer, data, profile, output_dir, epochs=epochs,
+    trainer, train_s = kit.distil_train(student, teacher, tokenizer, data, profile, output_dir, epochs=epochs,
                                     learning_rate=profile.prune_learning_rate, seed=seed, **train_overrides)
     final = output_dir / "final"
     if trainer.is_world_process_zero():
         save_packed(trainer.model, final, tokenizer)
     trainer.accelerator.wait_for_everyone()
     model = load_saved(final)  # measure what users will load
-    size = size_report(model, teacher.config, folder=final).to_dict()
-    metrics = {**evaluate_both(model, data, tokenizer), **fresh_speedup(teacher_dir, final),
-               "train_s": round(train_s, 1), "train_steps": trainer.state.global_step, "prune_s": info["prune_s"],
-               **{k: size[k] for k in ("total_params", "linear_params", "dense_linear_params", "fill_rate",
-                                       "linear_reduction", "heads_per_layer", "neurons_per_layer", "disk_bytes")}}
+    metrics = {**kit.model_metrics(model, final, teacher_dir, data, tokenizer, teacher.config),
+               "train_s": round(train_s, 1), "train_steps": trainer.state.global_step, "prune_s": info["prune_s"]}
     path = None
     if trainer.is_world_process_zero():
-        path = record_run(name, "torch-pruning", metrics, profile, data, seed=seed, teacher=Path(teacher_dir),
+        path = kit.record_run(name, "torch-pruning", metrics, profile, data, seed=seed, teacher=Path(teacher_dir),
                           output_dir=final, importance=importance, target_density=linear_density, epochs=epochs,
                           scope=info["scope"], taylor_batches=spec.taylor_batches if importance == "taylor" else None,
                           align_ffn=spec.align_ffn, torch_pruning=info["torch_pruning"],
                           kept_heads=info["kept_heads"])
-    return RunResult(model, metrics, final, path)
+    return kit.RunResult(model, metrics, final, path)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bmp torch-pruning", description=__doc__.splitlines()[0])
-    parser.add_argument("--teacher", required=True, help="the dense teacher's folder")
+    kit.add_run_arguments(parser)
     parser.add_argument("--density", type=float, required=True,
                         help="share of the encoder's linear parameters to keep, in (0, 1], e.g. 0.3")
     parser.add_argument("--importance", choices=IMPORTANCES, default="taylor")
-    parser.add_argument("--profile", default=None)
-    parser.add_argument("--epochs", type=float, default=None, help="default: the profile's prune + fill epochs")
-    parser.add_argument("--output", default=None)
-    parser.add_argument("--name", default=None)
-    parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
     result = torch_pruning_run(args.teacher, args.density, get_profile(args.profile), args.output,
                                epochs=args.epochs, importance=args.importance, name=args.name, seed=args.seed)
