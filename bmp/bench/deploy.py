@@ -16,10 +16,8 @@ form's slowest / fastest round): compare forms within one run only, and look at 
 from __future__ import annotations
 
 import argparse
-import gc
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -28,7 +26,7 @@ from bmp.bench.packing import base_model, zero_random_structure
 from bmp.deploy import check_onnx, export_onnx, ort_session, quantize_int8
 from bmp.deploy.export import DEFAULT_OPSET, INPUT_NAMES, INSTALL_HINT
 from bmp.packing.pack import pack
-from bmp.speed.timing import CPU_SETTING
+from bmp.speed.timing import CPU_SETTING, time_calls
 
 FIXED_HEADS = (2, 4, 6, 5, 5, 1)
 FIXED_FFN = (552, 520, 392, 152, 104, 104)
@@ -97,30 +95,6 @@ def inputs_for(config, batch: int, seq: int, seed: int) -> dict[str, torch.Tenso
     return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "token_type_ids": token_type_ids}
 
 
-def time_rounds(forms: dict, repeats: int, warmup: int) -> dict[str, list[float]]:
-    """Seconds per call of each zero-argument callable: ``warmup`` untimed calls each, then ``repeats`` rounds in
-    which every form runs once, the starting form rotating, with the garbage collector off."""
-    names = list(forms)
-    for name in names:
-        for _ in range(warmup):
-            forms[name]()
-    times = {name: [] for name in names}
-    enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        for round_ in range(repeats):
-            shift = round_ % len(names)
-            for name in names[shift:] + names[:shift]:
-                begin = time.perf_counter()
-                forms[name]()
-                times[name].append(time.perf_counter() - begin)
-    finally:
-        if enabled:
-            gc.enable()
-    return times
-
-
 def _torch_form(model, batch):
     def run():
         with torch.inference_mode():
@@ -179,7 +153,8 @@ def main(argv: list[str]) -> dict:
             batch = inputs_for(dense.config, batch_size, seq, args.seed)
             forms = {"torch_dense": _torch_form(dense, batch), "torch_packed": _torch_form(packed, batch),
                      **{name: _ort_form(session, batch) for name, session in sessions.items()}}
-            timings[setting] = time_rounds({name: forms[name] for name in FORMS}, args.repeats, args.warmup)
+            timings[setting] = time_calls({name: forms[name] for name in FORMS}, repeats=args.repeats,
+                                          warmup=args.warmup)
 
     big, small = timings["throughput"], timings["latency"]
     label = {setting: "x".join(map(str, shape)) for setting, shape in settings.items()}

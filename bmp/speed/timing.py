@@ -12,7 +12,7 @@ import gc
 import statistics
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -99,25 +99,14 @@ def time_interleaved(models: Mapping[str, nn.Module], input_ids: torch.Tensor,
         batch["attention_mask"] = attention_mask.to(device)
 
     names = list(ready)
-    times = {name: [] for name in names}
     modes = {name: model.training for name, model in ready.items()}
-    gc_was_enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()  # a collection inside a timed pass would charge one model for every model's garbage
     try:
         for model in ready.values():
             model.eval()
         with torch.inference_mode():
-            for name in names:
-                for _ in range(warmup):
-                    ready[name](**batch)
-            for round_ in range(repeats):
-                shift = round_ % len(names)
-                for name in names[shift:] + names[:shift]:
-                    times[name].append(_one_pass(ready[name], batch, device))
+            calls = {name: (lambda m=ready[name]: m(**batch)) for name in names}
+            times = time_calls(calls, repeats=repeats, warmup=warmup, device=device)
     finally:
-        if gc_was_enabled:
-            gc.enable()
         for name, model in ready.items():
             model.train(modes[name])
 
@@ -130,6 +119,52 @@ def time_interleaved(models: Mapping[str, nn.Module], input_ids: torch.Tensor,
                           f"(over {UNSTABLE_SPREAD}x); the machine is probably busy: rerun, or raise repeats",
                           RuntimeWarning, stacklevel=2)
     return results
+
+
+def time_calls(calls: Mapping[str, Callable[[], object]], *, repeats: int, warmup: int,
+               device: torch.device | str = "cpu") -> dict[str, list[float]]:
+    """Seconds per call of each zero-argument callable (a torch model on a batch, an ONNX Runtime session ...):
+    ``warmup`` untimed calls each, then ``repeats`` rounds in which every callable runs once, the first one
+    rotating, so that a slow spell of a shared machine hits them all alike. The garbage collector is off while
+    timing: a collection inside one call would charge it for every call's garbage.
+
+    On a GPU a call returns once its kernels are queued, so the clock must run on the GPU: CUDA events recorded
+    into the same stream as the kernels, read after the end event completes (what the reference measured)."""
+    device = torch.device(device)
+    names = list(calls)
+    for name in names:
+        for _ in range(warmup):
+            calls[name]()
+    times = {name: [] for name in names}
+    gc_was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for round_ in range(repeats):
+            shift = round_ % len(names)
+            for name in names[shift:] + names[:shift]:
+                times[name].append(_one_call(calls[name], device))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return times
+
+
+def _one_call(call: Callable[[], object], device: torch.device) -> float:
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        call()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1000  # ms -> s
+    if device.type != "cpu":
+        torch.accelerator.synchronize()
+    begin = time.perf_counter()
+    call()
+    if device.type != "cpu":
+        torch.accelerator.synchronize()
+    return time.perf_counter() - begin
 
 
 def without_training_wrapper(model: nn.Module, name: str = "model") -> nn.Module:
@@ -154,23 +189,6 @@ def _on(model: nn.Module, device: torch.device, dtype: torch.dtype) -> nn.Module
     if parameter.device == device and parameter.dtype == dtype:
         return model
     return copy.deepcopy(model).to(device=device, dtype=dtype)
-
-
-def _one_pass(model: nn.Module, batch: dict, device: torch.device) -> float:
-    if device.type == "cuda":
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        model(**batch)
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end) / 1000  # ms -> s
-    if device.type != "cpu":
-        torch.accelerator.synchronize()
-    begin = time.perf_counter()
-    model(**batch)
-    if device.type != "cpu":
-        torch.accelerator.synchronize()
-    return time.perf_counter() - begin
 
 
 def synthetic_batch(vocab_size: int, batch: int, seq: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
