@@ -367,14 +367,13 @@ def test_timing_measures_each_pass_interleaved_with_gc_off():
     from bmp.speed.timing import time_interleaved
 
     log = []
-    slow = Sleeper("slow", [0, 0.05, 0.01, 0.03], log)  # one warm-up pass, then three timed ones
+    slow = Sleeper("slow", [0, 0.08, 0.02, 0.05], log)  # one warm-up pass, then three timed ones
     fast = Sleeper("fast", [0, 0.002, 0.002, 0.002], log)
     input_ids, attention_mask = synthetic_batch(100, 1, 4, seed=0)
     result = time_interleaved({"slow": slow, "fast": fast}, input_ids, attention_mask, repeats=3, warmup=1)
-    assert result["slow"].median_s == pytest.approx(0.03, abs=0.008)
-    assert result["slow"].min_s == pytest.approx(0.01, abs=0.008)
-    assert result["slow"].max_s == pytest.approx(0.05, abs=0.008)
-    assert result["fast"].median_s < 0.01
+    slow_ = result["slow"]  # a busy machine can only oversleep, so each bound is one-sided
+    assert 0.02 <= slow_.min_s < 0.05 <= slow_.median_s < 0.08 <= slow_.max_s
+    assert result["fast"].median_s < slow_.min_s
     timed = [name for name, _ in log[2:]]  # after one warm-up pass each, the first model rotates every round
     assert timed == ["slow", "fast", "fast", "slow", "slow", "fast"]
     assert not any(enabled for _, enabled in log[2:]) and gc.isenabled()  # off while timed, on again after
