@@ -32,8 +32,9 @@ data:
 	else echo "no $(SHARED_SQUAD): put dev-v1.1.json(.zip) in data/squad/ (online runs fetch SQuAD from the hub)"; fi
 
 test: setup data
+	@command -v chromium >/dev/null || (test "$$(id -u)" = 0 && apt-get install -y -qq chromium >/dev/null) || echo "no chromium: the browser test will skip"
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests
-	BMP_PROFILE=smoke HF_HUB_OFFLINE=1 $(PY) -m pytest -q --nbmake --nbmake-timeout=300 notebooks/
+	BMP_PROFILE=smoke BMP_SOLUTIONS=1 HF_HUB_OFFLINE=1 $(PY) -m pytest -q --nbmake --nbmake-timeout=300 notebooks/
 
 course: setup data
 	$(PY) -m bmp course --profile $(PROFILE)

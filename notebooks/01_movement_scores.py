@@ -40,7 +40,7 @@ import seaborn as sns
 import torch
 from torch import nn
 
-from bmp.course import save_figure
+from bmp.course import save_figure, solution, time_banner
 from bmp.profiles import get_profile
 from bmp.pruning.binarizers import threshold_mask, topk_mask
 from bmp.pruning.granularity import PruningConfig
@@ -48,12 +48,14 @@ from bmp.pruning.masked import MaskedLinear
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")
+SOLUTIONS = os.environ.get("BMP_SOLUTIONS") == "1"  # True: the exercise's stub is replaced by the reference solution
 
 # %%
 profile = get_profile(PROFILE)
 torch.manual_seed(0)
 sns.set_theme(style="white")
 print(f"profile {profile.name}: everything in this notebook is a toy and takes seconds under every profile")
+print(time_banner("01_movement_scores"))
 
 # %% [markdown]
 # ## A toy fine-tuning problem
@@ -308,18 +310,20 @@ print(f"{layer.scores.numel()} block scores, each receiving the summed movement 
 # Write `my_topk_mask(scores, keep)`: a tensor shaped like `scores`, with 1.0 at the `round(keep * scores.numel())`
 # highest scores and 0.0 elsewhere. (Forward only; the gradient is the straight-through one you already wrote.)
 #
-# A working solution is in place so that the notebook runs top to bottom. **Your turn: replace this solution
-# with your own and rerun the cell and the check below.** Hint: flatten, `torch.topk`, then put ones back in
-# place.
+# **Your turn.** The cell below is a stub that raises `NotImplementedError`: replace its body with your own code,
+# then run it and the check below. Hint: flatten, `torch.topk`, then put ones back in place.
+#
+# (Headless runs, `python -m bmp course` and `make test`, set `BMP_SOLUTIONS=1`, which swaps in the reference
+# solution from `notebooks/solutions/01_movement_scores.py`. Look there only after trying.)
 
 
 # %%
 def my_topk_mask(scores: torch.Tensor, keep: float) -> torch.Tensor:
-    # your turn: replace this solution and rerun
-    k = round(keep * scores.numel())
-    mask = torch.zeros(scores.numel(), dtype=scores.dtype)
-    mask[scores.flatten().argsort(descending=True)[:k]] = 1.0
-    return mask.view_as(scores)
+    raise NotImplementedError("your turn: write my_topk_mask, then rerun this cell and the check below")
+
+
+if SOLUTIONS:
+    my_topk_mask = solution("01_movement_scores", "my_topk_mask")
 
 
 # %%
@@ -352,8 +356,8 @@ print("my_topk_mask matches bmp.pruning.binarizers.topk_mask")
 # ## Further research
 #
 # - Read Sanh, Wolf and Rush, *Movement Pruning: Adaptive Sparsity by Fine-Tuning* (2020), sections 3 and 4, and
-#   find the "soft movement" variant (`sigmoid_threshold` in `bmp.pruning.binarizers`). How does its score differ from the
-#   TopK one?
+#   find the "soft movement" variant (`sigmoid_threshold` in `bmp.pruning.binarizers`). How does its score differ
+#   from the TopK one?
 # - Bengio, Léonard and Courville (2013) introduced the straight-through estimator. Try a variant that passes the
 #   gradient only where the score is near the threshold, and compare the masks on the toy.
 # - Rerun the toy with `STEPS = 300` or `LR = 0.05`. At what point does magnitude catch up with movement, and why?

@@ -33,14 +33,17 @@
 # %%
 import copy
 import os
+import time
+import warnings
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
 import transformers
 
-from bmp.course import save_figure
+from bmp.course import save_figure, solution, time_banner
 from bmp.models import load_profile_model
 from bmp.profiles import get_profile
 from bmp.pruning.anatomy import LINEAR_NAMES, encoder_layers
@@ -50,6 +53,7 @@ from bmp.pruning.masked import add_masks, score_parameters, set_threshold
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")
+SOLUTIONS = os.environ.get("BMP_SOLUTIONS") == "1"  # True: the exercise's stub is replaced by the reference solution
 
 # %% [markdown]
 # The profile picks the model: a tiny random BERT under `smoke` (2 layers, hidden 64, 4 heads of 16, FFN 128),
@@ -67,6 +71,7 @@ first = parts[0]
 HIDDEN, HEAD_DIM, HEADS, FFN = base.config.hidden_size, first.head_dim, first.num_heads, first.ffn_size
 print(f"profile {profile.name}, model {base_name!r}: {len(parts)} layers, hidden {HIDDEN}, "
       f"{HEADS} heads of {HEAD_DIM}, FFN {FFN}")
+print(time_banner("02_blocks_heads_neurons"))
 sns.set_theme(style="white")
 
 # %% [markdown]
@@ -136,6 +141,11 @@ del model
 # To see the shapes the masks take, give every score a random value and keep the top half of each score tensor
 # (`method="topk"`, keep 0.5). Training will learn the scores later; the *shape* of the masks is already fixed
 # by the granularity.
+#
+# **What `set_threshold` means depends on the method.** With TopK, as in notebook 01 and here, the value is the
+# share **kept**: `set_threshold(model, 0.5)` keeps the best-scored half of every score tensor, and a *higher*
+# value keeps *more*. Notebook 05 (pruning) switches to `sigmoid_threshold`, where the value is a threshold on
+# sigmoid(score) and a *higher* value prunes *more*; its section "From TopK to a sigmoid threshold" explains why.
 
 # %%
 KEEP = 0.5
@@ -226,16 +236,20 @@ for name, report in reports.items():
 # `heads` heads of `head_dim` and `neurons` FFN neurons at hidden size `hidden` then holds how many linear
 # **weights** (leave the biases out, as `kept_report` does)?
 #
-# A working solution is in place so that the notebook runs top to bottom. **Your turn: replace this solution
-# with your own and rerun the cell and the check below.**
+# **Your turn.** The cell below is a stub that raises `NotImplementedError`: replace its body with your own code,
+# then run it and the check below.
+#
+# (Headless runs, `python -m bmp course` and `make test`, set `BMP_SOLUTIONS=1`, which swaps in the reference
+# solution from `notebooks/solutions/02_blocks_heads_neurons.py`. Look there only after trying.)
 
 
 # %%
 def weights_after_packing(hidden: int, head_dim: int, heads: int, neurons: int) -> int:
-    # your turn: replace this solution and rerun
-    attention = 4 * hidden * heads * head_dim  # Q, K, V rows and attention-output columns of the kept heads
-    ffn = 2 * hidden * neurons  # FFN-in rows and FFN-out columns of the kept neurons
-    return attention + ffn
+    raise NotImplementedError("your turn: write weights_after_packing, then rerun this cell and the check below")
+
+
+if SOLUTIONS:
+    weights_after_packing = solution("02_blocks_heads_neurons", "weights_after_packing")
 
 
 # %% [markdown]
@@ -293,8 +307,7 @@ plt.show()
 # out when the model is packed.
 #
 # - An unstructured mask essentially never empties a head or a neuron, so the packed model is as large as the
-#   dense one. Its savings would need sparse kernels, and on this project's measurements even block-sparse matrix
-#   multiplies ran slower than dense ones at every density tried.
+#   dense one. Its savings would need sparse kernels; the next section times them.
 # - Blocks sit in between, and where depends on the model. In the embedded model a head's V rows span 12 blocks
 #   that must all die, which random scores almost never do. In the tiny smoke model one 32-wide block row covers
 #   two heads of 16, so heads do die by chance.
@@ -303,6 +316,81 @@ plt.show()
 #   *learned* block scores, which are correlated within a head, empty whole heads far more often than random ones
 #   do; "hybrid-filled" then packs those heads away and lets the zeros inside the surviving heads grow back in a
 #   second fine-tune.
+
+# %% [markdown]
+# ## Do zeros make a matrix multiply faster?
+#
+# The claim behind everything above is that blocks only pay once they are packed away. Here it is measured on
+# one FFN-in matrix of this model (`FFN` × `HIDDEN`, stored as (out, in)) applied to a batch of token vectors,
+# five ways:
+#
+# - **dense**: the full matrix;
+# - **50% zeros, dense tensor**: half the weights zeroed at random, still stored densely (what a mask does);
+# - **50% zeros, CSR**: the same zeros, in PyTorch's compressed-sparse-row format, which skips them;
+# - **50% zero blocks, BSR**: half the 32 × 32 blocks zeroed, in block-sparse-row format;
+# - **packed**: half the neurons removed, a dense matrix half as tall (what packing leaves).
+#
+# Each is timed with `time.perf_counter`, one call of each per round (interleaved, see notebook 07), and the
+# median of a few rounds is kept. Under `smoke` the matrices are the tiny model's, and the timings mean little.
+
+# %%
+TOKENS = 64 if profile.name == "smoke" else 1024  # rows of activations: 8 windows of 128 tokens under course
+ROUNDS = 3 if profile.name == "smoke" else 10
+BLOCK = 32
+timer_rng = torch.Generator().manual_seed(0)
+x = torch.randn(TOKENS, HIDDEN, generator=timer_rng)  # (tokens, in)
+w = torch.randn(FFN, HIDDEN, generator=timer_rng)  # (out, in), like first.ffn_in.weight
+zeros_50 = w * (torch.rand(w.shape, generator=timer_rng) < 0.5)
+block_kept = torch.rand(FFN // BLOCK, HIDDEN // BLOCK, generator=timer_rng) < 0.5
+blocks_50 = w * block_kept.repeat_interleave(BLOCK, 0).repeat_interleave(BLOCK, 1)
+packed_half = w[: FFN // 2].clone()  # half the neurons gone: a smaller dense matrix
+x_t = x.T.contiguous()  # sparse formats multiply from the left: (out, in) @ (in, tokens)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+    csr, bsr = zeros_50.to_sparse_csr(), blocks_50.to_sparse_bsr((BLOCK, BLOCK))
+
+products = {
+    "dense": (lambda: x @ w.T, x @ w.T),
+    "50% zeros, dense tensor": (lambda: x @ zeros_50.T, x @ zeros_50.T),
+    "50% zeros, CSR sparse": (lambda: csr @ x_t, (x @ zeros_50.T).T),
+    f"50% zero {BLOCK}x{BLOCK} blocks, BSR sparse": (lambda: bsr @ x_t, (x @ blocks_50.T).T),
+    "packed: half the neurons, dense": (lambda: x @ packed_half.T, x @ packed_half.T),
+}
+matmul_times = {name: [] for name in products}
+with torch.inference_mode(), warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)
+    for name, (run, expected) in products.items():
+        assert torch.allclose(run(), expected, atol=1e-3), name  # the same product, whatever the format
+        run()  # warm-up
+    for round_ in range(ROUNDS):
+        names = list(products)
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            begin = time.perf_counter()
+            products[name][0]()
+            matmul_times[name].append(time.perf_counter() - begin)
+matmul = pd.DataFrame({"median ms": {n: 1e3 * float(np.median(t)) for n, t in matmul_times.items()}})
+matmul["vs dense"] = matmul.loc["dense", "median ms"] / matmul["median ms"]
+print(f"({TOKENS} x {HIDDEN}) @ ({HIDDEN} x {FFN}), fp32, {torch.get_num_threads()} threads, median of {ROUNDS}")
+matmul.round(3)
+
+# %%
+fig, ax = plt.subplots(figsize=(8, 3.2))
+ax.barh(matmul.index, matmul["median ms"], color=["tab:gray", "tab:gray", "tab:red", "tab:red", "tab:green"])
+ax.invert_yaxis()
+ax.set_xlabel("median milliseconds per product")
+ax.set_title(f"one FFN-in product ({FFN} x {HIDDEN}) on {TOKENS} tokens: which zeros save time")
+save_figure(fig, "02_matmul_timing")
+plt.show()
+for name, row in matmul.iterrows():
+    if name != "dense":
+        print(f"{name}: {row['vs dense']:.2f}x the dense speed")
+
+# %% [markdown]
+# A zero stored in a dense tensor costs as much as any other number: the dense product does the same
+# multiply-adds. A sparse format skips the zeros but pays for its indices and for irregular memory access; at
+# densities like these, which are what pruning a BERT leaves, that usually costs more than it saves on a CPU (read
+# your own table). The packed matrix is a plain dense product with fewer rows, and it is the one that gets
+# faster, roughly in proportion to what was removed. That is why `bmp` prunes heads and neurons and packs them away.
 
 # %% [markdown]
 # ## When the block does not fit

@@ -1,5 +1,6 @@
 """Notebook hygiene: every ``NN_topic.py`` has an output-free ``.ipynb`` twin with the same cells, and the course
 runner finds the notebooks in order. (Executing them under the smoke profile is ``pytest --nbmake``'s job.)"""
+import re
 from pathlib import Path
 
 import pytest
@@ -83,10 +84,10 @@ def test_course_run_defaults_to_the_profile_and_names_the_same_folders():
     profile = get_profile("course")
     run = course_run(profile, "hybrid")
     assert (run.lam, run.score_lr) == (profile.prune_lambda, profile.score_learning_rate)
-    assert run.name == f"nb04-hybrid-lam{profile.prune_lambda:g}-course" and run.pruned == run.run_dir / "final"
+    assert run.name == f"course-hybrid-lam{profile.prune_lambda:g}-course" and run.pruned == run.run_dir / "final"
     assert run.teacher.parts[-2:] == ("teacher-course", "final")
     chosen = course_run(profile, "struct", 60, 0.1)
-    assert (chosen.lam, chosen.score_lr, chosen.name) == (60.0, 0.1, "nb04-struct-lam60-course")
+    assert (chosen.lam, chosen.score_lr, chosen.name) == (60.0, 0.1, "course-struct-lam60-course")
 
 
 def test_a_learners_records_never_land_in_the_tracked_folder(monkeypatch, tmp_path):
@@ -104,3 +105,75 @@ def test_a_learners_records_never_land_in_the_tracked_folder(monkeypatch, tmp_pa
     monkeypatch.setenv(RESULTS_ENV, str(tmp_path))
     path = record("x", "dense", {"f1": 1.0}, provenance(base_model="tiny", data_split="s", profile="smoke"))
     assert path.parent == tmp_path
+
+
+# ---------------------------------------------------------------- exercises: stubs for learners, solutions headless
+
+SOLUTION_CALL = re.compile(r'solution\("([^"]+)", "([^"]+)"\)')
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
+def test_every_exercise_is_a_stub_with_a_reference_solution(source):
+    from bmp.course import solution
+
+    text = source.read_text()
+    parameters = [cell for cell in jupytext.read(source).cells if "parameters" in cell.metadata.get("tags", [])]
+    assert 'SOLUTIONS = os.environ.get("BMP_SOLUTIONS") == "1"' in parameters[0].source, source.name
+    calls = SOLUTION_CALL.findall(text)
+    assert calls, f"{source.name} has no exercise swapped for its solution (`if SOLUTIONS: f = solution(...)`)"
+    for notebook, name in calls:
+        assert notebook == source.stem, f"{source.name} loads a solution of {notebook}"
+        assert f"def {name}(" in text, f"{source.name} has no stub for {name}"
+        assert f'raise NotImplementedError("your turn: write {name}' in text, f"{name} in {source.name} is no stub"
+        assert callable(solution(notebook, name))
+    assert "A working solution is in place" not in text and "replace this solution" not in text
+
+
+def test_solution_says_what_is_missing(tmp_path):
+    from bmp.course import solution
+
+    (tmp_path / "01_x.py").write_text("def f():\n    return 1\n")
+    assert solution("01_x", "f", directory=tmp_path)() == 1
+    with pytest.raises(AttributeError, match="has no 'g'; it defines f"):
+        solution("01_x", "g", directory=tmp_path)
+    with pytest.raises(FileNotFoundError, match="there are solutions for 01_x"):
+        solution("02_y", "f", directory=tmp_path)
+
+
+def test_the_runner_swaps_in_the_solutions(monkeypatch, tmp_path):
+    import os
+
+    from bmp.course import runner
+
+    for name in ("BMP_PROFILE", "BMP_OUTPUT_DIR", "BMP_SOLUTIONS", "PYTHONPATH", "TOKENIZERS_PARALLELISM"):
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # restored after the test
+    runner._kernel_environment("smoke", tmp_path)
+    assert os.environ["BMP_SOLUTIONS"] == "1"
+    assert '"SOLUTIONS": True' in Path(runner.__file__).read_text()
+
+
+# ---------------------------------------------------------------- measured times, read from records only
+
+def _times(name: str, date: str, **seconds) -> dict:
+    return {"name": name, "kind": "course-times", "metrics": {"notebooks_s": seconds},
+            "provenance": {"profile": "course", "date": date, "hardware": {"cpu": "x86_64", "torch_threads": 2}}}
+
+
+def test_time_banner_reads_the_records():
+    from bmp.course import time_banner
+
+    records = [_times("course", "2026-11-26T13:59:12+00:00", **{"03_squad_finetuning": 549.7,
+                                                                 "04_pruning_with_distillation": 659.2,
+                                                                 "01_movement_scores": 8.1}),
+               _times("course-only-04", "2026-11-27T10:00:00+00:00", **{"04_pruning_with_distillation": 600.0})]
+    assert time_banner("01_movement_scores", records=records) == \
+        "measured: 8 s on CPU x86_64 x2 threads (course profile, 2026-11-26)"
+    renumbered = time_banner("05_pruning_with_distillation", records=records)
+    assert renumbered.startswith("measured: 10.0 min") and "2026-11-27" in renumbered  # the newest, matched by topic
+    assert "timed as 04_pruning_with_distillation" in renumbered
+    split = time_banner("04_teacher_finetuning", records=records)
+    assert split.startswith("not timed since the split") and "9.2 min" in split
+    assert time_banner("07_speed_and_size", records=records).startswith("not timed yet")
+    assert time_banner("01_movement_scores", what="the slow cell", records=records).startswith(
+        "the slow cell; the whole notebook measured 8 s")
+    assert time_banner("01_movement_scores", profile="full", records=records).startswith("not timed yet")

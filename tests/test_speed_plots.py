@@ -237,7 +237,49 @@ def test_widget_follows_the_slider(records):
         assert box.chosen["name"] == "run-d" and "<b>run-d</b>" in box.summary.value
         box.slider.value = 0.0
         assert "<b>run-a</b>" in box.summary.value
-    assert box.children == (box.slider, box.summary, box.heatmap)
+    assert box.children == (box.slider, box.summary, box.plot, box.heatmap)
+    assert box.slider.layout.width == "90%" and box.slider.style.description_width == "initial"
+
+
+def _chosen_ring(fig):
+    (ring,) = [c for c in fig.axes[0].collections if c.get_gid() == "chosen"]
+    return tuple(map(float, ring.get_offsets()[0]))
+
+
+def test_widget_marks_the_chosen_run_on_the_front(records):
+    from bmp.results.widgets import front_figure
+
+    with pytest.warns(UserWarning):
+        box = tradeoff_widget(records, value=1.0)
+    refs = {run.name: TEACHER_F1 for run in box._runs}
+    assert _chosen_ring(front_figure(box._runs, refs, 1.0, box.chosen)) == (2.2, 69.0)  # run-b
+    assert _chosen_ring(front_figure(box._runs, refs, 6.0, tradeoff.choose(records, max_f1_drop=6.0,
+                                                                           split=HELD_OUT))) == (3.4, 64.0)
+    fig = front_figure(box._runs, refs, 1.0, None)
+    assert not [c for c in fig.axes[0].collections if c.get_gid() == "chosen"]
+
+
+def test_widget_uses_one_timing_run_and_each_runs_own_reference(records_dir):
+    # one timing run that times every compared run: its speedups replace the records' own
+    names = [name for name, *_ in RUNS]
+    speedups = {name: 1.0 + i for i, name in enumerate(names)}  # student-b fastest, run-a slowest
+    record("timing-cpu", "timing", {"device": "cpu", "dtype": "fp32", "batch": 8, "seq": 384,
+                                    "speedups": speedups, "hardware": "CPU test"},
+           {**_provenance(), "date": "2026-02-01T00:00:00+00:00"}, directory=records_dir)
+    # a control of the teacher at 72 F1 raises every run's reference from 70 to 72
+    record("control-teacher", "control", {"f1": 72.0, "eval_split": HELD_OUT}, _provenance(),
+           {"teacher": "runs/teacher/final"}, directory=records_dir)
+    records = load_records(records_dir)
+    with pytest.warns(UserWarning, match="other splits"):
+        box = tradeoff_widget(records, value=3.0)
+    assert box.speed.one_run and "one run" in box.summary.value
+    # within 3 F1 of 72: run-a (70.5, 1x) and run-b (69.0, 2x); one-run speeds make run-b the fastest
+    assert box.chosen["name"] == "run-b" and box.chosen["speedup"] == 2.0
+    assert box.chosen["reference_f1"] == 72.0 and box.chosen["f1_drop"] == pytest.approx(3.0)
+    assert "vs its reference 72.0" in box.summary.value
+    box.slider.value = 2.0  # run-b is 3 below 72 (but only 1 below the teacher): no longer qualifies
+    assert box.chosen["name"] == "run-a"
+    assert box.chosen["name"] == tradeoff.choose(records, max_f1_drop=2.0, split=HELD_OUT)["name"]
 
 
 def test_widget_without_teacher_says_so(records):
@@ -427,6 +469,31 @@ def test_unstructured_runs_sit_at_their_non_zero_fill_rate_hollow(records_dir):
     filled = {**_run_metrics(60.0, 3.0, 0.2), "nonzero_fill_rate": 0.199}
     assert not tradeoff.is_scattered(filled) and tradeoff.kept_fill_rate(filled) == 0.199
     assert tradeoff.kept_fill_rate({"fill_rate": 0.3}) == 0.3 and not tradeoff.is_scattered({"fill_rate": 0.3})
+
+
+def test_the_f1_axis_shows_the_band_that_matters_and_names_the_runs_below(records_dir):
+    record("run-far-below", "filled", _run_metrics(20.0, 2.5, 0.4), _provenance(),
+           {"teacher": "runs/teacher/final", "output_dir": "runs/far"}, directory=records_dir)
+    records = load_records(records_dir)
+    for draw in (f1_vs_speedup, f1_vs_fill_rate):
+        ours, _ = draw(records, split=HELD_OUT).axes
+        low, high = ours.get_ylim()
+        assert 50.0 < low < 55.0 and TEACHER_F1 < 70.5 < high < 75.0  # front from 55 (student-b) to 70.5
+        assert "run-far-below (20.0 F1" in ours.get_xlabel()
+        (caret,) = [c for c in ours.collections if c.get_gid() == "outliers"]
+        assert len(caret.get_offsets()) == 1
+        assert "run-far-below" not in {text.get_text() for text in ours.texts}
+
+
+def test_labels_do_not_overlap(records):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = f1_vs_speedup(records, split=HELD_OUT)
+    FigureCanvasAgg(fig).draw()
+    for ax in fig.axes:
+        boxes = [text.get_window_extent() for text in ax.texts if text.get_text() and text.get_visible()]
+        overlapping = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
+        assert not overlapping, f"{len(overlapping)} pairs of labels overlap"
 
 
 def test_students_are_named_on_the_figure(records):

@@ -13,6 +13,7 @@ fails.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shlex
 import sys
@@ -70,6 +71,18 @@ def _failure_reason(err: Exception) -> str:
         where = f"cell [{count}]" if count is not None else "a cell"
         return f"{where} raised {ename}: {evalue}"
     return f"{type(err).__name__}: {err}"
+
+
+class _SolutionsParameterNoise(logging.Filter):
+    """papermill can't parse ``SOLUTIONS = os.environ.get(...) == "1"`` as a default (it reads ``==`` as an
+    assignment), so it warns, then injects ``SOLUTIONS`` all the same: drop those two warnings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SOLUTIONS" not in record.getMessage()
+
+
+for _name in ("papermill", "papermill.translators"):
+    logging.getLogger(_name).addFilter(_SolutionsParameterNoise())
 
 
 def execute(notebook: Path, profile: str, executed_dir: Path) -> float:

@@ -51,4 +51,4 @@ def check_teacher(student, teacher) -> None:
     if s_vocab != t_vocab:
         raise ValueError(
             f"teacher vocabulary ({t_vocab}) differs from the student's ({s_vocab}): distil from a teacher fine-tuned "
-            "from the same base model (same tokenizer), e.g. the dense teacher of notebook 03")
+            "from the same base model (same tokenizer), e.g. the dense teacher of notebook 04")

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # 06 · Speed and size: measuring the trade-off
+# # 07 · Speed and size: measuring the trade-off
 #
 # A pruned model is only worth shipping if it is faster, and "faster" is a measurement, easy to get wrong. A
 # timing taken on a cold model, on a busy machine, or around a GPU call that has not finished yet can be off by
@@ -28,6 +28,8 @@
 # - Time a forward pass properly: warm-up, several repeats, the median, the thread count, models interleaved;
 #   and on a GPU, CUDA events after synchronising.
 # - Explain why a speedup measured here and one published elsewhere are different numbers.
+# - Say what DistilBERT and TinyBERT are and how they were trained, and why dropping layers is not the same.
+# - Explain why fp16 on a GPU wants matrix sizes in multiples of 8 or 64, and how padding keeps packing exact.
 # - Find the Pareto front of a set of models by hand.
 # - Read the F1–speedup and F1–fill-rate figures, and say why their two panels must not be compared point
 #   by point.
@@ -47,14 +49,14 @@ import torch
 import transformers
 from IPython.display import Markdown, display
 
-from bmp.course import save_figure
+from bmp.course import save_figure, solution, time_banner
 from bmp.models import load_profile_model
 from bmp.profiles import REPO_ROOT, get_profile
 from bmp.results import tradeoff
 from bmp.results.pareto import pareto_front
 from bmp.results.plots import f1_vs_fill_rate, f1_vs_speedup
-from bmp.results.records import RESULTS_DIR, load_records
-from bmp.results.references import published_speedups, reference_architectures
+from bmp.results.records import RESULTS_DIR, hardware_label, load_records
+from bmp.results.references import published_speedups, reference_architectures, reference_models
 from bmp.results.summary import targets
 from bmp.results.widgets import tradeoff_widget
 from bmp.speed import timing
@@ -65,8 +67,10 @@ from bmp.speed.timing import synthetic_batch, time_forward, time_interleaved
 PROFILE = os.environ.get("BMP_PROFILE", "course")
 REFERENCES = None  # reference architectures to time besides BERT-base; None: a subset that suits the profile
 SLIDER_VALUES = (0.5, 3.0)  # F1 points given up, for the non-interactive run of the chooser
+SOLUTIONS = os.environ.get("BMP_SOLUTIONS") == "1"  # True: the exercise's stub is replaced by the reference solution
 
 # %%
+print(time_banner("07_speed_and_size"))
 profile = get_profile(PROFILE)
 transformers.logging.set_verbosity_error()
 sns.set_theme(style="whitegrid")
@@ -108,7 +112,7 @@ ax.set_ylabel("milliseconds")
 ax.set_xticks(np.arange(1, PASSES + 1, 2))
 ax.set_title(f"{model_name}: {BATCH} x {SEQ} tokens, {torch.get_num_threads()} threads, one pass after another")
 ax.legend()
-save_figure(fig, "06_pass_times")
+save_figure(fig, "07_pass_times")
 plt.show()
 
 # %% [markdown]
@@ -162,7 +166,7 @@ del twin
 # on the GPU itself. This is what the reference implementation measured, and what `bmp.speed.timing` does on CUDA:
 
 # %%
-print(inspect.getsource(timing._one_pass))
+print(inspect.getsource(timing.time_one_call))
 if torch.cuda.is_available():
     gpu_model = copy.deepcopy(model).cuda()
     gpu_ids, gpu_mask = input_ids.cuda(), attention_mask.cuda()
@@ -180,15 +184,50 @@ else:
     print("no GPU on this machine: the timings below use perf_counter on the CPU")
 
 # %% [markdown]
+# ## The reference models: what DistilBERT and TinyBERT are
+#
+# The compressed BERTs that pruning is usually set against were not pruned: they are smaller models **trained by
+# distillation** from BERT.
+#
+# - **DistilBERT** (Sanh et al., 2019) keeps 6 of BERT-base's 12 layers at full width (hidden 768, 12 heads,
+#   FFN 3072). The student is initialised from the teacher by taking every other layer, then distilled during
+#   *pre-training*, on the same corpus as BERT, with three losses: a soft-target loss on the teacher's masked-word
+#   distribution at a temperature, the masked-language-model loss itself, and a cosine loss that aligns the
+#   student's hidden states with the teacher's. The result is a general-purpose model that is then fine-tuned on
+#   SQuAD like BERT (its SQuAD score was also distilled again during fine-tuning).
+# - **TinyBERT** (Jiao et al., 2020) comes in two sizes: TinyBERT-6 (6 layers of hidden 768, DistilBERT's shape)
+#   and TinyBERT-4 (4 layers of hidden **312**, FFN 1200: narrow as well as shallow). Its distillation goes
+#   deeper and happens twice: the student learns to match the teacher's embeddings, its attention maps, its hidden
+#   states (through a learned projection where the widths differ) and its predictions, once during general
+#   pre-training and again on the task, on a training set enlarged by data augmentation (words replaced by BERT's
+#   and GloVe's nearest candidates).
+# - **MobileBERT** (Sun et al., 2020) is 24 layers deep but thin inside (bottlenecks of 128), distilled
+#   layer by layer from a specially trained teacher.
+#
+# Their published scores and speedups, as `data/reference_models.json` records them with their sources (F1 on the
+# official SQuAD v1.1 dev set, with full training data):
+
+# %%
+published = reference_models().set_index("name")
+published.loc[["BERT-base", "DistilBERT", "TinyBERT-6", "TinyBERT-4", "MobileBERT"],
+              ["exact_match", "f1", "linear_params", "speedups", "architecture", "source"]]
+
+# %% [markdown]
+# The project's own "DistilBERT recipe" (`python -m bmp layer-drop`, below) copies only the first step: keep
+# every other layer of the fine-tuned teacher and distil on SQuAD alone. It does no distillation during
+# pre-training and keeps the teacher's width, so its students are not DistilBERT or TinyBERT; they are the
+# cheapest way to get a model of the same depth from the same teacher.
+#
 # ## The reference architectures, timed here
 #
 # Published speedups were measured on other hardware, at other batch sizes, or only claimed. Speed depends on the
-# shapes, not on the weight values, so `bmp.speed.architectures.time_references` rebuilds each reference architecture with
-# random weights and times it against a random BERT-base in one interleaved run. On the CPU the default batch is
-# small; here the profile keeps the cost to seconds (`smoke`) or well under a minute (`course`, on an idle
-# machine). BERT-large is left out on the CPU: it would cost more than everything else together.
+# shapes, not on the weight values, so `bmp.speed.architectures.time_references` rebuilds each reference
+# architecture with random weights and times it against a random BERT-base in one interleaved run. On the CPU the
+# default batch is small; here the profile keeps the cost to seconds (`smoke`) or well under a minute (`course`,
+# on an idle machine). BERT-large is left out on the CPU: it would cost more than everything else together.
 
 # %%
+print(time_banner("07_speed_and_size", what="timing the reference architectures is the slow cell"))
 on_gpu = torch.cuda.is_available()
 if REFERENCES is None:
     REFERENCES = (["TinyBERT-4"] if profile.name == "smoke" else
@@ -211,14 +250,75 @@ shown.rename(columns={"measured_speedup": f"measured here ({references['device']
 ax.axhline(1, color="grey", lw=1)
 ax.set_ylabel("speedup over BERT-base")
 ax.set_title("same architectures, different machines and batches")
-save_figure(fig, "06_reference_speedups")
+save_figure(fig, "07_reference_speedups")
 plt.show()
 
 # %% [markdown]
 # DistilBERT and TinyBERT-6 share one architecture (6 layers of BERT-base's width), so they time alike: speed is
-# a property of the shapes. A deep, narrow model such as MobileBERT (24 thin layers) does far less arithmetic
-# than BERT-base, yet many small matrix multiplies use a CPU poorly, so its measured speedup can fall well short
-# of its published one, or below 1. A speedup belongs to its hardware, batch size and sequence length.
+# a property of the shapes, not of how the weights were trained. MobileBERT is the case to read carefully. It
+# does far less arithmetic than BERT-base, but in 24 layers of thin matrix multiplies, and how much of that saving
+# turns into speed depends on the hardware and the batch: a large GPU batch keeps BERT-base's big multiplies
+# efficient while MobileBERT's small ones leave the device under-used, whereas on a CPU at batch 8 the saving in
+# arithmetic shows more fully. So its measured speedup here and its published one (an RTX 3090 measurement) can
+# differ in either direction. The project's recorded timing run, which timed every reference at the course's speed
+# setting, says which way it went on these CPUs:
+
+# %%
+timing_records = sorted(load_records(RESULTS_DIR, kind="timing"), key=lambda r: r["provenance"]["date"])
+published_speed = published_speedups()
+if timing_records:
+    newest = timing_records[-1]
+    m = newest["metrics"]
+    where = m.get("hardware") or hardware_label(newest["provenance"]["hardware"])
+    print(f"timing record {newest['name']!r}: {where}, {m.get('dtype')}, batch {m.get('batch')} x {m.get('seq')}, "
+          f"{newest['provenance']['date'][:10]}")
+    for name, measured in (m.get("reference_speedups") or {}).items():
+        if name == "BERT-base":
+            continue
+        claim = published_speed.get(name, {})
+        relation = ("above" if measured > claim.get("speedup", float("inf")) else "below") \
+            if claim.get("speedup") is not None else "with nothing published to compare"
+        print(f"  {name:>12}: {measured:.2f}x measured there, {relation} the published "
+              f"{claim.get('speedup', float('nan')):g}x ({claim.get('hardware') or 'hardware not stated'}, "
+              f"{claim.get('how')})")
+else:
+    print("no timing record yet: python -m bmp.bench timing --device cpu --record makes one")
+
+# %% [markdown]
+# ## fp16 on a GPU: why packed sizes are padded
+#
+# On a GPU, fp16 (and bf16) matrix multiplies run on tensor cores, which compute on fixed tiles of the matrices:
+# every dimension is consumed in chunks of at least 8 elements, and the fastest kernels tile by 64 or 128. A
+# dimension that is a multiple of the tile fills every tile. An FFN of 461 neurons leaves a ragged last tile: the
+# kernel computes the whole tile anyway and throws part of it away, and with a size that is not even a multiple
+# of 8 the library may have to choose a slower kernel. Packing produces exactly such ragged sizes, since every
+# layer keeps its own number of neurons.
+#
+# The fix costs no accuracy. `pack(model, align_ffn=64)` (notebook 06 used 8) pads each layer's FFN with zero
+# neurons up to the next multiple, here 461 → 512; a zero neuron adds exactly nothing to the sum over neurons
+# (notebook 06), so the function is unchanged. On a CPU in fp32 it matters little; on a GPU in fp16 it can decide
+# how much of packing's saving turns into speed. `python -m bmp.bench align` measures it: a BERT-base-shaped packed
+# model with 4 heads and 461 neurons per layer, against the same model padded to 512, both against dense BERT-base,
+# in fp16. The cell runs it only under the `full` profile on a GPU, and shows any recorded measurement.
+
+# %%
+if profile.name == "full" and torch.cuda.is_available():
+    from bmp.bench.align import main as align_benchmark
+
+    aligned = align_benchmark(["--batch", "64", "--seq", "384", "--repeats", "10"])
+    print(f"FFN {aligned['ffn_unaligned']} -> {aligned['ffn_aligned']} neurons in each of {aligned['layers']} layers "
+          f"({aligned['heads_per_layer']} heads), {aligned['dtype']}, batch {aligned['batch']} x {aligned['seq']} on "
+          f"{aligned['gpu']}: the unaligned model takes {aligned['ratio']:.2f}x the aligned one's time; over dense "
+          f"BERT-base {aligned['speedup_unaligned']:.2f}x unaligned, {aligned['speedup_aligned']:.2f}x aligned "
+          f"(padding changed the fp32 logits by {aligned['max_abs_logit_diff_fp32']:.1e})")
+else:
+    print(f"skipped: the fp16 alignment measurement runs only under the full profile on a GPU (here: profile "
+          f"{profile.name}, {'a GPU' if torch.cuda.is_available() else 'no GPU'}); on a GPU, run "
+          "python -m bmp.bench align")
+for r in load_records(RESULTS_DIR, kind="align"):
+    m = r["metrics"]
+    print(f"recorded {r['name']!r} ({r['provenance']['date'][:10]}): unaligned / aligned time {m['ratio']:.2f}, "
+          f"FFN {m['ffn_unaligned']} -> {m['ffn_aligned']}, {m['dtype']}, batch {m['batch']} x {m['seq']}")
 
 # %% [markdown]
 # ## Exercise: the Pareto front
@@ -229,21 +329,20 @@ plt.show()
 # `points` (shape (n, 2)) on the front; `maximize[j]` says whether bigger is better in column j. A row with a NaN is
 # never on the front and never pushes another row off it; equal rows are all kept.
 #
-# A working solution is in place so that the notebook runs top to bottom. **Your turn: replace this solution
-# with your own and rerun the cell and the check below.**
+# **Your turn.** The cell below is a stub that raises `NotImplementedError`: replace its body with your own code,
+# then run it and the check below.
+#
+# (Headless runs, `python -m bmp course` and `make test`, set `BMP_SOLUTIONS=1`, which swaps in the reference
+# solution from `notebooks/solutions/07_speed_and_size.py`. Look there only after trying.)
 
 
 # %%
 def my_pareto_front(points, maximize=(True, True)) -> np.ndarray:
-    # your turn: replace this solution and rerun
-    better = np.asarray(points, dtype=float) * np.where(maximize, 1.0, -1.0)  # bigger is better everywhere
-    valid = ~np.isnan(better).any(axis=1)
-    candidates = better[valid]
-    on_front = np.zeros(len(better), dtype=bool)
-    for i in np.flatnonzero(valid):
-        dominated = ((candidates >= better[i]).all(axis=1) & (candidates > better[i]).any(axis=1)).any()
-        on_front[i] = not dominated
-    return on_front
+    raise NotImplementedError("your turn: write my_pareto_front, then rerun this cell and the check below")
+
+
+if SOLUTIONS:
+    my_pareto_front = solution("07_speed_and_size", "my_pareto_front")
 
 
 # %%
@@ -261,7 +360,8 @@ print("my_pareto_front matches bmp.results.pareto.pareto_front on 400 random set
 # %% [markdown]
 # ## The recorded runs
 #
-# Every finalized model left a record (notebook 05, `python -m bmp.training.finalize`, or a sweep with `python -m bmp.training.sweep`):
+# Every finalized model left a record (notebook 06, `python -m bmp.training.finalize`, or a sweep with
+# `python -m bmp.training.sweep`):
 # F1 on its held-out split, CPU speedup over its dense teacher measured when it was packed, fill rate. Only runs
 # scored on the same split are compared.
 
@@ -276,9 +376,9 @@ if chosen_runs:
         ["name", "kind", "f1", "speedup", "fill_rate", "heads_per_layer", "neurons_per_layer", "speed_hardware"]
     ].sort_values("speedup").round(3))
 else:
-    print("no packed or filled runs recorded yet: run notebooks 03-05 (`make course`), or prune and finalize "
-          "from the command line (`python -m bmp.training.prune ...`, then `python -m bmp.training.finalize ...`), then rerun this "
-          "notebook. The figures below still show the published models.")
+    print("no packed or filled runs recorded yet: run notebooks 04-06 (`make course`), or prune and finalize "
+          "from the command line (`python -m bmp.training.prune ...`, then `python -m bmp.training.finalize ...`), "
+          "then rerun this notebook. The figures below still show the published models.")
 
 # %% [markdown]
 # ## F1 against speed
@@ -291,7 +391,7 @@ else:
 
 # %%
 fig = f1_vs_speedup(records)
-save_figure(fig, "06_f1_vs_speedup")
+save_figure(fig, "07_f1_vs_speedup")
 display(fig)
 
 # %% [markdown]
@@ -303,17 +403,19 @@ display(fig)
 
 # %%
 fig = f1_vs_fill_rate(records)
-save_figure(fig, "06_f1_vs_fill_rate")
+save_figure(fig, "07_f1_vs_fill_rate")
 display(fig)
 
 # %% [markdown]
 # ## Against the DistilBERT recipe
 #
-# Pruning has to beat the obvious alternative: keep every other layer of the same teacher (DistilBERT's recipe;
-# two of six for TinyBERT-4's depth) and distil it on the same data for as many epochs as pruning plus filling
-# took (`python -m bmp.training.layer_drop --keep 3`). These students are the triangles on the left panels. The checks
-# below compare each pruned model with its own teacher, and each student with the front of the pruned models that
-# trained no longer than it did, read at the student's speed. `python -m bmp.bench pareto` prints the same as JSON.
+# Pruning has to beat the obvious alternative: keep every other layer of the same teacher (the first step of
+# DistilBERT's recipe) and distil it on the same data for as many epochs as pruning plus filling took
+# (`python -m bmp.training.layer_drop --keep 3`; `--keep 2` keeps two of six layers, TinyBERT-4's depth but not its
+# width, since TinyBERT-4 is also narrow, hidden 312). These students are the triangles on the left panels. The
+# checks below compare each pruned model with its own reference, max(teacher, control) (notebook 06 says why),
+# and each student with the front of the pruned models that trained no longer than it did, read at the student's
+# speed. `python -m bmp.bench pareto` prints the same as JSON.
 
 # %%
 display(Markdown(targets(records)))
@@ -336,7 +438,7 @@ display(box)
 split = tradeoff.pick_split(records)
 teacher_f1 = tradeoff.teacher_f1(records, split)
 if teacher_f1 is None:
-    print(f"no dense teacher recorded on split {split!r}, so no F1 budget can be measured: run notebook 03 (or "
+    print(f"no dense teacher recorded on split {split!r}, so no F1 budget can be measured: run notebook 04 (or "
           "`python -m bmp.training.finetune`) to record one")
 for budget in SLIDER_VALUES if teacher_f1 is not None else ():
     box.slider.value = budget  # what moving the slider does (values beyond its end stop at the end)
@@ -366,7 +468,8 @@ print("none recorded" if fast is None else
 # 2. On a machine shared with a training run, 2 threads were slower than 1. How can that be?
 # 3. What does interleaving protect against that repeating does not?
 # 4. Why does a clock read right after a CUDA forward pass underestimate its cost, and how do CUDA events fix it?
-# 5. DistilBERT was published as 1.63× faster than BERT-base on a CPU and measured 2.06× on a GPU. Which is right?
+# 5. DistilBERT's paper reports one speedup on a CPU, and the reference table another measured on a GPU (both in
+#    the table of reference models above). Which is right?
 # 6. Why may our runs' F1 not be compared with the published models' F1, and what comparison between the two
 #    panels *is* meaningful?
 # 7. A model is on the F1–fill-rate front but not on the F1–speedup front. How can that happen?
@@ -376,8 +479,10 @@ print("none recorded" if fast is None else
 #
 # - Rerun the reference timings at batch 1 × 128 and at 16 × 384 (`time_references(batch=..., seq=...)`). Which
 #   speedups grow with the batch, and why?
-# - On a GPU, time a packed model in fp16 with and without `align_ffn=64`: an FFN width that is not a multiple of
-#   the tensor-core tile can lose much of the fp16 speedup. `python -m bmp.bench align` measures it.
+# - On a GPU, time a packed model of your own in fp16 with `align_ffn=1`, 8 and 64, as the alignment section does
+#   for a random one. Which alignment does your GPU prefer?
+# - Read the TinyBERT paper's ablations (Jiao et al., 2020): which of its distillation losses matters most, and
+#   what does the data augmentation add on SQuAD?
 # - Read `bmp/tradeoff.py`: `f1_gap` measures how far a family of distilled students sits below the pruned front
 #   at equal speed. Record a student and compute it.
 # - Compare `torch.utils.benchmark.Timer` with `bmp.speed.timing`: what does it do about warm-up, threads and

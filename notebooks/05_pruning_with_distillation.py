@@ -14,13 +14,13 @@
 # ---
 
 # %% [markdown]
-# # 04 · Pruning with distillation
+# # 05 · Pruning with distillation
 #
-# Notebooks 01 and 02 built the scores and the masks; notebook 03 trained the teacher. This notebook puts them
+# Notebooks 01 and 02 built the scores and the masks; notebook 04 trained the teacher. This notebook puts them
 # together into one training run: a copy of the teacher learns its weights *and* its scores, while a threshold
 # that rises on a schedule and a penalty on the scores push blocks and neurons out, and the teacher's own
 # predictions keep the student close to what it knew. The outcome is a model with zeros in whole 32 × 32 blocks
-# of its attention matrices and in whole FFN neurons, ready for notebook 05 to pack.
+# of its attention matrices and in whole FFN neurons, ready for notebook 06 to pack.
 #
 # **Learning goals**
 #
@@ -47,7 +47,7 @@ import torch
 import transformers
 from IPython.display import display
 
-from bmp.course import course_run, notebook_setup, output_dir, save_figure
+from bmp.course import course_run, notebook_setup, output_dir, save_figure, solution, time_banner
 from bmp.models import load_saved, load_tokenizer
 from bmp.profiles import REPO_ROOT, get_profile
 from bmp.pruning.kept import kept_report
@@ -67,6 +67,7 @@ PROFILE = os.environ.get("BMP_PROFILE", "course")
 PRESET = "hybrid"
 LAMBDA = None  # the L1 weight on sigmoid(scores); None: the profile's prune_lambda
 SCORE_LR = None  # the scores' learning rate; None: the profile's score_learning_rate
+SOLUTIONS = os.environ.get("BMP_SOLUTIONS") == "1"  # True: the exercise's stub is replaced by the reference solution
 
 # %% [markdown]
 # The defaults depend on the profile, so they are filled in here rather than in the parameters cell (papermill
@@ -75,9 +76,10 @@ SCORE_LR = None  # the scores' learning rate; None: the profile's score_learning
 # can a score move?" below works out how fast.
 
 # %%
+print(time_banner("05_pruning_with_distillation"))
 profile = get_profile(PROFILE)
 notebook_setup(profile)  # smoke records stay out of the committed data/results; quiet logs; plot theme
-run = course_run(profile, PRESET, LAMBDA, SCORE_LR)  # the same folders in notebooks 04 and 05
+run = course_run(profile, PRESET, LAMBDA, SCORE_LR)  # the same folders in notebooks 05 and 06
 LAMBDA, SCORE_LR = run.lam, run.score_lr
 TEACHER, RUN_NAME, RUN_DIR = run.teacher, run.name, run.run_dir
 TEACHER_DIR = TEACHER.parent
@@ -90,15 +92,17 @@ print(f"this run: {RUN_DIR.relative_to(REPO_ROOT)}")
 # %% [markdown]
 # ## The teacher
 #
-# The student starts as a copy of the notebook-03 teacher and distils from it. Without a teacher on disk, run
-# notebook 03 or `python -m bmp finetune --profile <profile>` (both save to `runs/teacher-<profile>/final`); the
-# cell below trains one in their place, which takes seconds under `smoke` and about a quarter of an hour under
-# `course`.
+# The student starts as a copy of the notebook-04 teacher and distils from it. Without a teacher on disk, run
+# notebook 04 or `python -m bmp finetune --profile <profile>` (both save to `runs/teacher-<profile>/final`); the
+# cell below trains one in their place, which takes seconds under `smoke` and, under `course`, most of the time
+# notebook 04 takes (its measured time is printed below).
 
 # %%
 if not (TEACHER / "config.json").is_file():
+    print(time_banner("04_teacher_finetuning", what="no teacher on disk, so it is trained here (notebook 04's "
+                                                    "training cell)"))
     print(f"no teacher in {TEACHER.relative_to(REPO_ROOT)}: training one now with finetune_dense "
-          "(notebook 03 does the same and explains it)")
+          "(notebook 04 does the same and explains it)")
     finetune_dense(profile, output_dir=TEACHER_DIR, data=data)
 teacher = load_saved(TEACHER).eval()
 print(f"teacher: {TEACHER.relative_to(REPO_ROOT)}, {sum(p.numel() for p in teacher.parameters()) / 1e6:.1f}M "
@@ -185,7 +189,7 @@ ax.set_xlabel("training step")
 ax.set_ylabel("sigmoid threshold τ")
 ax.set_title("cubic threshold schedule: flat, cubic ramp, flat")
 ax.legend()
-save_figure(fig, "04_cubic_schedule")
+save_figure(fig, "05_cubic_schedule")
 plt.show()
 
 # %% [markdown]
@@ -333,7 +337,7 @@ ax.set_xlabel("token position in the window")
 ax.set_ylabel("teacher's start probability")
 ax.set_title("softening: higher temperatures spread the teacher's probability")
 ax.legend()
-save_figure(fig, "04_temperature")
+save_figure(fig, "05_temperature")
 plt.show()
 
 # %% [markdown]
@@ -344,20 +348,21 @@ plt.show()
 # of each row, averaged over the rows, times `temperature²`. Careful with the padding: a position that is out of
 # both softmaxes must add exactly nothing (0 · log 0 is 0, but `-inf - -inf` is `nan`).
 #
-# A working solution is in place so that the notebook runs top to bottom. **Your turn: replace this solution
-# with your own and rerun the cell and the check below.**
+# **Your turn.** The cell below is a stub that raises `NotImplementedError`: replace its body with your own code,
+# then run it and the check below.
+#
+# (Headless runs, `python -m bmp course` and `make test`, set `BMP_SOLUTIONS=1`, which swaps in the reference
+# solution from `notebooks/solutions/05_pruning_with_distillation.py`. Look there only after trying.)
 
 
 # %%
 def my_kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float,
                mask: torch.Tensor) -> torch.Tensor:
-    # your turn: replace this solution and rerun
-    real = mask.bool()
-    log_p_student = (student / temperature).masked_fill(~real, float("-inf")).log_softmax(dim=-1)
-    log_p_teacher = (teacher / temperature).masked_fill(~real, float("-inf")).log_softmax(dim=-1)
-    per_token = log_p_teacher.exp() * (log_p_teacher - log_p_student)
-    per_row = torch.where(real, per_token, torch.zeros_like(per_token)).sum(dim=-1)  # (B,)
-    return per_row.mean() * temperature ** 2
+    raise NotImplementedError("your turn: write my_kd_loss, then rerun this cell and the check below")
+
+
+if SOLUTIONS:
+    my_kd_loss = solution("05_pruning_with_distillation", "my_kd_loss")
 
 
 # %% [markdown]
@@ -419,7 +424,7 @@ if previous and Path(previous).stat().st_mtime < (TEACHER / "model.safetensors")
     print(f"warning: {RUN_DIR.relative_to(REPO_ROOT)} holds a run that is older than the teacher, and it will be "
           "resumed as it is: delete the folder to prune the current teacher")
 logging_steps = max(1, min(10, total_steps // 25))
-print(f"pruning for {total_steps} steps; this takes seconds under smoke and minutes under course")
+print(time_banner("05_pruning_with_distillation", what=f"pruning for {total_steps} steps is the slow cell"))
 result = prune_run(TEACHER, recipe, profile, RUN_DIR, data=data, name=RUN_NAME, base_model=profile.model,
                    logging_steps=logging_steps)
 metrics = result.metrics
@@ -485,7 +490,7 @@ if len(history):
         ax.set_xlabel("training step")
     fig.suptitle(f"{RUN_NAME}: λ = {LAMBDA:g}, score learning rate {SCORE_LR:g}")
     fig.tight_layout()
-    save_figure(fig, "04_pruning_curves")
+    save_figure(fig, "05_pruning_curves")
     plt.show()
 
 # %% [markdown]
@@ -506,7 +511,7 @@ report = kept_report(pruned)
 print(report)
 fig = structure_heatmap(report.heads, report.neurons, dense_heads=dense_heads, dense_neurons=dense_neurons,
                         title=RUN_NAME, figsize=(7, 2.2))
-save_figure(fig, "04_kept_per_layer")
+save_figure(fig, "05_kept_per_layer")
 display(fig)
 
 # %% [markdown]
@@ -520,7 +525,7 @@ fig, ax = plt.subplots(figsize=(1.2 * layers + 3, 3.2))
 sns.heatmap(density, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", ax=ax,
             cbar_kws={"label": "non-zero share"})
 ax.set_title("density of each matrix after pruning")
-save_figure(fig, "04_matrix_density")
+save_figure(fig, "05_matrix_density")
 plt.show()
 
 # %% [markdown]

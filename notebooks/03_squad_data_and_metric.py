@@ -12,14 +12,14 @@
 # ---
 
 # %% [markdown]
-# # 03 · SQuAD fine-tuning: the teacher
+# # 03 · SQuAD: windows, labels, answers and the metric
 #
 # Everything later in the course prunes, distils from or is compared with one model: a dense BERT fine-tuned for
-# extractive question answering. Before training it, this notebook takes apart the plumbing around it. A SQuAD
-# question is not one input but several overlapping windows. Its answer is a pair of token positions in one of
-# them. A prediction only becomes text after a search over spans, and "correct" is decided by a normalised
-# token overlap. Mistakes in any of these steps cost more F1 than most pruning does, and they are invisible in
-# the training loss.
+# extractive question answering, which notebook 04 trains. Before training it, this notebook takes apart the
+# plumbing around it. A SQuAD question is not one input but several overlapping windows. Its answer is a pair of
+# token positions in one of them. A prediction only becomes text after a search over spans, and "correct" is
+# decided by a normalised token overlap. Mistakes in any of these steps cost more F1 than most pruning does, and
+# they are invisible in the training loss.
 #
 # **Learning goals**
 #
@@ -31,14 +31,9 @@
 # - Turn start and end logits into an answer: valid spans, the n-best shortcut, the maximum answer length, the
 #   best span over all windows.
 # - Compute the official SQuAD v1.1 exact match and F1 from scratch.
-# - Fine-tune (or reload) the dense teacher, read its training curve, and report its score with the split it was
-#   measured on.
 
 # %%
-import json
 import os
-import shutil
-from pathlib import Path
 
 import datasets
 import matplotlib.pyplot as plt
@@ -47,30 +42,24 @@ import pandas as pd
 import seaborn as sns
 import torch
 import transformers
-from IPython.display import display
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from bmp.course import save_figure
-from bmp.models import load_profile_model, load_saved
-from bmp.profiles import REPO_ROOT, get_profile
-from bmp.results.records import load_records, results_dir
+from bmp.course import save_figure, solution, time_banner
+from bmp.models import load_profile_model
+from bmp.profiles import get_profile
+from bmp.squad import f1 as squad_f1
 from bmp.squad import (
-    eval_collator,
     normalize_answer,
     postprocess_predictions,
     prepare_eval_features,
     prepare_train_features,
-    squad_scores,
-    torchmetrics_scores,
     train_collator,
 )
-from bmp.squad import f1 as squad_f1
-from bmp.training.finetune import finetune_dense
-from bmp.training.kit import predict_logits, prepare_data, resume_point
+from bmp.training.kit import prepare_data
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")
-RETRAIN = False  # True deletes runs/teacher-<profile> and trains the teacher again
+SOLUTIONS = os.environ.get("BMP_SOLUTIONS") == "1"  # True: the exercise's stubs are replaced by the solutions
 
 # %% [markdown]
 # Under `smoke` the model is a tiny *random* BERT and the data the project's small synthetic sample: the
@@ -80,6 +69,7 @@ RETRAIN = False  # True deletes runs/teacher-<profile> and trains the teacher ag
 # the project's recorded runs in `data/results/`.
 
 # %%
+print(time_banner("03_squad_data_and_metric"))
 profile = get_profile(PROFILE)
 transformers.logging.set_verbosity_error()  # a fresh QA head and an unused pooler are expected, not news
 transformers.logging.disable_progress_bar()
@@ -368,31 +358,25 @@ print(f"answer length in tokens over {len(answer_tokens):,} labelled windows: me
 # *before* the articles are), and count repeated words as often as they occur in both strings (a multiset
 # intersection). Following the v1.1 script, two strings with no word in common score 0 (even when both are empty).
 #
-# A working solution is in place so that the notebook runs top to bottom. **Your turn: replace this solution
-# with your own and rerun the cell and the check below.**
+# **Your turn.** The cell below holds two stubs that raise `NotImplementedError`: replace their bodies with your
+# own code, then run it and the check below. (`re`, `string` and `collections.Counter` are all you need.)
+#
+# (Headless runs, `python -m bmp course` and `make test`, set `BMP_SOLUTIONS=1`, which swaps in the reference
+# solutions from `notebooks/solutions/03_squad_data_and_metric.py`. Look there only after trying.)
 
 
 # %%
 def my_normalize(text: str) -> str:
-    # your turn: replace this solution and rerun
-    import re
-    import string
-
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
+    raise NotImplementedError("your turn: write my_normalize, then rerun this cell and the check below")
 
 
 def my_f1(prediction: str, gold: str) -> float:
-    # your turn: replace this solution and rerun
-    from collections import Counter
+    raise NotImplementedError("your turn: write my_f1, then rerun this cell and the check below")
 
-    predicted, wanted = my_normalize(prediction).split(), my_normalize(gold).split()
-    common = sum((Counter(predicted) & Counter(wanted)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(predicted), common / len(wanted)
-    return 2 * precision * recall / (precision + recall)
+
+if SOLUTIONS:
+    my_normalize = solution("03_squad_data_and_metric", "my_normalize")
+    my_f1 = solution("03_squad_data_and_metric", "my_f1")
 
 
 # %% [markdown]
@@ -413,140 +397,10 @@ for prediction, gold in tricky + perturbed:
 print(f"my_normalize and my_f1 agree with bmp.squad.metric on {len(tricky) + len(perturbed):,} pairs")
 
 # %% [markdown]
-# ## The teacher
+# The pipeline is complete: features in, logits out (from whatever model), answers back as text, scored by the
+# official rules. Notebook 04 trains the model that fills the middle, the dense teacher, and runs this whole
+# evaluation on it.
 #
-# The teacher is the base model fine-tuned on the training part with the task loss: the mean of two
-# cross-entropies over each window's tokens, one for the start label and one for the end label.
-# `bmp.training.finetune.finetune_dense` does it with the Hugging Face `Trainer` (AdamW, linear decay after a 10% warm-up,
-# dynamic padding, length-grouped batches, bf16 autocast where the CPU supports it), saves the model to
-# `<output_dir>/final`, evaluates it on the held-out questions and records the scores in the results folder.
-#
-# It takes seconds under `smoke` and about a quarter of an hour on two CPU cores under `course`, so a teacher
-# that is already on disk is reused: notebooks 04 and 05 read it from `runs/teacher-<profile>/final`.
-
-# %%
-TEACHER_DIR = REPO_ROOT / "runs" / f"teacher-{profile.name}"
-TEACHER = TEACHER_DIR / "final"
-if RETRAIN and TEACHER_DIR.exists():
-    shutil.rmtree(TEACHER_DIR)  # checkpoints included: otherwise the trainer would resume the finished run
-steps_per_epoch = int(np.ceil(len(data.train_features) / profile.batch_size))
-if (TEACHER / "config.json").is_file():
-    print(f"reusing the teacher in {TEACHER.relative_to(REPO_ROOT)} (set RETRAIN = True to train it again)")
-    teacher = load_saved(TEACHER)
-    trained_metrics = None
-else:
-    print(f"training the teacher: {steps_per_epoch * profile.epochs:.0f} steps of batch {profile.batch_size}")
-    result = finetune_dense(profile, output_dir=TEACHER_DIR, data=data,
-                            logging_steps=max(1, min(10, steps_per_epoch // 25)))  # a curve even for short runs
-    teacher, trained_metrics = result.model, result.metrics
-    print(f"saved to {result.output_dir.relative_to(REPO_ROOT)}; recorded in {result.record_path}")
-teacher = teacher.eval()
-
-# %% [markdown]
-# Evaluation is the three steps above: logits for every held-out window, post-processing into one answer per
-# question, the metric. (`bmp.training.kit.evaluate_qa` runs the same three.)
-
-# %%
-start_logits, end_logits = predict_logits(teacher, data, tokenizer)
-predictions = postprocess_predictions(splits.eval, data.eval_features, start_logits, end_logits)
-scores = squad_scores(predictions, splits.eval)
-if trained_metrics is not None:
-    assert abs(scores["f1"] - trained_metrics["f1"]) < 1e-9, (scores, trained_metrics)
-print(f"teacher: EM {scores['exact_match']:.1f}, F1 {scores['f1']:.1f} on {len(splits.eval):,} held-out questions")
-print(f"split: {splits.description}")
-if splits.split_name != "official":
-    print("not comparable with published SQuAD v1.1 dev scores (those cover the whole official dev set, "
-          "with a model trained on the official training set)")
-
-# %% [markdown]
-# Your metric, averaged by hand over the held-out questions (best over the golds, mean, times 100), gives the
-# same F1; so does the independent `torchmetrics` implementation, up to the one rule where it departs from
-# v1.1 (two empty strings score 1 there):
-
-# %%
-mine = 100 * np.mean([max(my_f1(predictions[ex["id"]], gold) for gold in ex["answers"]["text"])
-                      for ex in splits.eval])
-assert abs(mine - scores["f1"]) < 1e-9, (mine, scores["f1"])
-independent = torchmetrics_scores(predictions, splits.eval)
-print(f"F1 by hand {mine:.3f}; bmp.squad {scores['f1']:.3f}; torchmetrics {independent['f1']:.3f} "
-      f"({splits.split_name})")
-
-# %% [markdown]
-# Taking the best start and the best end *independently* is the tempting shortcut. On the teacher's logits it
-# often gives no answer at all: the two land in the wrong order, outside the context, or too far apart.
-
-# %%
-invalid = 0
-for offsets, start_row, end_row in zip(data.eval_features["offset_mapping"], start_logits, end_logits):
-    s, e = int(np.argmax(start_row)), int(np.argmax(end_row))
-    in_context = s < len(offsets) and e < len(offsets) and offsets[s] is not None and offsets[e] is not None
-    invalid += not (in_context and s <= e < s + MAX_ANSWER_LENGTH)
-print(f"independent argmax: no valid span in {invalid} of {len(start_logits):,} held-out windows "
-      f"({invalid / len(start_logits):.0%})")
-
-# %% [markdown]
-# What the teacher considers, for the first held-out question: its five best spans.
-
-# %%
-question = splits.eval[0]
-windows_q = prepare_eval_features(as_batch(question), tokenizer, profile.max_seq_length, profile.doc_stride)
-batch = eval_collator(tokenizer)([{k: windows_q[k][w] for k in windows_q}
-                                  for w in range(len(windows_q["input_ids"]))])
-with torch.inference_mode():
-    out = teacher(**batch)
-print(f"question: {question['question']}\ngold: {question['answers']['text']}")
-pd.DataFrame(best_answers(question["context"], windows_q, out.start_logits.numpy(), out.end_logits.numpy()),
-             columns=["score", "window", "start", "end", "text"]).round(2)
-
-# %% [markdown]
-# ## The training curve
-#
-# The `Trainer` writes its log history into `trainer_state.json` in every checkpoint it saves (every 100 steps,
-# and at the end of training), so the newest checkpoint holds the whole curve. A model that guesses uniformly over
-# a window of n tokens has a loss of ln n (about 5 for 150 tokens); the first logged values sit near it.
-
-# %%
-checkpoint = resume_point(TEACHER_DIR)
-history = []
-if checkpoint is None:
-    print(f"no checkpoint in {TEACHER_DIR.relative_to(REPO_ROOT)}, so no log history to plot "
-          "(was the teacher copied without its checkpoints?)")
-else:
-    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
-    history = pd.DataFrame([entry for entry in state["log_history"] if "loss" in entry])
-    print(f"{len(history)} logged steps from {Path(checkpoint).relative_to(REPO_ROOT)}")
-
-# %%
-if len(history):
-    fig, (loss_ax, lr_ax) = plt.subplots(1, 2, figsize=(12, 3.8))
-    loss_ax.plot(history["step"], history["loss"], alpha=0.4, label="logged loss")
-    loss_ax.plot(history["step"], history["loss"].rolling(5, min_periods=1).mean(), label="rolling mean of 5")
-    loss_ax.set_xlabel("step")
-    loss_ax.set_ylabel("mean of start and end cross-entropy")
-    loss_ax.legend()
-    loss_ax.set_title(f"teacher ({profile.name}): training loss")
-    lr_ax.plot(history["step"], history["learning_rate"])
-    lr_ax.set_xlabel("step")
-    lr_ax.set_ylabel("learning rate")
-    lr_ax.set_title("linear warm-up, then linear decay")
-    fig.tight_layout()
-    save_figure(fig, "03_teacher_training_curve")
-    plt.show()
-
-# %% [markdown]
-# The recorded runs of kind `dense` (the teacher's record is written when it is trained):
-
-# %%
-dense_records = [{"name": r["name"], "profile": r["provenance"]["profile"], "EM": r["metrics"]["exact_match"],
-                  "F1": r["metrics"]["f1"], "eval split": r["metrics"]["eval_split"],
-                  "train steps": r["metrics"].get("train_steps"), "date": r["provenance"]["date"]}
-                 for r in load_records(results_dir(), kind="dense")]
-if dense_records:
-    display(pd.DataFrame(dense_records).round(1))
-else:
-    print("no dense runs recorded yet")
-
-# %% [markdown]
 # ## Questionnaire
 #
 # 1. Why does the tokenizer truncate only the second sequence, and what would go wrong if the question could be
@@ -559,8 +413,6 @@ else:
 # 5. Why can't the answer be the independent argmax of the start logits and of the end logits?
 # 6. A gold answer is "the 1990s" and the model predicts "1990s". What are the exact match and the F1? And for
 #    "in the 1990s"?
-# 7. The teacher here scores on held-out articles of the dev file. Why may that number not be set beside the
-#    published BERT-base F1 of 88.5?
 #
 # ## Further research
 #
@@ -568,8 +420,6 @@ else:
 #   were collected, and why the evaluation takes the best score over several golds.
 # - Change `doc_stride` (with `profile.with_(doc_stride=...)`) and count windows and training tokens. Where does
 #   a small stride start to cost F1?
-# - Raise `n_best` in `postprocess_predictions` to 100 and lower it to 1 on the teacher's logits: how often does
-#   the answer change?
 # - Read the `Trainer`'s `LengthGroupedSampler`: how does it keep some randomness while grouping by length?
-# - Devlin et al., *BERT* (2019), section 4.2, describes the same span scoring. Compare its training recipe with
-#   `bmp.training.kit.training_arguments`.
+# - `span_candidates` above checks every pair of tokens; `postprocess_predictions` pairs only the `n_best` best
+#   starts and ends. On the made-up logits, how small can `n_best` get before the best span changes?
