@@ -180,7 +180,7 @@ def _tidy(page) -> None:
         pass
 
 
-def test_both_widgets_follow_their_sliders_in_jupyterlab(chromium, lab):
+def test_both_widgets_follow_their_sliders_in_jupyterlab(chromium, lab, tmp_path):
     path, sync_api = chromium
     start = time.monotonic()
     live, box = ".bmp-live", ".bmp-tradeoff"
@@ -219,6 +219,11 @@ def test_both_widgets_follow_their_sliders_in_jupyterlab(chromium, lab):
             page.wait_for_timeout(500)
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT))
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"))  # what the browser showed, for the failure report
+            print(f"the browser's view at the failure: {tmp_path / 'failure.png'}; JupyterLab's log: "
+                  f"{tmp_path / 'lab.log'}")
+            raise
         finally:
             browser.close()
     print(f"browser test: {time.monotonic() - start:.0f} s in Chromium; screenshot {SCREENSHOT}")

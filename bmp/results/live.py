@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from bmp.pruning.anatomy import ATTENTION_LINEARS, LINEAR_NAMES, encoder_layers
 from bmp.results.plots import structure_heatmap
 from bmp.results.remask import METHODS, SUBSET, LiveReport, LiveRun, load_live_run, remask_report
-from bmp.results.widgets import SLIDER_LAYOUT, SLIDER_STYLE, png
+from bmp.results.widgets import SLIDER_LAYOUT, SLIDER_STYLE, image, png
 
 RANGES = {"sigmoid_threshold": (0.0, 0.99, 0.01), "topk": (0.01, 1.0, 0.01)}  # min, max, step
 LABELS = {"sigmoid_threshold": "sigmoid threshold (higher prunes more)", "topk": "TopK keep fraction (share kept)"}
@@ -48,7 +48,7 @@ def mask_figure(model, title: str | None = None, width: float = 11.0) -> Figure:
             mask = module.mask() if hasattr(module, "mask") else None
             mask = (module.weight != 0).float() if mask is None else mask.detach().float()
             mask = mask if name in ("attn_out", "ffn_out") else mask.T
-            ax.imshow(mask.cpu().numpy(), cmap="Greys", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+            ax.imshow(mask.cpu().numpy(), cmap="Greys", vmin=0, vmax=1, aspect="auto")  # grey: mixed when shrunk
             if name in ATTENTION_LINEARS:
                 for boundary in range(part.head_dim, mask.shape[1], part.head_dim):
                     ax.axvline(boundary - 0.5, color="tab:red", lw=0.5)
@@ -75,7 +75,7 @@ def report_html(report: LiveReport) -> str:
                         f"fill rate {report.fill_rate:.1%} of the dense encoder's linear parameters"),
         ("CPU speed (quick estimate)", f"<b>{report.speedup:.2f}x</b> the dense teacher: {report.packed_ms:.1f} ms vs "
                                        f"{report.teacher_ms:.1f} ms per pass at batch {report.timing_shape[0]} x "
-                                       f"{report.timing_shape[1]}, median of a few interleaved passes{unstable}"),
+                                       f"{report.timing_shape[1]}, fastest of a few interleaved passes{unstable}"),
         ("F1 (small held-out subset)", f"<b>{report.f1:.1f}</b> vs the teacher's {report.teacher_f1:.1f} "
                                        f"({-report.f1_drop:+.1f}) on {report.questions} questions; "
                                        f"EM {report.exact_match:.1f}"),
@@ -107,9 +107,10 @@ class LivePruningWidget(widgets.VBox):
                                           layout=widgets.Layout(**SLIDER_LAYOUT))
         self.status = widgets.HTML()
         self.numbers = widgets.HTML()
-        self.masks = widgets.Image(format="png")
-        self.kept = widgets.Image(format="png")
+        self.masks = image()
+        self.kept = image()
         super().__init__([self.method, self.slider, self.status, self.numbers, self.masks, self.kept])
+        self.add_class("bmp-live")  # for the browser test's selectors, and for styling
         self._switching = False
         self.slider.observe(self._on_value, names="value")
         self.method.observe(self._on_method, names="value")

@@ -34,7 +34,7 @@ from bmp.results.speeds import SpeedSource
 
 KIND_MARKERS = {"packed": "s", "filled": "o", "distil-recipe": "^"}
 GROUP_MARKERS = ("o", "D", "v", "P", "X", "*")
-NOTE_WIDTH = 80  # characters per line of the notes under an axis, so they stay under their own panel
+NOTE_WIDTH = 96  # characters per line of the notes under an axis, so they stay under their own panel
 UNSTRUCTURED_NOTE = "hollow: unstructured sparsity (non-zero weights, no dense speedup)"
 
 
@@ -106,9 +106,9 @@ def focus_f1_axis(ax, points, front_f1s, reference: float | None = None, *, desc
         return [], ""
     ax.scatter([p[0] for p in below], [0.0] * len(below), transform=ax.get_xaxis_transform(), marker="v", s=30,
                color="gray", clip_on=False, gid="outliers", zorder=5)
-    words = [describe(p[2]) if describe else f"{p[1]:.1f} F1" for p in below]
+    words = [(describe(p[2]) if describe else f"{p[1]:.1f}").replace(" ", "\u00a0") for p in below]  # unbroken
     words = words[:8] + ([f"{len(words) - 8} more"] if len(words) > 8 else [])
-    return [p[2] for p in below], textwrap.fill("below the F1 axis (\u25bc): " + "; ".join(words), NOTE_WIDTH,
+    return [p[2] for p in below], textwrap.fill("F1 below the axis (\u25bc): " + "; ".join(words), NOTE_WIDTH,
                                                 break_long_words=False, break_on_hyphens=False)
 
 
@@ -131,9 +131,8 @@ def place_labels(ax, texts, xs=(), ys=()) -> None:
                 arrowprops=dict(arrowstyle="-", color="gray", lw=0.5), time_lim=2)
 
 
-def _outlier_words(x: str):
-    unit = "x" if x == "speedup" else " fill"
-    return lambda run: f"{run.name} ({run.f1:.1f} F1, {getattr(run, x):.2f}{unit})"
+def _outlier_words(run) -> str:
+    return f"{run.name} {run.f1:.1f}"
 
 
 def _our_panel(ax, records, chosen_runs, split, x: str, xlabel: str) -> tuple[list, list, list]:
@@ -145,7 +144,7 @@ def _our_panel(ax, records, chosen_runs, split, x: str, xlabel: str) -> tuple[li
     references = [ref for ref in references if ref is not None]
     hidden, note = focus_f1_axis(ax, [(getattr(run, x), run.f1, run) for run in usable],
                                  [run.f1 for run in front_runs], max(references, default=None),
-                                 describe=_outlier_words(x))
+                                 describe=_outlier_words)
     ax.set_xlabel(xlabel + (f"\n{note}" if note else ""))
     xs, ys = [getattr(run, x) for run in usable], [run.f1 for run in usable]
     for a, b in zip(front_runs, front_runs[1:]):  # labels keep off the front line too, not just its points

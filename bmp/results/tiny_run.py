@@ -2,7 +2,8 @@
 
 ``make_tiny_run(root)`` writes, in seconds and without training:
 
-- ``root/teacher/final``: a tiny random BERT (:func:`bmp.models.tiny_bert`) and the embedded tokenizer;
+- ``root/teacher/final``: a tiny random BERT (:func:`bmp.models.tiny_bert`, weights drawn wide enough that masks
+  change its answers) and the embedded tokenizer;
 - ``root/pruned/final``: the same weights with masks whose scores are random (as if learned), saved as a pruned
   run is: the baked model and tokenizer (``save_pretrained``) plus ``masked.safetensors`` and
   ``pruning_config.json`` (:func:`bmp.pruning.masked.save_masked`).
@@ -21,6 +22,8 @@ from bmp.pruning.masked import add_masks, baked_copy, save_masked, score_paramet
 
 # hybrid, with attention blocks that fit the tiny model's 64 x 64 matrices 4 x 4 times (a head is 16 wide)
 TINY_CONFIG = preset("hybrid", attention=(16, 16))
+# BERT's 0.02 leaves the tiny model's residual stream to its embeddings, so no mask moves F1; 0.1 makes them matter
+INIT_RANGE = 0.1
 SCORE_SPREAD = 2.0  # scores ~ N(0, 2^2): sigmoids spread over (0, 1), so every threshold keeps a different share
 
 
@@ -34,7 +37,7 @@ def make_tiny_run(root, *, seed: int = 0, config: PruningConfig = TINY_CONFIG, t
     """Write a tiny teacher and a tiny pruned run with random scores under ``root`` (see the module docstring)."""
     root = Path(root)
     tokenizer = tokenizer or load_tokenizer()
-    teacher = tiny_bert(seed)
+    teacher = tiny_bert(seed, initializer_range=INIT_RANGE)
     teacher_dir, run_dir = root / "teacher" / "final", root / "pruned" / "final"
     teacher.save_pretrained(str(teacher_dir))
     tokenizer.save_pretrained(str(teacher_dir))

@@ -33,6 +33,11 @@ def png(fig, dpi: int = 90) -> bytes:
     return buffer.getvalue()
 
 
+def image() -> widgets.Image:
+    """An empty PNG image widget shown at its own size (a box would stretch it to the box's width)."""
+    return widgets.Image(format="png", layout=widgets.Layout(align_self="flex-start", max_width="100%"))
+
+
 class TradeoffWidget(widgets.VBox):
     """Slider ("F1 you may give up"), the chosen model's numbers, the front with the chosen model marked, and its
     heads/neurons per layer. ``speed`` (a :class:`~bmp.results.speeds.SpeedSource`) overrides the default speeds;
@@ -63,9 +68,10 @@ class TradeoffWidget(widgets.VBox):
                                           readout_format=".1f", continuous_update=False, style=SLIDER_STYLE,
                                           layout=widgets.Layout(**SLIDER_LAYOUT), disabled=not self._measurable)
         self.summary = widgets.HTML()
-        self.plot = widgets.Image(format="png")
-        self.heatmap = widgets.Image(format="png")
+        self.plot = image()
+        self.heatmap = image()
         super().__init__([self.slider, self.summary, self.plot, self.heatmap])
+        self.add_class("bmp-tradeoff")  # for the browser test's selectors, and for styling
         self.slider.observe(self._on_change, names="value")
         self.update(self.slider.value)
 
@@ -156,4 +162,4 @@ def tradeoff_widget(records=None, **options) -> TradeoffWidget:
     return TradeoffWidget(records, **options)
 
 
-__all__ = ["TradeoffWidget", "describe", "front_figure", "png", "tradeoff_widget"]
+__all__ = ["TradeoffWidget", "describe", "front_figure", "image", "png", "tradeoff_widget"]
