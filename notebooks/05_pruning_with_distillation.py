@@ -47,6 +47,7 @@ import torch
 import transformers
 from IPython.display import display
 
+from bmp import live_pruning_widget
 from bmp.course import course_run, notebook_setup, output_dir, save_figure, solution, time_banner
 from bmp.models import load_saved, load_tokenizer
 from bmp.profiles import REPO_ROOT, get_profile
@@ -67,6 +68,7 @@ PROFILE = os.environ.get("BMP_PROFILE", "course")
 PRESET = "hybrid"
 LAMBDA = None  # the L1 weight on sigmoid(scores); None: the profile's prune_lambda
 SCORE_LR = None  # the scores' learning rate; None: the profile's score_learning_rate
+LIVE_QUESTIONS = 200  # held-out questions the live widget scores at each slider move
 SOLUTIONS = os.environ.get("BMP_SOLUTIONS") == "1"  # True: the exercise's stub is replaced by the reference solution
 
 # %% [markdown]
@@ -529,13 +531,32 @@ save_figure(fig, "05_matrix_density")
 plt.show()
 
 # %% [markdown]
+# ## Prune it yourself, live
+#
+# The run saved its trained weights *before* masking, and every score, next to the baked model
+# (`masked.safetensors`). So the masks can be redrawn at any threshold without training again: drag the slider
+# and the widget re-masks the model, packs it, times it against the teacher for a few passes, and scores it on a
+# small cached set of held-out questions. The toggle switches between the sigmoid threshold the run trained with
+# (each layer keeps what its learned scores put above it) and TopK on the same scores (every matrix keeps the
+# same share). Loosening the threshold brings back blocks the training pushed out; the scores, not the
+# weights, decide what comes back first.
+
+# %%
+print(time_banner("05_pruning_with_distillation", "the live widget (each slider move re-scores the subset)"))
+live = live_pruning_widget(result.output_dir, TEACHER, data, tokenizer, subset=LIVE_QUESTIONS)
+display(live)
+live.slider.value = min(0.3, live.slider.max)  # what moving it does, for headless runs
+live.method.value = "topk"
+
+# %% [markdown]
 # ## Other recorded pruning runs
 #
-# Every `prune_run` leaves a record of kind `pruned`. Those scored on the same split, this one marked:
+# Every `prune_run` leaves a record of kind `pruned`: yours in `outputs/results`, the project's recorded runs in
+# `data/results`. Those scored on the same split, this one marked:
 
 # %%
 rows = []
-for record in load_records(kind="pruned"):
+for record in load_records(results_dir(), kind="pruned") + load_records(kind="pruned"):
     if record["metrics"].get("eval_split") != data.splits.split_name:
         continue
     config = record["config"]
@@ -553,8 +574,8 @@ for record in load_records(kind="pruned"):
 runs_table = pd.DataFrame(rows).sort_values("linear density") if rows else pd.DataFrame()
 display(runs_table.round(3))
 if len(rows) < 2:
-    print("only this run so far: try another LAMBDA here, or `python -m bmp.training.prune --teacher "
-          f"runs/teacher-{profile.name}/final --lam 30`, to see the trade-off")
+    print("only this run so far: try another LAMBDA here, or `python -m bmp prune --teacher "
+          f"runs/teacher-{profile.name}/final --lam 60`, to see the trade-off")
 
 # %% [markdown]
 # ## Questionnaire
