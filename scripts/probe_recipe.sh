@@ -3,6 +3,8 @@
 # Each probe prunes a copy of TEACHER for STEPS steps on the course profile and records validation F1 with its
 # densities in data/results/probes/ (choices are made on the validation articles, never on the held-out ones).
 #   scripts/probe_recipe.sh TEACHER [STEPS]
+# The recorded probes used the one-epoch checkpoint of the 4-epoch course teacher (runs/teacher-course-4ep,
+# checkpoint-600, copied to runs/probe-teacher): the choices compare settings with each other on one teacher.
 # Rerunnable: a probe whose record exists is skipped; an interrupted one resumes from its checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
