@@ -209,18 +209,15 @@ def _run_hardware(chosen_runs) -> str:
 
 
 def f1_vs_speedup(records, references=None, *, split: str | None = None, speed: SpeedSource | None = None,
-                  speed_key: str = "cpu_speedup", speedups: dict[str, float] | None = None,
-                  speed_hardware: str | None = None, kinds=tradeoff.RUN_KINDS, figsize=(13, 5.2)) -> Figure:
+                  kinds=tradeoff.RUN_KINDS, figsize=(13, 5.2)) -> Figure:
     """F1 against speedup. Left: the recorded runs (``kinds``) on their held-out split, front marked, speedups
     from ``speed`` (default :func:`bmp.results.tradeoff.compared_speed`: one timing run when it times every run,
-    else each record's own; ``speed_key``/``speedups``/``speed_hardware`` are the older spelling). Right: the
+    else each record's own). Right: the
     reference models (default :func:`bmp.results.references.reference_models`) on the official dev set."""
     with _style():
         picked = tradeoff.pick_split(records, split, kinds)
-        if speed is None and (speed_key, speedups, speed_hardware) == ("cpu_speedup", None, None):
-            speed = tradeoff.compared_speed(records, picked, kinds)
-        chosen_runs = tradeoff.runs(records, kinds=kinds, split=split, speed=speed, speed_key=speed_key,
-                                    speedups=speedups, speed_hardware=speed_hardware)
+        speed = speed or tradeoff.compared_speed(records, picked, kinds)
+        chosen_runs = tradeoff.runs(records, kinds=kinds, split=split, speed=speed)
         split = picked
         fig, ours, published = _two_panels(figsize)
         our_labels = _our_panel(ours, records, chosen_runs, split, "speedup",

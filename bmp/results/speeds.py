@@ -59,12 +59,9 @@ class SpeedSource:
                    timing_record=record.get("name"), date=(prov.get("date") or "")[:10] or None)
 
     @classmethod
-    def legacy(cls, speed_key: str = "cpu_speedup", speedups: Mapping[str, float] | None = None,
-               speed_hardware: str | None = None) -> "SpeedSource":
-        """The old three keywords (kept for callers not yet passing a SpeedSource) as one value."""
-        if speedups is None:
-            return cls.per_record(speed_key)
-        return cls(ONE_RUN, speedups=dict(speedups), where=speed_hardware or "given")
+    def given(cls, speedups: Mapping[str, float], where: str) -> "SpeedSource":
+        """Speedups measured elsewhere (``{record name: speedup}``), all in one run on ``where``."""
+        return cls(ONE_RUN, speedups=dict(speedups), where=where)
 
     @property
     def one_run(self) -> bool:

@@ -125,20 +125,10 @@ def pick_split(records, split: str | None = None, kinds=RUN_KINDS) -> str | None
     return max(counts, key=lambda s: (counts[s], -rank.get(s, len(rank))))
 
 
-def runs(records, *, kinds=RUN_KINDS, split: str | None = None, speed: SpeedSource | None = None,
-         speed_key: str = "cpu_speedup", speedups: dict[str, float] | None = None,
-         speed_hardware: str | None = None) -> list[Run]:
+def runs(records, *, kinds=RUN_KINDS, split: str | None = None, speed: SpeedSource | None = None) -> list[Run]:
     """The runs of ``kinds`` scored on ``split`` (default: :func:`pick_split`, warning when runs scored on other
-    splits are left out), as :class:`Run` s, with their speedups from ``speed`` (default: each record's own).
-
-    ``speed_key``, ``speedups`` and ``speed_hardware`` are the older spelling of ``speed`` (see
-    :meth:`SpeedSource.legacy`), kept for callers that still pass them; give ``speed`` or them, not both.
-    """
-    legacy = (speed_key, speedups, speed_hardware) != ("cpu_speedup", None, None)
-    if speed is not None and legacy:
-        raise ValueError("give the speeds once: speed=SpeedSource(...) or the older speed_key/speedups/"
-                         "speed_hardware keywords, not both")
-    speed = speed or SpeedSource.legacy(speed_key, speedups, speed_hardware)
+    splits are left out), as :class:`Run` s, with their speedups from ``speed`` (default: each record's own)."""
+    speed = speed or SpeedSource.per_record()
     asked = split
     split = pick_split(records, split, kinds)
     chosen, other_splits = [], Counter()
@@ -231,9 +221,7 @@ def compared_speed(records, split: str | None, kinds=RUN_KINDS) -> SpeedSource:
 
 
 def choose(records, max_f1_drop: float | None = None, min_speedup: float | None = None, *,
-           split: str | None = None, kinds=RUN_KINDS, speed: SpeedSource | None = None,
-           speed_key: str = "cpu_speedup", speedups: dict[str, float] | None = None,
-           speed_hardware: str | None = None) -> dict | None:
+           split: str | None = None, kinds=RUN_KINDS, speed: SpeedSource | None = None) -> dict | None:
     """The fastest run whose F1 is within ``max_f1_drop`` of *its own* reference (:func:`reference_f1_of`), or the
     most accurate front run with speedup >= ``min_speedup`` (give exactly one). ``None`` when none qualifies (keep
     the teacher). Speeds come from ``speed``, by default :func:`compared_speed` (one timing run when complete).
@@ -245,17 +233,15 @@ def choose(records, max_f1_drop: float | None = None, min_speedup: float | None 
     if (max_f1_drop is None) == (min_speedup is None):
         raise ValueError("give exactly one of max_f1_drop (F1 points you accept to lose) and min_speedup")
     picked_split = pick_split(records, split, kinds)
-    if speed is None and (speed_key, speedups, speed_hardware) == ("cpu_speedup", None, None):
-        speed = compared_speed(records, picked_split, kinds)
-    chosen_runs = runs(records, kinds=kinds, split=split, speed=speed, speed_key=speed_key, speedups=speedups,
-                       speed_hardware=speed_hardware)
+    speed = speed or compared_speed(records, picked_split, kinds)
+    chosen_runs = runs(records, kinds=kinds, split=split, speed=speed)
     references = {run.name: reference_f1_of(records, run, picked_split) for run in chosen_runs}
     if max_f1_drop is not None:
         if max_f1_drop < 0:
             raise ValueError(f"max_f1_drop must be >= 0 F1 points, got {max_f1_drop}")
         if not any(ref is not None for ref in references.values()) and teacher_f1(records, picked_split) is None:
             raise ValueError(f"no dense teacher record scored on split {picked_split!r}: record one "
-                             f"(python -m bmp.training.finetune) or choose by min_speedup instead")
+                             f"(python -m bmp finetune) or choose by min_speedup instead")
         within = [run for run in chosen_runs if run.speedup is not None and references[run.name] is not None
                   and references[run.name] - run.f1 <= max_f1_drop + TOLERANCE]
         pick = max(within, key=lambda run: (run.speedup, run.f1), default=None)

@@ -40,20 +40,15 @@ def image() -> widgets.Image:
 
 class TradeoffWidget(widgets.VBox):
     """Slider ("F1 you may give up"), the chosen model's numbers, the front with the chosen model marked, and its
-    heads/neurons per layer. ``speed`` (a :class:`~bmp.results.speeds.SpeedSource`) overrides the default speeds;
-    ``speed_key``/``speedups``/``speed_hardware`` are its older spelling."""
+    heads/neurons per layer. ``speed`` (a :class:`~bmp.results.speeds.SpeedSource`) overrides the default speeds
+    (one timing run when it covers every run, else each record's own)."""
 
     def __init__(self, records, *, split: str | None = None, speed: SpeedSource | None = None, value: float = 1.0,
                  max_drop: float | None = None, step: float = 0.1, dense_heads: int | None = None,
-                 dense_neurons: int | None = None, speed_key: str = "cpu_speedup",
-                 speedups: dict[str, float] | None = None, speed_hardware: str | None = None):
+                 dense_neurons: int | None = None):
         self._records = list(records)
         self._split = tradeoff.pick_split(self._records, split)
-        legacy = (speed_key, speedups, speed_hardware) != ("cpu_speedup", None, None)
-        if speed is not None and legacy:
-            raise ValueError("give the speeds once: speed=SpeedSource(...) or speed_key/speedups/speed_hardware")
-        self.speed = speed or (SpeedSource.legacy(speed_key, speedups, speed_hardware) if legacy
-                               else tradeoff.compared_speed(self._records, self._split))
+        self.speed = speed or tradeoff.compared_speed(self._records, self._split)
         self._runs = tradeoff.runs(self._records, split=split, speed=self.speed)
         self._references = {run.name: tradeoff.reference_f1_of(self._records, run, self._split) for run in self._runs}
         self._measurable = any(ref is not None for ref in self._references.values())
