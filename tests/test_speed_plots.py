@@ -316,6 +316,9 @@ def test_bench_pareto_without_students_or_runs(tmp_path, records):
             record(rec["name"], rec["kind"], rec["metrics"], rec["provenance"], rec["config"], directory=folder)
     result = bench_pareto.main(["--records", str(folder)])
     assert result["f1_gap_vs_distil_recipe"]["mean"] is None and result["best_at_2_5x"]["run"] == "run-d"
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        bench_pareto.main(["--records", str(tmp_path / "nothing")])
+    (tmp_path / "nothing").mkdir()
     empty = bench_pareto.main(["--records", str(tmp_path / "nothing")])
     assert empty["teacher_f1"] is None and empty["best_at_2_5x"] is None
     teacher_only = tmp_path / "teacher-only"

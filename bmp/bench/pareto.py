@@ -17,6 +17,7 @@ on one split:
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from bmp.results.records import load_records
 from bmp.results.speeds import SpeedSource
@@ -35,5 +36,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> dict:
     args = parse_args(argv)
+    if args.records is not None and not Path(args.records).is_dir():
+        raise FileNotFoundError(f"--records {args.records}: no such folder; pass the folder of the records "
+                                "(default data/results)")
     speed = None if args.speed_key is None else SpeedSource.per_record(args.speed_key)
     return summarize(load_records(args.records), args.split, speed)
