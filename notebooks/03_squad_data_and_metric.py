@@ -35,16 +35,14 @@
 # %%
 import os
 
-import datasets
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
-import transformers
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from bmp.course import save_figure, solution, time_banner
+from bmp.course import notebook_setup, save_figure, solution, time_banner
 from bmp.models import load_profile_model
 from bmp.profiles import get_profile
 from bmp.squad import f1 as squad_f1
@@ -71,13 +69,10 @@ SOLUTIONS = os.environ.get("BMP_SOLUTIONS") == "1"  # True: the exercise's stubs
 # %%
 print(time_banner("03_squad_data_and_metric"))
 profile = get_profile(PROFILE)
-transformers.logging.set_verbosity_error()  # a fresh QA head and an unused pooler are expected, not news
-transformers.logging.disable_progress_bar()
-datasets.disable_progress_bars()
+notebook_setup(profile)  # quiet logs (a fresh QA head and an unused pooler are expected, not news); plot theme
 _, tokenizer, base_name = load_profile_model(profile)
 data = prepare_data(profile, tokenizer)
 splits = data.splits
-sns.set_theme(style="whitegrid")
 print(f"profile {profile.name}: base model {base_name!r}, max_seq_length {profile.max_seq_length}, "
       f"doc_stride {profile.doc_stride}")
 print(data)

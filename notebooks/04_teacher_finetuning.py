@@ -35,16 +35,13 @@ import os
 import shutil
 from pathlib import Path
 
-import datasets
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 import torch
-import transformers
 from IPython.display import display
 
-from bmp.course import save_figure, solution, time_banner
+from bmp.course import notebook_setup, save_figure, solution, time_banner
 from bmp.models import load_profile_model, load_saved
 from bmp.profiles import REPO_ROOT, get_profile
 from bmp.results.records import RESULTS_DIR, load_records, results_dir, teacher_record
@@ -76,13 +73,10 @@ SOLUTIONS = os.environ.get("BMP_SOLUTIONS") == "1"  # True: the exercise's stub 
 # %%
 print(time_banner("04_teacher_finetuning"))
 profile = get_profile(PROFILE)
-transformers.logging.set_verbosity_error()  # a fresh QA head and an unused pooler are expected, not news
-transformers.logging.disable_progress_bar()
-datasets.disable_progress_bars()
+notebook_setup(profile)  # quiet logs (a fresh QA head and an unused pooler are expected, not news); plot theme
 base, tokenizer, base_name = load_profile_model(profile)
 data = prepare_data(profile, tokenizer)
 splits = data.splits
-sns.set_theme(style="whitegrid")
 print(f"profile {profile.name}: base model {base_name!r}, {profile.epochs:g} epoch(s), batch {profile.batch_size}, "
       f"learning rate {profile.learning_rate:g}")
 print(data)

@@ -81,7 +81,7 @@ SOLUTIONS = os.environ.get("BMP_SOLUTIONS") == "1"  # True: the exercise's stub 
 # %%
 print(time_banner("06_finalization"))
 profile = get_profile(PROFILE)
-notebook_setup(profile)  # smoke records stay out of the committed data/results; quiet logs; plot theme
+notebook_setup(profile)  # quiet logs; plot theme
 run = course_run(profile, PRESET, LAMBDA, SCORE_LR)  # the same folders in notebooks 05 and 06
 LAMBDA, SCORE_LR = run.lam, run.score_lr
 TEACHER, RUN_NAME, RUN_DIR = run.teacher, run.name, run.run_dir
