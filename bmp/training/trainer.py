@@ -32,7 +32,10 @@ class PruningRecipe:
     distillation: Distillation = field(default_factory=Distillation)
     score_learning_rate: float = 1e-2
     schedule_warmup: float = 0.1  # share of steps at the initial threshold
-    schedule_cooldown: float = 0.1  # share of steps at the final threshold
+    # share of steps at the final threshold: the reference holds it for 10x its warm-up. Measured here on 150-step
+    # course probes at lambda 60 (data/results/probes, validation articles): holding it for half the run pruned more
+    # (linear density 0.738 against 0.784) and scored higher (validation F1 58.9 against 58.2) than holding it for 10%
+    schedule_cooldown: float = 0.5
 
     def __post_init__(self):
         if self.score_learning_rate <= 0:
