@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bmp.course.notebooks import DEFAULT_OUTPUT, OUTPUT_ENV, SOLUTIONS_ENV
 from bmp.profiles import PROFILE_ENV, REPO_ROOT, get_profile
-from bmp.results.records import COMMAND_ENV, provenance, record
+from bmp.results.records import COMMAND_ENV, provenance, record, repo_relative
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.py"
@@ -157,7 +157,7 @@ def record_times(profile: str, times: dict[str, float], complete: bool, output: 
                   else "SQuAD v1.1 dev split by article (train part / held-out part)")
     return record(name, "course-times", {"notebooks_s": times, "total_s": round(sum(times.values()), 1)},
                   provenance(base_model=chosen.model, data_split=data_split, profile=profile, command=command),
-                  config={"notebooks": list(times), "output": str(output)})
+                  config={"notebooks": list(times), "output": repo_relative(output)})
 
 
 def main(argv: list[str] | None = None) -> int:
