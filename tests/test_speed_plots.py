@@ -442,6 +442,7 @@ def test_bench_record_flag_and_speed_table(tmp_path, monkeypatch, capsys):
     from bmp.results.summary import render, speed_tables
 
     monkeypatch.setenv("BMP_RESULTS_DIR", str(tmp_path / "results"))
+    (tmp_path / "none").mkdir()  # an empty records folder: pareto reports no points, timing only the references
     assert bench_main(["pareto", "--records", str(tmp_path / "none"), "--record"]) == 0
     assert bench_main(["timing", "--device", "cpu", "--small", "--references", "none",
                        "--records", str(tmp_path / "none"), "--record"]) == 0
