@@ -41,7 +41,10 @@ for density in 0.3 0.2; do
   step "torch-pruning-taylor-d$density-$PROFILE" torch-pruning --teacher "$TEACHER" --profile "$PROFILE" \
     --density "$density" --importance taylor
 done
-# 8. every model timed in one run, then the README block and figures
+# 8. every model timed in one run
 "$PY" -m bmp.bench timing --device cpu --repeats 10 --record
+# 9. what int8 ONNX Runtime costs the headline models (chosen on validation F1 at >= 2.5x and >= 4x)
+for speedup in 2.5 4; do "$PY" -m bmp ship --best "$speedup" --unless-recorded; done
+# 10. the README block and figures
 "$PY" -m bmp summary
 "$PY" -m bmp.bench pareto

@@ -89,3 +89,30 @@ def test_a_second_longer_fill_is_recorded_apart(pipeline, tmp_path, monkeypatch)
     with pytest.raises(ValueError, match="nothing to do"):
         finalize_run(pipeline["pruned"].output_dir, pipeline["teacher"].output_dir, profile, do_fill=False,
                      record_packed=False)
+
+
+def test_ship_records_each_form_and_feeds_the_int8_drop(pipeline, tmp_path, monkeypatch):
+    from bmp.results.analysis import int8_drop
+    from bmp.results.records import load_records
+    from bmp.training.ship import chosen_run, main, ship_accuracy
+
+    monkeypatch.setenv("BMP_RESULTS_DIR", str(tmp_path / "results"))
+    filled = pipeline["final"][1]
+    metrics = ship_accuracy(filled.output_dir, get_profile("smoke"), run="struct-filled", onnx_dir=tmp_path)
+    assert (tmp_path / "model.onnx").is_file() and (tmp_path / "model-int8.onnx").is_file()
+    assert metrics["onnx_max_abs_diff"] <= 1e-4
+    # the same function in fp32, so the same answers; int8 changes the logits a little
+    assert metrics["ort_fp32_f1"] == pytest.approx(metrics["torch_fp32_f1"], abs=1.0)
+    assert metrics["int8_f1_drop"] == pytest.approx(metrics["torch_fp32_f1"] - metrics["ort_int8_f1"], abs=1e-3)
+    (rec,) = load_records(tmp_path / "results")
+    assert rec["kind"] == "deploy-accuracy" and rec["name"] == "ship-struct-filled"
+    assert rec["config"]["run"] == "struct-filled" and rec["config"]["model"] == str(filled.output_dir)
+    other = {**rec, "name": "ship-other", "config": {**rec["config"], "run": "other"},
+             "metrics": {**rec["metrics"], "torch_fp32_f1": 10.0, "ort_int8_f1": 0.0},
+             "provenance": {**rec["provenance"], "date": "2999-01-01"}}
+    assert int8_drop([rec, other], run="struct-filled").record == "ship-struct-filled"  # the asked run's, not newest
+    assert int8_drop([rec, other], run="missing").record == "ship-other"  # else the newest
+    with pytest.raises(ValueError, match="--best 1000"):
+        chosen_run(1000.0, pipeline["results"])
+    with pytest.raises(FileNotFoundError, match="--model"):
+        main(["--model", str(tmp_path / "nowhere")])

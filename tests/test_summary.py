@@ -91,3 +91,35 @@ def test_the_readme_block_is_what_the_records_render(repo_root):
     figures = [repo_root / FIGURES / f"{name}.png" for name in ("f1_vs_speedup", "f1_vs_fill_rate")]
     expected = render(load_records(), [f for f in figures if f.is_file()], repo_root).strip()
     assert block == expected, "README's results block is stale: run `python -m bmp summary`"
+
+
+def test_tracked_records_name_no_machine_paths(repo_root):
+    """Records travel with the repository: paths in them are repo-relative, commands name no checkout."""
+    import json
+
+    def strings(value):
+        if isinstance(value, dict):
+            for item in value.values():
+                yield from strings(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from strings(item)
+        elif isinstance(value, str):
+            yield value
+
+    bad = []
+    for path in sorted((repo_root / "data" / "results").rglob("*.json")):
+        for text in strings(json.loads(path.read_text())):
+            if text.startswith("/") or str(repo_root) in text:
+                bad.append(f"{path.name}: {text[:80]}")
+    assert not bad, "absolute paths in records (store them with bmp.results.records.repo_relative):\n" + \
+        "\n".join(bad)
+
+
+def test_commands_are_recorded_repo_relative(monkeypatch):
+    from bmp.profiles import REPO_ROOT
+    from bmp.results.records import invocation
+
+    monkeypatch.delenv("BMP_COMMAND", raising=False)
+    monkeypatch.setattr("sys.argv", [str(REPO_ROOT / "scripts" / "x.py"), str(REPO_ROOT / "runs" / "t"), "--lam", "3"])
+    assert invocation() == "python scripts/x.py runs/t --lam 3"

@@ -30,7 +30,7 @@ from transformers import BertConfig, BertForQuestionAnswering
 
 from bmp.models import EMBEDDED_SHAPE
 from bmp.packing.flops import flop_check
-from bmp.results.records import REPO_ROOT, hardware, hardware_label, load_records, provenance, record
+from bmp.results.records import REPO_ROOT, hardware, hardware_label, load_records, provenance, record, repo_relative
 from bmp.results.tradeoff import RUN_KINDS
 from bmp.speed.architectures import BASELINE, build_reference
 from bmp.speed.timing import CPU_SETTING, synthetic_batch, time_interleaved
@@ -182,7 +182,7 @@ def tokenization_time(tokenizer_folder: str | None, squad: str | None, batch: in
 
     path = Path(squad) if squad else find_squad_file("dev")
     examples = read_squad_json(path) if path else load_sample().eval
-    source = str(path) if path else "bmp synthetic sample"
+    source = repo_relative(path) if path else "bmp synthetic sample"
     examples = examples[:batch]
     columns = {key: [example[key] for example in examples] for key in ("id", "question", "context")}
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)

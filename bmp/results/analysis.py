@@ -20,6 +20,7 @@ from bmp.results.teachers import Reference, reference_for, reference_of_record
 
 FINAL_KIND = "filled"  # struct and hybrid are compared as the models one ships: packed, then filled
 DISTIL_KIND, TORCH_PRUNING_KIND = "distil-recipe", "torch-pruning"
+INT8_AT = 4.0  # the int8 cost is that of the best model at >= 4x
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,14 @@ def _main_reference(records, runs: list[tradeoff.Run], split: str | None) -> Ref
     return Reference(None, split) if newest is None else reference_of_record(records, newest)
 
 
-def int8_drop(records) -> Int8Drop | None:
-    """The newest ``deploy-accuracy`` record's fp32 (torch) and int8 (onnxruntime) F1, or None."""
+def int8_drop(records, run: str | None = None) -> Int8Drop | None:
+    """The fp32 (torch) and int8 (onnxruntime) F1 of the newest ``deploy-accuracy`` record of ``run`` (the best
+    model at >= 4x, shipped by ``python -m bmp ship --best 4``); of the newest one of any model when ``run`` has
+    none; None without such records."""
     found = [r for r in records if r.get("kind") == "deploy-accuracy"
              and r.get("metrics", {}).get("torch_fp32_f1") is not None
              and r.get("metrics", {}).get("ort_int8_f1") is not None]
+    found = [r for r in found if r.get("config", {}).get("run") == run] or found
     if not found:
         return None
     newest = max(found, key=lambda r: r.get("provenance", {}).get("date", ""))
@@ -119,6 +123,7 @@ def analyse(records, split: str | None = None, speed: SpeedSource | None = None)
     settings = group_settings(runs, references)
     finals = [s for s in settings if s.kind == FINAL_KIND]
     pruned = [s for s in settings if s.kind in tradeoff.PRUNED_KINDS]
+    headline = best_at(pruned, INT8_AT)
     other_splits = Counter(tradeoff.eval_split_of(r) for r in records
                            if r.get("kind") in tradeoff.RUN_KINDS and tradeoff.eval_split_of(r) != split)
     return Analysis(
@@ -132,7 +137,7 @@ def analyse(records, split: str | None = None, speed: SpeedSource | None = None)
         vs_torch_pruning=tradeoff.gap_at_speed(
             [s for s in settings if s.kind == TORCH_PRUNING_KIND], pruned,
             about="pruned front (trained no longer) minus the Torch-Pruning models"),
-        int8=int8_drop(records),
+        int8=int8_drop(records, None if headline is None else headline.setting.name),
         left_out_other_splits=tuple(sorted((str(k), v) for k, v in other_splits.items())))
 
 

@@ -84,7 +84,7 @@ def invocation() -> str:
     if script is not None and script.suffix == ".py" and package in script.parents:
         module = ".".join(script.relative_to(REPO_ROOT).with_suffix("").parts)
         argv = ["-m", module.removesuffix(".__main__"), *argv[1:]]
-    return " ".join(shlex.quote(a) for a in ["python", *argv])
+    return " ".join(shlex.quote(repo_relative(a) if a.startswith("/") else a) for a in ["python", *argv])
 
 
 def repo_relative(path) -> str:

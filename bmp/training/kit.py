@@ -80,9 +80,11 @@ def prepare_data(profile: Profile, tokenizer, path=None) -> QAData:
 
 
 @torch.inference_mode()
-def predict_logits(model, data: QAData, tokenizer, batch_size: int = 32,
-                   split: str = "heldout") -> tuple[np.ndarray, np.ndarray]:
-    """(n_windows, max_seq_length) start and end logits; positions past a window's end hold -1e4."""
+def predict_logits(model, data: QAData, tokenizer, batch_size: int = 32, split: str = "heldout",
+                   bf16: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(n_windows, max_seq_length) start and end logits; positions past a window's end hold -1e4. ``bf16``: run
+    under bf16 autocast (default: where the CPU has fast bf16, as training does); ``False`` for plain fp32."""
+    bf16 = fast_bf16() if bf16 is None else bf16
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -90,7 +92,7 @@ def predict_logits(model, data: QAData, tokenizer, batch_size: int = 32,
     starts, ends = [], []
     for batch in loader:
         batch = {k: v.to(device) for k, v in batch.items() if k in MODEL_INPUTS}
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast_bf16()):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(**batch)
         pad = data.max_seq_length - out.start_logits.shape[1]
         starts.append(torch.nn.functional.pad(out.start_logits.float(), (0, pad), value=-1e4).cpu().numpy())
@@ -100,11 +102,12 @@ def predict_logits(model, data: QAData, tokenizer, batch_size: int = 32,
 
 
 def evaluate_qa(model, data: QAData, tokenizer, batch_size: int = 32, max_answer_length: int = 30,
-                split: str = "heldout") -> dict:
-    """EM/F1 (official v1.1 rules, 0-100) on the held-out questions (or the validation ones), with their split."""
+                split: str = "heldout", bf16: bool | None = None) -> dict:
+    """EM/F1 (official v1.1 rules, 0-100) on the held-out questions (or the validation ones), with their split;
+    ``bf16`` as in :func:`predict_logits`."""
     examples, features = data.split(split)
     start = time.perf_counter()
-    start_logits, end_logits = predict_logits(model, data, tokenizer, batch_size, split)
+    start_logits, end_logits = predict_logits(model, data, tokenizer, batch_size, split, bf16)
     model_s = time.perf_counter() - start
     predictions = postprocess_predictions(examples, features, start_logits, end_logits,
                                           max_answer_length=max_answer_length)
