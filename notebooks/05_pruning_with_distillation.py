@@ -48,9 +48,9 @@ import transformers
 from IPython.display import display
 
 from bmp import live_pruning_widget
-from bmp.course import course_run, notebook_setup, output_dir, save_figure, solution, time_banner
-from bmp.models import load_saved, load_tokenizer
-from bmp.profiles import REPO_ROOT, get_profile
+from bmp.course import course_setup, ensure_teacher, output_dir, save_figure, solution, time_banner
+from bmp.models import load_saved
+from bmp.profiles import REPO_ROOT
 from bmp.pruning.kept import kept_report
 from bmp.pruning.masked import add_masks, score_parameters
 from bmp.pruning.regularization import HEAD_SCALE, l1_sigmoid
@@ -58,8 +58,7 @@ from bmp.results.plots import structure_heatmap
 from bmp.results.records import load_records, results_dir, teacher_record
 from bmp.squad import train_collator
 from bmp.training.distill import kd_loss, qa_distillation_loss
-from bmp.training.finetune import finetune_dense
-from bmp.training.kit import evaluate_qa, prepare_data, resume_point, training_arguments
+from bmp.training.kit import evaluate_qa, resume_point, training_arguments
 from bmp.training.prune import prune_run, recipe_for
 
 # %% tags=["parameters"]
@@ -78,17 +77,10 @@ SOLUTIONS = os.environ.get("BMP_SOLUTIONS") == "1"  # True: the exercise's stub 
 
 # %%
 print(time_banner("05_pruning_with_distillation"))
-profile = get_profile(PROFILE)
-notebook_setup(profile)  # quiet logs; plot theme
-run = course_run(profile, PRESET, LAMBDA, SCORE_LR)  # the same folders in notebooks 05 and 06
+setup = course_setup(PROFILE, PRESET, LAMBDA, SCORE_LR)  # quiet logs, plot theme, the same folders as notebook 06
+profile, run, tokenizer, data = setup.profile, setup.run, setup.tokenizer, setup.data
 LAMBDA, SCORE_LR = run.lam, run.score_lr
 TEACHER, RUN_NAME, RUN_DIR = run.teacher, run.name, run.run_dir
-TEACHER_DIR = TEACHER.parent
-tokenizer = load_tokenizer(profile.model)
-data = prepare_data(profile, tokenizer)
-print(f"profile {profile.name}: {data}")
-print(f"split: {data.splits.description}")
-print(f"this run: {RUN_DIR.relative_to(REPO_ROOT)}")
 
 # %% [markdown]
 # ## The teacher
@@ -99,13 +91,7 @@ print(f"this run: {RUN_DIR.relative_to(REPO_ROOT)}")
 # notebook 04 takes (its measured time is printed below).
 
 # %%
-if not (TEACHER / "config.json").is_file():
-    print(time_banner("04_teacher_finetuning", what="no teacher on disk, so it is trained here (notebook 04's "
-                                                    "training cell)"))
-    print(f"no teacher in {TEACHER.relative_to(REPO_ROOT)}: training one now with finetune_dense "
-          "(notebook 04 does the same and explains it)")
-    finetune_dense(profile, output_dir=TEACHER_DIR, data=data)
-teacher = load_saved(TEACHER).eval()
+teacher = load_saved(ensure_teacher(setup)).eval()  # trained here first if notebook 04's is missing
 print(f"teacher: {TEACHER.relative_to(REPO_ROOT)}, {sum(p.numel() for p in teacher.parameters()) / 1e6:.1f}M "
       "parameters")
 

@@ -50,12 +50,12 @@ from IPython.display import display
 from transformers import AutoModelForQuestionAnswering
 from transformers.activations import ACT2FN
 
-from bmp.course import course_run, notebook_setup, save_figure, solution, time_banner
-from bmp.models import load_saved, load_tokenizer
+from bmp.course import course_setup, ensure_pruned, save_figure, solution, time_banner
+from bmp.models import load_saved
 from bmp.packing.pack import live_heads, live_neurons, pack, structure
 from bmp.packing.saving import load_packed, save_packed
 from bmp.packing.size import size_report
-from bmp.profiles import REPO_ROOT, get_profile
+from bmp.profiles import REPO_ROOT
 from bmp.pruning.anatomy import encoder_layers
 from bmp.pruning.kept import kept_report
 from bmp.results import tradeoff
@@ -65,9 +65,7 @@ from bmp.speed.fresh import cpu_speedup
 from bmp.squad import eval_collator
 from bmp.squad.answer import answer
 from bmp.training.finalize import finalize_run
-from bmp.training.finetune import finetune_dense
-from bmp.training.kit import evaluate_qa, prepare_data
-from bmp.training.prune import prune_run, recipe_for
+from bmp.training.kit import evaluate_qa
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")
@@ -80,17 +78,10 @@ SOLUTIONS = os.environ.get("BMP_SOLUTIONS") == "1"  # True: the exercise's stub 
 
 # %%
 print(time_banner("06_finalization"))
-profile = get_profile(PROFILE)
-notebook_setup(profile)  # quiet logs; plot theme
-run = course_run(profile, PRESET, LAMBDA, SCORE_LR)  # the same folders in notebooks 05 and 06
+setup = course_setup(PROFILE, PRESET, LAMBDA, SCORE_LR)  # quiet logs, plot theme, the same folders as notebook 05
+profile, run, tokenizer, data = setup.profile, setup.run, setup.tokenizer, setup.data
 LAMBDA, SCORE_LR = run.lam, run.score_lr
-TEACHER, RUN_NAME, RUN_DIR = run.teacher, run.name, run.run_dir
-TEACHER_DIR = TEACHER.parent
-PRUNED = run.pruned
-tokenizer = load_tokenizer(profile.model)
-data = prepare_data(profile, tokenizer)
-print(f"profile {profile.name}: {data}")
-print(f"split: {data.splits.description}")
+TEACHER, RUN_NAME, RUN_DIR, PRUNED = run.teacher, run.name, run.run_dir, run.pruned
 
 # %% [markdown]
 # The pruned model comes from notebook 05 (`runs/course-<preset>-lam<λ>-<profile>/final`). If it is missing, run
@@ -99,15 +90,7 @@ print(f"split: {data.splits.description}")
 # as long as notebooks 04 and 05 (their measured times are printed when it happens).
 
 # %%
-if not (TEACHER / "config.json").is_file():
-    print(time_banner("04_teacher_finetuning", what="no teacher on disk, so it is trained here"))
-    print(f"no teacher in {TEACHER.relative_to(REPO_ROOT)} (notebook 04 makes it): training one now")
-    finetune_dense(profile, output_dir=TEACHER_DIR, data=data)
-if not (PRUNED / "config.json").is_file():
-    print(time_banner("05_pruning_with_distillation", what="no pruned model on disk, so it is pruned here"))
-    print(f"no pruned model in {PRUNED.relative_to(REPO_ROOT)} (notebook 05 makes it): pruning now")
-    prune_run(TEACHER, recipe_for(PRESET, LAMBDA, score_lr=SCORE_LR), profile, RUN_DIR, data=data, name=RUN_NAME,
-              base_model=profile.model)
+ensure_pruned(setup)  # pruned here (and the teacher trained first) when notebook 05's run is missing
 teacher = load_saved(TEACHER).eval()
 pruned = load_saved(PRUNED).eval()  # a plain BERT whose pruned weights are zeros
 print(f"pruned model {PRUNED.relative_to(REPO_ROOT)}: {kept_report(pruned)}")

@@ -24,4 +24,6 @@ probe probe-hybrid-lam60-cool0.1 --preset hybrid --lam 60 --cooldown 0.1
 probe probe-hybrid-lam60-cool0.5 --preset hybrid --lam 60 --cooldown 0.5
 probe probe-struct-lam60-headscale1 --preset struct --lam 60 --head-scale 1 --cooldown 0.1
 probe probe-struct-lam60 --preset struct --lam 60 --cooldown 0.1
-probe probe-struct-lam60-floor1 --preset struct --lam 60 --min-heads 1 --cooldown 0.1
+# the per-layer head floor only matters where a layer would lose every head: a strong lambda, without and with it
+probe probe-struct-lam200 --preset struct --lam 200
+probe probe-struct-lam200-floor1 --preset struct --lam 200 --min-heads 1

@@ -3,7 +3,11 @@ from bmp.course.notebooks import (
     OUTPUT_ENV,
     SOLUTIONS_ENV,
     CourseRun,
+    CourseSetup,
     course_run,
+    course_setup,
+    ensure_pruned,
+    ensure_teacher,
     notebook_setup,
     output_dir,
     save_figure,
@@ -13,5 +17,6 @@ from bmp.course.notebooks import (
 )
 from bmp.course.runner import NOTEBOOK_DIR, discover, run_course, select
 
-__all__ = ["OUTPUT_ENV", "SOLUTIONS_ENV", "CourseRun", "course_run", "notebook_setup", "output_dir", "save_figure",
+__all__ = ["OUTPUT_ENV", "SOLUTIONS_ENV", "CourseRun", "CourseSetup", "course_run", "course_setup", "ensure_pruned",
+           "ensure_teacher", "notebook_setup", "output_dir", "save_figure",
            "solution", "solutions_enabled", "time_banner", "NOTEBOOK_DIR", "discover", "run_course", "select"]

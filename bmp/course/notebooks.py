@@ -47,6 +47,73 @@ def course_run(profile, preset: str, lam: float | None = None, score_lr: float |
     return CourseRun(runs / f"teacher-{profile.name}" / "final", name, runs / name, lam, score_lr)
 
 
+@dataclass(frozen=True)
+class CourseSetup:
+    """What notebooks 05 and 06 start from: the profile, notebook 05's run folders, the tokenizer and the data."""
+
+    profile: object  # bmp.profiles.Profile
+    run: CourseRun
+    preset: str
+    tokenizer: object
+    data: object  # bmp.training.kit.QAData
+
+
+def course_setup(profile_name: str, preset: str, lam: float | None = None,
+                 score_lr: float | None = None) -> CourseSetup:
+    """The setup cell of notebooks 05 and 06: the profile, quiet logs and the plot theme, the run's folders, the
+    tokenizer and the tokenized data, with a line on each."""
+    from bmp.models import load_tokenizer
+    from bmp.profiles import get_profile
+    from bmp.training.kit import prepare_data
+
+    profile = get_profile(profile_name)
+    notebook_setup(profile)
+    run = course_run(profile, preset, lam, score_lr)
+    tokenizer = load_tokenizer(profile.model)
+    data = prepare_data(profile, tokenizer)
+    print(f"profile {profile.name}: {data}")
+    print(f"split: {data.splits.description}")
+    print(f"this run: {_shown(run.run_dir)} (teacher {_shown(run.teacher)})")
+    return CourseSetup(profile, run, preset, tokenizer, data)
+
+
+def ensure_teacher(setup: CourseSetup) -> Path:
+    """Notebook 04's teacher folder; when it is missing, the teacher is trained here first, as notebook 04 does
+    (seconds under ``smoke``; under ``course``, the time notebook 04's banner gives)."""
+    teacher = setup.run.teacher
+    if not (teacher / "config.json").is_file():
+        from bmp.training.finetune import finetune_dense
+
+        print(time_banner("04_teacher_finetuning", what="no teacher on disk, so it is trained here (notebook 04's "
+                                                        "training cell)"))
+        print(f"no teacher in {_shown(teacher)}: training one now with finetune_dense (notebook 04 does the same "
+              "and explains it)")
+        finetune_dense(setup.profile, output_dir=teacher.parent, data=setup.data)
+    return teacher
+
+
+def ensure_pruned(setup: CourseSetup) -> Path:
+    """Notebook 05's pruned folder; when it is missing, it is pruned here with notebook 05's recipe (and the teacher
+    trained first, if that is missing too)."""
+    ensure_teacher(setup)
+    run = setup.run
+    if not (run.pruned / "config.json").is_file():
+        from bmp.training.prune import prune_run, recipe_for
+
+        print(time_banner("05_pruning_with_distillation", what="no pruned model on disk, so it is pruned here"))
+        print(f"no pruned model in {_shown(run.pruned)} (notebook 05 makes it): pruning now")
+        prune_run(run.teacher, recipe_for(setup.preset, run.lam, score_lr=run.score_lr), setup.profile,
+                  run.run_dir, data=setup.data, name=run.name, base_model=setup.profile.model)
+    return run.pruned
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
 def notebook_setup(profile) -> None:
     """What a training notebook sets first: library logs and progress bars are quieted, and plots get the course's
     theme. (A notebook's records go to the ignored ``outputs/results``, as every run's do by default.)"""
@@ -74,8 +141,6 @@ def save_figure(fig, name: str, dpi: int = 120) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
-
-
 
 
 # ---------------------------------------------------------------- exercises
