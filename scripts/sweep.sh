@@ -27,9 +27,10 @@ step "teacher-$PROFILE-${EPOCHS}ep" finetune --profile "$PROFILE" --epochs "$EPO
 have bench__score_balance || "$PY" -m bmp.bench score_balance --teacher "$TEACHER" --profile "$PROFILE" --record
 # 3. the dense control: the teacher distilled into itself for as long as prune + fill
 step "control-$PROFILE" control --teacher "$TEACHER" --profile "$PROFILE"
-# 4. the pruning sweep (each point pruned, packed and filled; unstructured recorded packed only)
+# 4. the pruning sweep (each point pruned, packed and filled; unstructured recorded packed only), most needed first:
+#    hybrid at five lambdas from about 2x to past 4x, struct at two, unstructured for contrast
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" \
-  hybrid:60 struct:60 hybrid:100 struct:100 hybrid:20 hybrid:140 unstructured:60
+  hybrid:60 struct:60 hybrid:100 hybrid:140 struct:100 hybrid:20 hybrid:200 unstructured:60
 # 5. the layer-dropped students (the DistilBERT recipe): 3 and 2 of 6 layers
 step "distil-3L-$PROFILE" layer-drop --teacher "$TEACHER" --profile "$PROFILE" --keep 3
 step "distil-2L-$PROFILE" layer-drop --teacher "$TEACHER" --profile "$PROFILE" --keep 2
