@@ -6,6 +6,7 @@ from bmp.results.analysis import analyse
 from bmp.results.records import load_records, record
 from bmp.results.seeds import seed_of, setting_name
 from bmp.results.speeds import ONE_RUN, PER_RECORD, SpeedSource, speed_source
+from bmp.results.summary import render
 from bmp.results.targets import MET, MISSED, NOT_MEASURED, TARGETS, Target, summarize
 from bmp.results.teachers import reference_for
 
@@ -228,12 +229,25 @@ def test_missing_inputs_are_not_measured_never_met(tmp_path):
     assert _check(summary, "speed_2_5x")["status"] == NOT_MEASURED
 
 
-def test_int8_drop_from_a_deploy_accuracy_record(tmp_path):
+def _ship(folder, run, fp32, int8, date):
+    record(f"ship-{run}", "deploy-accuracy", {"torch_fp32_f1": fp32, "ort_int8_f1": int8}, _prov(date=date),
+           {"model": f"runs/{run}", "run": run}, directory=folder)
+
+
+def test_int8_drop_is_that_of_the_best_model_at_4x(tmp_path):
     _teacher(tmp_path)
-    record("int8-best", "deploy-accuracy", {"torch_fp32_f1": 61.5, "ort_int8_f1": 60.75}, _prov(),
-           {"model": "runs/hybrid/filled"}, directory=tmp_path)
+    _run(tmp_path, "hybrid-lam20-t-filled", "filled", 69.0, 2.0, val=69.0)
+    _run(tmp_path, "hybrid-lam140-t-filled", "filled", 66.0, 4.5, val=66.0)
+    _run(tmp_path, "hybrid-lam140-t-s43-filled", "filled", 66.4, 4.5, val=66.2, seed=43)
+    _ship(tmp_path, "hybrid-lam20-t-filled", 69.0, 60.0, "2026-01-03")  # newer, but not the 4x model
     summary = summarize(load_records(tmp_path))
-    assert summary["int8_f1_drop"] == pytest.approx(0.75) and summary["int8"]["model"] == "runs/hybrid/filled"
+    assert summary["int8_f1_drop"] is None  # the 4x model is not shipped: no number, only a flagged stand-in
+    assert summary["int8"]["run"] == "hybrid-lam20-t-filled" and summary["int8"]["of_headline"] is False
+    assert "not the best model at >= 4x" in render(load_records(tmp_path))
+    _ship(tmp_path, "hybrid-lam140-t-s43-filled", 66.4, 65.65, "2026-01-02")  # any seed of the chosen setting
+    summary = summarize(load_records(tmp_path))
+    assert summary["int8_f1_drop"] == pytest.approx(0.75) and summary["int8"]["of_headline"] is True
+    assert summary["int8"]["model"] == "runs/hybrid-lam140-t-s43-filled"
 
 
 def test_targets_table_is_checked():

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from bmp.results import tradeoff
-from bmp.results.seeds import Choice, Setting, best_at, group_settings
+from bmp.results.seeds import Choice, Setting, best_at, group_settings, setting_name
 from bmp.results.speeds import SpeedSource, speed_source
 from bmp.results.teachers import Reference, reference_for, reference_of_record
 
@@ -31,14 +31,16 @@ class Int8Drop:
     model: str | None
     torch_fp32_f1: float
     ort_int8_f1: float
+    run: str | None = None  # the run record that made the model, when the ship record names it
+    of_headline: bool = False  # the model is the best one at >= INT8_AT x (else the newest shipped model stands in)
 
     @property
     def f1_drop(self) -> float:
         return self.torch_fp32_f1 - self.ort_int8_f1
 
     def to_dict(self) -> dict:
-        return {"record": self.record, "model": self.model, "torch_fp32_f1": self.torch_fp32_f1,
-                "ort_int8_f1": self.ort_int8_f1, "f1_drop": self.f1_drop}
+        return {"record": self.record, "model": self.model, "run": self.run, "of_headline": self.of_headline,
+                "torch_fp32_f1": self.torch_fp32_f1, "ort_int8_f1": self.ort_int8_f1, "f1_drop": self.f1_drop}
 
 
 @dataclass(frozen=True)
@@ -94,20 +96,22 @@ def _main_reference(records, runs: list[tradeoff.Run], split: str | None) -> Ref
     return Reference(None, split) if newest is None else reference_of_record(records, newest)
 
 
-def int8_drop(records, run: str | None = None) -> Int8Drop | None:
-    """The fp32 (torch) and int8 (onnxruntime) F1 of the newest ``deploy-accuracy`` record of ``run`` (the best
-    model at >= 4x, shipped by ``python -m bmp ship --best 4``); of the newest one of any model when ``run`` has
-    none; None without such records."""
+def int8_drop(records, setting: str | None = None) -> Int8Drop | None:
+    """The fp32 (torch) and int8 (onnxruntime) F1 of the newest ``deploy-accuracy`` record of a run of ``setting``
+    (the best setting at >= 4x, shipped by ``python -m bmp ship --best 4``); else of the newest shipped model,
+    flagged as not the headline one; None without such records."""
     found = [r for r in records if r.get("kind") == "deploy-accuracy"
              and r.get("metrics", {}).get("torch_fp32_f1") is not None
              and r.get("metrics", {}).get("ort_int8_f1") is not None]
-    found = [r for r in found if r.get("config", {}).get("run") == run] or found
+    of_setting = [r for r in found if setting is not None and r.get("config", {}).get("run") is not None
+                  and setting_name(r["config"]["run"]) == setting]
     if not found:
         return None
-    newest = max(found, key=lambda r: r.get("provenance", {}).get("date", ""))
+    newest = max(of_setting or found, key=lambda r: r.get("provenance", {}).get("date", ""))
     config, metrics = newest.get("config", {}), newest["metrics"]
     return Int8Drop(record=newest["name"], model=config.get("model") or config.get("output_dir"),
-                    torch_fp32_f1=float(metrics["torch_fp32_f1"]), ort_int8_f1=float(metrics["ort_int8_f1"]))
+                    torch_fp32_f1=float(metrics["torch_fp32_f1"]), ort_int8_f1=float(metrics["ort_int8_f1"]),
+                    run=config.get("run"), of_headline=bool(of_setting))
 
 
 def analyse(records, split: str | None = None, speed: SpeedSource | None = None) -> Analysis:

@@ -78,13 +78,20 @@ def invocation() -> str:
         return os.environ[COMMAND_ENV]
     argv = list(sys.argv)
     if argv and argv[0].startswith("python -m "):  # set by ``python -m bmp COMMAND`` (bmp.cli)
-        return " ".join([argv[0], *(shlex.quote(a) for a in argv[1:])])
+        return " ".join([argv[0], *(shlex.quote(_relative_argument(a)) for a in argv[1:])])
     script = Path(argv[0]).resolve() if argv and argv[0] else None
     package = REPO_ROOT / "bmp"
     if script is not None and script.suffix == ".py" and package in script.parents:
         module = ".".join(script.relative_to(REPO_ROOT).with_suffix("").parts)
         argv = ["-m", module.removesuffix(".__main__"), *argv[1:]]
-    return " ".join(shlex.quote(repo_relative(a) if a.startswith("/") else a) for a in ["python", *argv])
+    return " ".join(shlex.quote(_relative_argument(a)) for a in ["python", *argv])
+
+
+def _relative_argument(argument: str) -> str:
+    """A command-line argument with a path inside the repository made repo-relative (``/repo/runs/x`` and
+    ``--out=/repo/runs/x`` alike)."""
+    option, equals, value = argument.rpartition("=") if argument.startswith("-") else ("", "", argument)
+    return option + equals + (repo_relative(value) if value.startswith("/") else value)
 
 
 def repo_relative(path) -> str:

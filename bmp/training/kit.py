@@ -263,7 +263,7 @@ def record_run(name: str, kind: str, metrics: dict, profile: Profile, data: QADa
     return record(name, kind, metrics,
                   provenance(base_model=base_model or profile.model, data_split=data.splits.description,
                              profile=profile.name, seed=seed),
-                  config={**config, "bf16_autocast": fast_bf16(), "profile": asdict(profile)})
+                  config={"bf16_autocast": fast_bf16(), **config, "profile": asdict(profile)})
 
 
 def run_name(base: str, seed: int) -> str:
