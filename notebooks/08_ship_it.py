@@ -32,7 +32,6 @@
 # %%
 import copy
 import os
-import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -70,7 +69,8 @@ run = course_run(profile, PRESET, LAMBDA)
 FILLED = run.run_dir / "filled"
 tokenizer = load_tokenizer(profile.model)
 data = prepare_data(profile.with_(max_train_samples=16, max_eval_samples=EVAL_QUESTIONS), tokenizer)  # scoring only
-work = Path(tempfile.mkdtemp(prefix="bmp-ship-", dir=output_dir()))
+work = output_dir() / "onnx" / run.name  # the exported files; a rerun overwrites them
+work.mkdir(parents=True, exist_ok=True)
 print(f"profile {profile.name}: {data}")
 
 # %% [markdown]
