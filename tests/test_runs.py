@@ -25,8 +25,9 @@ def pipeline(tmp_path_factory):
     try:
         teacher = finetune_dense(profile, output_dir=root / "teacher", data=data, disable_tqdm=True)
         recipe = recipe_for("struct", lam=50.0, score_lr=0.2)
-        pruned = prune_run(teacher.output_dir, recipe, profile, root / "struct", data=data, disable_tqdm=True)
-        final = finalize_run(pruned.output_dir, teacher.output_dir, profile, data=data, disable_tqdm=True)
+        # the seed passed as the sweep passes it (it goes to the trainer and into the record's provenance)
+        pruned = prune_run(teacher.output_dir, recipe, profile, root / "struct", data=data, disable_tqdm=True, seed=42)
+        final = finalize_run(pruned.output_dir, teacher.output_dir, profile, data=data, disable_tqdm=True, seed=42)
     finally:
         if old is None:
             os.environ.pop("BMP_RESULTS_DIR")
@@ -40,7 +41,7 @@ def test_every_stage_is_recorded_with_provenance(pipeline):
     assert {r["kind"] for r in records.values()} == {"dense", "pruned", "packed", "filled"}
     for rec in records.values():
         assert PROVENANCE_KEYS <= set(rec["provenance"])
-        assert rec["provenance"]["profile"] == "smoke"
+        assert rec["provenance"]["profile"] == "smoke" and rec["provenance"]["seed"] == 42
         assert "sample" in rec["provenance"]["data_split"]
         assert 0 <= rec["metrics"]["f1"] <= 100 and rec["metrics"]["eval_split"] == "sample"
 

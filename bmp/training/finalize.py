@@ -68,7 +68,8 @@ def finalize_run(pruned_dir, teacher_dir, profile: Profile | None = None, output
         metrics = {**model_metrics(model, folder, teacher_dir, data, tokenizer), "train_s": round(train_s, 1)}
         path = record_run(f"{name}-{kind}", kind, metrics, profile, data, seed=fill_overrides.get("seed", SEED),
                           base_model=base_model, pruned=Path(pruned_dir), teacher=Path(teacher_dir),
-                          align_ffn=align_ffn, output_dir=Path(folder), **fill_overrides)
+                          align_ffn=align_ffn, output_dir=Path(folder),
+                          **{key: value for key, value in fill_overrides.items() if key != "seed"})
         results.append(RunResult(model, metrics, folder, path))
     return results
 

@@ -62,7 +62,7 @@ def prune_run(teacher_dir, recipe: PruningRecipe, profile: Profile | None = None
     if trainer.is_world_process_zero():
         path = record_run(name, "pruned", metrics, profile, data, seed=args.seed, base_model=base_model,
                           recipe=asdict(recipe), teacher=Path(teacher_dir), distill=distill, output_dir=final,
-                          **train_overrides)
+                          **{key: value for key, value in train_overrides.items() if key != "seed"})
     return RunResult(baked, metrics, final, path)
 
 
