@@ -33,6 +33,7 @@ data:
 
 test: setup data
 	@command -v chromium >/dev/null || (test "$$(id -u)" = 0 && apt-get install -y -qq chromium >/dev/null) || echo "no chromium: the browser test will skip"
+	$(PY) -m ruff check bmp tests notebooks
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests
 	BMP_PROFILE=smoke BMP_SOLUTIONS=1 HF_HUB_OFFLINE=1 $(PY) -m pytest -q --nbmake --nbmake-timeout=300 notebooks/
 

@@ -198,7 +198,8 @@ def test_empty_layer_is_layernorm_of_residual_plus_biases():
 
 
 def test_masked_model_packs_exactly():
-    """Masks (whole-head rows, 16x16 blocks, neurons) are baked in through bmp.pruning.masked.baked_copy, then packed."""
+    """Masks (whole-head rows, 16x16 blocks, neurons) are baked in through bmp.pruning.masked.baked_copy, then
+    packed."""
     from bmp.pruning import masked
     from bmp.pruning.granularity import PruningConfig
 

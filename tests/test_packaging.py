@@ -1,4 +1,5 @@
-"""Setup files agree with each other: environment.yml lists what pyproject.toml requires, CI runs the README's command."""
+"""Setup files agree with each other: environment.yml lists what pyproject.toml requires, CI runs the README's
+command."""
 import re
 
 import tomllib

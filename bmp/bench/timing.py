@@ -67,7 +67,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     cuda = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
     args.device = args.device or ("cuda" if cuda else "cpu")
-    defaults = dict(dtypes="fp32,fp16" if cuda else "fp32", batch=128 if cuda else CPU_SETTING.batch, seq=CPU_SETTING.seq,
+    defaults = dict(dtypes="fp32,fp16" if cuda else "fp32", batch=128 if cuda else CPU_SETTING.batch,
+                    seq=CPU_SETTING.seq,
                     repeats=10 if cuda else 3, warmup=3 if cuda else 2)
     if args.small:
         defaults.update(batch=2, seq=64, repeats=1, warmup=1)

@@ -1,7 +1,7 @@
 """BERT for question answering with its own number of heads and FFN neurons in every layer.
 
-Self-contained on purpose (imports only torch and transformers): ``bmp.packing.pack.save_packed`` copies this file next to
-the weights as ``modeling_packed_bert.py``, so ``AutoModelForQuestionAnswering.from_pretrained(folder,
+Self-contained on purpose (imports only torch and transformers): ``bmp.packing.pack.save_packed`` copies this file
+next to the weights as ``modeling_packed_bert.py``, so ``AutoModelForQuestionAnswering.from_pretrained(folder,
 trust_remote_code=True)`` loads a packed model without bmp installed.
 
 The config keeps the dense ``num_attention_heads`` and ``intermediate_size`` (they fix the head size and say what

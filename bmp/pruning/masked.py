@@ -96,7 +96,8 @@ class MaskedLinear(nn.Module):
                     f"height divides {out_features} and width divides {in_features} (e.g. (32, 32) or (1, 1))")
             shape = (out_features // bh, in_features // bw)
             # magnitude pruning ranks |W|; it learns nothing, so it keeps no scores
-            self.scores = None if config.method == "magnitude" else nn.Parameter(torch.full(shape, float(config.score_init)))
+            self.scores = (None if config.method == "magnitude"
+                           else nn.Parameter(torch.full(shape, float(config.score_init))))
         else:
             self.scores = None
         # shared unit scores live on the transformer layer; plain attributes here avoid registering them twice
@@ -195,7 +196,8 @@ def add_masks(model: nn.Module, config: PruningConfig) -> nn.Module:
         attn_block, ffn_block = _block_for(config.attention), _block_for(config.ffn)
         if config.attention != "dense":
             for name in ("query", "key", "value"):
-                setattr(part.self_attention, name, MaskedLinear(getattr(part, name), config, attn_block, "attention", rows=heads))
+                masked = MaskedLinear(getattr(part, name), config, attn_block, "attention", rows=heads)
+                setattr(part.self_attention, name, masked)
             part.attention_output.dense = MaskedLinear(part.attn_out, config, _transposed(attn_block), "attention",
                                                        cols=heads)
         if config.ffn != "dense":

@@ -5,8 +5,8 @@ their authors on the *official* SQuAD v1.1 dev set, on their hardware; offline, 
 split by article, so its scores and these are never on the same scale (see :mod:`bmp.results.plots`).
 
 ``fill_rate`` here is a model's encoder linear parameters over BERT-base's (85M), the same quantity
-:mod:`bmp.packing.size` computes for a packed model against its own dense teacher. It comes from the stated fraction when
-the source gives one, else from the stated parameter count, else from the stated sparsity (``1 - sparsity``);
+:mod:`bmp.packing.size` computes for a packed model against its own dense teacher. It comes from the stated fraction
+when the source gives one, else from the stated parameter count, else from the stated sparsity (``1 - sparsity``);
 the column ``fill_rate_from`` says which. For unstructured sparsity it counts non-zero weights, which buy no dense
 speed.
 

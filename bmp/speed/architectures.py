@@ -1,7 +1,7 @@
 """Speed of the reference architectures, measured here: how much faster than BERT-base each shape runs on this machine.
 
-The published speedups in :mod:`bmp.results.references` were measured elsewhere (an RTX 3090 at batch 128 x 384 in fp32, a
-CPU, or only claimed). Speed depends on the shape, not on the weights, so every reference with a standard
+The published speedups in :mod:`bmp.results.references` were measured elsewhere (an RTX 3090 at batch 128 x 384 in
+fp32, a CPU, or only claimed). Speed depends on the shape, not on the weights, so every reference with a standard
 architecture is rebuilt with random weights and timed against a random BERT-base in the same interleaved run
 (:func:`bmp.speed.timing.time_interleaved`), giving a measured speedup to set beside the published one.
 
@@ -118,4 +118,5 @@ def time_references(architectures: dict, batch: int | None = None, seq: int | No
     return pd.DataFrame(rows)
 
 
-__all__ = ["BASELINE", "architecture_config", "build_reference", "default_device", "time_reference_rows", "time_references"]
+__all__ = ["BASELINE", "architecture_config", "build_reference", "default_device", "time_reference_rows",
+           "time_references"]

@@ -94,7 +94,9 @@ def _unique(rng: random.Random, make, used: set[str]) -> str:
 
 
 def _article(rng: random.Random, index: int, used: set[str]) -> dict:
-    person = lambda: f"{rng.choice(_FIRST_NAMES)} {rng.choice(_SURNAME_HEADS)}{rng.choice(_SURNAME_TAILS)}"
+    def person() -> str:
+        return f"{rng.choice(_FIRST_NAMES)} {rng.choice(_SURNAME_HEADS)}{rng.choice(_SURNAME_TAILS)}"
+
     town = _unique(rng, lambda: rng.choice(_TOWN_HEADS) + rng.choice(_TOWN_TAILS), used)
     city = _unique(rng, lambda: rng.choice(_TOWN_HEADS) + rng.choice(_TOWN_TAILS), used)
     founder, mayor, architect = (_unique(rng, person, used) for _ in range(3))

@@ -10,7 +10,8 @@ from torch import Tensor
 
 @dataclass(frozen=True)
 class Distillation:
-    """KL at ``temperature`` weighted ``alpha``, plus the task cross-entropy weighted ``1 - alpha`` (reference: 2, 0.9)."""
+    """KL at ``temperature`` weighted ``alpha``, plus the task cross-entropy weighted ``1 - alpha``
+    (reference: 2, 0.9)."""
 
     temperature: float = 2.0
     alpha: float = 0.9

@@ -188,7 +188,8 @@ class RunResult:
 
     def __repr__(self) -> str:
         m = self.metrics
-        return f"RunResult(EM {m.get('exact_match', float('nan')):.1f}, F1 {m.get('f1', float('nan')):.1f}, {self.output_dir})"
+        em, f1 = m.get("exact_match", float("nan")), m.get("f1", float("nan"))
+        return f"RunResult(EM {em:.1f}, F1 {f1:.1f}, {self.output_dir})"
 
 
 CHECKPOINT_FILES = ("trainer_state.json", "optimizer.pt")  # written after the model: present means complete
