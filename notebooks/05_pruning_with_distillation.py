@@ -279,7 +279,9 @@ print(f"{len(head_means) + len(attention_means)} attention and {len(ffn_means)} 
 #   stay whatever the threshold says (the reference keeps a minimum number of elements per matrix the same way).
 #
 # The measurement that set the default, and short probe runs that compare the choices on the validation
-# articles (made by `scripts/probe_recipe.sh`), when they are recorded:
+# articles (made by `scripts/probe_recipe.sh`), when they are recorded. The floor's default is 0 (off) because
+# of the last pair of probes: at the strongest λ probed, with and without a floor of one head, the cell below
+# compares what each kept. A floor that never binds changes nothing; it stays available for stronger pruning.
 
 # %%
 print(f"default head_scale = {HEAD_SCALE:.3f}")
@@ -295,6 +297,14 @@ if probes:
         "probe": r["name"].removeprefix("probe-"), "validation F1": r["metrics"].get("validation_f1"),
         "linear density": r["metrics"]["linear_density"], "heads per layer": r["metrics"]["heads_per_layer"],
         "steps": r["metrics"].get("train_steps")} for r in probes]).round(3))
+    by_name = {r["name"]: r["metrics"] for r in probes}
+    for name, floored in by_name.items():
+        plain = by_name.get(name.removesuffix("-floor1")) if name.endswith("-floor1") else None
+        if plain is not None:
+            same = plain["heads_per_layer"] == floored["heads_per_layer"]
+            print(f"{name}: heads {floored['heads_per_layer']} with the floor, {plain['heads_per_layer']} without; "
+                  f"validation F1 {floored['validation_f1']:.2f} vs {plain['validation_f1']:.2f}: "
+                  + ("the floor never bound" if same else "the floor kept heads a layer would have lost"))
 else:
     print("no probe records yet: scripts/probe_recipe.sh <teacher> makes them")
 

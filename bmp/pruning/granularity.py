@@ -51,7 +51,9 @@ class PruningConfig:
     method's defaults (:data:`DEFAULT_THRESHOLDS`), which all start with nothing pruned.
 
     ``min_heads`` is a per-layer floor for head scores: the ``min_heads`` best-scored heads of each layer are kept
-    whatever the threshold says (the reference keeps a minimum number of elements per matrix the same way).
+    whatever the threshold says (the reference keeps a minimum number of elements per matrix the same way). It is
+    off by default: in the recorded probes (``data/results/probes``, struct at lambda 200 with and without a floor
+    of 1) no layer lost its last head, and the floor changed nothing.
     """
 
     attention: Granularity = (32, 32)
