@@ -257,3 +257,31 @@ def test_targets_table_is_checked():
     with pytest.raises(ValueError, match="exactly one"):
         Target("bad", "x", threshold=0.0)
 
+
+
+def _schedule(folder, name, epochs, curve, out):
+    points = [{"epoch": i + 1.0, "step": 10 * (i + 1), "validation_f1": f1} for i, f1 in enumerate(curve)]
+    record(name, "dense", {"f1": curve[-1] - 1, "eval_split": SPLIT, "epochs": epochs, "validation_f1": curve[-1],
+                           "validation_curve": points, "converged": curve[-1] - curve[-2] < 0.3},
+           _prov(42), {"output_dir": out, "profile": {"name": "course"}}, directory=folder)
+
+
+def test_a_longer_schedule_that_never_beats_the_teacher_shows_it_converged(tmp_path):
+    from bmp.results.teachers import convergence
+
+    _schedule(tmp_path, "teacher-4ep", 4, [53.4, 62.2, 63.5, 64.9], "runs/t4/final")
+    records = load_records(tmp_path)
+    assert convergence(records, records[0]) == (False, "validation F1 still rising in its last epoch")
+    _schedule(tmp_path, "teacher-8ep", 8, [54.2, 59.3, 61.0, 63.5, 61.1, 61.7, 62.0, 62.1], "runs/t8/final")
+    records = load_records(tmp_path)
+    four = next(r for r in records if r["name"] == "teacher-4ep")
+    converged, why = convergence(records, four)
+    assert converged is True and "8-epoch schedule (teacher-8ep) peaked at 63.5" in why
+    reference = reference_for(records, "runs/t4/final", SPLIT)
+    assert reference.teacher_converged is True and "peaked at 63.5" in reference.describe()
+    _schedule(tmp_path, "teacher-8ep", 8, [54.2, 59.3, 61.0, 63.5, 64.1, 65.0, 65.6, 65.7], "runs/t8/final")
+    records = load_records(tmp_path)
+    four = next(r for r in records if r["name"] == "teacher-4ep")
+    assert convergence(records, four)[0] is False  # the longer schedule did better: 4 epochs were not enough
+    eight = next(r for r in records if r["name"] == "teacher-8ep")
+    assert convergence(records, eight) == (True, "its last epoch gained < 0.3 validation F1")

@@ -23,7 +23,8 @@ class Reference:
     teacher: str | None = None  # record names
     teacher_f1: float | None = None
     teacher_epochs: float | None = None
-    teacher_converged: bool | None = None  # from the teacher's validation curve, when recorded
+    teacher_converged: bool | None = None  # from the validation curves, when recorded (see :func:`convergence`)
+    convergence_note: str = ""  # why it counts as converged, or not
     controls: tuple[str, ...] = ()
     control_f1: float | None = None  # mean over the control's seeds
 
@@ -50,9 +51,9 @@ class Reference:
         teacher = "no teacher record"
         if self.teacher_f1 is not None:
             teacher = f"teacher {self.teacher} {self.teacher_f1:.1f} F1" + (
-                f" after {self.teacher_epochs:g} epoch(s)" if self.teacher_epochs is not None else "") + {
-                True: " (converged on validation)", False: " (not converged: validation F1 still rising)",
-                None: ""}[self.teacher_converged]
+                f" after {self.teacher_epochs:g} epoch(s)" if self.teacher_epochs is not None else "") + (
+                f" ({'converged' if self.teacher_converged else 'not converged'}: {self.convergence_note})"
+                if self.teacher_converged is not None else "")
         if self.control_missing:
             return f"{teacher}; no control recorded yet (python -m bmp control), so the reference is the teacher"
         return (f"{teacher}; control {', '.join(self.controls)} {self.control_f1:.1f} F1; the reference is the "
@@ -70,6 +71,35 @@ def teacher_epochs_of(record: dict) -> float | None:
         if value is not None:
             return float(value)
     return None
+
+
+def convergence(records, dense: dict) -> tuple[bool | None, str]:
+    """Whether the teacher of ``dense`` (a dense record) has converged, and why: its own validation curve gained
+    less than ``CONVERGED_GAIN`` F1 in its last epoch, or a longer schedule of the same profile (a dense record with
+    more epochs, scored on the same split) never beat its final validation F1 by that much, so training longer
+    does not pay. None without validation curves."""
+    from bmp.training.kit import CONVERGED_GAIN
+
+    metrics = dense.get("metrics", {})
+    if metrics.get("converged"):
+        return True, f"its last epoch gained < {CONVERGED_GAIN} validation F1"
+    own, epochs = metrics.get("validation_f1"), teacher_epochs_of(dense)
+    profile = (dense.get("config", {}).get("profile") or {}).get("name")
+    longer = [r for r in records if r.get("kind") == "dense" and r is not dense
+              and (r.get("config", {}).get("profile") or {}).get("name") == profile
+              and r.get("metrics", {}).get("eval_split") == metrics.get("eval_split")
+              and r.get("metrics", {}).get("validation_curve")
+              and (teacher_epochs_of(r) or 0) > (epochs or 0)]
+    if own is not None and longer:
+        best = max(longer, key=lambda r: max(p["validation_f1"] for p in r["metrics"]["validation_curve"]))
+        peak = max(p["validation_f1"] for p in best["metrics"]["validation_curve"])
+        if peak < own + CONVERGED_GAIN:
+            return True, (f"a {teacher_epochs_of(best):g}-epoch schedule ({best['name']}) peaked at {peak:.1f} "
+                          f"validation F1, no better than this teacher's {own:.1f}")
+        return False, f"a {teacher_epochs_of(best):g}-epoch schedule ({best['name']}) reached {peak:.1f} validation F1"
+    if metrics.get("converged") is False:
+        return False, "validation F1 still rising in its last epoch"
+    return None, ""
 
 
 def folder_key(folder) -> str:
@@ -93,12 +123,13 @@ def reference_for(records, teacher_dir, split: str | None) -> Reference:
     dense = teacher_record(records, REPO_ROOT / str(teacher_dir), split)
     dense = dense if dense is not None and dense.get("metrics", {}).get("f1") is not None else None
     controls = controls_of(records, teacher_dir, split)
+    converged, note = convergence(records, dense) if dense is not None else (None, "")
     metrics = (dense or {}).get("metrics", {})
     return Reference(
         teacher_dir=folder_key(teacher_dir), split=split, teacher=None if dense is None else dense.get("name"),
         teacher_f1=None if dense is None else float(metrics["f1"]),
         teacher_epochs=None if dense is None else teacher_epochs_of(dense),
-        teacher_converged=metrics.get("converged"),
+        teacher_converged=converged, convergence_note=note,
         controls=tuple(sorted(r["name"] for r in controls)),
         control_f1=float(np.mean([r["metrics"]["f1"] for r in controls])) if controls else None)
 
@@ -109,8 +140,10 @@ def reference_of_record(records, record: dict) -> Reference:
     split = record.get("metrics", {}).get("eval_split")
     if folder is not None:
         return reference_for(records, folder, split)
+    converged, note = convergence(records, record)
     return Reference(None, split, teacher=record.get("name"), teacher_f1=float(record["metrics"]["f1"]),
-                     teacher_epochs=teacher_epochs_of(record), teacher_converged=record["metrics"].get("converged"))
+                     teacher_epochs=teacher_epochs_of(record), teacher_converged=converged, convergence_note=note)
 
 
-__all__ = ["Reference", "controls_of", "folder_key", "reference_for", "reference_of_record", "teacher_epochs_of"]
+__all__ = ["Reference", "controls_of", "convergence", "folder_key", "reference_for", "reference_of_record",
+           "teacher_epochs_of"]
