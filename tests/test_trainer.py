@@ -67,3 +67,16 @@ def test_teacher_with_another_vocabulary_is_refused(tmp_path):
     from bmp.training.distill import check_teacher
     with pytest.raises(ValueError, match="same base model"):
         check_teacher(tiny_bert(), tiny_bert(vocab_size=1000))
+
+
+def test_head_scale_default_matches_the_recorded_score_balance():
+    """HEAD_SCALE is a measurement: the recorded ``bench score_balance`` on the course teacher must agree with it
+    (within 25%); after a new teacher or recipe, rerun the bench and revisit the default if this fails."""
+    import json
+
+    from bmp.profiles import REPO_ROOT
+    from bmp.pruning.regularization import HEAD_SCALE
+
+    path = REPO_ROOT / "data" / "results" / "bench__score_balance.json"
+    measured = json.loads(path.read_text())["metrics"]["head_scale_for_block_balance"]
+    assert HEAD_SCALE == pytest.approx(measured, rel=0.25), (HEAD_SCALE, measured)

@@ -19,7 +19,9 @@ from torch import Tensor, nn
 
 from bmp.pruning.masked import UnitScores, masked_modules
 
-# L1 pull / movement noise on the course teacher: ~3 for a 32x32 block, ~9 for a head (bench score_balance)
+# A head's L1 pull against its movement noise is about 3x a 32x32 block's (python -m bmp.bench score_balance on the
+# course teacher; data/results/bench__score_balance.json, checked by tests/test_trainer.py): scaling the head
+# lambda by 1/3 gives heads a block's balance
 HEAD_SCALE = 1 / 3
 
 
