@@ -45,7 +45,7 @@ from bmp.course import notebook_setup, save_figure, solution, time_banner
 from bmp.models import load_profile_model, load_saved
 from bmp.profiles import REPO_ROOT, get_profile
 from bmp.results.records import RESULTS_DIR, load_records, results_dir, teacher_record
-from bmp.results.teachers import teacher_epochs_of
+from bmp.results.teachers import convergence, teacher_epochs_of
 from bmp.squad import (
     eval_collator,
     postprocess_predictions,
@@ -149,10 +149,12 @@ del base
 # **The course's teacher is short.** The `course` profile trains it for one epoch (`profile.epochs`), so that this
 # notebook takes minutes on two CPU cores; one epoch on a few thousand questions leaves F1 on the table. The
 # project's recorded results use a converged teacher instead: `scripts/sweep.sh` trains it for more epochs
-# (`TEACHER_EPOCHS`, 4 by default) and its record keeps the validation curve, whose last epoch must gain less than
-# `CONVERGED_GAIN` F1 for it to count as converged (the table at the end of this notebook reads every recorded
-# teacher). A short teacher matters later: a pruned model trains for more epochs than its teacher did, and can end
-# up above it for that reason alone (notebook 06).
+# (`TEACHER_EPOCHS`, 4 by default) and its record keeps the validation curve. A teacher counts as converged when
+# its last epoch gains less than `CONVERGED_GAIN` F1, or when a schedule twice as long (also recorded) never
+# beats it by that much: on a few thousand questions, more epochs can overfit, and then the longer run is the
+# evidence that training longer does not pay (the table at the end of this notebook reads every recorded teacher
+# and says which rule applies). A short teacher matters later: a pruned model trains for more epochs than its
+# teacher did, and can end up above it for that reason alone (notebook 06).
 #
 # Training is the slow cell of this notebook, so a teacher that is already on disk is reused: notebooks 05 and 06
 # read it from `runs/teacher-<profile>/final`.
@@ -318,13 +320,15 @@ else:
 
 # %%
 rows = []
-for r in load_records(RESULTS_DIR, kind="dense") + load_records(results_dir(), kind="dense"):
+recorded = load_records(RESULTS_DIR, kind="dense") + load_records(results_dir(), kind="dense")
+for r in recorded:
     m = r["metrics"]
+    converged, why = convergence(recorded, r)  # its own last epoch, or a longer schedule that never beat it
     rows.append({"name": r["name"], "folder": os.path.relpath(Path(r["_path"]).parent, REPO_ROOT),
                  "profile": r["provenance"]["profile"],
                  "epochs": teacher_epochs_of(r), "EM": m["exact_match"], "F1": m["f1"],
                  "validation points": len(m.get("validation_curve") or []),
-                 "converged": {True: "yes", False: "no", None: "unknown"}[m.get("converged")],
+                 "converged": {True: "yes", False: "no", None: "unknown"}[converged], "why": why,
                  "eval split": m["eval_split"], "date": r["provenance"]["date"][:10]})
 if rows:
     display(pd.DataFrame(rows).round(1))
