@@ -96,7 +96,8 @@ def convergence(records, dense: dict) -> tuple[bool | None, str]:
         if peak < own + CONVERGED_GAIN:
             return True, (f"the {teacher_epochs_of(best):g}-epoch schedule ({best['name']}) peaked at {peak:.1f} "
                           f"validation F1, no better than this teacher's {own:.1f}")
-        return False, f"the {teacher_epochs_of(best):g}-epoch schedule ({best['name']}) reached {peak:.1f} validation F1"
+        return False, (f"the {teacher_epochs_of(best):g}-epoch schedule ({best['name']}) reached {peak:.1f} "
+                       "validation F1")
     if metrics.get("converged") is False:
         return False, "validation F1 still rising in its last epoch"
     return None, ""
