@@ -57,3 +57,58 @@ def test_real_entry_points_exit_non_zero_with_one_error_line(argv, culprit):
     done = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
     assert "error: " in done.stderr and culprit in done.stderr and "Traceback" not in done.stderr
+
+
+def _script_commands(path) -> list[tuple[str, str, list[str]]]:
+    """``(kind, name, options)`` of every ``python -m bmp`` / ``bmp.bench`` call in a shell script (``step NAME``
+    calls included), backslash continuations joined."""
+    import re
+    import shlex
+
+    text = re.sub(r"\\\n\s*", " ", path.read_text())
+    calls = []
+    for line in text.splitlines():
+        code = line.split("#", 1)[0]
+        for match in re.finditer(r'-m (bmp\.bench|bmp) (\S+)(.*?)(?:\|\||;|$)', code):
+            if match.group(2).startswith(('"', "$")):  # the helpers' own "$@"
+                continue
+            calls.append(("bench" if match.group(1) == "bmp.bench" else "cli", match.group(2),
+                          [t for t in shlex.split(match.group(3)) if t.startswith("--")]))
+        step = re.match(r'\s*step "[^"]+" (\S+)(.*)', code)  # sweep.sh: step RECORD COMMAND OPTIONS
+        if step:
+            calls.append(("cli", step.group(1), [t for t in shlex.split(step.group(2)) if t.startswith("--")]))
+        probe = re.match(r'\s*probe (\S+)(.*)', code)  # probe_recipe.sh: probe NAME PRUNE-OPTIONS
+        if probe:
+            calls.append(("cli", "prune", [t for t in shlex.split(probe.group(2)) if t.startswith("--")]))
+    return calls
+
+
+def _options_of(kind: str, name: str, capsys) -> str:
+    import importlib
+
+    from bmp.cli import COMMANDS
+
+    module = importlib.import_module(COMMANDS[name][0] if kind == "cli" else f"bmp.bench.{name}")
+    parse = getattr(module, "parse_args", None) or module.main
+    with pytest.raises(SystemExit):
+        parse(["--help"])
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("script", ["sweep.sh", "probe_recipe.sh"])
+def test_the_recorded_scripts_call_real_commands_and_options(script, capsys):
+    """A typo in scripts/sweep.sh would only surface hours into the sweep: every command and option it uses must
+    exist (``--record`` is the bench runner's own flag)."""
+    from bmp.bench.__main__ import available
+    from bmp.cli import COMMANDS
+    from bmp.profiles import REPO_ROOT
+
+    calls = _script_commands(REPO_ROOT / "scripts" / script)
+    assert calls, f"no python -m bmp calls found in {script}"
+    for kind, name, options in calls:
+        assert name in (COMMANDS if kind == "cli" else available()), f"{script}: unknown {kind} command {name!r}"
+        help_text = _options_of(kind, name, capsys)
+        for option in options:
+            if option == "--record" and kind == "bench":
+                continue
+            assert option.split("=")[0] in help_text, f"{script}: {name} has no option {option}"
