@@ -231,3 +231,34 @@ def test_answer_arguments(qa_model, tokenizer):
     assert answer([], [], qa_model, tokenizer) == []
     with pytest.raises(ValueError, match="one context per question"):
         answer(["a", "b"], ["c", "d", "e"], qa_model, tokenizer)
+
+
+def test_bench_deploy_quick_reports_every_ratio():
+    from bmp.bench.deploy import FORMS, main
+
+    result = main(["--quick", "--base", "random", "--shape", "fixed"])
+    assert result["onnx_max_abs_diff"] <= 1e-4 and result["shape_source"] == "fixed"
+    for key in ("ort_fp32_vs_torch_packed", "ort_int8_vs_torch_packed", "ort_int8_vs_torch_dense",
+                "batch1_ort_int8_vs_torch_packed"):
+        assert result[key] > 0
+    assert set(result["batch1_latency_ms"]) == set(FORMS)
+    assert result["heads_per_layer"] == [2, 4, 6, 5, 5, 1]
+
+
+def test_bench_deploy_shape_from_the_chosen_setting(tmp_path):
+    from bmp.bench.deploy import recorded_shape
+    from bmp.results.records import provenance, record
+
+    prov = provenance(base_model="embedded", data_split="test", profile="course")
+    record("dense-t", "dense", {"f1": 70.0, "eval_split": "s"}, prov, {"output_dir": "runs/t/final"},
+           directory=tmp_path)
+    for name, speed, val, heads in (("hybrid-lam20-t-filled", 2.0, 69.0, [12] * 6),
+                                    ("hybrid-lam140-t-filled", 4.4, 66.0, [3, 3, 3, 3, 3, 3]),
+                                    ("hybrid-lam200-t-filled", 5.0, 60.0, [1] * 6)):
+        record(name, "filled", {"f1": val, "validation_f1": val, "eval_split": "s", "cpu_speedup": speed,
+                                "heads_per_layer": heads, "neurons_per_layer": [64] * 6},
+               prov, {"teacher": "runs/t/final", "output_dir": f"runs/{name}"}, directory=tmp_path)
+    heads, _, source = recorded_shape(tmp_path, "best:4", 6)
+    assert source == "record hybrid-lam140-t-filled" and heads == (3,) * 6  # the best on validation at >= 4x
+    with pytest.raises(ValueError, match="best:9"):
+        recorded_shape(tmp_path, "best:9", 6)

@@ -43,7 +43,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=None, help="untimed passes per form first (default 2; 1 quick)")
     parser.add_argument("--threads", type=int, default=2, help="torch and ORT intra-op threads (default 2)")
     parser.add_argument("--quick", action="store_true", help="a dry run: 2 rounds at batch 2 x 128 and 1 x 64")
-    parser.add_argument("--shape", default=None, help="a record name to take the per-layer shape from, or 'fixed' "
+    parser.add_argument("--shape", default=None, help="a record name to take the per-layer shape from, 'best:S' for "
+                                                      "the setting the results choose at S x or faster, or 'fixed' "
                                                       "(default: chosen from the records, see above)")
     parser.add_argument("--records", default=None, help="records to read (default data/results)")
     parser.add_argument("--base", choices=("embedded", "random"), default="embedded")
@@ -66,6 +67,8 @@ def recorded_shape(records_dir: str | None, name: str | None, layers: int) -> tu
     candidates = [r for r in load_records(records_dir) if r.get("kind") in RECORD_KINDS
                   and len(r.get("metrics", {}).get("heads_per_layer") or ()) == layers
                   and len(r["metrics"].get("neurons_per_layer") or ()) == layers]
+    if name is not None and name.startswith("best:"):
+        name = _best_run(load_records(records_dir), name)
     if name is not None:
         chosen = [r for r in candidates if r["name"] == name]
         if not chosen:
@@ -84,6 +87,22 @@ def recorded_shape(records_dir: str | None, name: str | None, layers: int) -> tu
             return FIXED_HEADS, FIXED_FFN, "fixed"
     metrics = record["metrics"]
     return tuple(metrics["heads_per_layer"]), tuple(metrics["neurons_per_layer"]), f"record {record['name']}"
+
+
+def _best_run(records: list[dict], spec: str) -> str:
+    """The run named by ``best:S``: the default-seed run of the setting chosen at ``S``x or faster."""
+    from bmp.results.analysis import analyse
+
+    try:
+        speedup = float(spec.removeprefix("best:"))
+    except ValueError:
+        raise ValueError(f"--shape {spec!r}: write best:S with S a speedup, e.g. best:4") from None
+    choice = analyse(records).best_at(speedup)
+    if choice is None:
+        raise ValueError(f"--shape {spec}: no recorded pruned run is {speedup:g}x faster; run the sweep first, or "
+                         "pass a record name or 'fixed'")
+    names = {r["name"] for r in records}
+    return choice.setting.name if choice.setting.name in names else choice.setting.runs[0]
 
 
 def inputs_for(config, batch: int, seq: int, seed: int) -> dict[str, torch.Tensor]:
