@@ -260,5 +260,5 @@ def test_bench_deploy_shape_from_the_chosen_setting(tmp_path):
                prov, {"teacher": "runs/t/final", "output_dir": f"runs/{name}"}, directory=tmp_path)
     heads, _, source = recorded_shape(tmp_path, "best:4", 6)
     assert source == "record hybrid-lam140-t-filled" and heads == (3,) * 6  # the best on validation at >= 4x
-    with pytest.raises(ValueError, match="best:9"):
+    with pytest.raises(ValueError, match="--shape best:9: no recorded pruned run"):
         recorded_shape(tmp_path, "best:9", 6)

@@ -68,7 +68,7 @@ def recorded_shape(records_dir: str | None, name: str | None, layers: int) -> tu
                   and len(r.get("metrics", {}).get("heads_per_layer") or ()) == layers
                   and len(r["metrics"].get("neurons_per_layer") or ()) == layers]
     if name is not None and name.startswith("best:"):
-        name = _best_run(load_records(records_dir), name)
+        name = _best_run(records_dir, name)
     if name is not None:
         chosen = [r for r in candidates if r["name"] == name]
         if not chosen:
@@ -89,20 +89,19 @@ def recorded_shape(records_dir: str | None, name: str | None, layers: int) -> tu
     return tuple(metrics["heads_per_layer"]), tuple(metrics["neurons_per_layer"]), f"record {record['name']}"
 
 
-def _best_run(records: list[dict], spec: str) -> str:
-    """The run named by ``best:S``: the default-seed run of the setting chosen at ``S``x or faster."""
-    from bmp.results.analysis import analyse
+def _best_run(records_dir, spec: str) -> str:
+    """The run named by ``best:S``: the run ``python -m bmp ship --best S`` would ship."""
+    from bmp.training.ship import chosen_run
 
     try:
         speedup = float(spec.removeprefix("best:"))
     except ValueError:
         raise ValueError(f"--shape {spec!r}: write best:S with S a speedup, e.g. best:4") from None
-    choice = analyse(records).best_at(speedup)
-    if choice is None:
+    try:
+        return chosen_run(speedup, records_dir).run
+    except ValueError:
         raise ValueError(f"--shape {spec}: no recorded pruned run is {speedup:g}x faster; run the sweep first, or "
-                         "pass a record name or 'fixed'")
-    names = {r["name"] for r in records}
-    return choice.setting.name if choice.setting.name in names else choice.setting.runs[0]
+                         "pass a record name or 'fixed'") from None
 
 
 def inputs_for(config, batch: int, seq: int, seed: int) -> dict[str, torch.Tensor]:
