@@ -42,9 +42,7 @@ import seaborn as sns
 import torch
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from bmp.course import notebook_setup, save_figure, solution, time_banner
-from bmp.models import load_profile_model
-from bmp.profiles import get_profile
+from bmp.course import base_setup, save_figure, solution, time_banner
 from bmp.squad import f1 as squad_f1
 from bmp.squad import (
     normalize_answer,
@@ -53,7 +51,6 @@ from bmp.squad import (
     prepare_train_features,
     train_collator,
 )
-from bmp.training.kit import prepare_data
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")
@@ -68,15 +65,10 @@ SOLUTIONS = os.environ.get("BMP_SOLUTIONS") == "1"  # True: the exercise's stubs
 
 # %%
 print(time_banner("03_squad_data_and_metric"))
-profile = get_profile(PROFILE)
-notebook_setup(profile)  # quiet logs (a fresh QA head and an unused pooler are expected, not news); plot theme
-_, tokenizer, base_name = load_profile_model(profile)
-data = prepare_data(profile, tokenizer)
+setup = base_setup(PROFILE)  # the profile, quiet logs, the base model, its tokenizer and the tokenized data
+profile, tokenizer, data = setup.profile, setup.tokenizer, setup.data
 splits = data.splits
-print(f"profile {profile.name}: base model {base_name!r}, max_seq_length {profile.max_seq_length}, "
-      f"doc_stride {profile.doc_stride}")
-print(data)
-print("split:", splits.description)
+del setup  # this notebook only needs the tokenizer: the base model's weights are not used here
 
 # %% [markdown]
 # ## One example

@@ -41,9 +41,9 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from bmp.course import notebook_setup, save_figure, solution, time_banner
-from bmp.models import load_profile_model, load_saved
-from bmp.profiles import REPO_ROOT, get_profile
+from bmp.course import base_setup, save_figure, solution, time_banner
+from bmp.models import load_saved
+from bmp.profiles import REPO_ROOT
 from bmp.results.records import RESULTS_DIR, load_records, results_dir, teacher_record
 from bmp.results.teachers import convergence, teacher_epochs_of
 from bmp.squad import (
@@ -56,7 +56,7 @@ from bmp.squad import (
 )
 from bmp.squad import f1 as squad_f1
 from bmp.training.finetune import finetune_dense
-from bmp.training.kit import CONVERGED_GAIN, predict_logits, prepare_data, resume_point
+from bmp.training.kit import CONVERGED_GAIN, predict_logits, resume_point
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")
@@ -72,15 +72,9 @@ SOLUTIONS = os.environ.get("BMP_SOLUTIONS") == "1"  # True: the exercise's stub 
 
 # %%
 print(time_banner("04_teacher_finetuning"))
-profile = get_profile(PROFILE)
-notebook_setup(profile)  # quiet logs (a fresh QA head and an unused pooler are expected, not news); plot theme
-base, tokenizer, base_name = load_profile_model(profile)
-data = prepare_data(profile, tokenizer)
+setup = base_setup(PROFILE)  # the profile, quiet logs, the base model, its tokenizer and the tokenized data
+profile, base, tokenizer, data = setup.profile, setup.model, setup.tokenizer, setup.data
 splits = data.splits
-print(f"profile {profile.name}: base model {base_name!r}, {profile.epochs:g} epoch(s), batch {profile.batch_size}, "
-      f"learning rate {profile.learning_rate:g}")
-print(data)
-print("split:", splits.description)
 
 # %% [markdown]
 # ## The task loss

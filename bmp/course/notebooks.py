@@ -77,6 +77,37 @@ def course_setup(profile_name: str, preset: str, lam: float | None = None,
     return CourseSetup(profile, run, preset, tokenizer, data)
 
 
+@dataclass(frozen=True)
+class BaseSetup:
+    """What notebooks 03 and 04 start from: the profile, the untrained base model with a fresh QA head, its
+    tokenizer and name, and the tokenized data."""
+
+    profile: object  # bmp.profiles.Profile
+    model: object  # the base model with a freshly initialised QA head
+    tokenizer: object
+    base_name: str
+    data: object  # bmp.training.kit.QAData
+
+
+def base_setup(profile_name: str) -> BaseSetup:
+    """The setup cell of notebooks 03 and 04: the profile, quiet logs and the plot theme, the base model, its
+    tokenizer and the tokenized data, with a line on each."""
+    from bmp.models import load_profile_model
+    from bmp.profiles import get_profile
+    from bmp.training.kit import prepare_data
+
+    profile = get_profile(profile_name)
+    notebook_setup(profile)  # quiet logs (a fresh QA head and an unused pooler are expected, not news); plot theme
+    model, tokenizer, base_name = load_profile_model(profile)
+    data = prepare_data(profile, tokenizer)
+    print(f"profile {profile.name}: base model {base_name!r}, max_seq_length {profile.max_seq_length}, doc_stride "
+          f"{profile.doc_stride}, {profile.epochs:g} epoch(s), batch {profile.batch_size}, learning rate "
+          f"{profile.learning_rate:g}")
+    print(data)
+    print("split:", data.splits.description)
+    return BaseSetup(profile, model, tokenizer, base_name, data)
+
+
 def ensure_teacher(setup: CourseSetup) -> Path:
     """Notebook 04's teacher folder; when it is missing, the teacher is trained here first, as notebook 04 does
     (seconds under ``smoke``; under ``course``, the time notebook 04's banner gives)."""
