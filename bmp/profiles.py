@@ -29,6 +29,13 @@ class Profile:
     score_learning_rate: float  # short runs need faster scores: the reference's 1e-2 assumes ~20 epochs
     prune_lambda: float  # the course's default L1 weight, on the reference's scale (notebooks 05 and 06 share it)
     model: str = "embedded"  # "tiny" (random, for seconds-long smoke runs), "embedded", or a hub name / folder
+    # notebook 06's fill, in epochs; None: ``epochs``, as every recorded run fills (``bmp finalize``, the sweep)
+    notebook_fill_epochs: float | None = None
+
+    @property
+    def course_fill_epochs(self) -> float:
+        """How long notebook 06 fills the learner's packed model."""
+        return self.epochs if self.notebook_fill_epochs is None else self.notebook_fill_epochs
 
     def __post_init__(self):
         if self.data not in ("sample", "squad"):
@@ -39,6 +46,8 @@ class Profile:
                       "score_learning_rate"):
             if getattr(self, field) <= 0:
                 raise ValueError(f"Profile.{field} must be positive")
+        if self.notebook_fill_epochs is not None and self.notebook_fill_epochs <= 0:
+            raise ValueError("Profile.notebook_fill_epochs must be positive, or None to fill for `epochs`")
 
     def with_(self, **changes) -> "Profile":
         return replace(self, **changes)
@@ -54,6 +63,9 @@ PROFILES = {
         name="course", data="squad", max_train_samples=6000, max_eval_samples=None, max_seq_length=192, doc_stride=64,
         epochs=1, batch_size=16, learning_rate=3e-4, prune_epochs=1, prune_learning_rate=2e-4, score_learning_rate=5e-2,
         prune_lambda=20.0,
+        # a full epoch of fill took notebook 06 13 min and `make course` 48 min on 2 cores (2026-11-27); half an
+        # epoch keeps the course within 45 min. The recorded runs fill for a full epoch.
+        notebook_fill_epochs=0.5,
     ),
     "full": Profile(
         name="full", data="squad", max_train_samples=None, max_eval_samples=None, max_seq_length=384, doc_stride=128,

@@ -74,6 +74,7 @@ LAMBDA = None  # must name notebook 05's run; None: the profile's prune_lambda, 
 SCORE_LR = None  # only used when notebook 05's model is missing and is made here; None: the profile's
 ALIGN_FFN = 8  # pad each layer's FFN to a multiple of this many neurons
 DO_FILL = True
+FILL_EPOCHS = None  # None: the profile's course_fill_epochs (half an epoch under course; recorded runs fill for 1)
 SOLUTIONS = os.environ.get("BMP_SOLUTIONS") == "1"  # True: the exercise's stub is replaced by the reference solution
 
 # %%
@@ -437,9 +438,10 @@ else:
 # training runs, a finished fill in `<run>/fill` is resumed rather than repeated.
 
 # %%
-print(time_banner("06_finalization", what=f"filling for {profile.epochs:g} epoch(s) is the slow cell"))
+fill_epochs = FILL_EPOCHS or profile.course_fill_epochs
+print(time_banner("06_finalization", what=f"filling for {fill_epochs:g} epoch(s) is the slow cell"))
 results = finalize_run(PRUNED, TEACHER, profile, output_dir=RUN_DIR, data=data, do_fill=DO_FILL,
-                       align_ffn=ALIGN_FFN, name=RUN_NAME, base_model=profile.model)
+                       align_ffn=ALIGN_FFN, name=RUN_NAME, base_model=profile.model, epochs=fill_epochs)
 stages = dict(zip(["packed", "filled"], results))  # the filled one only with DO_FILL
 for stage, result in stages.items():
     print(f"{stage}: saved to {result.output_dir.relative_to(REPO_ROOT)}, recorded in "

@@ -147,8 +147,12 @@ def test_the_runner_swaps_in_the_solutions(monkeypatch, tmp_path):
 
     for name in ("BMP_PROFILE", "BMP_OUTPUT_DIR", "BMP_SOLUTIONS", "PYTHONPATH", "TOKENIZERS_PARALLELISM"):
         monkeypatch.setenv(name, os.environ.get(name, ""))  # restored after the test
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BMP_RESULTS_DIR", "data/results")  # as scripts and READMEs write it, from the repo root
     runner._kernel_environment("smoke", tmp_path)
     assert os.environ["BMP_SOLUTIONS"] == "1"
+    # the kernels run in notebooks/: their records must land where the caller meant, not in notebooks/data/results
+    assert os.environ["BMP_RESULTS_DIR"] == str(tmp_path.resolve() / "data" / "results")
     assert '"SOLUTIONS": True' in Path(runner.__file__).read_text()
 
 

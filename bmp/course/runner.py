@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bmp.course.notebooks import DEFAULT_OUTPUT, OUTPUT_ENV, SOLUTIONS_ENV
 from bmp.profiles import PROFILE_ENV, REPO_ROOT, get_profile
-from bmp.results.records import COMMAND_ENV, provenance, record, repo_relative
+from bmp.results.records import COMMAND_ENV, RESULTS_ENV, provenance, record, repo_relative
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.py"
@@ -116,11 +116,13 @@ def _say(message: str) -> None:
 
 def _kernel_environment(profile: str, output: Path) -> None:
     """Kernels inherit this process's environment: the profile, the output folder, the exercises' solutions in place
-    of their stubs, and this checkout's bmp."""
+    of their stubs, this checkout's bmp, and ``$BMP_RESULTS_DIR`` made absolute (a kernel's cwd is ``notebooks/``)."""
     os.environ[PROFILE_ENV] = profile
     os.environ[OUTPUT_ENV] = str(output)
     os.environ[SOLUTIONS_ENV] = "1"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if os.environ.get(RESULTS_ENV):  # kernels run in notebooks/: a relative folder means the one seen from here
+        os.environ[RESULTS_ENV] = str(Path(os.environ[RESULTS_ENV]).resolve())
     paths = [str(REPO_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
 
