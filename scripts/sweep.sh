@@ -33,14 +33,16 @@ have bench__score_balance || "$PY" -m bmp.bench score_balance --teacher "$TEACHE
 # 3. the dense control: the teacher distilled into itself for as long as prune + fill
 step "control-$PROFILE" control --teacher "$TEACHER" --profile "$PROFILE"
 # 4. the pruning sweep (each point pruned, packed and filled; unstructured recorded packed only), most needed first:
-#    hybrid at five lambdas from about 2x to past 4x, struct at two, unstructured for contrast
+#    hybrid at six lambdas from about 2.5x to past 4x (40 to sit near the 2.5x headline), struct at two,
+#    unstructured for contrast, then hybrid 20 for the slow end of the front
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" \
-  hybrid:60 struct:60 hybrid:100 hybrid:140 struct:100 hybrid:20 hybrid:200 unstructured:60
+  hybrid:60 struct:60 hybrid:40 hybrid:100 hybrid:140 struct:100 hybrid:200 unstructured:60 hybrid:20
 # 5. the layer-dropped students (the DistilBERT recipe): 3 and 2 of 6 layers
 step "distil-3L-$PROFILE" layer-drop --teacher "$TEACHER" --profile "$PROFILE" --keep 3
 step "distil-2L-$PROFILE" layer-drop --teacher "$TEACHER" --profile "$PROFILE" --keep 2
-# 6. second seeds of the headline settings, and of the control
-"$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" hybrid:60@43 hybrid:140@43
+# 6. second seeds of the headline settings (those chosen on validation F1 at >= 2.5x and >= 4x, with the speeds
+#    recorded so far), and of the control
+"$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" --best 2.5 4 --seed 43
 step "control-$PROFILE-s43" control --teacher "$TEACHER" --profile "$PROFILE" --seed 43
 # 7. the peer baseline at the linear densities of two hybrid points
 for density in 0.3 0.2; do

@@ -32,12 +32,15 @@ def bad_inputs(corrupt: str) -> list[tuple[list[str], str]]:
         (["layer-drop", "--teacher", "/no/such/teacher", "--profile", "smoke"], "/no/such/teacher"),
         (["sweep", "--teacher", corrupt, "--profile", "smoke", "hybrid:x"], "'hybrid:x'"),
         (["sweep", "--teacher", corrupt, "--profile", "smoke", "nope:10"], "'nope'"),
+        (["sweep", "--teacher", corrupt, "--profile", "smoke"], "no sweep point"),
+        (["sweep", "--teacher", corrupt, "--profile", "smoke", "--best", "2.5"], "--seed"),
+        (["sweep", "--teacher", corrupt, "--profile", "smoke", "--best", "2.5", "--seed", "43"], "--best 2.5"),
         (["finetune", "--profile", "nope"], "'nope'"),
         (["course", "--profile", "smoke", "--only", "99"], "99"),
     ]
 
 
-@pytest.mark.parametrize("case", range(14))
+@pytest.mark.parametrize("case", range(17))
 def test_bad_input_names_the_culprit_without_a_traceback(case, corrupt_teacher, capsys):
     argv, culprit = bad_inputs(str(corrupt_teacher))[case]
     code = cli_main(argv)

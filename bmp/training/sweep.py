@@ -1,9 +1,12 @@
 """Several pruning runs in a row, sharing one tokenized dataset: prune -> pack -> fill, each recorded.
 
     python -m bmp sweep --profile course --teacher runs/teacher-course/final hybrid:60 hybrid:100 struct:60@43
+    python -m bmp sweep --profile course --teacher runs/teacher-course/final --best 2.5 4 --seed 43
 
-A point is ``PRESET:LAMBDA`` with an optional ``@SEED``. A run whose records already exist is skipped, and an
-interrupted one resumes from its newest checkpoint, so the sweep can be stopped and restarted at will.
+A point is ``PRESET:LAMBDA`` with an optional ``@SEED``. ``--best S`` adds the setting the results choose (on
+validation F1) among the teacher's runs at S x or faster, run again with ``--seed``: the headline's second seed,
+whichever λ won. A run whose records already exist is skipped, and an interrupted one resumes from its newest
+checkpoint, so the sweep can be stopped and restarted at will.
 """
 from __future__ import annotations
 
@@ -48,6 +51,34 @@ class SweepPoint:
         seed = "" if self.seed == SEED else f"-s{self.seed}"
         return f"{self.preset}-lam{self.lam:g}-{profile.name}{seed}"
 
+    @classmethod
+    def of_run(cls, name: str, profile: Profile, seed: int = SEED) -> "SweepPoint":
+        """The point (with ``seed``) whose run is named ``name`` (any seed; a ``-packed``/``-filled`` stage too)."""
+        base = name.removesuffix("-filled").removesuffix("-packed")
+        for preset in PRESETS:
+            prefix = f"{preset}-lam"
+            if not base.startswith(prefix):
+                continue
+            try:
+                lam = float(base[len(prefix):].split("-")[0])
+            except ValueError:
+                continue
+            default_seed_name = cls(preset, lam).run_name(profile)
+            if base == default_seed_name or base.startswith(f"{default_seed_name}-s"):
+                return cls(preset, lam, seed)
+        raise ValueError(f"run {name!r} was not made by the sweep under the {profile.name} profile (its names "
+                         f"read PRESET-lamLAMBDA-{profile.name}[-sSEED]): name its point as PRESET:LAMBDA instead")
+
+
+def chosen_points(min_speedups, teacher_dir, profile: Profile, seed: int, records_dir=None) -> list[SweepPoint]:
+    """The point of the setting chosen at each of ``min_speedups`` x (on validation F1, among ``teacher_dir``'s
+    runs, as ``bmp ship --best`` chooses), with ``seed``; a setting chosen twice is listed once."""
+    from bmp.training.ship import chosen_run
+
+    points = [SweepPoint.of_run(chosen_run(speedup, records_dir, teacher=teacher_dir).run, profile, seed)
+              for speedup in min_speedups]
+    return list(dict.fromkeys(points))
+
 
 def run_sweep(points: list[SweepPoint], teacher_dir, profile: Profile, runs_dir="runs", fill: bool = True,
               score_lr: float | None = None) -> None:
@@ -69,16 +100,27 @@ def run_sweep(points: list[SweepPoint], teacher_dir, profile: Profile, runs_dir=
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bmp sweep", description=__doc__.splitlines()[0])
-    parser.add_argument("points", nargs="+", help="PRESET:LAMBDA[@SEED], e.g. hybrid:60 struct:60 hybrid:60@43")
+    parser.add_argument("points", nargs="*", help="PRESET:LAMBDA[@SEED], e.g. hybrid:60 struct:60 hybrid:60@43")
+    parser.add_argument("--best", type=float, nargs="+", default=(), metavar="S",
+                        help="also the setting chosen at S x or faster (on validation F1), run with --seed")
+    parser.add_argument("--seed", type=int, default=None, help="the seed of the --best runs (not the default's)")
     parser.add_argument("--teacher", required=True)
     parser.add_argument("--profile", default=None)
     parser.add_argument("--runs-dir", default="runs")
     parser.add_argument("--score-lr", type=float, default=None, help="default: the profile's")
     parser.add_argument("--no-fill", action="store_true")
     args = parser.parse_args(argv)
+    if not args.points and not args.best:
+        raise ValueError("no sweep point: name at least one (e.g. hybrid:60), or --best S")
+    if args.best and (args.seed is None or args.seed == SEED):
+        raise ValueError(f"--best runs a chosen setting again: give it a --seed other than the default {SEED}, "
+                         "e.g. --seed 43")
+    profile = get_profile(args.profile)
     points = [SweepPoint.parse(p) for p in args.points]  # every point checked before the first run starts
-    run_sweep(points, args.teacher, get_profile(args.profile), args.runs_dir, fill=not args.no_fill,
-              score_lr=args.score_lr)
+    if args.best:
+        points += chosen_points(args.best, args.teacher, profile, args.seed, results_dir())
+        print("sweep points:", " ".join(f"{p.preset}:{p.lam:g}@{p.seed}" for p in points))
+    run_sweep(points, args.teacher, profile, args.runs_dir, fill=not args.no_fill, score_lr=args.score_lr)
 
 
 if __name__ == "__main__":
