@@ -26,8 +26,8 @@
 # - Fine-tune (or reload) the dense teacher, evaluate it in the three steps of notebook 03, and report its score
 #   with the split it was measured on.
 # - Read its training curve (loss and learning rate per step) and its validation curve (F1 per epoch).
-# - Say why the course's teacher is short, why the recorded results use a converged one, and how to tell the two
-#   apart from their records.
+# - Say why the course's teacher is short, why the recorded sweep starts from a converged one, and how to tell the
+#   two apart from their records.
 
 # %%
 import json
@@ -142,8 +142,10 @@ del base
 #
 # **The course's teacher is short.** The `course` profile trains it for one epoch (`profile.epochs`), so that this
 # notebook takes minutes on two CPU cores; one epoch on a few thousand questions leaves F1 on the table. The
-# project's recorded results use a converged teacher instead: `scripts/sweep.sh` trains it for more epochs
-# (`TEACHER_EPOCHS`, 4 by default) and its record keeps the validation curve. A teacher counts as converged when
+# sweep that makes the project's recorded results (`scripts/sweep.sh`) starts from a converged teacher instead: it
+# trains it for more epochs (`TEACHER_EPOCHS`, 4 by default) and its record keeps the validation curve. Runs
+# recorded before that sweep came from a one-epoch teacher; every run record names its teacher
+# (`config.teacher`), and each run is measured against its own. A teacher counts as converged when
 # its last epoch gains less than `CONVERGED_GAIN` F1, or when a schedule twice as long (also recorded) never
 # beats it by that much: on a few thousand questions, more epochs can overfit, and then the longer run is the
 # evidence that training longer does not pay (the table at the end of this notebook reads every recorded teacher
@@ -353,7 +355,7 @@ plt.show()
 
 # %% [markdown]
 # Read the table before trusting a comparison with a teacher: a one-epoch teacher is a weak reference, and the
-# recorded results are meant to be read against a converged one (`scripts/sweep.sh`, step 1). Which teacher the
+# sweep's runs are read against a converged one (`scripts/sweep.sh`, step 1). Which teacher the
 # recorded runs came from, after how many epochs, is in the README's results block, regenerated from the records.
 #
 # ## Questionnaire

@@ -26,7 +26,7 @@
 #
 # - Read a pruning recipe: granularity, sigmoid threshold, cubic schedule, L1 weight λ, score learning rate,
 #   distillation temperature and mix.
-# - Write the cubic threshold schedule and the L1 penalty on sigmoid(scores), and check them against `bmp`.
+# - Follow the cubic threshold schedule and the L1 penalty on sigmoid(scores) written out, checked against `bmp`.
 # - Estimate, before training, whether a score learning rate can move scores past the threshold at all.
 # - Write the distillation loss (KL divergence at a temperature) and explain the T² factor.
 # - Run `prune_run` and read its log: threshold, density, heads and neurons alive over training.
@@ -121,12 +121,13 @@ pd.Series({
 # ## From TopK to a sigmoid threshold
 #
 # Notebooks 01 and 02 used **TopK**: every matrix keeps exactly a chosen share of its blocks, the best-scored
-# ones. That fixes the density in advance, the same in every layer, and `set_threshold(model, 0.3)` means *keep
-# 30%*. Here the method is **`sigmoid_threshold`**: a block is kept while sigmoid(score) > τ, so
-# `set_threshold(model, 0.1)` means *drop what falls below 0.1*, and a higher value prunes more, the opposite of
-# TopK. Nothing fixes how many blocks fall below τ: the L1 pull (λ) and the task's push decide it, block by block,
-# so each layer ends up with its own density. That is what lets the late layers lose most of their FFN while
-# the early ones keep theirs, which TopK cannot learn.
+# ones, so `set_threshold(model, 0.3)` means *keep 30%* and the density is fixed in advance (`topk_global`, in
+# notebook 02, lets the layers differ, but the total share is still the one you chose). Here the method is
+# **`sigmoid_threshold`**: a block is kept while sigmoid(score) > τ, so `set_threshold(model, 0.1)` means *drop
+# what falls below 0.1*, and a higher value prunes more, the opposite of TopK. Nothing fixes how many blocks fall
+# below τ: the L1 pull (λ) and the task's push decide it, block by block. So the total density is learned too,
+# and λ, not a share you pick, sets how much goes; each layer ends up with its own density (the heads and neurons
+# kept per layer, printed after training, show how unevenly).
 #
 # ## The threshold schedule
 #
@@ -278,10 +279,10 @@ print(f"{len(head_means) + len(attention_means)} attention and {len(ffn_means)} 
 # - **`PruningConfig.min_heads`** is an optional per-layer floor: the best-scored `min_heads` heads of a layer
 #   stay whatever the threshold says (the reference keeps a minimum number of elements per matrix the same way).
 #
-# The measurement that set the default, and short probe runs that compare the choices on the validation
-# articles (made by `scripts/probe_recipe.sh`), when they are recorded. The floor's default is 0 (off) because
-# of the last pair of probes: at the strongest λ probed, with and without a floor of one head, the cell below
-# compares what each kept. A floor that never binds changes nothing; it stays available for stronger pruning.
+# The cells below show the measurement that set the default and, when they are recorded, short probe runs that compare
+# the choices on the validation articles (made by `scripts/probe_recipe.sh`). The floor's default is 0 (off) because of
+# the last pair of probes: at the strongest λ probed, with and without a floor of one head, the cell below compares what
+# each kept. A floor that never binds changes nothing; it stays available for stronger pruning.
 
 # %%
 print(f"default head_scale = {HEAD_SCALE:.3f}")

@@ -181,3 +181,23 @@ def test_time_banner_reads_the_records():
     assert time_banner("01_movement_scores", what="the slow cell", records=records).startswith(
         "the slow cell; the whole notebook measured 8 s")
     assert time_banner("01_movement_scores", profile="full", records=records).startswith("not timed yet")
+
+
+def _numbered(lines) -> list[int]:
+    return [int(m.group(1)) for m in (re.match(r"(\d+)\. ", line) for line in lines) if m]
+
+
+def test_the_answers_file_answers_every_questionnaire():
+    """notebooks/solutions/questionnaire_answers.md has one section per notebook, numbered as its questions."""
+    answers = (NOTEBOOK_DIR / "solutions" / "questionnaire_answers.md").read_text()
+    sections = {m.group(1): m.group(2) for m in re.finditer(r"^## (\d\d) ·[^\n]*\n(.*?)(?=^## |\Z)", answers,
+                                                            re.S | re.M)}
+    for source in sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py")):
+        text = source.read_text()
+        assert "# ## Questionnaire" in text, f"{source.name} has no questionnaire"
+        block = text.split("# ## Questionnaire", 1)[1].split("# ## Further research", 1)[0]
+        questions = _numbered(line.removeprefix("# ") for line in block.splitlines())
+        assert questions == list(range(1, len(questions) + 1)) and len(questions) >= 3, source.name
+        number = source.name[:2]
+        assert number in sections, f"questionnaire_answers.md has no '## {number} ·' section"
+        assert _numbered(sections[number].splitlines()) == questions, f"{source.name}: answers don't match questions"

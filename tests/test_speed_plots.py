@@ -473,6 +473,9 @@ def test_unstructured_runs_sit_at_their_non_zero_fill_rate_hollow(records_dir):
     filled = {**_run_metrics(60.0, 3.0, 0.2), "nonzero_fill_rate": 0.199}
     assert not tradeoff.is_scattered(filled) and tradeoff.kept_fill_rate(filled) == 0.199
     assert tradeoff.kept_fill_rate({"fill_rate": 0.3}) == 0.3 and not tradeoff.is_scattered({"fill_rate": 0.3})
+    # a hybrid run packed to 0.215 with zero blocks left inside its heads (0.176 non-zero) is not unstructured
+    packed_hybrid = {**_run_metrics(55.0, 3.8, 0.215), "nonzero_fill_rate": 0.176}
+    assert not tradeoff.is_scattered(packed_hybrid) and tradeoff.kept_fill_rate(packed_hybrid) == 0.176
 
 
 def test_the_f1_axis_shows_the_band_that_matters_and_names_the_runs_below(records_dir):

@@ -89,7 +89,9 @@ def train_epochs_of(record: dict, records=()) -> float | None:
     return None if epochs is None else float(epochs)
 
 
-SCATTERED_BELOW = 0.9  # non-zero fill rate under this share of the packed one: sparsity packing can't remove
+# unstructured, drawn hollow: packing keeps at least this share of the linear weights (it found little to remove) ...
+UNPACKED_ABOVE = 0.9
+SCATTERED_BELOW = 0.9  # ... while the non-zero ones are under this share of the packed size: scattered zeros
 
 
 def kept_fill_rate(metrics: dict) -> float | None:
@@ -100,8 +102,11 @@ def kept_fill_rate(metrics: dict) -> float | None:
 
 
 def is_scattered(metrics: dict) -> bool:
+    """Whether a run's sparsity is unstructured: packing barely shrank it, yet many of its weights are zeros. A
+    block-pruned model packed smaller also keeps zero blocks inside its surviving heads; that is not it."""
     nonzero, packed = metrics.get("nonzero_fill_rate"), metrics.get("fill_rate")
-    return nonzero is not None and bool(packed) and nonzero < SCATTERED_BELOW * packed
+    return (nonzero is not None and bool(packed) and packed >= UNPACKED_ABOVE
+            and nonzero < SCATTERED_BELOW * packed)
 
 
 def split_title(split: str | None) -> str:
