@@ -492,6 +492,15 @@ def test_the_f1_axis_shows_the_band_that_matters_and_names_the_runs_below(record
         assert "run-far-below" not in {text.get_text() for text in ours.texts}
 
 
+def test_a_collapsed_run_on_the_front_is_noted_not_allowed_to_stretch_the_axis(records_dir):
+    record("collapsed-fastest", "filled", _run_metrics(15.0, 9.0, 0.1), _provenance(),
+           {"teacher": "runs/teacher/final", "output_dir": "runs/collapsed"}, directory=records_dir)
+    ours, _ = f1_vs_speedup(load_records(records_dir), split=HELD_OUT).axes
+    assert (9.0, 15.0) in set(_line(ours, "front"))  # the fastest run: on the speed front
+    low, _ = ours.get_ylim()
+    assert low > 45.0 and "collapsed-fastest 15.0" in ours.get_xlabel().replace("\u00a0", " ")
+
+
 def test_labels_do_not_overlap(records):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 

@@ -35,6 +35,7 @@ from bmp.results.speeds import SpeedSource
 KIND_MARKERS = {"packed": "s", "filled": "o", "distil-recipe": "^"}
 GROUP_MARKERS = ("o", "D", "v", "P", "X", "*")
 NOTE_WIDTH = 96  # characters per line of the notes under an axis, so they stay under their own panel
+BAND_DEPTH = 25.0  # F1 below the top that the F1 axis shows at most: a collapsed run, even on the front, is noted
 UNSTRUCTURED_NOTE = "hollow: unstructured sparsity (non-zero weights, no dense speedup)"
 
 
@@ -90,16 +91,17 @@ def _label_runs(ax, usable, front_runs, x: str, hidden) -> list:
 
 
 def focus_f1_axis(ax, points, front_f1s, reference: float | None = None, *, describe=None) -> tuple[list, str]:
-    """Limit ``ax``'s F1 axis to the band that matters: a little below the lowest front F1 (``front_f1s``) up to
-    above ``reference`` and every point. ``points`` are ``(x, f1, item)``. Returns the items below the band, each
-    marked by a caret on the bottom edge, and a note naming them (``describe(item)`` gives each one's words) for
-    the caller to put under the axis."""
+    """Limit ``ax``'s F1 axis to the band that matters: a little below the lowest front F1 (``front_f1s``) within
+    ``BAND_DEPTH`` of the top, up to above ``reference`` and every point. ``points`` are ``(x, f1, item)``. Returns
+    the items below the band (a collapsed run on the front among them), each marked by a caret on the bottom edge,
+    and a note naming them (``describe(item)`` gives each one's words) for the caller to put under the axis."""
     front_f1s = [float(f1) for f1 in front_f1s]
     if not front_f1s:
         return [], ""
     top = max([float(f1) for _, f1, _ in points] + front_f1s + ([reference] if reference is not None else []))
-    span = max(top - min(front_f1s), 2.0)
-    low, high = min(front_f1s) - max(0.25 * span, 1.5), top + max(0.08 * span, 0.5)
+    lowest = min((f1 for f1 in front_f1s if f1 >= top - BAND_DEPTH), default=top)
+    span = max(top - lowest, 2.0)
+    low, high = lowest - max(0.25 * span, 1.5), top + max(0.08 * span, 0.5)
     below = sorted((p for p in points if p[1] < low), key=lambda p: -p[1])
     ax.set_ylim(low, high)
     if not below:
