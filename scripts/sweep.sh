@@ -33,10 +33,11 @@ have bench__score_balance || "$PY" -m bmp.bench score_balance --teacher "$TEACHE
 # 3. the dense control: the teacher distilled into itself for as long as prune + fill
 step "control-$PROFILE" control --teacher "$TEACHER" --profile "$PROFILE"
 # 4. the pruning sweep (each point pruned, packed and filled; unstructured recorded packed only), most needed first:
-#    hybrid at six lambdas from about 2.5x to past 4x (40 to sit near the 2.5x headline), struct at two,
-#    unstructured for contrast, then hybrid 20 for the slow end of the front
+#    hybrid at five lambdas doubling from 60 and struct at two, then unstructured for contrast. From this teacher
+#    hybrid 60 kept 51 of 72 heads and 56% of the linear weights (the pre-fix runs from a one-epoch teacher kept
+#    27% at the same lambda), so the grid doubles up to 960 to reach past 4x.
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" \
-  hybrid:60 struct:60 hybrid:40 hybrid:100 hybrid:140 struct:100 hybrid:200 unstructured:60 hybrid:20
+  hybrid:60 struct:60 hybrid:240 struct:240 hybrid:480 hybrid:960 hybrid:120 unstructured:400
 # 5. the layer-dropped students (the DistilBERT recipe): 3 and 2 of 6 layers
 step "distil-3L-$PROFILE" layer-drop --teacher "$TEACHER" --profile "$PROFILE" --keep 3
 step "distil-2L-$PROFILE" layer-drop --teacher "$TEACHER" --profile "$PROFILE" --keep 2
