@@ -34,8 +34,8 @@ have bench__score_balance || "$PY" -m bmp.bench score_balance --teacher "$TEACHE
 step "control-$PROFILE" control --teacher "$TEACHER" --profile "$PROFILE"
 # 4. the pruning sweep (each point pruned, packed and filled; unstructured recorded packed only), most needed first:
 #    hybrid at five lambdas doubling from 60 and struct at two, then unstructured for contrast. From this teacher
-#    hybrid 60 kept 51 of 72 heads and 56% of the linear weights (the pre-fix runs from a one-epoch teacher kept
-#    27% at the same lambda), so the grid doubles up to 960 to reach past 4x.
+#    hybrid 60 kept 51 of 72 heads and 56% of the linear weights (the pre-fix run from a one-epoch teacher at the
+#    same lambda on the reference's scale, its lambda 30, kept 27%), so the grid doubles up to 960 to reach past 4x.
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" \
   hybrid:60 struct:60 hybrid:240 struct:240 hybrid:480 hybrid:960 hybrid:120 unstructured:400
 # 5. the layer-dropped students (the DistilBERT recipe): 3 and 2 of 6 layers
