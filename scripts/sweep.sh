@@ -58,7 +58,7 @@ for speedup in 2.5 4; do
     || echo "nothing shipped at ${speedup}x (the error above says why)"
 done
 #    and the speed of the best >= 4x model's shape in each form (torch dense fp32 to ONNX Runtime int8 packed)
-"$PY" -m bmp.bench deploy --shape best:4 --records "$BMP_RESULTS_DIR" --record
+"$PY" -m bmp.bench deploy --shape best:4 --teacher "$TEACHER" --records "$BMP_RESULTS_DIR" --record
 # 10. the README block and figures
 "$PY" -m bmp summary
 "$PY" -m bmp.bench pareto

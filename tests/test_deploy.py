@@ -260,5 +260,12 @@ def test_bench_deploy_shape_from_the_chosen_setting(tmp_path):
                prov, {"teacher": "runs/t/final", "output_dir": f"runs/{name}"}, directory=tmp_path)
     heads, _, source = recorded_shape(tmp_path, "best:4", 6)
     assert source == "record hybrid-lam140-t-filled" and heads == (3,) * 6  # the best on validation at >= 4x
+    record("hybrid-lam140-old-filled", "filled", {"f1": 80.0, "validation_f1": 80.0, "eval_split": "s",
+                                                  "cpu_speedup": 4.5, "heads_per_layer": [2] * 6,
+                                                  "neurons_per_layer": [64] * 6},
+           prov, {"teacher": "runs/old/final", "output_dir": "runs/hybrid-lam140-old"}, directory=tmp_path)
+    assert recorded_shape(tmp_path, "best:4", 6)[2] == "record hybrid-lam140-old-filled"  # any teacher's best
+    heads, _, source = recorded_shape(tmp_path, "best:4", 6, teacher="runs/t/final")  # only the given teacher's
+    assert source == "record hybrid-lam140-t-filled" and heads == (3,) * 6
     with pytest.raises(ValueError, match="--shape best:9: no recorded pruned run"):
         recorded_shape(tmp_path, "best:9", 6)

@@ -47,6 +47,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                                       "the setting the results choose at S x or faster, or 'fixed' "
                                                       "(default: chosen from the records, see above)")
     parser.add_argument("--records", default=None, help="records to read (default data/results)")
+    parser.add_argument("--teacher", default=None, help="with --shape best:S, choose among this teacher's runs")
     parser.add_argument("--base", choices=("embedded", "random"), default="embedded")
     parser.add_argument("--out", default=None, help="keep the ONNX files in this folder (default: a temporary one)")
     parser.add_argument("--seed", type=int, default=0)
@@ -58,8 +59,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def recorded_shape(records_dir: str | None, name: str | None, layers: int) -> tuple[tuple, tuple, str]:
-    """``(heads per layer, FFN neurons per layer, source)`` from a record, or the fixed shape."""
+def recorded_shape(records_dir: str | None, name: str | None, layers: int,
+                   teacher: str | None = None) -> tuple[tuple, tuple, str]:
+    """``(heads per layer, FFN neurons per layer, source)`` from a record, or the fixed shape; ``best:S`` chooses
+    among ``teacher``'s runs when it is given, as ``bmp ship --best S --teacher`` does."""
     if name == "fixed":
         return FIXED_HEADS, FIXED_FFN, "fixed"
     from bmp.results.records import load_records
@@ -68,7 +71,7 @@ def recorded_shape(records_dir: str | None, name: str | None, layers: int) -> tu
                   and len(r.get("metrics", {}).get("heads_per_layer") or ()) == layers
                   and len(r["metrics"].get("neurons_per_layer") or ()) == layers]
     if name is not None and name.startswith("best:"):
-        name = _best_run(records_dir, name)
+        name = _best_run(records_dir, name, teacher)
     if name is not None:
         chosen = [r for r in candidates if r["name"] == name]
         if not chosen:
@@ -89,7 +92,7 @@ def recorded_shape(records_dir: str | None, name: str | None, layers: int) -> tu
     return tuple(metrics["heads_per_layer"]), tuple(metrics["neurons_per_layer"]), f"record {record['name']}"
 
 
-def _best_run(records_dir, spec: str) -> str:
+def _best_run(records_dir, spec: str, teacher: str | None = None) -> str:
     """The run named by ``best:S``: the run ``python -m bmp ship --best S`` would ship."""
     from bmp.training.ship import chosen_run
 
@@ -98,7 +101,7 @@ def _best_run(records_dir, spec: str) -> str:
     except ValueError:
         raise ValueError(f"--shape {spec!r}: write best:S with S a speedup, e.g. best:4") from None
     try:
-        return chosen_run(speedup, records_dir).run
+        return chosen_run(speedup, records_dir, teacher=teacher).run
     except ValueError:
         raise ValueError(f"--shape {spec}: no recorded pruned run is {speedup:g}x faster; run the sweep first, or "
                          "pass a record name or 'fixed'") from None
@@ -148,7 +151,8 @@ def main(argv: list[str]) -> dict:
 
     torch.set_num_threads(args.threads)
     dense, source = base_model(args.base, args.seed)
-    heads, ffn, shape_source = recorded_shape(args.records, args.shape, dense.config.num_hidden_layers)
+    heads, ffn, shape_source = recorded_shape(args.records, args.shape, dense.config.num_hidden_layers,
+                                              args.teacher)
     packed = pack(zero_random_structure(dense, heads, ffn, args.seed))
 
     with tempfile.TemporaryDirectory() as scratch:
