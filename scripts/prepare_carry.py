@@ -50,7 +50,7 @@ def copy_squad(out: Path, source: Path) -> Path | None:
 
 
 def copy_packed_configs(out: Path, records_dir: str | None) -> list[str]:
-    from bmp.results.records import _slug, load_records
+    from bmp.results.records import load_records, slug
 
     copied = []
     for record in load_records(records_dir):
@@ -61,7 +61,7 @@ def copy_packed_configs(out: Path, records_dir: str | None) -> list[str]:
         if not (folder / "config.json").is_file():
             print(f"skip {record['name']}: no {folder / 'config.json'}")
             continue
-        target = out / "packed" / _slug(record["name"])
+        target = out / "packed" / slug(record["name"])
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(folder / "config.json", target / "config.json")
         copied.append(record["name"])

@@ -23,6 +23,7 @@ RESULTS_DIR = REPO_ROOT / "data" / "results"  # the tracked records: written onl
 SCRATCH_RESULTS_DIR = REPO_ROOT / "outputs" / "results"  # ignored: where a learner's own runs are recorded
 RESULTS_ENV = "BMP_RESULTS_DIR"
 COMMAND_ENV = "BMP_COMMAND"  # set by runners (bmp course) whose records would otherwise name a kernel
+COMMIT_ENV = "BMP_GIT_COMMIT"  # set where the checkout travels without its .git (scripts/gpu_sweep.sh)
 
 
 def results_dir() -> Path:
@@ -34,6 +35,8 @@ def results_dir() -> Path:
 
 
 def git_commit() -> str:
+    if os.environ.get(COMMIT_ENV):
+        return os.environ[COMMIT_ENV]
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
                              timeout=10)
