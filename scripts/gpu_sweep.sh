@@ -12,12 +12,16 @@
 #
 # 1. the base: .carry/embedded upcast to fp32 (it travels in fp16, half the bytes); the records name it
 # 2. the teacher (the profile's 3 epochs) and, beside it, the schedule twice as long that says whether it converged
-# 3. wave 1, side by side from that teacher: the dense control, hybrid at five lambdas and struct at two
-# 4. wave 2, if wave 1 left time for another as long: the DistilBERT-recipe students (3 and 2 layers), second seeds
-#    (43) of every hybrid lambda and of the control, and unstructured for contrast
+# 3. wave 1, side by side from that teacher: the dense control, hybrid at lambda 60 and 120, struct at 60
+# 4. wave 2, if wave 1 left time for another as long: hybrid at 240 and 480, struct at 240, and the second seed (43)
+#    of hybrid 60
+# On 2026-11-27 an H100 took 70 s for the teacher and 396 s for eight runs side by side (the control, and 10 prune
+# epochs of seven points): about 50 training steps a second in all, so a 15-minute lease fits the teacher and wave 1.
 # 5. every model the sweep made, timed in one run on the GPU (fp32 and fp16, batch 128 x 384)
-# Runs still going at the deadline are stopped and left unrecorded. New records land in $BMP_RESULTS_DIR
-# (default data/results) and, with the logs, in $OUT/results.tgz and $OUT/logs.tgz every 30 seconds.
+# Runs still going at the deadline are stopped and left unrecorded. New records land in $BMP_RESULTS_DIR (default
+# runs/gpu-results: each lease starts bare and records a whole set from its own teacher) and, with the logs, in
+# $OUT/results.tgz and $OUT/logs.tgz every 30 seconds. Bring a lease's set into data/results in place of every
+# earlier full-profile record, so that no record names a teacher from another lease.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,8 +63,8 @@ if [ "$DRY_RUN" = 1 ]; then
   BASE_SOURCE=""
 else
   PROFILE=full
-  export BMP_RESULTS_DIR="${BMP_RESULTS_DIR:-data/results}"
   RUNS=runs
+  export BMP_RESULTS_DIR="${BMP_RESULTS_DIR:-$RUNS/gpu-results}"
   TEACHER_EPOCHS=3  # the full profile's epochs
   TIMING=(--device cuda --base "$CARRY/embedded")
   BASE_SOURCE="$CARRY/embedded"
@@ -142,7 +146,7 @@ SWEEP=(sweep --teacher "$TEACHER" --profile "$PROFILE" --runs-dir "$RUNS")
 # 3. wave 1
 WAVE_START=$SECONDS
 launch control control --teacher "$TEACHER" --profile "$PROFILE" --output "$RUNS/control-$PROFILE"
-for point in hybrid:60 hybrid:120 hybrid:240 hybrid:480 hybrid:960 struct:60 struct:240; do
+for point in hybrid:60 hybrid:120 struct:60; do
   launch "${point/:/-}" "${SWEEP[@]}" "$point"
 done
 wait_all $STOP
@@ -151,16 +155,9 @@ snapshot
 
 # 4. wave 2, when there is time for it
 if [ $((SECONDS + WAVE)) -lt $STOP ]; then
-  for keep in 3 2; do
-    launch "distil-${keep}L" layer-drop --teacher "$TEACHER" --profile "$PROFILE" --keep $keep \
-      --output "$RUNS/distil-${keep}L-$PROFILE"
+  for point in hybrid:240 hybrid:480 struct:240 hybrid:60@43; do
+    launch "${point/:/-}" "${SWEEP[@]}" "$point"
   done
-  launch control-s43 control --teacher "$TEACHER" --profile "$PROFILE" --seed 43 --name "control-$PROFILE-s43" \
-    --output "$RUNS/control-$PROFILE-s43"
-  for lam in 60 120 240 480 960; do
-    launch "hybrid-$lam-s43" "${SWEEP[@]}" "hybrid:$lam@43"
-  done
-  launch unstructured-400 "${SWEEP[@]}" --no-fill unstructured:400
   wait_all $STOP
 else
   echo "no time for wave 2 (wave 1 took ${WAVE}s)"
@@ -169,10 +166,11 @@ kill -0 $LONGER_PID 2>/dev/null && { kill $LONGER_PID; echo "! $LONGER stopped a
 snapshot
 
 # 5. one timing run of every model this sweep made (its records alone), with the dense base
-mkdir -p "$WORK/timed"
-cp $(find "$BMP_RESULTS_DIR" -maxdepth 1 -name '*.json' -newer "$WORK/started") "$WORK/timed/" 2>/dev/null
+TIMED="$RUNS/timed-records"  # in the checkout, so that the timing record's command names it repo-relative
+rm -rf "$TIMED"; mkdir -p "$TIMED"
+cp $(find "$BMP_RESULTS_DIR" -maxdepth 1 -name '*.json' -newer "$WORK/started") "$TIMED/" 2>/dev/null
 echo "$(date +%T) + timing"
-timeout $((DEADLINE + 40 - SECONDS)) "$PYTHON" -m bmp.bench timing --records "$WORK/timed" \
+timeout $((DEADLINE + 40 - SECONDS)) "$PYTHON" -m bmp.bench timing --records "$TIMED" \
   "${TIMING[@]}" --record > "$LOGS/timing.log" 2>&1
 echo "$(date +%T) - timing exited $? ($(tail -c 400 "$LOGS/timing.log"))"
 snapshot

@@ -129,3 +129,28 @@ def test_ship_refuses_what_it_cannot_ship(pipeline, tmp_path):
         main(["--best", "0", "--records", str(pipeline["results"]), "--teacher", str(tmp_path / "other")])
     with pytest.raises(FileNotFoundError, match="no such folder"):
         main(["--model", str(tmp_path / "nowhere")])
+
+
+def test_a_run_from_a_teacher_names_the_teachers_base(tmp_path, monkeypatch):
+    """The full profile asks for BERT-base but may train its teacher from another base: the runs distilled from
+    that teacher must name the base the teacher really started from, not the profile's wish."""
+    from types import SimpleNamespace
+
+    from bmp.results.records import provenance, record
+    from bmp.training.kit import record_run
+
+    monkeypatch.setenv("BMP_RESULTS_DIR", str(tmp_path / "results"))
+    profile = get_profile("smoke")
+    data = SimpleNamespace(splits=SimpleNamespace(description="sample"))
+    teacher = tmp_path / "teacher" / "final"
+    record("teacher", "dense", {"f1": 50.0}, provenance(base_model="runs/other-base", data_split="sample",
+                                                          profile="smoke"), config={"output_dir": str(teacher)})
+    from_teacher = json.loads(record_run("student", "control", {"f1": 1.0}, profile, data, seed=42,
+                                         teacher=teacher).read_text())
+    assert from_teacher["provenance"]["base_model"] == "runs/other-base"
+    unknown = json.loads(record_run("other", "control", {"f1": 1.0}, profile, data, seed=42,
+                                    teacher=tmp_path / "elsewhere").read_text())
+    assert unknown["provenance"]["base_model"] == profile.model
+    given = json.loads(record_run("given", "control", {"f1": 1.0}, profile, data, seed=42, teacher=teacher,
+                                  base_model="embedded").read_text())
+    assert given["provenance"]["base_model"] == "embedded"

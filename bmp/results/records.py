@@ -146,6 +146,13 @@ def load_records(directory: str | Path | None = None, kind: str | None = None) -
     return records
 
 
+def teacher_base_model(teacher_dir, directory: str | Path | None = None) -> str | None:
+    """The base model named by the dense record of ``teacher_dir`` (in ``directory``, default where new records go):
+    a run distilled from that teacher starts from the same base. None when the teacher has no record there."""
+    found = teacher_record(load_records(directory or results_dir()), teacher_dir)
+    return found.get("provenance", {}).get("base_model") if found else None
+
+
 def teacher_record(records: list[dict], teacher_dir, split: str | None = None) -> dict | None:
     """The dense record whose saved model is ``teacher_dir`` (scored on ``split`` when given), or None.
 

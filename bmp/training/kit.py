@@ -254,10 +254,15 @@ def distil_train(student, teacher, tokenizer, data: QAData, profile: Profile, ou
 
 def record_run(name: str, kind: str, metrics: dict, profile: Profile, data: QAData, *, seed: int,
                base_model: str | None = None, **config):
-    """Record a run with its provenance; path-like config values are stored repo-relative."""
+    """Record a run with its provenance; path-like config values are stored repo-relative. A run from a
+    ``teacher`` names the teacher's base model unless ``base_model`` is given (the profile's model is only asked for,
+    and the teacher may have been trained from another)."""
     from dataclasses import asdict
 
-    from bmp.results.records import provenance, record, repo_relative
+    from bmp.results.records import provenance, record, repo_relative, teacher_base_model
+
+    if base_model is None and config.get("teacher") is not None:
+        base_model = teacher_base_model(config["teacher"])
 
     paths = ("teacher", "output_dir", "pruned")
     config = {key: repo_relative(value) if isinstance(value, Path) or key in paths else value
