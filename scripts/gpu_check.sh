@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check, one command from the repository root on a machine with torch and transformers (no bmp venv):
 #
-#   python scripts/prepare_carry.py      # beforehand, here: fills the git-ignored .carry/ (about 45 MiB)
+#   python scripts/prepare_carry.py --no-wheels   # beforehand, here: fills the git-ignored .carry/ (about 45 MiB)
 #   bash scripts/gpu_check.sh            # on the GPU machine: about 2-3 minutes on an H100
 #   bash scripts/gpu_check.sh --dry-run  # anywhere: the same steps on the CPU, tiny sizes, records to a temp folder
 #

@@ -134,7 +134,7 @@ def ensure_pruned(setup: CourseSetup) -> Path:
         print(time_banner("05_pruning_with_distillation", what="no pruned model on disk, so it is pruned here"))
         print(f"no pruned model in {_shown(run.pruned)} (notebook 05 makes it): pruning now")
         prune_run(run.teacher, recipe_for(setup.preset, run.lam, score_lr=run.score_lr), setup.profile,
-                  run.run_dir, data=setup.data, name=run.name, base_model=setup.profile.model)
+                  run.run_dir, data=setup.data, name=run.name)  # the record names the teacher's base
     return run.pruned
 
 

@@ -171,7 +171,8 @@ def training_arguments(profile: Profile, output_dir, *, epochs: float | None = N
         output_dir=str(output_dir), num_train_epochs=epochs or profile.epochs,
         per_device_train_batch_size=profile.batch_size, learning_rate=learning_rate or profile.learning_rate,
         lr_scheduler_type="linear", warmup_steps=WARMUP_SHARE, weight_decay=WEIGHT_DECAY, save_strategy="steps",
-        save_steps=GPU_SAVE_STEPS if cuda else SAVE_STEPS, save_total_limit=2, logging_steps=10, report_to=[], seed=SEED, bf16=bf16,
+        save_steps=GPU_SAVE_STEPS if cuda else SAVE_STEPS,
+        save_total_limit=2, logging_steps=10, report_to=[], seed=SEED, bf16=bf16,
         use_cpu=not cuda,
         dataloader_num_workers=0, train_sampling_strategy="group_by_length",  # less padding: CPU time is precious
         disable_tqdm=False,
