@@ -33,23 +33,27 @@ have bench__score_balance || "$PY" -m bmp.bench score_balance --teacher "$TEACHE
 # 3. the dense control: the teacher distilled into itself for as long as prune + fill
 step "control-$PROFILE" control --teacher "$TEACHER" --profile "$PROFILE"
 # 4. the pruning sweep (each point pruned, packed and filled; unstructured recorded packed only), most needed first:
-#    hybrid at five lambdas doubling from 60 and struct at two, then unstructured for contrast. From this teacher
-#    hybrid 60 kept 51 of 72 heads and 56% of the linear weights (the pre-fix run from a one-epoch teacher at the
-#    same lambda on the reference's scale, its lambda 30, kept 27%), so the grid doubles up to 960 to reach past 4x.
+#    hybrid at lambdas doubling from 60 and struct at two. From this teacher hybrid 60 kept 51 of 72 heads and 56% of
+#    the linear weights (the pre-fix run from a one-epoch teacher at the same lambda on the reference's scale, its
+#    lambda 30, kept 27%), so the grid doubles up to 960 to reach past 4x; 120 fills the gap around 2.5x.
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" \
-  hybrid:60 struct:60 hybrid:240 struct:240 hybrid:480 hybrid:960 hybrid:120 unstructured:400
+  hybrid:60 struct:60 hybrid:240 struct:240 hybrid:480 hybrid:120
 # 5. the layer-dropped students (the DistilBERT recipe): 3 and 2 of 6 layers
 step "distil-3L-$PROFILE" layer-drop --teacher "$TEACHER" --profile "$PROFILE" --keep 3
 step "distil-2L-$PROFILE" layer-drop --teacher "$TEACHER" --profile "$PROFILE" --keep 2
+#    and the fifth hybrid lambda, before the seeds: it may be the one past 4x
+"$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" hybrid:960
 # 6. second seeds of the headline settings (those chosen on validation F1 at >= 2.5x and >= 4x, with the speeds
 #    recorded so far), and of the control
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" --best 2.5 4 --seed 43
 step "control-$PROFILE-s43" control --teacher "$TEACHER" --profile "$PROFILE" --seed 43
-# 7. the peer baseline at the linear densities of two hybrid points
-for density in 0.3 0.2; do
-  step "torch-pruning-taylor-d$density-$PROFILE" torch-pruning --teacher "$TEACHER" --profile "$PROFILE" \
-    --density "$density" --importance taylor
+# 7. the peer baseline, keeping as many linear parameters as two hybrid points kept (their packed fill rates)
+for lam in 240 480; do
+  step "torch-pruning-taylor-as-hybrid-lam$lam-$PROFILE" torch-pruning --teacher "$TEACHER" --profile "$PROFILE" \
+    --like "hybrid-lam$lam-$PROFILE-filled" --importance taylor --name "torch-pruning-taylor-as-hybrid-lam$lam-$PROFILE"
 done
+# then unstructured, for contrast
+"$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" unstructured:400
 # 8. every model timed in one run
 "$PY" -m bmp.bench timing --device cpu --repeats 10 --record
 # 9. what int8 ONNX Runtime costs the headline models (chosen on validation F1 at >= 2.5x and >= 4x)

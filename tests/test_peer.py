@@ -148,3 +148,17 @@ def test_end_to_end_on_the_smoke_profile_resumes_the_same_pruned_model(tmp_path,
     assert json.loads(again.record_path.read_text())["config"]["kept_heads"] == kept
     with pytest.raises(ValueError, match="pruned with"):
         peer.torch_pruning_run(teacher_dir, 0.5, **kwargs)
+
+
+def test_like_takes_the_budget_of_a_recorded_run(tmp_path, monkeypatch, capsys):
+    from bmp.results.records import provenance, record
+
+    results = tmp_path / "results"
+    monkeypatch.setenv("BMP_RESULTS_DIR", str(results))
+    record("hybrid-lam240-course-filled", "filled", {"f1": 60.0, "fill_rate": 0.2792533},
+           provenance(base_model="embedded", data_split="x", profile="course"), directory=results)
+    assert peer.recorded_fill_rate("hybrid-lam240-course-filled", [results]) == 0.279
+    with pytest.raises(ValueError, match="no record named 'hybrid-lam999-course-filled'"):
+        peer.recorded_fill_rate("hybrid-lam999-course-filled", [results])
+    assert run(peer.main, ["--teacher", str(tmp_path), "--like", "hybrid-lam999-course-filled"]) == 2
+    assert "give --density" in capsys.readouterr().err

@@ -10,6 +10,7 @@ the same number of heads and the same number of neurons (Torch-Pruning's local p
 setting), sized so that the six encoder linears keep ``density`` of their parameters.
 
     python -m bmp torch-pruning --teacher runs/teacher-course/final --density 0.3 [--importance magnitude]
+    python -m bmp torch-pruning --teacher runs/teacher-course/final --like hybrid-lam240-course-filled
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from bmp.training import kit
 from bmp.training.finalize import ALIGN_FFN
 
 IMPORTANCES = ("taylor", "magnitude")
+FILL_RATE_DIGITS = 3  # --like: a recorded fill rate, rounded so that the run's name stays readable
 TAYLOR_BATCHES = 8  # training batches whose summed gradients score the Taylor importance
 INSTALL_HINT = "install the peer extra: pip install -e '.[peer]' (torch-pruning>=1.6,<1.7)"
 PRUNING_FILE = "peer_pruning.json"  # next to the saved pruned model: what was kept, and how it was chosen
@@ -308,14 +310,33 @@ def torch_pruning_run(teacher_dir, linear_density: float, profile: Profile | Non
     return kit.RunResult(model, metrics, final, path)
 
 
+def recorded_fill_rate(run: str, directories=None) -> float:
+    """The packed fill rate (kept share of the encoder's linear parameters) of the record named ``run``: the budget
+    at which the peer is compared with that run. Looks where new records go, then in the tracked data/results."""
+    from bmp.results.records import RESULTS_DIR, load_records, results_dir
+
+    directories = directories or list(dict.fromkeys([results_dir(), RESULTS_DIR]))
+    for directory in directories:
+        for found in load_records(directory):
+            if found["name"] == run and found.get("metrics", {}).get("fill_rate") is not None:
+                return round(float(found["metrics"]["fill_rate"]), FILL_RATE_DIGITS)
+    raise ValueError(f"no record named {run!r} with a fill rate in {', '.join(map(str, directories))}: record that "
+                     "run first (python -m bmp sweep), or give --density")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bmp torch-pruning", description=__doc__.splitlines()[0])
     kit.add_run_arguments(parser)
-    parser.add_argument("--density", type=float, required=True,
+    budget = parser.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--density", type=float,
                         help="share of the encoder's linear parameters to keep, in (0, 1], e.g. 0.3")
+    budget.add_argument("--like", metavar="RUN",
+                        help="keep as many as a recorded run kept (its packed fill rate), "
+                             "e.g. hybrid-lam240-course-filled")
     parser.add_argument("--importance", choices=IMPORTANCES, default="taylor")
     args = parser.parse_args(argv)
-    result = torch_pruning_run(args.teacher, args.density, get_profile(args.profile), args.output,
+    density = args.density if args.like is None else recorded_fill_rate(args.like)
+    result = torch_pruning_run(args.teacher, density, get_profile(args.profile), args.output,
                                epochs=args.epochs, importance=args.importance, name=args.name, seed=args.seed)
     print(result, {k: result.metrics[k] for k in ("f1", "fill_rate", "cpu_speedup")})
 
