@@ -166,6 +166,7 @@ def test_f1_vs_speedup_separates_our_runs_from_published(records):
     assert _offsets(ours, "runs:distil-recipe") == {(2.0, 65.0), (4.0, 55.0)}
     assert _line(ours, "front") == [(1.5, 70.5), (2.2, 69.0), (3.4, 64.0), (4.0, 55.0)]
     assert {y for _, y in _line(ours, "teacher")} == {TEACHER_F1}
+    assert not [line for line in ours.lines if line.get_gid() == "control"]  # none recorded
 
     table = reference_models()
     expected = {(float(r.speedup), float(r.f1)) for r in table.itertuples() if not math.isnan(r.f1)}
@@ -516,3 +517,11 @@ def test_students_are_named_on_the_figure(records):
     ours, _ = f1_vs_speedup(records, split=HELD_OUT).axes
     names = {text.get_text() for text in ours.texts}
     assert {"student-a", "student-b"} <= names
+
+
+def test_the_dense_control_is_drawn_beside_its_teacher(records_dir):
+    record("control-course", "control", {"f1": TEACHER_F1 + 2, "exact_match": 60.0, "eval_split": HELD_OUT},
+           _provenance(), {"teacher": "runs/teacher/final", "output_dir": "runs/control/final"}, directory=records_dir)
+    ours = f1_vs_speedup(load_records(records_dir)).axes[0]
+    assert {y for _, y in _line(ours, "control")} == {TEACHER_F1 + 2}
+    assert "dense control" in " ".join(text.get_text() for text in ours.get_legend().get_texts())

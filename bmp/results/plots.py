@@ -4,7 +4,7 @@ Every function returns a ``matplotlib.figure.Figure`` (no pyplot state, so nothi
 with seaborn. The F1 figures have two panels that never share an axis:
 
 - left, *our runs*: F1 on the split they were scored on (offline, held-out articles of the dev file) and speedups
-  measured here, with the Pareto front and the dense teacher;
+  measured here, with the Pareto front, the dense teacher and its dense control;
 - right, *published models*: F1 on the official SQuAD v1.1 dev set, speedups as their authors report them.
 
 Scores on held-out dev articles and on the whole official dev set are not on one scale, and a speedup depends on
@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 
 from bmp.results import tradeoff
 from bmp.results.speeds import SpeedSource
+from bmp.results.teachers import reference_for
 
 KIND_MARKERS = {"packed": "s", "filled": "o", "distil-recipe": "^"}
 GROUP_MARKERS = ("o", "D", "v", "P", "X", "*")
@@ -157,10 +158,17 @@ def _our_panel(ax, records, chosen_runs, split, x: str, xlabel: str) -> tuple[li
 
 
 def _draw_teacher(ax, records, split):
+    """The dense teacher and, when recorded, its dense control trained as long: the runs' drops are taken from the
+    higher of the two (:mod:`bmp.results.teachers`)."""
     record = tradeoff.teacher(records, split)
-    if record is not None:
-        f1 = float(record["metrics"]["f1"])
-        ax.axhline(f1, color="gray", ls="--", lw=1, label=f"dense teacher, F1 {f1:.1f}", gid="teacher")
+    if record is None:
+        return
+    f1 = float(record["metrics"]["f1"])
+    ax.axhline(f1, color="gray", ls="--", lw=1, label=f"dense teacher, F1 {f1:.1f}", gid="teacher")
+    control = reference_for(records, record.get("config", {}).get("output_dir"), split).control_f1
+    if control is not None:
+        ax.axhline(control, color="black", ls=":", lw=1, label=f"dense control (trained as long), F1 {control:.1f}",
+                   gid="control")
 
 
 def _no_hardware_group(how: str) -> str:
