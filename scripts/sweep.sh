@@ -35,9 +35,10 @@ step "control-$PROFILE" control --teacher "$TEACHER" --profile "$PROFILE"
 # 4. the pruning sweep (each point pruned, packed and filled; unstructured recorded packed only), most needed first:
 #    hybrid at lambdas doubling from 60 and struct at two. From this teacher hybrid 60 kept 51 of 72 heads and 56% of
 #    the linear weights (the pre-fix run from a one-epoch teacher at the same lambda on the reference's scale, its
-#    lambda 30, kept 27%), so the grid doubles up to 960 to reach past 4x; 120 fills the gap around 2.5x.
+#    lambda 30, kept 27%), so the grid doubles up to 960 to reach past 4x; 120 fills the gap around 2.5x. Struct
+#    240 lost every head of the last two layers and ran faster than hybrid 240, so struct 120 is the one near 3x.
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" \
-  hybrid:60 struct:60 hybrid:240 struct:240 hybrid:480 hybrid:120
+  hybrid:60 struct:60 hybrid:240 struct:240 hybrid:480 hybrid:120 struct:120
 # 5. the layer-dropped students (the DistilBERT recipe): 3 and 2 of 6 layers
 step "distil-3L-$PROFILE" layer-drop --teacher "$TEACHER" --profile "$PROFILE" --keep 3
 step "distil-2L-$PROFILE" layer-drop --teacher "$TEACHER" --profile "$PROFILE" --keep 2

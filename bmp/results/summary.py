@@ -84,7 +84,7 @@ def _gap_lines(gap, label: str, rival: str, lead: str = "") -> list[str]:
         head = (f"- {label} {p.name} ({f1_text(p.f1, p.f1_std, len(p.seeds))} at {p.speedup:.2f}x, "
                 f"{_fmt(p.train_epochs, 'g')} epochs)")
         if p.gap is None:
-            lines.append(f"{head}: faster than every {rival}: not compared.")
+            lines.append(f"{head}: faster than any point of {rival}, so not compared (no extrapolation).")
         else:
             lines.append(f"{head}: {rival} is at {p.front_f1:.1f} F1 there, {lead + ' ' if lead else ''}"
                          f"**{p.gap:+.1f} F1**.")
