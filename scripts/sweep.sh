@@ -29,7 +29,7 @@ for epochs in "$EPOCHS" "$LONGER"; do
     --output "runs/teacher-$PROFILE-${epochs}ep" --name "teacher-$PROFILE-${epochs}ep"
 done
 # 2. the score balance the head L1 scale comes from, measured on that teacher
-have bench__score_balance || "$PY" -m bmp.bench score_balance --teacher "$TEACHER" --profile "$PROFILE" --record
+have score_balance || "$PY" -m bmp.bench score_balance --teacher "$TEACHER" --profile "$PROFILE" --record
 # 3. the dense control: the teacher distilled into itself for as long as prune + fill
 step "control-$PROFILE" control --teacher "$TEACHER" --profile "$PROFILE"
 # 4. the pruning sweep (each point pruned, packed and filled; unstructured recorded packed only), most needed first:
