@@ -453,8 +453,8 @@ print(f"both on: {data.splits.description}")
 # %% [markdown]
 # ## What happened during training
 #
-# The log history is in `trainer_state.json` of the newest checkpoint (the `Trainer` saves one every 100 steps and
-# one at the end, so even a run of a few steps has one).
+# The log history is in `trainer_state.json` of the newest checkpoint (the `Trainer` saves one every 100 steps, 1000
+# on a GPU, and one at the end, so even a run of a few steps has one).
 
 # %%
 checkpoint = resume_point(RUN_DIR)
