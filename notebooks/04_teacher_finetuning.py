@@ -249,8 +249,8 @@ pd.DataFrame(best_spans(question["context"], windows_q, out_q.start_logits.numpy
 # ## The training curve
 #
 # The `Trainer` writes its log history into `trainer_state.json` in every checkpoint it saves (every 100 steps,
-# 1000 on a GPU, and at the end of training), so the newest checkpoint holds the whole curve. The first logged losses sit near
-# the ln(width) of the untrained head, as the exercise's check predicted.
+# 1000 on a GPU, and at the end of training), so the newest checkpoint holds the whole curve. The first logged
+# losses sit near the ln(width) of the untrained head, as the exercise's check predicted.
 
 # %%
 checkpoint = resume_point(TEACHER_DIR)
