@@ -8,6 +8,7 @@ import torch
 from model_helpers import randomize_scores
 
 from bmp.deploy import OrtQAModel, check_onnx, export_onnx, ort_session, quantize_int8
+from bmp.deploy.runtime import DISABLED_OPTIMIZERS
 from bmp.models import load_tokenizer, tiny_bert
 from bmp.packing.pack import pack
 from bmp.pruning.anatomy import encoder_layers
@@ -139,6 +140,20 @@ def test_int8_runs_and_tracks_fp32(per_channel, tmp_path):
     quantized, _ = run_ort(ort_session(int8), x)
     assert not np.array_equal(quantized, reference)  # the weights really are int8
     assert np.corrcoef(quantized.ravel(), reference.ravel())[0, 1] > 0.99
+
+
+def test_int8_sessions_run_without_the_slow_skip_layernorm_fusion(tmp_path):
+    fp32 = export_onnx(tiny_bert(), tmp_path / "fp32.onnx").path
+    int8 = quantize_int8(fp32, tmp_path / "int8.onnx")
+
+    def ran(disabled):
+        path = tmp_path / f"optimized-{len(disabled)}.onnx"
+        ort_session(int8, disabled_optimizers=disabled, optimized_path=path)
+        return {node.op_type for node in onnx.load(str(path)).graph.node}
+
+    assert "SkipLayerNormalization" in ran(())  # ORT would fuse it: the default must be what stops it
+    assert "SkipLayerNormalization" not in ran(DISABLED_OPTIMIZERS)
+    assert DISABLED_OPTIMIZERS == ("SkipLayerNormFusion",)
 
 
 # ---------------------------------------------------------------- OrtQAModel

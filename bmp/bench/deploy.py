@@ -25,6 +25,7 @@ import torch
 from bmp.bench.packing import base_model, zero_random_structure
 from bmp.deploy import check_onnx, export_onnx, ort_session, quantize_int8
 from bmp.deploy.export import DEFAULT_OPSET, INPUT_NAMES, INSTALL_HINT
+from bmp.deploy.runtime import DISABLED_OPTIMIZERS
 from bmp.packing.pack import pack
 from bmp.speed.timing import CPU_SETTING, time_calls
 
@@ -51,6 +52,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--base", choices=("embedded", "random"), default="embedded")
     parser.add_argument("--out", default=None, help="keep the ONNX files in this folder (default: a temporary one)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fuse-skip-layernorm", action="store_true",
+                        help="let ONNX Runtime fuse skip + LayerNorm (off by default: slower, see bmp.deploy.runtime)")
     args = parser.parse_args(argv)
     args.repeats = args.repeats if args.repeats is not None else 2 if args.quick else 10
     args.warmup = args.warmup if args.warmup is not None else 1 if args.quick else 2
@@ -161,9 +164,11 @@ def main(argv: list[str]) -> dict:
         exported_dense = export_onnx(dense, folder / "dense.onnx")
         int8_packed = quantize_int8(exported.path, folder / "packed-int8.onnx")
         int8_dense = quantize_int8(exported_dense.path, folder / "dense-int8.onnx")
-        sessions = {"ort_fp32_packed": ort_session(exported.path, args.threads),
-                    "ort_int8_packed": ort_session(int8_packed, args.threads),
-                    "ort_int8_dense": ort_session(int8_dense, args.threads)}
+        disabled = tuple(name for name in DISABLED_OPTIMIZERS
+                         if not (args.fuse_skip_layernorm and name == "SkipLayerNormFusion"))
+        sessions = {"ort_fp32_packed": ort_session(exported.path, args.threads, disabled),
+                    "ort_int8_packed": ort_session(int8_packed, args.threads, disabled),
+                    "ort_int8_dense": ort_session(int8_dense, args.threads, disabled)}
         # int8 changes the function a little: how much, on random inputs with padding (no limit enforced)
         int8_diff = check_onnx(packed, int8_packed, atol=float("inf"), session=sessions["ort_int8_packed"])
         sizes_mb = {path.stem: round(path.stat().st_size / 2**20, 1) for path in
@@ -206,6 +211,7 @@ def main(argv: list[str]) -> dict:
         "intermediate_per_layer": list(packed.config.intermediate_per_layer),
         "onnx_size_mb": sizes_mb,
         "threads": args.threads,
+        "ort_disabled_optimizers": list(disabled),
         "opset": DEFAULT_OPSET,
         "repeats": args.repeats,
         "warmup": args.warmup,

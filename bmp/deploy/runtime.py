@@ -28,9 +28,20 @@ def _onnxruntime():
     return onnxruntime
 
 
-def ort_session(path: str | Path, threads: int = 2):
+# Graph rewrites ORT_ENABLE_ALL would make that slow these models down. SkipLayerNormFusion folds the residual add,
+# and the bias add of the matmul before it, into one SkipLayerNormalization kernel; in an int8 graph that bias
+# would otherwise fold into the quantised matmul (MatMulIntegerToFloat), and the fused kernel ran slower than the
+# ops it replaced. Measured on 2 threads, median of 8-40 interleaved runs (packed = the hybrid λ480 run's shape):
+# int8 packed 71.5 -> 55.7 ms at batch 8 x 384 and 3.98 -> 3.35 ms at 1 x 128; int8 dense 256 -> 242 ms; fp32
+# unchanged (86 and 478 ms). Rerun `python -m bmp.bench deploy` with ``--fuse-skip-layernorm`` to compare.
+DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
+
+
+def ort_session(path: str | Path, threads: int = 2, disabled_optimizers: tuple[str, ...] = DISABLED_OPTIMIZERS,
+                optimized_path: str | Path | None = None):
     """An ``onnxruntime.InferenceSession`` on the CPU with ``threads`` intra-op threads, one inter-op thread,
-    every graph optimisation, and worker threads that sleep between runs.
+    every graph optimisation but ``disabled_optimizers`` (see :data:`DISABLED_OPTIMIZERS`), and worker threads
+    that sleep between runs. With ``optimized_path``, the graph ONNX Runtime actually runs is saved there.
 
     Spinning is off because ORT's default keeps its workers busy-waiting after each run: on a small shared CPU
     they then steal the cores from whatever runs next (a torch model timed in the same round, the tokenizer),
@@ -46,7 +57,10 @@ def ort_session(path: str | Path, threads: int = 2):
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    if optimized_path is not None:
+        options.optimized_model_filepath = str(optimized_path)
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"],
+                                disabled_optimizers=list(disabled_optimizers))
 
 
 def quantize_int8(onnx_path: str | Path, out_path: str | Path, per_channel: bool = True) -> Path:
