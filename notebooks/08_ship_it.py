@@ -166,6 +166,8 @@ for name, path in int8.items():
 #
 # `ort_session` sets the thread count and turns off the worker threads' *spinning*: by default they keep
 # polling for work after each run, which steals the cores from whatever runs next and skews interleaved timings.
+# It also leaves out one of ONNX Runtime's graph rewrites, the skip + LayerNorm fusion, which made the int8 graphs
+# slower on these CPUs (`bmp.deploy.runtime.DISABLED_OPTIMIZERS` says by how much).
 # `OrtQAModel` wraps a session so that it is called like a Hugging Face model, and `bmp.answer` (the
 # question-answering pipeline that transformers 5 removed) then works on any of the forms.
 

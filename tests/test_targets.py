@@ -243,11 +243,47 @@ def test_int8_drop_is_that_of_the_best_model_at_4x(tmp_path):
     summary = summarize(load_records(tmp_path))
     assert summary["int8_f1_drop"] is None  # the 4x model is not shipped: no number, only a flagged stand-in
     assert summary["int8"]["run"] == "hybrid-lam20-t-filled" and summary["int8"]["of_headline"] is False
-    assert "not the best model at >= 4x" in render(load_records(tmp_path))
+    assert "shipped hybrid-lam20-t-filled: F1 69.0 torch fp32" in render(load_records(tmp_path))
     _ship(tmp_path, "hybrid-lam140-t-s43-filled", 66.4, 65.65, "2026-01-02")  # any seed of the chosen setting
     summary = summarize(load_records(tmp_path))
     assert summary["int8_f1_drop"] == pytest.approx(0.75) and summary["int8"]["of_headline"] is True
     assert summary["int8"]["model"] == "runs/hybrid-lam140-t-s43-filled"
+
+
+def _deploy_bench(folder, int8_vs_packed, batch1, combined, shape="record hybrid-lam140-t-filled"):
+    record("deploy", "bench", {"bench": "deploy", "ort_int8_vs_torch_packed": int8_vs_packed,
+                               "batch1_ort_int8_vs_torch_packed": batch1, "ort_int8_vs_torch_dense": combined,
+                               "shape_source": shape}, _prov(), directory=folder)
+
+
+def _serving(folder):
+    from bmp.results.serving import serving_summary
+
+    records = load_records(folder)
+    return {c["key"]: c for c in serving_summary(records, analyse(records))["targets"]}
+
+
+def test_serving_targets_read_the_deploy_bench_and_the_ship_records(tmp_path):
+    _teacher(tmp_path, 70.0)
+    _run(tmp_path, "hybrid-lam140-t-filled", "filled", 68.0, 4.5, val=66.0)
+    checks = _serving(tmp_path)
+    assert {c["status"] for c in checks.values()} == {NOT_MEASURED}  # no bench, no ship record: nothing is met
+    _deploy_bench(tmp_path, 1.39, 1.5, 6.5)
+    checks = _serving(tmp_path)
+    assert checks["int8_vs_torch_packed"]["status"] == MISSED  # 1.39 < 1.4
+    assert checks["batch1_int8_vs_torch_packed"]["status"] == MET  # exactly 1.5
+    assert checks["combined"]["status"] == NOT_MEASURED and "no ship record" in checks["combined"]["note"]
+    _ship(tmp_path, "hybrid-lam140-t-filled", 68.0, 67.5, "2026-01-02")
+    checks = _serving(tmp_path)
+    assert checks["int8_f1_cost"]["status"] == MET and checks["int8_f1_cost"]["value"] == pytest.approx(0.5)
+    # 6.5x, and int8 F1 67.5 is 2.5 below the reference 70.0: within 3
+    assert checks["combined"]["status"] == MET and "2.5 below the reference 70.0" in checks["combined"]["note"]
+    _ship(tmp_path, "hybrid-lam140-t-filled", 68.0, 66.5, "2026-01-03")  # the newest record counts: 3.5 below
+    checks = _serving(tmp_path)
+    assert checks["combined"]["status"] == MISSED and checks["int8_f1_cost"]["status"] == MISSED  # 1.5 > 1.0
+    _ship(tmp_path, "hybrid-lam140-t-filled", 68.0, 67.5, "2026-01-04")
+    _deploy_bench(tmp_path, 1.5, 1.6, 5.9)
+    assert _serving(tmp_path)["combined"]["status"] == MISSED  # within 3 F1 again, but 5.9x < 6x
 
 
 def test_targets_table_is_checked():

@@ -12,14 +12,18 @@ on one split:
 - ``speed_source``: "one-run" when the newest CPU fp32 timing record times every run, else "per-record";
 - ``int8_f1_drop`` from a ``deploy-accuracy`` record, or null;
 - ``targets``: each target of :data:`bmp.results.targets.TARGETS` with its threshold and met / missed /
-  not measured.
+  not measured;
+- ``serving`` (:mod:`bmp.results.serving`): the deploy bench's ratios, each shipped model's F1 per form, and the
+  serving targets (int8 against torch, the int8 F1 cost, the combined speedup).
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from bmp.results.analysis import analyse
 from bmp.results.records import load_records
+from bmp.results.serving import serving_summary
 from bmp.results.speeds import SpeedSource
 from bmp.results.targets import summarize
 
@@ -40,4 +44,6 @@ def main(argv: list[str]) -> dict:
         raise FileNotFoundError(f"--records {args.records}: no such folder; pass the folder of the records "
                                 "(default data/results)")
     speed = None if args.speed_key is None else SpeedSource.per_record(args.speed_key)
-    return summarize(load_records(args.records), args.split, speed)
+    records = load_records(args.records)
+    return {**summarize(records, args.split, speed),
+            "serving": serving_summary(records, analyse(records, args.split, speed))}

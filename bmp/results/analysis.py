@@ -20,6 +20,7 @@ from bmp.results.teachers import Reference, reference_for, reference_of_record
 
 FINAL_KIND = "filled"  # struct and hybrid are compared as the models one ships: packed, then filled
 DISTIL_KIND, TORCH_PRUNING_KIND = "distil-recipe", "torch-pruning"
+SHIP_KIND = "deploy-accuracy"  # python -m bmp ship: a model's F1 in torch fp32, ONNX Runtime fp32 and int8
 INT8_AT = 4.0  # the int8 cost is that of the best model at >= 4x
 
 
@@ -100,7 +101,7 @@ def int8_drop(records, setting: str | None = None) -> Int8Drop | None:
     """The fp32 (torch) and int8 (onnxruntime) F1 of the newest ``deploy-accuracy`` record of a run of ``setting``
     (the best setting at >= 4x, shipped by ``python -m bmp ship --best 4``); else of the newest shipped model,
     flagged as not the headline one; None without such records."""
-    found = [r for r in records if r.get("kind") == "deploy-accuracy"
+    found = [r for r in records if r.get("kind") == SHIP_KIND
              and r.get("metrics", {}).get("torch_fp32_f1") is not None
              and r.get("metrics", {}).get("ort_int8_f1") is not None]
     of_setting = [r for r in found if setting is not None and r.get("config", {}).get("run") is not None
@@ -145,4 +146,4 @@ def analyse(records, split: str | None = None, speed: SpeedSource | None = None)
         left_out_other_splits=tuple(sorted((str(k), v) for k, v in other_splits.items())))
 
 
-__all__ = ["FINAL_KIND", "Analysis", "Int8Drop", "analyse", "int8_drop"]
+__all__ = ["FINAL_KIND", "SHIP_KIND", "Analysis", "Int8Drop", "analyse", "int8_drop"]

@@ -7,9 +7,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bmp.results.analysis import INT8_AT, Analysis, analyse
+from bmp.results.analysis import Analysis, analyse
 from bmp.results.records import REPO_ROOT, hardware_label, load_records
 from bmp.results.seeds import f1_text
+from bmp.results.serving import serving_lines
 from bmp.results.speeds import TIMED
 from bmp.results.targets import check_all
 from bmp.results.tradeoff import RUN_KINDS, train_epochs_of
@@ -108,11 +109,7 @@ def targets(records: list[dict], analysis: Analysis | None = None) -> str:
     lines += _gap_lines(analysis.struct_vs_hybrid, "struct point", "the hybrid front", "struct is")
     lines += _gap_lines(analysis.vs_distil_recipe, "vs the layer-dropped student", "the pruned front trained no longer")
     lines += _gap_lines(analysis.vs_torch_pruning, "vs the Torch-Pruning model", "the pruned front trained no longer")
-    if analysis.int8 is not None:
-        q = analysis.int8
-        which = "" if q.of_headline else f" (not the best model at >= {INT8_AT:g}x, which has no ship record yet)"
-        lines.append(f"- int8 onnxruntime export of {q.run or q.model or q.record}{which}: F1 {q.torch_fp32_f1:.1f} "
-                     f"(torch fp32) -> {q.ort_int8_f1:.1f} (int8), **{-q.f1_drop:+.1f} F1**.")
+    lines += serving_lines(records, analysis)
     return "\n".join(lines)
 
 

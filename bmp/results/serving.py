@@ -1,0 +1,185 @@
+"""What serving gives, checked on the records: ONNX Runtime int8 against torch, and what int8 costs in F1.
+
+Two kinds of record feed it:
+
+- the deploy bench (``python -m bmp.bench deploy --shape best:4 --record``): torch dense fp32, torch packed and
+  ONNX Runtime fp32 / int8 timed in one run at the shape of the best model at >= 4x;
+- ship records (``python -m bmp ship --best S``, kind ``deploy-accuracy``): a trained model's held-out F1 in torch
+  fp32, ONNX Runtime fp32 and ONNX Runtime int8.
+
+The combined speedup (ONNX Runtime int8 packed against torch dense fp32) is paired with the int8 F1 of the run whose
+shape was timed, measured against the reference of :mod:`bmp.results.analysis`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bmp.results.analysis import SHIP_KIND, Analysis
+from bmp.results.targets import MET, MISSED, NOT_MEASURED
+
+SHAPE_PREFIX = "record "  # how the deploy bench names a shape taken from a run record
+
+
+@dataclass(frozen=True)
+class ServingTarget:
+    key: str
+    text: str
+    threshold: float
+
+
+# ratios are the slower form's time over the faster one's; F1 drops are in points
+INT8_VS_TORCH_PACKED = ServingTarget("int8_vs_torch_packed", "ONNX Runtime int8 >= {t:g}x torch on the same packed "
+                                     "model at batch 8 x 384", 1.4)
+BATCH1_INT8_VS_TORCH_PACKED = ServingTarget("batch1_int8_vs_torch_packed", "ONNX Runtime int8 >= {t:g}x torch on the "
+                                            "same packed model at batch 1 x 128", 1.5)
+INT8_F1_COST = ServingTarget("int8_f1_cost", "int8 costs <= {t:.1f} F1 (each shipped model)", 1.0)
+COMBINED = ServingTarget("combined", ">= {t:g}x torch dense fp32 at batch 8 x 384 (ONNX Runtime int8, packed), "
+                         "within 3 F1 of the reference", 6.0)
+COMBINED_MAX_F1_DROP = 3.0
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """One ship record: a model's held-out F1 in each form."""
+
+    record: str
+    run: str | None
+    torch_fp32_f1: float
+    ort_fp32_f1: float | None
+    ort_int8_f1: float
+
+    @property
+    def int8_drop(self) -> float:
+        return self.torch_fp32_f1 - self.ort_int8_f1
+
+
+@dataclass(frozen=True)
+class Serving:
+    """The deploy bench's ratios, at the shape of run ``shape_run`` (None for a fixed shape)."""
+
+    shape_source: str
+    shape_run: str | None
+    int8_vs_torch_packed: float
+    batch1_int8_vs_torch_packed: float
+    combined: float
+    date: str
+    commit: str | None
+
+
+@dataclass(frozen=True)
+class ServingCheck:
+    key: str
+    text: str
+    status: str
+    value: float | None
+    note: str
+
+    def to_dict(self) -> dict:
+        return {"key": self.key, "target": self.text, "status": self.status, "value": self.value, "note": self.note}
+
+
+def shipped(records) -> list[Shipped]:
+    """Every ship record, newest last."""
+    found = sorted((r for r in records if r.get("kind") == SHIP_KIND
+                    and r.get("metrics", {}).get("torch_fp32_f1") is not None
+                    and r.get("metrics", {}).get("ort_int8_f1") is not None),
+                   key=lambda r: r.get("provenance", {}).get("date", ""))
+    return [Shipped(record=r["name"], run=r.get("config", {}).get("run"),
+                    torch_fp32_f1=float(r["metrics"]["torch_fp32_f1"]),
+                    ort_fp32_f1=r["metrics"].get("ort_fp32_f1"), ort_int8_f1=float(r["metrics"]["ort_int8_f1"]))
+            for r in found]
+
+
+def serving(records) -> Serving | None:
+    """The newest deploy bench record, or None."""
+    benches = [r for r in records if r.get("kind") == "bench" and r.get("metrics", {}).get("bench") == "deploy"]
+    newest = max(benches, key=lambda r: r.get("provenance", {}).get("date", ""), default=None)
+    if newest is None:
+        return None
+    m, prov = newest["metrics"], newest.get("provenance", {})
+    source = str(m.get("shape_source", ""))
+    return Serving(shape_source=source,
+                   shape_run=source[len(SHAPE_PREFIX):] if source.startswith(SHAPE_PREFIX) else None,
+                   int8_vs_torch_packed=float(m["ort_int8_vs_torch_packed"]),
+                   batch1_int8_vs_torch_packed=float(m["batch1_ort_int8_vs_torch_packed"]),
+                   combined=float(m["ort_int8_vs_torch_dense"]), date=str(prov.get("date", ""))[:10],
+                   commit=prov.get("git_commit"))
+
+
+def _at_least(target: ServingTarget, value: float, note: str) -> ServingCheck:
+    return ServingCheck(target.key, target.text.format(t=target.threshold),
+                        MET if value >= target.threshold else MISSED, value, note)
+
+
+def check_serving(records, analysis: Analysis) -> list[ServingCheck]:
+    """The serving targets, each "not measured" while its record is missing."""
+    bench, ships = serving(records), shipped(records)
+    checks = []
+    if bench is None:
+        for target in (INT8_VS_TORCH_PACKED, BATCH1_INT8_VS_TORCH_PACKED):
+            checks.append(ServingCheck(target.key, target.text.format(t=target.threshold), NOT_MEASURED, None,
+                                       "no deploy bench record (python -m bmp.bench deploy --record)"))
+    else:
+        where = f"at the shape of {bench.shape_run or bench.shape_source}, one run ({bench.date})"
+        checks.append(_at_least(INT8_VS_TORCH_PACKED, bench.int8_vs_torch_packed,
+                                f"{bench.int8_vs_torch_packed:.2f}x {where}"))
+        checks.append(_at_least(BATCH1_INT8_VS_TORCH_PACKED, bench.batch1_int8_vs_torch_packed,
+                                f"{bench.batch1_int8_vs_torch_packed:.2f}x {where}"))
+    cost_text = INT8_F1_COST.text.format(t=INT8_F1_COST.threshold)
+    if ships:
+        worst = max(ships, key=lambda s: s.int8_drop)
+        checks.append(ServingCheck(INT8_F1_COST.key, cost_text,
+                                   MET if worst.int8_drop <= INT8_F1_COST.threshold else MISSED, worst.int8_drop,
+                                   f"largest drop {worst.int8_drop:.2f} F1 ({worst.run or worst.record}), "
+                                   f"over {len(ships)} shipped model(s)"))
+    else:
+        checks.append(ServingCheck(INT8_F1_COST.key, cost_text, NOT_MEASURED, None,
+                                   "no ship record (python -m bmp ship --best 4)"))
+    checks.append(_check_combined(bench, ships, analysis))
+    return checks
+
+
+def _check_combined(bench: Serving | None, ships: list[Shipped], analysis: Analysis) -> ServingCheck:
+    text = COMBINED.text.format(t=COMBINED.threshold)
+    if bench is None:
+        return ServingCheck(COMBINED.key, text, NOT_MEASURED, None, "no deploy bench record")
+    of_shape = [s for s in ships if bench.shape_run is not None and s.run == bench.shape_run]
+    reference = analysis.reference.reference_f1
+    if not of_shape or reference is None:
+        why = "no ship record of that run" if not of_shape else "no reference F1"
+        return ServingCheck(COMBINED.key, text, NOT_MEASURED, bench.combined,
+                            f"{bench.combined:.2f}x at the shape of {bench.shape_run or bench.shape_source}; {why}")
+    int8_f1 = of_shape[-1].ort_int8_f1
+    drop = reference - int8_f1
+    ok = bench.combined >= COMBINED.threshold and drop <= COMBINED_MAX_F1_DROP
+    return ServingCheck(COMBINED.key, text, MET if ok else MISSED, bench.combined,
+                        f"{bench.combined:.2f}x for {bench.shape_run}, whose int8 F1 is {int8_f1:.1f}, "
+                        f"{drop:.1f} below the reference {reference:.1f}")
+
+
+def serving_summary(records, analysis: Analysis) -> dict:
+    """Plain JSON values for ``python -m bmp.bench pareto``."""
+    bench = serving(records)
+    return {
+        "bench": None if bench is None else {
+            "shape_source": bench.shape_source, "ort_int8_vs_torch_packed": bench.int8_vs_torch_packed,
+            "batch1_ort_int8_vs_torch_packed": bench.batch1_int8_vs_torch_packed,
+            "combined_speedup": bench.combined, "date": bench.date, "git_commit": bench.commit},
+        "shipped": [{"record": s.record, "run": s.run, "torch_fp32_f1": s.torch_fp32_f1,
+                     "ort_fp32_f1": s.ort_fp32_f1, "ort_int8_f1": s.ort_int8_f1, "int8_f1_drop": s.int8_drop}
+                    for s in shipped(records)],
+        "targets": [c.to_dict() for c in check_serving(records, analysis)],
+    }
+
+
+def serving_lines(records, analysis: Analysis) -> list[str]:
+    """README lines: each shipped model's F1 per form, then the serving targets."""
+    lines = [f"- shipped {s.run or s.record}: F1 {s.torch_fp32_f1:.1f} torch fp32, "
+             f"{'–' if s.ort_fp32_f1 is None else format(s.ort_fp32_f1, '.1f')} ONNX Runtime fp32, "
+             f"{s.ort_int8_f1:.1f} ONNX Runtime int8 (**{-s.int8_drop:+.2f}**)" for s in shipped(records)]
+    lines += [f"- {c.text}: **{c.status}**; {c.note}." for c in check_serving(records, analysis)]
+    return lines
+
+
+__all__ = ["COMBINED", "Serving", "ServingCheck", "Shipped", "check_serving", "serving", "serving_lines",
+           "serving_summary", "shipped"]
