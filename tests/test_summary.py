@@ -25,6 +25,23 @@ def test_table_carries_the_recorded_numbers(tmp_path):
     assert "teacher dense-course 63.2 F1" in text or "teacher dense-course 63.3 F1" in text
 
 
+def test_probe_rows_state_their_recorded_settings(tmp_path):
+    prov = provenance(base_model="embedded", data_split="dev by article", profile="course")
+    recipe = {"pruning": {"attention": "head", "ffn": "neuron", "min_heads": 1},
+              "regularization": {"attention": 200.0, "ffn": 400.0, "head_scale": 1 / 3},
+              "distillation": {"temperature": 2.0, "alpha": 0.9}, "score_learning_rate": 0.1,
+              "schedule_cooldown": 0.5}
+    record("probe-struct-lam200", "pruned", {"linear_density": 0.3614, "heads_per_layer": [3, 0, 2],
+                                             "validation_f1": 51.44, "f1": 99.0}, prov,
+           {"recipe": recipe, "teacher": "runs/teacher-x/final", "distill": False, "max_steps": 150},
+           directory=tmp_path / "probes")
+    text = render(_records(tmp_path), probes=load_records(tmp_path / "probes"))
+    assert ("| probe-struct-lam200 | teacher-x | struct | 200 / 400 | 0.33 | 0.1 | 0.5 | none | 1 | 150 | 0.361 | 5 "
+            "| 51.4 |") in text
+    assert "99.0" not in text.split("Recipe probes")[1]  # probes choose settings: their held-out F1 is not shown
+    assert "Recipe probes" not in render(_records(tmp_path))
+
+
 def test_update_rewrites_only_between_markers(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{START}\nold\n{END}\noutro\n")
@@ -83,13 +100,13 @@ def test_targets_speak_of_the_reference_seeds_and_speed_source(tmp_path):
 
 def test_the_readme_block_is_what_the_records_render(repo_root):
     """The numbers in the README come from `python -m bmp summary`: regenerate it after recording a run."""
-    from bmp.results.records import load_records
+    from bmp.results.records import PROBES_DIR, load_records
     from bmp.results.summary import FIGURES
 
     text = (repo_root / "README.md").read_text()
     block = text.split(START, 1)[1].split(END, 1)[0].strip()
     figures = [repo_root / FIGURES / f"{name}.png" for name in ("f1_vs_speedup", "f1_vs_fill_rate")]
-    expected = render(load_records(), [f for f in figures if f.is_file()], repo_root).strip()
+    expected = render(load_records(), [f for f in figures if f.is_file()], repo_root, load_records(PROBES_DIR)).strip()
     assert block == expected, "README's results block is stale: run `python -m bmp summary`"
 
 

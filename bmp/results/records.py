@@ -20,6 +20,7 @@ import torch
 from bmp.profiles import REPO_ROOT
 
 RESULTS_DIR = REPO_ROOT / "data" / "results"  # the tracked records: written only by the recorded sweep
+PROBES_DIR = RESULTS_DIR / "probes"  # short pruning probes behind the recipe's defaults (scripts/probe_recipe.sh)
 SCRATCH_RESULTS_DIR = REPO_ROOT / "outputs" / "results"  # ignored: where a learner's own runs are recorded
 RESULTS_ENV = "BMP_RESULTS_DIR"
 COMMAND_ENV = "BMP_COMMAND"  # set by runners (bmp course) whose records would otherwise name a kernel

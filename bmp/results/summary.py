@@ -8,8 +8,8 @@ import argparse
 from pathlib import Path
 
 from bmp.results.analysis import Analysis, analyse
-from bmp.results.records import REPO_ROOT, hardware_label, load_records
-from bmp.results.seeds import f1_text
+from bmp.results.records import PROBES_DIR, REPO_ROOT, hardware_label, load_records
+from bmp.results.seeds import f1_text, preset_of
 from bmp.results.serving import serving_lines
 from bmp.results.speeds import TIMED
 from bmp.results.targets import check_all
@@ -157,7 +157,34 @@ def course_times(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def render(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT) -> str:
+def probe_table(probes: list[dict]) -> str:
+    """One row per probe (``scripts/probe_recipe.sh``): its settings, as its record states them, and what it kept,
+    scored on the validation articles (the probes choose settings; they are never reported as results)."""
+    lines = ["| probe | from | preset | λ attention / FFN | head L1 scale | score LR | cool-down | distillation "
+             "| head floor | steps | linear density | heads kept | validation F1 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(probes, key=lambda r: r["name"]):
+        config, m = r.get("config", {}), r["metrics"]
+        recipe = config.get("recipe", {})
+        pruning, reg = recipe.get("pruning", {}), recipe.get("regularization", {})
+        distill = recipe.get("distillation", {})
+        heads = m.get("heads_per_layer") or []
+        teacher = Path(str(config.get("teacher", "–")))
+        teaching = f"α {distill['alpha']:g}, T {distill['temperature']:g}" if config.get("distill") else "none"
+        head_scale = reg.get("head_scale") if pruning.get("attention") == "head" else None  # heads only
+        lines.append(
+            f"| {r['name']} | {teacher.parent.name if teacher.name == 'final' else teacher.name} | "
+            f"{preset_of(r['name']) or '–'} | "
+            f"{_fmt(reg.get('attention'), 'g')} / {_fmt(reg.get('ffn'), 'g')} | {_fmt(head_scale, '.2f')} | "
+            f"{_fmt(recipe.get('score_learning_rate'), 'g')} | {_fmt(recipe.get('schedule_cooldown'), 'g')} | "
+            f"{teaching} | "
+            f"{pruning.get('min_heads', 0)} | {_fmt(config.get('max_steps'), 'd')} | "
+            f"{_fmt(m.get('linear_density'), '.3f')} | {sum(heads) if heads else '–'} | "
+            f"{_fmt(m.get('validation_f1'), '.1f')} |")
+    return "\n".join(lines)
+
+
+def render(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT, probes: list[dict] = ()) -> str:
     if not records:
         return "_No recorded runs yet._"
     images = [f"![{p.stem}]({p.relative_to(root).as_posix()})" for p in figures]
@@ -174,6 +201,8 @@ def render(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT
         *(["Every model timed in one run:", "", speed_tables(records), ""] if any(
             r["kind"] == "timing" for r in records) else []),
         "Measured notebook times:", course_times(records),
+        *(["", "Recipe probes (short pruning runs; `scripts/probe_recipe.sh`, records in `data/results/probes`):", "",
+           probe_table(probes)] if probes else []),
     ])
 
 
@@ -204,7 +233,8 @@ def update_readme(readme: Path = REPO_ROOT / "README.md", records: list[dict] | 
     _, tail = rest.split(END, 1)
     records = records if records is not None else load_records()
     figures = write_figures(records, readme.parent / FIGURES)
-    new = f"{head}{START}\n{render(records, figures, readme.parent)}\n{END}{tail}"
+    probes = load_records(PROBES_DIR) if PROBES_DIR.is_dir() else []
+    new = f"{head}{START}\n{render(records, figures, readme.parent, probes)}\n{END}{tail}"
     changed = new != text
     readme.write_text(new)
     return changed
