@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The recorded runs behind data/results, in the order they were made. Rerun it to continue: every step skips what is
 # already recorded, and a run killed midway resumes from its newest checkpoint in runs/.
-#   scripts/sweep.sh            # the course profile on these CPUs (about 5 hours of 2 cores)
+#   scripts/sweep.sh            # the course profile on these CPUs (about 6 hours of 2 cores)
 #   PROFILE=full scripts/sweep.sh   # on a GPU (its records carry their own hardware and profile)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +44,9 @@ step "distil-3L-$PROFILE" layer-drop --teacher "$TEACHER" --profile "$PROFILE" -
 step "distil-2L-$PROFILE" layer-drop --teacher "$TEACHER" --profile "$PROFILE" --keep 2
 #    and the fifth hybrid lambda, before the seeds: it may be the one past 4x
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" hybrid:960
+#    and the FFN pulled twice as hard as attention: in the knob probes (data/results/probes) it kept as many heads
+#    and fewer FFN weights than the default at the same attention lambda, with higher validation F1
+"$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" hybrid:120/240 hybrid:240/480
 # 6. second seeds of the headline settings (those chosen on validation F1 at >= 2.5x and >= 4x, with the speeds
 #    recorded so far), and of the control
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" --best 2.5 4 --seed 43

@@ -9,12 +9,29 @@ COURSE = get_profile("course")
 
 
 @pytest.mark.parametrize("point", [SweepPoint("hybrid", 60.0), SweepPoint("struct", 2.5, 43),
-                                   SweepPoint("unstructured", 200.0, 7)])
+                                   SweepPoint("unstructured", 200.0, 7), SweepPoint("hybrid", 120.0, 43, 240.0)])
 def test_a_run_name_gives_back_its_point(point):
     name = point.run_name(COURSE)
     for stage in ("", "-packed", "-filled"):
         assert SweepPoint.of_run(name + stage, COURSE, point.seed) == point
-    assert SweepPoint.of_run(name, COURSE, 44) == SweepPoint(point.preset, point.lam, 44)  # the seed asked for
+    asked = SweepPoint(point.preset, point.lam, 44, point.lam_ffn)
+    assert SweepPoint.of_run(name, COURSE, 44) == asked  # the seed asked for
+    assert SweepPoint.parse(str(point)) == point
+
+
+@pytest.mark.parametrize("text,point,name", [
+    ("hybrid:60", SweepPoint("hybrid", 60.0), "hybrid-lam60-course"),
+    ("hybrid:120/240@43", SweepPoint("hybrid", 120.0, 43, 240.0), "hybrid-lam120-ffn240-course-s43"),
+    ("struct:2.5@7", SweepPoint("struct", 2.5, 7), "struct-lam2.5-course-s7")])
+def test_points_parse_and_name_their_runs(text, point, name):
+    assert SweepPoint.parse(text) == point and point.run_name(COURSE) == name
+
+
+@pytest.mark.parametrize("text,match", [("hybrid", "must look like"), ("hybrid:60/x", "must look like"),
+                                        ("nope:60", "unknown"), ("hybrid:60/-1", "negative")])
+def test_bad_points_are_refused_with_the_form(text, match):
+    with pytest.raises(ValueError, match=match):
+        SweepPoint.parse(text)
 
 
 @pytest.mark.parametrize("name", ["distil-3L-course", "hybrid-lam60-smoke", "hybrid-lamx-course",
