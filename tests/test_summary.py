@@ -32,12 +32,13 @@ def test_probe_rows_state_their_recorded_settings(tmp_path):
               "distillation": {"temperature": 2.0, "alpha": 0.9}, "score_learning_rate": 0.1,
               "schedule_cooldown": 0.5}
     record("probe-struct-lam200", "pruned", {"linear_density": 0.3614, "heads_per_layer": [3, 0, 2],
-                                             "validation_f1": 51.44, "f1": 99.0}, prov,
+                                             "neurons_per_layer": [100, 20, 3], "validation_f1": 51.44, "f1": 99.0},
+           prov,
            {"recipe": recipe, "teacher": "runs/teacher-x/final", "distill": False, "max_steps": 150},
            directory=tmp_path / "probes")
     text = render(_records(tmp_path), probes=load_records(tmp_path / "probes"))
     assert ("| probe-struct-lam200 | teacher-x | struct | 200 / 400 | 0.33 | 0.1 | 0.5 | none | 1 | 150 | 0.361 | 5 "
-            "| 51.4 |") in text
+            "| 123 | 51.4 |") in text
     assert "99.0" not in text.split("Recipe probes")[1]  # probes choose settings: their held-out F1 is not shown
     assert "Recipe probes" not in render(_records(tmp_path))
 

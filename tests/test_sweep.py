@@ -22,12 +22,14 @@ def test_a_run_name_gives_back_its_point(point):
 @pytest.mark.parametrize("text,point,name", [
     ("hybrid:60", SweepPoint("hybrid", 60.0), "hybrid-lam60-course"),
     ("hybrid:120/240@43", SweepPoint("hybrid", 120.0, 43, 240.0), "hybrid-lam120-ffn240-course-s43"),
-    ("struct:2.5@7", SweepPoint("struct", 2.5, 7), "struct-lam2.5-course-s7")])
+    ("struct:2.5@7", SweepPoint("struct", 2.5, 7), "struct-lam2.5-course-s7"),
+    ("hybrid:120/120", SweepPoint("hybrid", 120.0), "hybrid-lam120-course")])  # the same recipe: one name
 def test_points_parse_and_name_their_runs(text, point, name):
     assert SweepPoint.parse(text) == point and point.run_name(COURSE) == name
 
 
 @pytest.mark.parametrize("text,match", [("hybrid", "must look like"), ("hybrid:60/x", "must look like"),
+                                        ("hybrid:60/", "must look like"),
                                         ("nope:60", "unknown"), ("hybrid:60/-1", "negative")])
 def test_bad_points_are_refused_with_the_form(text, match):
     with pytest.raises(ValueError, match=match):

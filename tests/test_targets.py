@@ -229,8 +229,8 @@ def test_missing_inputs_are_not_measured_never_met(tmp_path):
     assert _check(summary, "speed_2_5x")["status"] == NOT_MEASURED
 
 
-def _ship(folder, run, fp32, int8, date):
-    record(f"ship-{run}", "deploy-accuracy", {"torch_fp32_f1": fp32, "ort_int8_f1": int8}, _prov(date=date),
+def _ship(folder, run, fp32, int8, date, name=None):
+    record(name or f"ship-{run}", "deploy-accuracy", {"torch_fp32_f1": fp32, "ort_int8_f1": int8}, _prov(date=date),
            {"model": f"runs/{run}", "run": run}, directory=folder)
 
 
@@ -250,10 +250,14 @@ def test_int8_drop_is_that_of_the_best_model_at_4x(tmp_path):
     assert summary["int8"]["model"] == "runs/hybrid-lam140-t-s43-filled"
 
 
-def _deploy_bench(folder, int8_vs_packed, batch1, combined, shape="record hybrid-lam140-t-filled"):
+def _deploy_bench(folder, int8_vs_packed, batch1, combined, shape="record hybrid-lam140-t-filled", **changes):
+    from bmp.deploy.runtime import DISABLED_OPTIMIZERS
+
     record("deploy", "bench", {"bench": "deploy", "ort_int8_vs_torch_packed": int8_vs_packed,
                                "batch1_ort_int8_vs_torch_packed": batch1, "ort_int8_vs_torch_dense": combined,
-                               "shape_source": shape}, _prov(), directory=folder)
+                               "shape_source": shape, "throughput_shape": [8, 384], "latency_shape": [1, 128],
+                               "threads": 2, "ort_disabled_optimizers": list(DISABLED_OPTIMIZERS), **changes},
+           _prov(), directory=folder)
 
 
 def _serving(folder):
@@ -277,13 +281,40 @@ def test_serving_targets_read_the_deploy_bench_and_the_ship_records(tmp_path):
     checks = _serving(tmp_path)
     assert checks["int8_f1_cost"]["status"] == MET and checks["int8_f1_cost"]["value"] == pytest.approx(0.5)
     # 6.5x, and int8 F1 67.5 is 2.5 below the reference 70.0: within 3
-    assert checks["combined"]["status"] == MET and "2.5 below the reference 70.0" in checks["combined"]["note"]
-    _ship(tmp_path, "hybrid-lam140-t-filled", 68.0, 66.5, "2026-01-03")  # the newest record counts: 3.5 below
+    assert checks["combined"]["status"] == MET and "2.5 below its reference 70.0" in checks["combined"]["note"]
+    # a newer ship record of the same run (another name) is the one that counts: 3.5 below
+    _ship(tmp_path, "hybrid-lam140-t-filled", 68.0, 66.5, "2026-01-03", name="ship-again")
     checks = _serving(tmp_path)
     assert checks["combined"]["status"] == MISSED and checks["int8_f1_cost"]["status"] == MISSED  # 1.5 > 1.0
-    _ship(tmp_path, "hybrid-lam140-t-filled", 68.0, 67.5, "2026-01-04")
+    _ship(tmp_path, "hybrid-lam140-t-filled", 68.0, 67.5, "2026-01-04", name="ship-third")
     _deploy_bench(tmp_path, 1.5, 1.6, 5.9)
     assert _serving(tmp_path)["combined"]["status"] == MISSED  # within 3 F1 again, but 5.9x < 6x
+
+
+def test_serving_checks_only_what_the_records_can_vouch_for(tmp_path):
+    _teacher(tmp_path, 70.0)
+    _teacher(tmp_path, 80.0, out="runs/teacher-big/final", name="dense-big")
+    _run(tmp_path, "hybrid-lam140-t-filled", "filled", 68.0, 4.5, val=66.0)
+    _run(tmp_path, "hybrid-lam60-big-filled", "filled", 70.0, 4.5, val=70.0, teacher="runs/teacher-big/final")
+    _ship(tmp_path, "hybrid-lam140-t-filled", 68.0, 67.5, "2026-01-02")
+    _ship(tmp_path, "hybrid-lam60-big-filled", 70.0, 69.5, "2026-01-02")
+    # a bench made with other settings than the targets name checks nothing
+    for changes in ({"throughput_shape": [2, 128]}, {"ort_disabled_optimizers": []}, {"threads": 4}):
+        _deploy_bench(tmp_path, 2.0, 2.0, 9.0, **changes)
+        checks = _serving(tmp_path)
+        assert checks["int8_vs_torch_packed"]["status"] == NOT_MEASURED, changes
+        assert checks["combined"]["status"] == NOT_MEASURED and "rerun" not in checks["combined"]["note"]
+    # a fixed shape is no trained run's: no F1 to pair the speed with, even with a ship record of run None
+    _ship(tmp_path, None, 70.0, 70.0, "2026-01-05", name="ship-folder")
+    _deploy_bench(tmp_path, 2.0, 2.0, 9.0, shape="fixed hybrid shape")
+    assert _serving(tmp_path)["combined"]["status"] == NOT_MEASURED
+    # a shape whose run was never shipped
+    _deploy_bench(tmp_path, 2.0, 2.0, 9.0, shape="record hybrid-lam999-t-filled")
+    assert "no ship record of that run" in _serving(tmp_path)["combined"]["note"]
+    # each run against its own reference: 69.5 is 10.5 below its teacher's 80.0, not 0.5 above the main one's 70.0
+    _deploy_bench(tmp_path, 2.0, 2.0, 9.0, shape="record hybrid-lam60-big-filled")
+    combined = _serving(tmp_path)["combined"]
+    assert combined["status"] == MISSED and "10.5 below its reference 80.0" in combined["note"]
 
 
 def test_targets_table_is_checked():

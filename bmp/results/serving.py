@@ -14,10 +14,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bmp.deploy.runtime import DISABLED_OPTIMIZERS
 from bmp.results.analysis import SHIP_KIND, Analysis
+from bmp.results.seeds import setting_name
 from bmp.results.targets import MET, MISSED, NOT_MEASURED
 
 SHAPE_PREFIX = "record "  # how the deploy bench names a shape taken from a run record
+# the settings the targets speak of; a deploy record made otherwise (--quick, --threads, --fuse-skip-layernorm)
+# checks nothing
+TARGET_SHAPES = {"throughput_shape": [8, 384], "latency_shape": [1, 128]}
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,8 @@ class Shipped:
 
 @dataclass(frozen=True)
 class Serving:
-    """The deploy bench's ratios, at the shape of run ``shape_run`` (None for a fixed shape)."""
+    """The deploy bench's ratios, at the shape of run ``shape_run`` (None for a fixed shape). ``off_target`` says
+    how the record's settings differ from those the targets name (empty when they match)."""
 
     shape_source: str
     shape_run: str | None
@@ -64,6 +70,7 @@ class Serving:
     combined: float
     date: str
     commit: str | None
+    off_target: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,13 @@ def serving(records) -> Serving | None:
                    int8_vs_torch_packed=float(m["ort_int8_vs_torch_packed"]),
                    batch1_int8_vs_torch_packed=float(m["batch1_ort_int8_vs_torch_packed"]),
                    combined=float(m["ort_int8_vs_torch_dense"]), date=str(prov.get("date", ""))[:10],
-                   commit=prov.get("git_commit"))
+                   commit=prov.get("git_commit"), off_target=_off_target(m))
+
+
+def _off_target(metrics: dict) -> str:
+    wanted = {**TARGET_SHAPES, "threads": 2, "ort_disabled_optimizers": list(DISABLED_OPTIMIZERS)}
+    return ", ".join(f"{key} {metrics.get(key)} (the targets need {value})" for key, value in wanted.items()
+                     if metrics.get(key) != value)
 
 
 def _at_least(target: ServingTarget, value: float, note: str) -> ServingCheck:
@@ -115,10 +128,11 @@ def check_serving(records, analysis: Analysis) -> list[ServingCheck]:
     """The serving targets, each "not measured" while its record is missing."""
     bench, ships = serving(records), shipped(records)
     checks = []
-    if bench is None:
+    if bench is None or bench.off_target:
+        why = "no deploy bench record (python -m bmp.bench deploy --record)" if bench is None else \
+            f"the deploy bench record was made with {bench.off_target}: rerun it with the defaults"
         for target in (INT8_VS_TORCH_PACKED, BATCH1_INT8_VS_TORCH_PACKED):
-            checks.append(ServingCheck(target.key, target.text.format(t=target.threshold), NOT_MEASURED, None,
-                                       "no deploy bench record (python -m bmp.bench deploy --record)"))
+            checks.append(ServingCheck(target.key, target.text.format(t=target.threshold), NOT_MEASURED, None, why))
     else:
         where = f"at the shape of {bench.shape_run or bench.shape_source}, one run ({bench.date})"
         checks.append(_at_least(INT8_VS_TORCH_PACKED, bench.int8_vs_torch_packed,
@@ -140,21 +154,30 @@ def check_serving(records, analysis: Analysis) -> list[ServingCheck]:
 
 
 def _check_combined(bench: Serving | None, ships: list[Shipped], analysis: Analysis) -> ServingCheck:
+    """The combined speedup at the timed shape, with the int8 F1 of the run that shape came from measured against
+    that run's own reference (its teacher's, or its control's when higher)."""
     text = COMBINED.text.format(t=COMBINED.threshold)
-    if bench is None:
-        return ServingCheck(COMBINED.key, text, NOT_MEASURED, None, "no deploy bench record")
-    of_shape = [s for s in ships if bench.shape_run is not None and s.run == bench.shape_run]
-    reference = analysis.reference.reference_f1
-    if not of_shape or reference is None:
-        why = "no ship record of that run" if not of_shape else "no reference F1"
+    if bench is None or bench.off_target:
+        why = "no deploy bench record" if bench is None else f"the deploy bench record was made with {bench.off_target}"
+        return ServingCheck(COMBINED.key, text, NOT_MEASURED, None, why)
+    where = f"{bench.combined:.2f}x at the shape of {bench.shape_run or bench.shape_source}"
+    if bench.shape_run is None:
         return ServingCheck(COMBINED.key, text, NOT_MEASURED, bench.combined,
-                            f"{bench.combined:.2f}x at the shape of {bench.shape_run or bench.shape_source}; {why}")
+                            f"{where}, which is no trained run's: no F1 to pair it with")
+    of_shape = [s for s in ships if s.run == bench.shape_run]
+    setting = next((s for s in analysis.settings if s.name == setting_name(bench.shape_run)
+                    and bench.shape_run in s.runs), None)
+    reference = None if setting is None else setting.reference_f1
+    if not of_shape or reference is None:
+        why = "no ship record of that run" if not of_shape else "no reference F1 for that run"
+        return ServingCheck(COMBINED.key, text, NOT_MEASURED, bench.combined, f"{where}; {why}")
     int8_f1 = of_shape[-1].ort_int8_f1
     drop = reference - int8_f1
     ok = bench.combined >= COMBINED.threshold and drop <= COMBINED_MAX_F1_DROP
+    flag = "; no control recorded, so against the teacher alone" if setting.control_missing else ""
     return ServingCheck(COMBINED.key, text, MET if ok else MISSED, bench.combined,
                         f"{bench.combined:.2f}x for {bench.shape_run}, whose int8 F1 is {int8_f1:.1f}, "
-                        f"{drop:.1f} below the reference {reference:.1f}")
+                        f"{drop:.1f} below its reference {reference:.1f}{flag}")
 
 
 def serving_summary(records, analysis: Analysis) -> dict:

@@ -161,16 +161,17 @@ def probe_table(probes: list[dict]) -> str:
     """One row per probe (``scripts/probe_recipe.sh``): its settings, as its record states them, and what it kept,
     scored on the validation articles (the probes choose settings; they are never reported as results)."""
     lines = ["| probe | from | preset | λ attention / FFN | head L1 scale | score LR | cool-down | distillation "
-             "| head floor | steps | linear density | heads kept | validation F1 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| head floor | steps | linear density | heads kept | FFN neurons kept | validation F1 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(probes, key=lambda r: r["name"]):
         config, m = r.get("config", {}), r["metrics"]
         recipe = config.get("recipe", {})
         pruning, reg = recipe.get("pruning", {}), recipe.get("regularization", {})
         distill = recipe.get("distillation", {})
-        heads = m.get("heads_per_layer") or []
+        heads, neurons = m.get("heads_per_layer") or [], m.get("neurons_per_layer") or []
         teacher = Path(str(config.get("teacher", "–")))
-        teaching = f"α {distill['alpha']:g}, T {distill['temperature']:g}" if config.get("distill") else "none"
+        teaching = "none" if config.get("distill") is False else \
+            f"α {_fmt(distill.get('alpha'), 'g')}, T {_fmt(distill.get('temperature'), 'g')}"
         head_scale = reg.get("head_scale") if pruning.get("attention") == "head" else None  # heads only
         lines.append(
             f"| {r['name']} | {teacher.parent.name if teacher.name == 'final' else teacher.name} | "
@@ -180,6 +181,7 @@ def probe_table(probes: list[dict]) -> str:
             f"{teaching} | "
             f"{pruning.get('min_heads', 0)} | {_fmt(config.get('max_steps'), 'd')} | "
             f"{_fmt(m.get('linear_density'), '.3f')} | {sum(heads) if heads else '–'} | "
+            f"{sum(neurons) if neurons else '–'} | "
             f"{_fmt(m.get('validation_f1'), '.1f')} |")
     return "\n".join(lines)
 

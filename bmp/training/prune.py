@@ -101,7 +101,8 @@ def main(argv=None) -> None:
     if args.epochs:
         profile = profile.with_(prune_epochs=args.epochs)
     lam = profile.prune_lambda if args.lam is None else args.lam
-    output = args.output or f"runs/{args.preset}-lam{lam:g}-{profile.name}"
+    ffn = "" if args.lam_ffn is None or args.lam_ffn == lam else f"-ffn{args.lam_ffn:g}"
+    output = args.output or f"runs/{args.preset}-lam{lam:g}{ffn}-{profile.name}"  # the sweep's name for the point
     score_lr = args.score_lr or profile.score_learning_rate
     changes = {"min_heads": args.min_heads} if args.min_heads else {}
     overrides = {"seed": args.seed, **({"max_steps": args.max_steps} if args.max_steps else {})}

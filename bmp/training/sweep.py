@@ -43,8 +43,9 @@ class SweepPoint:
         try:
             point, _, seed = text.partition("@")
             name, lams = point.split(":")
-            lam, _, lam_ffn = lams.partition("/")
-            return cls(name, float(lam), int(seed) if seed else SEED, float(lam_ffn) if lam_ffn else None)
+            lam, slash, lam_ffn = lams.partition("/")
+            ffn = float(lam_ffn) if slash else None  # "hybrid:60/" is refused: float("") raises
+            return cls(name, float(lam), int(seed) if seed else SEED, None if ffn == float(lam) else ffn)
         except ValueError as err:
             if "sweep point" in str(err):
                 raise
