@@ -55,6 +55,8 @@ def test_bad_input_names_the_culprit_without_a_traceback(case, corrupt_teacher, 
     (["-m", "bmp", "prune", "--teacher", "/no/such/teacher"], "/no/such/teacher"),
     (["-m", "bmp.bench", "nope"], "'nope'"),
     (["-m", "bmp.bench", "pareto", "--records", "/no/such/records"], "/no/such/records"),
+    (["-m", "bmp.bench", "deploy", "--quick", "--record"], "--quick"),  # would clobber the record targets read
+    (["-m", "bmp.bench", "deploy", "--record", "--fuse-skip-layernorm"], "--fuse-skip-layernorm"),
 ])
 def test_real_entry_points_exit_non_zero_with_one_error_line(argv, culprit):
     done = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=300)

@@ -28,6 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     keep = "--record" in argv and not getattr(module, "RECORDS_ITSELF", False)
     if keep:
         argv = [a for a in argv if a != "--record"]
+        # a bench whose record the targets read may refuse settings that would record something else under its name
+        refusal = getattr(module, "unrecordable", lambda args: None)(argv[1:])
+        if refusal:
+            print(f"error: --record {refusal}", file=sys.stderr)
+            return 2
     from bmp.cli import run
 
     results = []

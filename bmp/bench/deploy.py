@@ -62,6 +62,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def unrecordable(argv: list[str]) -> str | None:
+    """Why these options can't be recorded (the serving targets read the record as made at their settings)."""
+    args = parse_args(argv)
+    changed = [flag for flag, on in (("--quick", args.quick), ("--fuse-skip-layernorm", args.fuse_skip_layernorm),
+                                     (f"--threads {args.threads}", args.threads != 2)) if on]
+    if not changed:
+        return None
+    return (f"with {', '.join(changed)} would replace the deploy record the serving targets read (batch 8 x 384 "
+            "and 1 x 128, 2 threads, the default ONNX Runtime rewrites): drop --record to compare, or those options")
+
+
 def recorded_shape(records_dir: str | None, name: str | None, layers: int,
                    teacher: str | None = None) -> tuple[tuple, tuple, str]:
     """``(heads per layer, FFN neurons per layer, source)`` from a record, or the fixed shape; ``best:S`` chooses
