@@ -27,6 +27,7 @@ from bmp.deploy import check_onnx, export_onnx, ort_session, quantize_int8
 from bmp.deploy.export import DEFAULT_OPSET, INPUT_NAMES, INSTALL_HINT
 from bmp.deploy.runtime import DISABLED_OPTIMIZERS
 from bmp.packing.pack import pack
+from bmp.results.serving import TARGET_THREADS
 from bmp.speed.timing import CPU_SETTING, time_calls
 
 FIXED_HEADS = (2, 4, 6, 5, 5, 1)
@@ -42,7 +43,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bmp.bench deploy", description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds per setting (default 10; 2 quick)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed passes per form first (default 2; 1 quick)")
-    parser.add_argument("--threads", type=int, default=2, help="torch and ORT intra-op threads (default 2)")
+    parser.add_argument("--threads", type=int, default=TARGET_THREADS,
+                        help=f"torch and ORT intra-op threads (default {TARGET_THREADS})")
     parser.add_argument("--quick", action="store_true", help="a dry run: 2 rounds at batch 2 x 128 and 1 x 64")
     parser.add_argument("--shape", default=None, help="a record name to take the per-layer shape from, 'best:S' for "
                                                       "the setting the results choose at S x or faster, or 'fixed' "
@@ -66,7 +68,7 @@ def unrecordable(argv: list[str]) -> str | None:
     """Why these options can't be recorded (the serving targets read the record as made at their settings)."""
     args = parse_args(argv)
     changed = [flag for flag, on in (("--quick", args.quick), ("--fuse-skip-layernorm", args.fuse_skip_layernorm),
-                                     (f"--threads {args.threads}", args.threads != 2)) if on]
+                                     (f"--threads {args.threads}", args.threads != TARGET_THREADS)) if on]
     if not changed:
         return None
     return (f"with {', '.join(changed)} would replace the deploy record the serving targets read (batch 8 x 384 "
