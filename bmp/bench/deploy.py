@@ -27,14 +27,14 @@ from bmp.deploy import check_onnx, export_onnx, ort_session, quantize_int8
 from bmp.deploy.export import DEFAULT_OPSET, INPUT_NAMES, INSTALL_HINT
 from bmp.deploy.runtime import DISABLED_OPTIMIZERS
 from bmp.packing.pack import pack
-from bmp.results.serving import TARGET_THREADS
+from bmp.results.serving import LATENCY_SHAPE, TARGET_THREADS
 from bmp.speed.timing import CPU_SETTING, time_calls
 
 FIXED_HEADS = (2, 4, 6, 5, 5, 1)
 FIXED_FFN = (552, 520, 392, 152, 104, 104)
 RECORD_KINDS = ("packed", "filled")
 MIN_RECORD_SPEEDUP = 3.0
-SETTINGS = {"throughput": (CPU_SETTING.batch, CPU_SETTING.seq), "latency": (1, 128)}
+SETTINGS = {"throughput": (CPU_SETTING.batch, CPU_SETTING.seq), "latency": LATENCY_SHAPE}
 QUICK_SETTINGS = {"throughput": (2, 128), "latency": (1, 64)}
 FORMS = ("torch_dense", "torch_packed", "ort_fp32_packed", "ort_int8_packed", "ort_int8_dense")
 

@@ -11,7 +11,7 @@ both read it, so the README and the bench can't disagree.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bmp.results import tradeoff
 from bmp.results.seeds import Choice, Setting, best_at, group_settings, setting_name
@@ -26,7 +26,8 @@ INT8_AT = 4.0  # the int8 cost is that of the best model at >= 4x
 
 @dataclass(frozen=True)
 class Int8Drop:
-    """F1 lost by the int8 onnxruntime export of a model (record kind ``deploy-accuracy``)."""
+    """A shipped model's held-out F1 in each form, and what int8 onnxruntime loses (record kind ``deploy-accuracy``,
+    made by ``python -m bmp ship``)."""
 
     record: str
     model: str | None
@@ -34,6 +35,7 @@ class Int8Drop:
     ort_int8_f1: float
     run: str | None = None  # the run record that made the model, when the ship record names it
     of_headline: bool = False  # the model is the best one at >= INT8_AT x (else the newest shipped model stands in)
+    ort_fp32_f1: float | None = None
 
     @property
     def f1_drop(self) -> float:
@@ -41,7 +43,8 @@ class Int8Drop:
 
     def to_dict(self) -> dict:
         return {"record": self.record, "model": self.model, "run": self.run, "of_headline": self.of_headline,
-                "torch_fp32_f1": self.torch_fp32_f1, "ort_int8_f1": self.ort_int8_f1, "f1_drop": self.f1_drop}
+                "torch_fp32_f1": self.torch_fp32_f1, "ort_fp32_f1": self.ort_fp32_f1,
+                "ort_int8_f1": self.ort_int8_f1, "f1_drop": self.f1_drop}
 
 
 @dataclass(frozen=True)
@@ -97,22 +100,26 @@ def _main_reference(records, runs: list[tradeoff.Run], split: str | None) -> Ref
     return Reference(None, split) if newest is None else reference_of_record(records, newest)
 
 
+def shipped(records) -> list[Int8Drop]:
+    """Every ``deploy-accuracy`` record with its torch fp32 and int8 F1, oldest first."""
+    found = sorted((r for r in records if r.get("kind") == SHIP_KIND
+                    and r.get("metrics", {}).get("torch_fp32_f1") is not None
+                    and r.get("metrics", {}).get("ort_int8_f1") is not None),
+                   key=lambda r: r.get("provenance", {}).get("date", ""))
+    return [Int8Drop(record=r["name"], model=r.get("config", {}).get("model") or r.get("config", {}).get("output_dir"),
+                     torch_fp32_f1=float(r["metrics"]["torch_fp32_f1"]), ort_int8_f1=float(r["metrics"]["ort_int8_f1"]),
+                     run=r.get("config", {}).get("run"), ort_fp32_f1=r["metrics"].get("ort_fp32_f1"))
+            for r in found]
+
+
 def int8_drop(records, setting: str | None = None) -> Int8Drop | None:
-    """The fp32 (torch) and int8 (onnxruntime) F1 of the newest ``deploy-accuracy`` record of a run of ``setting``
-    (the best setting at >= 4x, shipped by ``python -m bmp ship --best 4``); else of the newest shipped model,
-    flagged as not the headline one; None without such records."""
-    found = [r for r in records if r.get("kind") == SHIP_KIND
-             and r.get("metrics", {}).get("torch_fp32_f1") is not None
-             and r.get("metrics", {}).get("ort_int8_f1") is not None]
-    of_setting = [r for r in found if setting is not None and r.get("config", {}).get("run") is not None
-                  and setting_name(r["config"]["run"]) == setting]
+    """The newest shipped model of a run of ``setting`` (the best setting at >= 4x, shipped by ``python -m bmp ship
+    --best 4``); else the newest shipped model, flagged as not the headline one; None without ship records."""
+    found = shipped(records)
+    of_setting = [s for s in found if setting is not None and s.run is not None and setting_name(s.run) == setting]
     if not found:
         return None
-    newest = max(of_setting or found, key=lambda r: r.get("provenance", {}).get("date", ""))
-    config, metrics = newest.get("config", {}), newest["metrics"]
-    return Int8Drop(record=newest["name"], model=config.get("model") or config.get("output_dir"),
-                    torch_fp32_f1=float(metrics["torch_fp32_f1"]), ort_int8_f1=float(metrics["ort_int8_f1"]),
-                    run=config.get("run"), of_headline=bool(of_setting))
+    return replace((of_setting or found)[-1], of_headline=bool(of_setting))
 
 
 def analyse(records, split: str | None = None, speed: SpeedSource | None = None) -> Analysis:
@@ -146,4 +153,4 @@ def analyse(records, split: str | None = None, speed: SpeedSource | None = None)
         left_out_other_splits=tuple(sorted((str(k), v) for k, v in other_splits.items())))
 
 
-__all__ = ["FINAL_KIND", "SHIP_KIND", "Analysis", "Int8Drop", "analyse", "int8_drop"]
+__all__ = ["FINAL_KIND", "SHIP_KIND", "Analysis", "Int8Drop", "analyse", "int8_drop", "shipped"]

@@ -15,14 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bmp.deploy.runtime import DISABLED_OPTIMIZERS
-from bmp.results.analysis import SHIP_KIND, Analysis
+from bmp.results.analysis import Analysis, Int8Drop, shipped
 from bmp.results.seeds import setting_name
+from bmp.results.speeds import TIMED
 from bmp.results.targets import MET, MISSED, NOT_MEASURED
 
 SHAPE_PREFIX = "record "  # how the deploy bench names a shape taken from a run record
 # the settings the targets speak of; a deploy record made otherwise (--quick, --threads, --fuse-skip-layernorm)
 # checks nothing
-TARGET_SHAPES = {"throughput_shape": [8, 384], "latency_shape": [1, 128]}
+LATENCY_SHAPE = (1, 128)  # batch x sequence of the latency targets; throughput is the timed CPU setting's
+TARGET_SHAPES = {"throughput_shape": [TIMED["batch"], TIMED["seq"]], "latency_shape": list(LATENCY_SHAPE)}
+BIG, SMALL = (" x ".join(map(str, shape)) for shape in TARGET_SHAPES.values())  # "8 x 384", "1 x 128"
 TARGET_THREADS = 2  # the CPU the targets were set on: 2 cores
 
 
@@ -35,28 +38,13 @@ class ServingTarget:
 
 # ratios are the slower form's time over the faster one's; F1 drops are in points
 INT8_VS_TORCH_PACKED = ServingTarget("int8_vs_torch_packed", "ONNX Runtime int8 >= {t:g}x torch on the same packed "
-                                     "model at batch 8 x 384", 1.4)
+                                     f"model at batch {BIG}", 1.4)
 BATCH1_INT8_VS_TORCH_PACKED = ServingTarget("batch1_int8_vs_torch_packed", "ONNX Runtime int8 >= {t:g}x torch on the "
-                                            "same packed model at batch 1 x 128", 1.5)
+                                            f"same packed model at batch {SMALL}", 1.5)
 INT8_F1_COST = ServingTarget("int8_f1_cost", "int8 costs <= {t:.1f} F1 (each shipped model)", 1.0)
-COMBINED = ServingTarget("combined", ">= {t:g}x torch dense fp32 at batch 8 x 384 (ONNX Runtime int8, packed), "
+COMBINED = ServingTarget("combined", f">= {{t:g}}x torch dense fp32 at batch {BIG} (ONNX Runtime int8, packed), "
                          "within 3 F1 of the reference", 6.0)
 COMBINED_MAX_F1_DROP = 3.0
-
-
-@dataclass(frozen=True)
-class Shipped:
-    """One ship record: a model's held-out F1 in each form."""
-
-    record: str
-    run: str | None
-    torch_fp32_f1: float
-    ort_fp32_f1: float | None
-    ort_int8_f1: float
-
-    @property
-    def int8_drop(self) -> float:
-        return self.torch_fp32_f1 - self.ort_int8_f1
 
 
 @dataclass(frozen=True)
@@ -84,18 +72,6 @@ class ServingCheck:
 
     def to_dict(self) -> dict:
         return {"key": self.key, "target": self.text, "status": self.status, "value": self.value, "note": self.note}
-
-
-def shipped(records) -> list[Shipped]:
-    """Every ship record, newest last."""
-    found = sorted((r for r in records if r.get("kind") == SHIP_KIND
-                    and r.get("metrics", {}).get("torch_fp32_f1") is not None
-                    and r.get("metrics", {}).get("ort_int8_f1") is not None),
-                   key=lambda r: r.get("provenance", {}).get("date", ""))
-    return [Shipped(record=r["name"], run=r.get("config", {}).get("run"),
-                    torch_fp32_f1=float(r["metrics"]["torch_fp32_f1"]),
-                    ort_fp32_f1=r["metrics"].get("ort_fp32_f1"), ort_int8_f1=float(r["metrics"]["ort_int8_f1"]))
-            for r in found]
 
 
 def serving(records) -> Serving | None:
@@ -142,10 +118,10 @@ def check_serving(records, analysis: Analysis) -> list[ServingCheck]:
                                 f"{bench.batch1_int8_vs_torch_packed:.2f}x {where}"))
     cost_text = INT8_F1_COST.text.format(t=INT8_F1_COST.threshold)
     if ships:
-        worst = max(ships, key=lambda s: s.int8_drop)
+        worst = max(ships, key=lambda s: s.f1_drop)
         checks.append(ServingCheck(INT8_F1_COST.key, cost_text,
-                                   MET if worst.int8_drop <= INT8_F1_COST.threshold else MISSED, worst.int8_drop,
-                                   f"largest drop {worst.int8_drop:.2f} F1 ({worst.run or worst.record}), "
+                                   MET if worst.f1_drop <= INT8_F1_COST.threshold else MISSED, worst.f1_drop,
+                                   f"largest drop {worst.f1_drop:.2f} F1 ({worst.run or worst.record}), "
                                    f"over {len(ships)} shipped model(s)"))
     else:
         checks.append(ServingCheck(INT8_F1_COST.key, cost_text, NOT_MEASURED, None,
@@ -154,7 +130,7 @@ def check_serving(records, analysis: Analysis) -> list[ServingCheck]:
     return checks
 
 
-def _check_combined(bench: Serving | None, ships: list[Shipped], analysis: Analysis) -> ServingCheck:
+def _check_combined(bench: Serving | None, ships: list[Int8Drop], analysis: Analysis) -> ServingCheck:
     """The combined speedup at the timed shape, with the int8 F1 of the run that shape came from measured against
     that run's own reference (its teacher's, or its control's when higher)."""
     text = COMBINED.text.format(t=COMBINED.threshold)
@@ -190,7 +166,7 @@ def serving_summary(records, analysis: Analysis) -> dict:
             "batch1_ort_int8_vs_torch_packed": bench.batch1_int8_vs_torch_packed,
             "combined_speedup": bench.combined, "date": bench.date, "git_commit": bench.commit},
         "shipped": [{"record": s.record, "run": s.run, "torch_fp32_f1": s.torch_fp32_f1,
-                     "ort_fp32_f1": s.ort_fp32_f1, "ort_int8_f1": s.ort_int8_f1, "int8_f1_drop": s.int8_drop}
+                     "ort_fp32_f1": s.ort_fp32_f1, "ort_int8_f1": s.ort_int8_f1, "int8_f1_drop": s.f1_drop}
                     for s in shipped(records)],
         "targets": [c.to_dict() for c in check_serving(records, analysis)],
     }
@@ -200,10 +176,10 @@ def serving_lines(records, analysis: Analysis) -> list[str]:
     """README lines: each shipped model's F1 per form, then the serving targets."""
     lines = [f"- shipped {s.run or s.record}: F1 {s.torch_fp32_f1:.1f} torch fp32, "
              f"{'–' if s.ort_fp32_f1 is None else format(s.ort_fp32_f1, '.1f')} ONNX Runtime fp32, "
-             f"{s.ort_int8_f1:.1f} ONNX Runtime int8 (**{-s.int8_drop:+.2f}**)" for s in shipped(records)]
+             f"{s.ort_int8_f1:.1f} ONNX Runtime int8 (**{-s.f1_drop:+.2f}**)" for s in shipped(records)]
     lines += [f"- {c.text}: **{c.status}**; {c.note}." for c in check_serving(records, analysis)]
     return lines
 
 
-__all__ = ["COMBINED", "Serving", "ServingCheck", "Shipped", "check_serving", "serving", "serving_lines",
-           "serving_summary", "shipped"]
+__all__ = ["COMBINED", "LATENCY_SHAPE", "TARGET_THREADS", "Serving", "ServingCheck", "check_serving", "serving",
+           "serving_lines", "serving_summary"]
