@@ -189,6 +189,21 @@ def test_f1_vs_fill_rate_front_minimizes_fill(records):
     assert "not shown: BERT-large WWM" in published.get_xlabel()
 
 
+def test_label_placement_does_not_depend_on_the_clock(records, monkeypatch):
+    """The README's figures are regenerated from the records: the same records must give the same labels, however
+    busy the CPU (a time limit on the label solver would stop it at different steps)."""
+    adjust_text = pytest.importorskip("adjustText")
+
+    def positions():
+        fig = f1_vs_speedup(records, split=HELD_OUT)
+        return [tuple(np.round(t.get_position(), 9)) for ax in fig.axes for t in ax.texts]
+
+    first = positions()
+    clock = iter(range(0, 10**6, 10))  # every clock reading 10 s later than the last
+    monkeypatch.setattr(adjust_text, "timer", lambda: float(next(clock)))
+    assert positions() == first
+
+
 def test_plots_without_runs_still_draw_the_published_panel():
     fig = f1_vs_speedup([])
     ours, published = fig.axes

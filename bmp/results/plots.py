@@ -115,6 +115,11 @@ def focus_f1_axis(ax, points, front_f1s, reference: float | None = None, *, desc
                                                 break_long_words=False, break_on_hyphens=False)
 
 
+# a step count, not a time limit: a time limit makes the figures depend on how busy the CPU is, so regenerating
+# the README's figures from the same records would change them
+LABEL_ITERATIONS = 300
+
+
 def place_labels(ax, texts, xs=(), ys=()) -> None:
     """Move ``texts`` (made at the points they name) off each other and off the points ``xs``, ``ys``, with thin
     lines back to their points; a no-op without ``adjustText``. Call after every limit of ``ax`` is set."""
@@ -131,7 +136,7 @@ def place_labels(ax, texts, xs=(), ys=()) -> None:
         FigureCanvasAgg(fig)
     fig.draw_without_rendering()  # constrained layout: place the labels in the final axes
     adjust_text(texts, x=list(xs), y=list(ys), ax=ax, expand=(1.15, 1.4), force_text=(0.3, 0.5),
-                arrowprops=dict(arrowstyle="-", color="gray", lw=0.5), time_lim=2)
+                arrowprops=dict(arrowstyle="-", color="gray", lw=0.5), iter_lim=LABEL_ITERATIONS)
 
 
 def _outlier_words(run) -> str:
