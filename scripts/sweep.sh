@@ -58,8 +58,9 @@ for lam in 240 480; do
   step "torch-pruning-taylor-as-hybrid-lam$lam-$PROFILE" torch-pruning --teacher "$TEACHER" --profile "$PROFILE" \
     --like "hybrid-lam$lam-$PROFILE-filled" --importance taylor --name "torch-pruning-taylor-as-hybrid-lam$lam-$PROFILE"
 done
-# then unstructured, for contrast
-"$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" unstructured:400
+# then unstructured, for contrast, and struct with the FFN balance that moved the hybrid front (at its lambda 120 the
+# default balance was 3.8 F1 under that front)
+"$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" unstructured:400 struct:120/240
 # 8. every model timed in one run
 "$PY" -m bmp.bench timing --device cpu --repeats 10 --record
 # 9. what int8 ONNX Runtime costs the headline models (chosen on validation F1 at >= 2.5x and >= 4x)
