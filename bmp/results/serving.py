@@ -18,7 +18,7 @@ from bmp.deploy.runtime import DISABLED_OPTIMIZERS
 from bmp.results.analysis import Analysis, Int8Drop, shipped
 from bmp.results.seeds import setting_name
 from bmp.results.speeds import TIMED
-from bmp.results.targets import MET, MISSED, NOT_MEASURED
+from bmp.results.targets import MET, MISSED, NOT_MEASURED, SPEED_TARGETS
 
 SHAPE_PREFIX = "record "  # how the deploy bench names a shape taken from a run record
 # the settings the targets speak of; a deploy record made otherwise (--quick, --threads, --fuse-skip-layernorm)
@@ -166,20 +166,30 @@ def serving_summary(records, analysis: Analysis) -> dict:
             "batch1_ort_int8_vs_torch_packed": bench.batch1_int8_vs_torch_packed,
             "combined_speedup": bench.combined, "date": bench.date, "git_commit": bench.commit},
         "shipped": [{"record": s.record, "run": s.run, "torch_fp32_f1": s.torch_fp32_f1,
-                     "ort_fp32_f1": s.ort_fp32_f1, "ort_int8_f1": s.ort_int8_f1, "int8_f1_drop": s.f1_drop}
+                     "ort_fp32_f1": s.ort_fp32_f1, "ort_int8_f1": s.ort_int8_f1, "int8_f1_drop": s.f1_drop,
+                     "role": headline_role(s, analysis)}
                     for s in shipped(records)],
         "targets": [c.to_dict() for c in check_serving(records, analysis)],
     }
 
 
+def headline_role(ship: Int8Drop, analysis: Analysis) -> str:
+    """Which speed target's chosen setting a shipped model is a run of ("the best at >= 4x"), or that it is not
+    (an earlier choice, before later records moved it)."""
+    setting = None if ship.run is None else setting_name(ship.run)
+    roles = [f">= {t.min_speedup:g}x" for t in SPEED_TARGETS
+             if (choice := analysis.best_at(t.min_speedup)) is not None and choice.setting.name == setting]
+    return f"the best at {' and '.join(roles)}" if roles else "no longer a headline choice"
+
+
 def serving_lines(records, analysis: Analysis) -> list[str]:
-    """README lines: each shipped model's F1 per form, then the serving targets."""
-    lines = [f"- shipped {s.run or s.record}: F1 {s.torch_fp32_f1:.1f} torch fp32, "
+    """README lines: each shipped model's F1 per form and its role, then the serving targets."""
+    lines = [f"- shipped {s.run or s.record} ({headline_role(s, analysis)}): F1 {s.torch_fp32_f1:.1f} torch fp32, "
              f"{'–' if s.ort_fp32_f1 is None else format(s.ort_fp32_f1, '.1f')} ONNX Runtime fp32, "
              f"{s.ort_int8_f1:.1f} ONNX Runtime int8 (**{-s.f1_drop:+.2f}**)" for s in shipped(records)]
     lines += [f"- {c.text}: **{c.status}**; {c.note}." for c in check_serving(records, analysis)]
     return lines
 
 
-__all__ = ["COMBINED", "LATENCY_SHAPE", "TARGET_THREADS", "Serving", "ServingCheck", "check_serving", "serving",
-           "serving_lines", "serving_summary"]
+__all__ = ["COMBINED", "LATENCY_SHAPE", "TARGET_THREADS", "Serving", "ServingCheck", "check_serving", "headline_role",
+           "serving", "serving_lines", "serving_summary"]
