@@ -58,9 +58,8 @@ for lam in 240 480; do
   step "torch-pruning-taylor-as-hybrid-lam$lam-$PROFILE" torch-pruning --teacher "$TEACHER" --profile "$PROFILE" \
     --like "hybrid-lam$lam-$PROFILE-filled" --importance taylor --name "torch-pruning-taylor-as-hybrid-lam$lam-$PROFILE"
 done
-# then unstructured, for contrast, and struct with the FFN balance that moved the hybrid front (at its lambda 120 the
-# default balance was 3.8 F1 under that front)
-"$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" unstructured:400 struct:120/240
+# then unstructured, for contrast
+"$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" unstructured:400
 # 8. every model timed in one run
 "$PY" -m bmp.bench timing --device cpu --repeats 10 --record
 # 9. what int8 ONNX Runtime costs the headline models (chosen on validation F1 at >= 2.5x and >= 4x)
@@ -73,5 +72,10 @@ done
 # 10. the README block and figures
 "$PY" -m bmp summary
 "$PY" -m bmp.bench pareto
-# 11. after the full comparison: the control's second seed
+# 11. after the full comparison: struct with the FFN balance that moved the hybrid front (struct was pruned with the
+#    default balance), and the control's second seed; then every model timed again, so that one run covers them all
+"$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" struct:120/240
 step "control-$PROFILE-s43" control --teacher "$TEACHER" --profile "$PROFILE" --seed 43
+"$PY" -m bmp.bench timing --device cpu --repeats 10 --record
+"$PY" -m bmp summary
+"$PY" -m bmp.bench pareto
