@@ -18,7 +18,7 @@ from bmp.packing.pack import pack
 from bmp.packing.saving import save_packed
 from bmp.results import tradeoff
 from bmp.results.pareto import pareto_front
-from bmp.results.plots import f1_vs_fill_rate, f1_vs_speedup, structure_heatmap
+from bmp.results.plots import KIND_MARKERS, f1_vs_fill_rate, f1_vs_speedup, structure_heatmap
 from bmp.results.records import load_records, record
 from bmp.results.references import (
     ReferenceDataError,
@@ -175,6 +175,18 @@ def test_f1_vs_speedup_separates_our_runs_from_published(records):
     # nothing crosses panels: no published point on the left, none of ours (nor the other split's) on the right
     assert not _offsets(ours, "references:") and not _offsets(published, "runs:")
     assert (5.0, 90.0) not in _offsets(ours, "")
+
+
+def test_every_run_kind_is_drawn(records_dir):
+    assert set(KIND_MARKERS) == set(tradeoff.RUN_KINDS)  # a kind without a marker fails only once it is recorded
+    record("peer", "torch-pruning", _run_metrics(62.0, 3.0, 0.3), _provenance(),
+           {"teacher": "runs/teacher/final", "output_dir": "runs/peer"}, directory=records_dir)
+    with pytest.warns(UserWarning, match="other splits"):
+        fig = f1_vs_speedup(load_records(records_dir))
+    assert _offsets(fig.axes[0], "runs:torch-pruning") == {(3.0, 62.0)}
+    with pytest.warns(UserWarning, match="other splits"):
+        fig = f1_vs_fill_rate(load_records(records_dir))
+    assert _offsets(fig.axes[0], "runs:torch-pruning") == {(0.3, 62.0)}
 
 
 def test_f1_vs_fill_rate_front_minimizes_fill(records):

@@ -33,7 +33,7 @@ from bmp.results import tradeoff
 from bmp.results.speeds import SpeedSource
 from bmp.results.teachers import reference_for
 
-KIND_MARKERS = {"packed": "s", "filled": "o", "distil-recipe": "^"}
+KIND_MARKERS = {"packed": "s", "filled": "o", "distil-recipe": "^", "torch-pruning": "D"}
 GROUP_MARKERS = ("o", "D", "v", "P", "X", "*")
 NOTE_WIDTH = 96  # characters per line of the notes under an axis, so they stay under their own panel
 BAND_DEPTH = 25.0  # F1 below the top that the F1 axis shows at most: a collapsed run, even on the front, is noted
