@@ -184,6 +184,7 @@ def test_every_run_kind_is_drawn(records_dir):
     with pytest.warns(UserWarning, match="other splits"):
         fig = f1_vs_speedup(load_records(records_dir))
     assert _offsets(fig.axes[0], "runs:torch-pruning") == {(3.0, 62.0)}
+    assert "peer" in {t.get_text() for t in fig.axes[0].texts}  # a baseline is named even off the front
     with pytest.warns(UserWarning, match="other splits"):
         fig = f1_vs_fill_rate(load_records(records_dir))
     assert _offsets(fig.axes[0], "runs:torch-pruning") == {(0.3, 62.0)}

@@ -80,10 +80,11 @@ def _draw_runs(ax, chosen_runs, x: str) -> tuple[list, list]:
 
 
 def _label_runs(ax, usable, front_runs, x: str, hidden) -> list:
-    """Name the front runs, and of the rest the students and filled runs, unless they lie below the axis."""
+    """Name the front runs, and of the rest the filled runs and the baselines (layer-dropped students, Torch-Pruning),
+    unless they lie below the axis."""
     texts = []
     for run in usable:
-        if run in hidden or (run not in front_runs and run.kind not in ("distil-recipe", "filled")):
+        if run in hidden or (run not in front_runs and run.kind not in ("filled", *tradeoff.STUDENT_KINDS)):
             continue
         on_front = run in front_runs
         texts.append(ax.text(getattr(run, x), run.f1, run.name, fontsize=7 if on_front else 6,
