@@ -395,6 +395,21 @@ def test_time_references_reports_measured_and_published():
         time_references(TINY_REFERENCES, names=["CoFi 60% sparse"])
 
 
+def test_bench_timing_times_one_architecture_once():
+    from types import SimpleNamespace
+
+    dense, other = tiny_bert(), tiny_bert()
+    packed = pack(dense)
+    twin = pack(other)  # the same shape with other weights: a run's packed and filled models
+    models = {"dense": dense, "packed": packed, "filled": twin}
+    assert bench_timing.same_architecture(models) == {"filled": "packed"}
+    args = SimpleNamespace(device="cpu", batch=1, seq=8, repeats=1, warmup=0)
+    result = bench_timing.time_dtype(models, "dense", [], args, "fp32")
+    assert result["timed_as"] == {"filled": "packed"}
+    assert result["speedups"]["filled"] == result["speedups"]["packed"]
+    assert result["timings"]["filled"] == result["timings"]["packed"]
+
+
 def test_build_reference_is_seeded():
     a, b = (build_reference(TINY_REFERENCES["MobileBERT"], seed=3) for _ in range(2))
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))

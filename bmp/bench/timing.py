@@ -3,9 +3,10 @@
 Times, in one interleaved run per dtype (:func:`bmp.speed.timing.time_interleaved`):
 
 - the dense base (the embedded model, a folder given with ``--base``, or a random model of its shape);
-- every packed, filled or distil-recipe model whose record (``config.output_dir``) points at a folder on disk: its
-  weights when they are there, else a random model built from its ``config.json`` (speed depends on the shape
-  only), also looked for in ``--shapes-dir/<record name>/config.json`` (what ``scripts/prepare_carry.py`` copies);
+- every packed, filled, distil-recipe or Torch-Pruning model whose record (``config.output_dir``) points at a folder
+  on disk: its weights when they are there, else a random model built from its ``config.json`` (speed depends on the
+  shape only), also looked for in ``--shapes-dir/<record name>/config.json`` (what ``scripts/prepare_carry.py``
+  copies); models of one architecture (a run's packed and filled models) are timed once and share that timing;
 - the reference architectures of :mod:`bmp.results.references`, with random weights, against BERT-base.
 
 Only the forward pass is timed, on a synthetic batch without padding: no tokenization, no post-processing, like
@@ -200,14 +201,34 @@ def tokenization_time(tokenizer_folder: str | None, squad: str | None, batch: in
 RECORDS_ITSELF = True  # --record: one record of kind "timing" per dtype, named by hardware, dtype and shape
 
 
+def architecture(model: torch.nn.Module) -> tuple:
+    """What a forward pass's time depends on: the model class and every parameter's name and shape."""
+    return type(model).__name__, tuple((name, tuple(p.shape)) for name, p in model.named_parameters())
+
+
+def same_architecture(models: dict) -> dict[str, str]:
+    """``{name: the first model of its architecture}`` for models shaped exactly like an earlier one (a run's packed
+    and filled models): timing both would give one shape two speeds, and the gap would be noise."""
+    first, timed_as = {}, {}
+    for name, model in models.items():
+        shape = architecture(model)
+        if shape in first:
+            timed_as[name] = first[shape]
+        else:
+            first[shape] = name
+    return timed_as
+
+
 def time_dtype(models: dict, dense_name: str, reference_set: list[str], args, dtype_name: str) -> dict:
     device, dtype = torch.device(args.device), DTYPES[dtype_name]
     for model in models.values():
         model.to(device=device, dtype=dtype)  # in place: one copy of each model on the device
     vocab = next(iter(models.values())).config.vocab_size
     input_ids, attention_mask = synthetic_batch(vocab, args.batch, args.seq)
-    timings = time_interleaved(models, input_ids, attention_mask, repeats=args.repeats, warmup=args.warmup,
-                               device=device, dtype=dtype)
+    timed_as = same_architecture(models)
+    timings = time_interleaved({name: m for name, m in models.items() if name not in timed_as}, input_ids,
+                               attention_mask, repeats=args.repeats, warmup=args.warmup, device=device, dtype=dtype)
+    timings.update({name: timings[twin] for name, twin in timed_as.items()})
     dense = timings[dense_name].median_s
     runs = [name for name in models if name != dense_name and name not in reference_set]
     speedups = {name: round(dense / timings[name].median_s, 3) for name in runs}
@@ -224,6 +245,7 @@ def time_dtype(models: dict, dense_name: str, reference_set: list[str], args, dt
         "timings": {name: {key: (round(value, 5) if isinstance(value, float) else value)
                            for key, value in t.to_dict().items()} for name, t in timings.items()},
         "unstable": [name for name, t in timings.items() if t.unstable],
+        "timed_as": timed_as,  # models of one architecture share its single timing
     }
 
 
