@@ -145,3 +145,17 @@ def test_commands_are_recorded_repo_relative(monkeypatch):
     monkeypatch.setattr("sys.argv", ["python -m bmp ship", "--model", str(REPO_ROOT / "runs" / "a"),
                                      f"--out={REPO_ROOT / 'runs' / 'b'}", "/elsewhere/c"])
     assert invocation() == "python -m bmp ship --model runs/a --out=runs/b /elsewhere/c"
+
+
+def test_a_path_through_a_linked_folder_stays_repo_relative(tmp_path, monkeypatch):
+    import bmp.results.records as records
+
+    outside = tmp_path / "shared" / "squad"
+    outside.mkdir(parents=True)
+    (outside / "dev.json").write_text("{}")
+    repo = tmp_path / "repo"
+    (repo / "data").mkdir(parents=True)
+    (repo / "data" / "squad").symlink_to(outside)  # data/squad linked to a shared folder
+    monkeypatch.setattr(records, "REPO_ROOT", repo)
+    assert records.repo_relative(repo / "data" / "squad" / "dev.json") == "data/squad/dev.json"
+    assert records.repo_relative(outside / "dev.json") == str(outside / "dev.json")

@@ -101,10 +101,12 @@ def _relative_argument(argument: str) -> str:
 def repo_relative(path) -> str:
     """``path`` relative to the repository when it lies inside it (records must not name a scratch folder)."""
     path = Path(path)
-    try:
-        return str(path.resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
+    for candidate in (Path(os.path.abspath(path)), path.resolve()):  # as written first: data/squad may be a link
+        try:
+            return str(candidate.relative_to(REPO_ROOT))
+        except ValueError:
+            continue
+    return str(path)
 
 
 def provenance(*, base_model: str, data_split: str, profile: str, command: str | None = None,
