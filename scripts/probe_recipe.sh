@@ -36,3 +36,10 @@ probe probe-knob-hybrid-lam120 --teacher "$KNOB_TEACHER" --preset hybrid --lam 1
 probe probe-knob-hybrid-lam120-scorelr0.1 --teacher "$KNOB_TEACHER" --preset hybrid --lam 120 --score-lr 0.1
 probe probe-knob-hybrid-lam120-ffn240 --teacher "$KNOB_TEACHER" --preset hybrid --lam 120 --lam-ffn 240
 probe probe-knob-hybrid-lam120-nodistill --teacher "$KNOB_TEACHER" --preset hybrid --lam 120 --no-distill
+# then the rest of what the results issue lists, once both course targets were missed: the distillation's weight
+# halved (alpha 0.5 against 0.9) and its temperature moved both ways (4 and 1 against 2), and pruning for twice the
+# steps (the same schedule stretched: the threshold rises and cools down over 2 x STEPS)
+probe probe-knob-hybrid-lam120-alpha0.5 --teacher "$KNOB_TEACHER" --preset hybrid --lam 120 --alpha 0.5
+probe probe-knob-hybrid-lam120-steps2x --teacher "$KNOB_TEACHER" --preset hybrid --lam 120 --max-steps $((2 * STEPS))
+probe probe-knob-hybrid-lam120-T4 --teacher "$KNOB_TEACHER" --preset hybrid --lam 120 --temperature 4
+probe probe-knob-hybrid-lam120-T1 --teacher "$KNOB_TEACHER" --preset hybrid --lam 120 --temperature 1

@@ -27,6 +27,8 @@ def bad_inputs(corrupt: str) -> list[tuple[list[str], str]]:
         (["prune", "--teacher", corrupt, "--preset", "nope", "--profile", "smoke"], "'nope'"),
         (["prune", "--teacher", corrupt, "--lam", "-1", "--profile", "smoke"], "-1"),
         (["prune", "--teacher", corrupt, "--epochs", "-2", "--profile", "smoke"], "prune_epochs"),
+        (["prune", "--teacher", corrupt, "--alpha", "1.5", "--profile", "smoke"], "alpha"),
+        (["prune", "--teacher", corrupt, "--temperature", "0", "--profile", "smoke"], "temperature"),
         (["finalize", "--pruned", "/no/such/run", "--teacher", corrupt, "--profile", "smoke"], "/no/such/run"),
         (["control", "--teacher", "/no/such/teacher", "--profile", "smoke"], "/no/such/teacher"),
         (["layer-drop", "--teacher", "/no/such/teacher", "--profile", "smoke"], "/no/such/teacher"),
@@ -40,7 +42,7 @@ def bad_inputs(corrupt: str) -> list[tuple[list[str], str]]:
     ]
 
 
-@pytest.mark.parametrize("case", range(17))
+@pytest.mark.parametrize("case", range(19))
 def test_bad_input_names_the_culprit_without_a_traceback(case, corrupt_teacher, capsys):
     argv, culprit = bad_inputs(str(corrupt_teacher))[case]
     code = cli_main(argv)

@@ -67,13 +67,15 @@ def prune_run(teacher_dir, recipe: PruningRecipe, profile: Profile | None = None
 
 
 def recipe_for(preset_name: str, lam: float, lam_ffn: float | None = None, score_lr: float = 1e-2,
-               cooldown: float | None = None, head_scale: float | None = None, **pruning_changes) -> PruningRecipe:
-    """The recipe of ``python -m bmp prune``: a preset, lambdas on the reference's scale, the default schedule."""
+               cooldown: float | None = None, head_scale: float | None = None,
+               distillation: Distillation = Distillation(), **pruning_changes) -> PruningRecipe:
+    """The recipe of ``python -m bmp prune``: a preset, lambdas on the reference's scale, the default schedule and
+    distillation."""
     regularization = Regularization(attention=lam, ffn=lam if lam_ffn is None else lam_ffn,
                                     **({} if head_scale is None else {"head_scale": head_scale}))
     schedule = {} if cooldown is None else {"schedule_cooldown": cooldown}
     return PruningRecipe(pruning=preset(preset_name, **pruning_changes), regularization=regularization,
-                         distillation=Distillation(), score_learning_rate=score_lr, **schedule)
+                         distillation=distillation, score_learning_rate=score_lr, **schedule)
 
 
 def main(argv=None) -> None:
@@ -96,6 +98,10 @@ def main(argv=None) -> None:
     parser.add_argument("--output", default=None)
     parser.add_argument("--name", default=None, help="record name (default: the output folder's name)")
     parser.add_argument("--no-distill", action="store_true")
+    parser.add_argument("--alpha", type=float, default=Distillation.alpha,
+                        help="weight of the distillation loss against the task loss (default: %(default)s)")
+    parser.add_argument("--temperature", type=float, default=Distillation.temperature,
+                        help="softmax temperature of the distillation loss (default: %(default)s)")
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
     if args.epochs:
@@ -105,9 +111,10 @@ def main(argv=None) -> None:
     output = args.output or f"runs/{args.preset}-lam{lam:g}{ffn}-{profile.name}"  # the sweep's name for the point
     score_lr = args.score_lr or profile.score_learning_rate
     changes = {"min_heads": args.min_heads} if args.min_heads else {}
+    distillation = Distillation(temperature=args.temperature, alpha=args.alpha)  # checked before the teacher loads
     overrides = {"seed": args.seed, **({"max_steps": args.max_steps} if args.max_steps else {})}
     result = prune_run(args.teacher, recipe_for(args.preset, lam, args.lam_ffn, score_lr, args.cooldown,
-                                                args.head_scale, **changes),
+                                                args.head_scale, distillation, **changes),
                        profile, output, name=args.name, distill=not args.no_distill, **overrides)
     print(result, result.metrics)
 
