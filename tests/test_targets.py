@@ -58,6 +58,8 @@ def test_control_above_the_teacher_is_the_reference(tmp_path):
     _run(tmp_path, "hybrid-lam10-t-s43-filled", "filled", 69.5, 3.0, val=70.0, seed=43)
     summary = summarize(load_records(tmp_path))
     assert (summary["teacher_f1"], summary["control_f1"], summary["reference_f1"]) == (70.0, 72.0, 72.0)
+    assert summary["control_f1_std"] == pytest.approx(2 ** 0.5)  # sample std of 71 and 73
+    assert "72.0 ± 1.4 F1 over 2 seeds" in reference_for(load_records(tmp_path), TEACHER, SPLIT).describe()
     assert summary["reference_source"] == "control" and summary["control_missing"] is False
     assert summary["teacher_epochs"] == 1.0 and summary["teacher_converged"] is False
     best = summary["best_at_2_5x"]

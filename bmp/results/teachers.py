@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from bmp.results.records import REPO_ROOT, repo_relative, teacher_record
+from bmp.results.seeds import f1_text
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Reference:
     convergence_note: str = ""  # why it counts as converged, or not
     controls: tuple[str, ...] = ()
     control_f1: float | None = None  # mean over the control's seeds
+    control_f1_std: float | None = None  # their sample std, with two seeds or more
 
     @property
     def reference_f1(self) -> float | None:
@@ -56,8 +58,9 @@ class Reference:
                 if self.teacher_converged is not None else "")
         if self.control_missing:
             return f"{teacher}; no control recorded yet (python -m bmp control), so the reference is the teacher"
-        return (f"{teacher}; control {', '.join(self.controls)} {self.control_f1:.1f} F1; the reference is the "
-                f"{self.source}'s {self.reference_f1:.1f}")
+        control = f1_text(self.control_f1, self.control_f1_std, len(self.controls))
+        return f"{teacher}; control {', '.join(self.controls)} {control}; the reference is the " \
+               f"{self.source}'s {self.reference_f1:.1f}"
 
     def to_dict(self) -> dict:
         return {**asdict(self), "controls": list(self.controls), "reference_f1": self.reference_f1,
@@ -124,6 +127,7 @@ def reference_for(records, teacher_dir, split: str | None) -> Reference:
     dense = teacher_record(records, REPO_ROOT / str(teacher_dir), split)
     dense = dense if dense is not None and dense.get("metrics", {}).get("f1") is not None else None
     controls = controls_of(records, teacher_dir, split)
+    control_f1s = [r["metrics"]["f1"] for r in controls]
     converged, note = convergence(records, dense) if dense is not None else (None, "")
     metrics = (dense or {}).get("metrics", {})
     return Reference(
@@ -132,7 +136,8 @@ def reference_for(records, teacher_dir, split: str | None) -> Reference:
         teacher_epochs=None if dense is None else teacher_epochs_of(dense),
         teacher_converged=converged, convergence_note=note,
         controls=tuple(sorted(r["name"] for r in controls)),
-        control_f1=float(np.mean([r["metrics"]["f1"] for r in controls])) if controls else None)
+        control_f1=float(np.mean(control_f1s)) if controls else None,
+        control_f1_std=float(np.std(control_f1s, ddof=1)) if len(controls) > 1 else None)
 
 
 def reference_of_record(records, record: dict) -> Reference:
