@@ -29,6 +29,7 @@ def bad_inputs(corrupt: str) -> list[tuple[list[str], str]]:
         (["prune", "--teacher", corrupt, "--epochs", "-2", "--profile", "smoke"], "prune_epochs"),
         (["prune", "--teacher", corrupt, "--alpha", "1.5", "--profile", "smoke"], "alpha"),
         (["prune", "--teacher", corrupt, "--temperature", "0", "--profile", "smoke"], "temperature"),
+        (["prune", "--teacher", corrupt, "--alpha", "0.5", "--no-distill", "--profile", "smoke"], "--no-distill"),
         (["finalize", "--pruned", "/no/such/run", "--teacher", corrupt, "--profile", "smoke"], "/no/such/run"),
         (["control", "--teacher", "/no/such/teacher", "--profile", "smoke"], "/no/such/teacher"),
         (["layer-drop", "--teacher", "/no/such/teacher", "--profile", "smoke"], "/no/such/teacher"),
@@ -42,7 +43,7 @@ def bad_inputs(corrupt: str) -> list[tuple[list[str], str]]:
     ]
 
 
-@pytest.mark.parametrize("case", range(19))
+@pytest.mark.parametrize("case", range(20))
 def test_bad_input_names_the_culprit_without_a_traceback(case, corrupt_teacher, capsys):
     argv, culprit = bad_inputs(str(corrupt_teacher))[case]
     code = cli_main(argv)

@@ -98,10 +98,10 @@ def main(argv=None) -> None:
     parser.add_argument("--output", default=None)
     parser.add_argument("--name", default=None, help="record name (default: the output folder's name)")
     parser.add_argument("--no-distill", action="store_true")
-    parser.add_argument("--alpha", type=float, default=Distillation.alpha,
-                        help="weight of the distillation loss against the task loss (default: %(default)s)")
-    parser.add_argument("--temperature", type=float, default=Distillation.temperature,
-                        help="softmax temperature of the distillation loss (default: %(default)s)")
+    parser.add_argument("--alpha", type=float, default=None,
+                        help=f"weight of the distillation loss against the task loss (default: {Distillation.alpha})")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help=f"softmax temperature of the distillation loss (default: {Distillation.temperature})")
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
     if args.epochs:
@@ -111,7 +111,12 @@ def main(argv=None) -> None:
     output = args.output or f"runs/{args.preset}-lam{lam:g}{ffn}-{profile.name}"  # the sweep's name for the point
     score_lr = args.score_lr or profile.score_learning_rate
     changes = {"min_heads": args.min_heads} if args.min_heads else {}
-    distillation = Distillation(temperature=args.temperature, alpha=args.alpha)  # checked before the teacher loads
+    tuned = {key: value for key, value in (("alpha", args.alpha), ("temperature", args.temperature))
+             if value is not None}
+    if tuned and args.no_distill:
+        options = " and ".join(f"--{key}" for key in tuned)
+        raise ValueError(f"{options} only matter with distillation, which --no-distill turns off: drop one")
+    distillation = Distillation(**tuned)  # checked before the teacher loads
     overrides = {"seed": args.seed, **({"max_steps": args.max_steps} if args.max_steps else {})}
     result = prune_run(args.teacher, recipe_for(args.preset, lam, args.lam_ffn, score_lr, args.cooldown,
                                                 args.head_scale, distillation, **changes),
