@@ -165,7 +165,7 @@ def read_squad_json(path: str | Path, *, strict: bool = True) -> list[dict]:
 class SquadSplits:
     train: list[dict] = field(repr=False)
     eval: list[dict] = field(repr=False)
-    split_name: str  # "official" | "dev-by-article" | "sample" (| "train-by-article" | "file-by-article")
+    split_name: str  # "official" | "sample" | "user-files" | "{dev,train,file}-by-article"
     description: str  # one line to print next to every score
     source: str  # file(s) or hub name the examples came from
     # articles carved off the training side for choosing settings (lambda, epochs); never trained on, never reported
