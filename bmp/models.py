@@ -73,7 +73,7 @@ def load_saved(folder: str | Path):
     folder and the fix, instead of the loader's own message."""
     from safetensors import SafetensorError
 
-    from bmp.packing.packed_bert import PackedBertConfig
+    from bmp.packing.packed_bert import PACKED_BY_TYPE
     from bmp.packing.saving import load_packed
 
     folder = Path(folder)
@@ -82,7 +82,7 @@ def load_saved(folder: str | Path):
         raise FileNotFoundError(f"no saved model in {folder} (no config.json): pass a folder written by "
                                 "`python -m bmp finetune`, `prune` or `finalize` (their .../final, packed or filled)")
     try:
-        packed = json.loads(config.read_text()).get("model_type") == PackedBertConfig.model_type
+        packed = json.loads(config.read_text()).get("model_type") in PACKED_BY_TYPE  # packed_bert, packed_roberta, ...
         model = load_packed(folder) if packed else AutoModelForQuestionAnswering.from_pretrained(str(folder))
     except (OSError, ValueError, RuntimeError, SafetensorError) as err:  # JSONDecodeError is a ValueError
         raise ValueError(f"the model in {folder} can't be read ({type(err).__name__}: {err}); it may be truncated "

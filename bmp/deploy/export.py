@@ -1,4 +1,4 @@
-"""Packed (or dense) BERT QA model -> ONNX file, checked against torch before it is handed out.
+"""Packed (or dense) BERT-family QA model -> ONNX file, checked against torch before it is handed out.
 
 The export uses the TorchScript exporter (``dynamo=False``): on these models it takes seconds and reproduces the
 torch logits to ~1e-6, including packed layers with no heads or no FFN neurons left (zero-width matmuls are valid
@@ -7,7 +7,8 @@ MatMul-Softmax-MatMul graph that ONNX Runtime ran about 15% faster at batch 8 x 
 traced SDPA decomposition, and as fast at batch 1 x 128.
 
 The file takes ``input_ids``, ``attention_mask`` and ``token_type_ids`` of shape ``(batch, sequence)``, both axes
-dynamic, and returns ``start_logits`` and ``end_logits`` of the same shape.
+dynamic, and returns ``start_logits`` and ``end_logits`` of the same shape. A DistilBERT file takes no
+``token_type_ids`` (its model has none; :func:`input_names` says which inputs a model's file takes).
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from bmp.pruning.anatomy import UnsupportedModelError, anatomy_of
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAMES = ("start_logits", "end_logits")
@@ -40,22 +43,34 @@ class ExportResult:
     max_abs_diff: float
 
 
+def input_names(model: nn.Module) -> tuple[str, ...]:
+    """The inputs ``model``'s ONNX file takes: :data:`INPUT_NAMES`, less ``token_type_ids`` for an architecture
+    without them (DistilBERT)."""
+    try:
+        with_types = anatomy_of(model).token_types
+    except UnsupportedModelError:
+        with_types = True  # not one of the pruned families: give it every input, as before
+    return INPUT_NAMES if with_types else tuple(name for name in INPUT_NAMES if name != "token_type_ids")
+
+
 class _LogitsOnly(nn.Module):
-    """Positional inputs in, a ``(start, end)`` tuple out: the plain signature the ONNX graph gets."""
+    """Positional inputs in (``names`` in order), a ``(start, end)`` tuple out: the plain signature the ONNX graph
+    gets."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, names: tuple[str, ...]):
         super().__init__()
-        self.model = model
+        self.model, self.names = model, names
 
-    def forward(self, input_ids, attention_mask, token_type_ids):  # each (B, T) int64
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+    def forward(self, *inputs):  # each (B, T) int64
+        out = self.model(**dict(zip(self.names, inputs)))
         return out.start_logits, out.end_logits  # (B, T), (B, T)
 
 
 def export_onnx(model: nn.Module, path: str | Path, *, opset: int = DEFAULT_OPSET, validate: bool = True,
                 atol: float = 1e-4, attention: str = "eager") -> ExportResult:
-    """Write ``model`` (a ``PackedBertForQuestionAnswering`` from :func:`bmp.pack`, or a dense
-    ``BertForQuestionAnswering``) to ``path`` as ONNX, with dynamic batch and sequence axes.
+    """Write ``model`` (a packed model from :func:`bmp.pack`, or a dense ``BertForQuestionAnswering``,
+    ``RobertaForQuestionAnswering``, ``ElectraForQuestionAnswering`` or ``DistilBertForQuestionAnswering``) to
+    ``path`` as ONNX, with dynamic batch and sequence axes.
 
     The model is exported in eval mode, fp32, on the CPU, with ``attention`` as its attention implementation (a
     copy is made when any of these differ; ``model`` itself is left as it was). With ``validate`` (the default),
@@ -74,13 +89,14 @@ def export_onnx(model: nn.Module, path: str | Path, *, opset: int = DEFAULT_OPSE
     source.eval()
     try:
         example = random_inputs(source.config, batch=2, seq=16, seed=0)
-        axes = {name: {0: "batch", 1: "sequence"} for name in (*INPUT_NAMES, *OUTPUT_NAMES)}
+        names = input_names(source)
+        axes = {name: {0: "batch", 1: "sequence"} for name in (*names, *OUTPUT_NAMES)}
         with warnings.catch_warnings(), torch.no_grad():
             # The exporter's deprecation notice and tracer warnings about shape checks in transformers' mask
             # code; validation below is what says whether the graph is right.
             warnings.simplefilter("ignore")
-            torch.onnx.export(_LogitsOnly(source), tuple(example[name] for name in INPUT_NAMES), str(path),
-                              input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
+            torch.onnx.export(_LogitsOnly(source, names), tuple(example[name] for name in names), str(path),
+                              input_names=list(names), output_names=list(OUTPUT_NAMES),
                               dynamic_axes=axes, opset_version=opset, dynamo=False)
     finally:
         source.train(was_training)
@@ -96,15 +112,17 @@ def check_onnx(model: nn.Module, path: str | Path, *, atol: float = 1e-4, sessio
         from bmp.deploy.runtime import ort_session
         session = ort_session(path)
     model = _cpu_fp32(model)
+    names = input_names(model)
     worst, was_training = 0.0, model.training
     for seed, (batch, seq) in enumerate(VALIDATION_SHAPES, start=1):
-        inputs = random_inputs(model.config, batch=batch, seq=seq, seed=seed)
+        inputs = {name: tensor for name, tensor in random_inputs(model.config, batch=batch, seq=seq, seed=seed).items()
+                  if name in names}
         try:
             with torch.no_grad():
                 out = model.eval()(**inputs)
         finally:
             model.train(was_training)
-        got = session.run(list(OUTPUT_NAMES), {name: inputs[name].numpy() for name in INPUT_NAMES})
+        got = session.run(list(OUTPUT_NAMES), {name: inputs[name].numpy() for name in names})
         for name, expected, actual in zip(OUTPUT_NAMES, (out.start_logits, out.end_logits), got):
             if actual.shape != tuple(expected.shape):
                 raise ValueError(f"the ONNX file {path} gives {name} of shape {actual.shape} for inputs of shape "
@@ -140,8 +158,9 @@ def random_inputs(config, *, batch: int, seq: int, seed: int = 0) -> dict[str, t
 def _check_exportable(model: nn.Module) -> None:
     config = getattr(model, "config", None)
     if config is None or not hasattr(model, "qa_outputs") or not hasattr(config, "vocab_size"):
-        raise TypeError(f"export_onnx exports BERT question-answering models; got {type(model).__name__}. "
-                        "Pass a BertForQuestionAnswering or a packed model from bmp.pack(model)")
+        raise TypeError(f"export_onnx exports BERT-family question-answering models; got {type(model).__name__}. "
+                        "Pass a BertForQuestionAnswering (or RoBERTa, ELECTRA, DistilBERT) or a packed model from "
+                        "bmp.pack(model)")
     if any(hasattr(module, "masked_weight") for module in model.modules()):  # bmp's masked linears
         raise ValueError(f"{type(model).__name__} still has masked layers: exporting them would keep every pruned "
                          "weight and the mask arithmetic. Pack it first: export_onnx(bmp.pack(model), path)")
@@ -164,4 +183,4 @@ def _cpu_fp32(model: nn.Module, attention: str | None = None) -> nn.Module:
 
 
 __all__ = ["DEFAULT_OPSET", "ExportResult", "INPUT_NAMES", "OUTPUT_NAMES", "check_onnx", "export_onnx",
-           "random_inputs"]
+           "input_names", "random_inputs"]

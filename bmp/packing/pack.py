@@ -1,4 +1,5 @@
-"""Pack: cut dead heads and FFN neurons out of a BERT QA model, returning a new, smaller model with the same function.
+"""Pack: cut dead heads and FFN neurons out of a BERT-family QA model (BERT, RoBERTa, ELECTRA, DistilBERT), returning
+a new, smaller model of the same architecture with the same function.
 
 Three tiers, as in Torch-Pruning:
 
@@ -15,8 +16,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from bmp.packing.packed_bert import PackedBertConfig, PackedBertForQuestionAnswering
-from bmp.pruning.anatomy import LayerParts, encoder_layers
+from bmp.packing.packed_bert import PACKED_MODELS, PackedForQuestionAnswering, PerLayerSizes
+from bmp.pruning.anatomy import LayerParts, anatomy_of, encoder_layers
 from bmp.pruning.liveness import alive_heads, alive_neurons
 from bmp.pruning.masked import baked_copy, has_masks
 
@@ -70,12 +71,14 @@ def structure(model: nn.Module, *, align_heads: int = 1, align_ffn: int = 1) -> 
     return _structure_of_plain(_plain_model(model), align_heads, align_ffn)
 
 
-def pack(model: nn.Module, *, align_heads: int = 1, align_ffn: int = 1) -> PackedBertForQuestionAnswering:
-    """A new :class:`PackedBertForQuestionAnswering` computing the same function as ``model``, without its dead
-    heads and FFN neurons (see :func:`live_heads` and :func:`live_neurons` for the exact rule).
+def pack(model: nn.Module, *, align_heads: int = 1, align_ffn: int = 1) -> PackedForQuestionAnswering:
+    """A new packed model (``PackedBertForQuestionAnswering`` for BERT, ``PackedRobertaForQuestionAnswering`` for
+    RoBERTa, ...) computing the same function as ``model``, without its dead heads and FFN neurons (see
+    :func:`live_heads` and :func:`live_neurons` for the exact rule).
 
-    ``model`` is a ``BertForQuestionAnswering`` (possibly already packed, possibly with masked layers, whose masks
-    are baked in first); it is never modified. Kept head counts are rounded *up* to a multiple of ``align_heads``
+    ``model`` is a ``BertForQuestionAnswering``, ``RobertaForQuestionAnswering``, ``ElectraForQuestionAnswering`` or
+    ``DistilBertForQuestionAnswering`` (possibly already packed, possibly with masked layers, whose masks are baked
+    in first); it is never modified. Kept head counts are rounded *up* to a multiple of ``align_heads``
     and FFN sizes to a multiple of ``align_ffn`` by adding zero heads and zero neurons (zero in, zero out: exact),
     so that matmul shapes suit the hardware; a layer with nothing live stays empty. Output biases, embeddings,
     LayerNorms and ``qa_outputs`` are copied unchanged. The result is in eval mode, on ``model``'s device and dtype.
@@ -84,7 +87,8 @@ def pack(model: nn.Module, *, align_heads: int = 1, align_ffn: int = 1) -> Packe
     source = _plain_model(model)
     kept = _structure_of_plain(source, align_heads, align_ffn)
     parameter = next(source.parameters())
-    packed = PackedBertForQuestionAnswering(_packed_config(source.config, kept))
+    packed_class = PACKED_MODELS[anatomy_of(source).family]  # same architecture, so the same stock embeddings
+    packed = packed_class(_packed_config(source.config, packed_class.config_class, kept))
     packed.to(device=parameter.device, dtype=parameter.dtype).eval()
 
     # Everything but the six encoder linears is copied by name; those are filled layer by layer below.
@@ -97,8 +101,9 @@ def pack(model: nn.Module, *, align_heads: int = 1, align_ffn: int = 1) -> Packe
     if result.unexpected_keys or set(result.missing_keys) - linear_keys:
         raise ValueError(
             f"can't pack {type(model).__name__}: parameters outside the encoder's linear layers don't match a "
-            f"BertForQuestionAnswering (unexpected {sorted(result.unexpected_keys)[:5]}, missing "
-            f"{sorted(set(result.missing_keys) - linear_keys)[:5]}). Pack a BertForQuestionAnswering model.")
+            f"{packed_class.__name__} (unexpected {sorted(result.unexpected_keys)[:5]}, missing "
+            f"{sorted(set(result.missing_keys) - linear_keys)[:5]}). Pack a question-answering model "
+            f"({', '.join(sorted(PACKED_MODELS))}), e.g. one loaded with AutoModelForQuestionAnswering.")
 
     with torch.no_grad():
         for src, dst, heads, neurons in zip(source_parts, encoder_layers(packed), kept.kept_heads, kept.kept_neurons):
@@ -108,7 +113,7 @@ def pack(model: nn.Module, *, align_heads: int = 1, align_ffn: int = 1) -> Packe
 
 
 def _structure_of_plain(model: nn.Module, align_heads: int, align_ffn: int) -> PackedStructure:
-    activation = model.config.hidden_act
+    activation = anatomy_of(model).activation(model.config)
     heads, neurons = [], []
     for parts in encoder_layers(model):
         heads.append(tuple(live_heads(parts).nonzero().flatten().tolist()))
@@ -155,10 +160,10 @@ def _copy_bias(old: nn.Module, new: nn.Linear) -> None:
     new.bias.copy_(old.bias if old.bias is not None else torch.zeros_like(new.bias))
 
 
-def _packed_config(config, kept: PackedStructure) -> PackedBertConfig:
+def _packed_config(config, config_class: type[PerLayerSizes], kept: PackedStructure) -> PerLayerSizes:
     values = {key: value for key, value in config.to_dict().items() if key not in _NOT_ARCHITECTURE}
-    packed = PackedBertConfig(**values, heads_per_layer=list(kept.heads_per_layer),
-                              intermediate_per_layer=list(kept.intermediate_per_layer))
+    packed = config_class(**values, heads_per_layer=list(kept.heads_per_layer),
+                          intermediate_per_layer=list(kept.intermediate_per_layer))
     packed._attn_implementation = config._attn_implementation  # same attention kernel as the source
     return packed
 

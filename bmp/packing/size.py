@@ -1,10 +1,12 @@
-"""How big a (packed) BERT is: parameters, the encoder's linear parameters, fill rate, heads, neurons, bytes on disk.
+"""How big a (packed) BERT-family model is: parameters, the encoder's linear parameters, fill rate, heads, neurons,
+bytes on disk.
 
 *Linear parameters* are the weights and biases of each encoder layer's six linear layers: Q, K, V, attention
 output, FFN in and FFN out. A layer with ``n`` heads of size ``d`` and ``f`` FFN neurons at hidden size ``H`` has
 ``3(H·nd + nd) + (nd·H + H) + (H·f + f) + (f·H + H)`` of them; the two output biases (``2H``) remain even when a
 layer is emptied. *Fill rate* is that count over the same count for the dense model the pruning started from
-(``num_attention_heads`` heads and ``intermediate_size`` neurons in every layer), so 1.0 means nothing was cut.
+(``num_attention_heads`` heads and ``intermediate_size`` neurons in every layer; DistilBERT calls it ``hidden_dim``),
+so 1.0 means nothing was cut.
 *Non-zero fill rate* counts only the non-zero ones: the same after filling, far lower for unstructured sparsity,
 which packing can't remove (its kept weights are scattered over every head and neuron).
 Linear parameters track the encoder's matmul FLOPs; embeddings and LayerNorms cost memory but little compute.
@@ -17,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bmp.pruning.anatomy import encoder_layers
+from bmp.pruning.anatomy import anatomy_of_config, encoder_layers
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,9 @@ def linear_params_of_layer(hidden: int, heads: int, head_dim: int, neurons: int)
 def dense_linear_params(config) -> int:
     """Linear parameters of the dense model ``config`` describes: full heads and FFN in every layer."""
     head_dim = config.hidden_size // config.num_attention_heads
+    ffn = anatomy_of_config(config).dense_ffn_size(config)
     return config.num_hidden_layers * linear_params_of_layer(config.hidden_size, config.num_attention_heads, head_dim,
-                                                             config.intermediate_size)
+                                                             ffn)
 
 
 def size_report(model: nn.Module, dense_reference=None, *, folder: str | Path | None = None) -> SizeReport:
@@ -83,10 +86,9 @@ def size_report(model: nn.Module, dense_reference=None, *, folder: str | Path | 
     by ``bmp.packing.saving.save_packed``, adds its size on disk.
     """
     reference = dense_reference if dense_reference is not None else model.config
-    if not all(hasattr(reference, key) for key in ("hidden_size", "num_attention_heads", "intermediate_size",
-                                                   "num_hidden_layers")):
-        raise TypeError(f"dense_reference must be a BERT config (hidden_size, num_attention_heads, intermediate_size, "
-                        f"num_hidden_layers), got {type(reference).__name__}")
+    if not all(hasattr(reference, key) for key in ("hidden_size", "num_attention_heads", "num_hidden_layers")):
+        raise TypeError(f"dense_reference must be a BERT-family config (hidden_size, num_attention_heads, "
+                        f"num_hidden_layers, the FFN width), got {type(reference).__name__}")
     parts = encoder_layers(model)
     tensors = [tensor for part in parts for linear in part.linears().values()
                for tensor in (linear.weight, linear.bias) if tensor is not None]
@@ -107,7 +109,7 @@ def size_report(model: nn.Module, dense_reference=None, *, folder: str | Path | 
         heads_per_layer=tuple(part.num_heads for part in parts),
         neurons_per_layer=tuple(part.ffn_size for part in parts),
         dense_heads=reference.num_attention_heads,
-        dense_neurons=reference.intermediate_size,
+        dense_neurons=anatomy_of_config(reference).dense_ffn_size(reference),
         disk_bytes=disk, weights_bytes=weights, nonzero_linear_params=nonzero)
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from bmp.pruning.anatomy import LINEAR_NAMES, encoder_layers
+from bmp.pruning.anatomy import LINEAR_NAMES, anatomy_of, encoder_layers
 from bmp.pruning.liveness import alive_heads, alive_neurons
 
 if TYPE_CHECKING:  # pandas loads on first report: the GPU timing machine may not have it
@@ -54,7 +54,7 @@ class KeptReport:
 @torch.no_grad()
 def kept_report(model: nn.Module) -> KeptReport:
     matrix_rows, layer_rows = [], []
-    activation = getattr(model.config, "hidden_act", "gelu")
+    activation = anatomy_of(model).activation(model.config)  # DistilBERT calls it "activation"
     for part in encoder_layers(model):
         used = {}
         for name in LINEAR_NAMES:

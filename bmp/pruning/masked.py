@@ -3,7 +3,7 @@
 Three tiers, as in the rest of bmp:
 - :class:`UnitScores` (one score per head or FFN neuron) and :class:`MaskedLinear` (block scores of its own, plus
   references to the unit scores it shares with sibling layers);
-- :func:`add_masks` puts them into a BERT model in place, walking its attributes;
+- :func:`add_masks` puts them into a BERT-family model in place, through its anatomy (:mod:`bmp.pruning.anatomy`);
 - :func:`set_threshold` (one call, each training step) and :func:`baked_copy` (masks multiplied into plain weights).
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bmp.pruning.anatomy import LayerParts, encoder_layers
+from bmp.pruning.anatomy import LINEAR_NAMES, encoder_layers
 from bmp.pruning.binarizers import (
     HardMask,
     TopK,
@@ -194,15 +194,15 @@ def add_masks(model: nn.Module, config: PruningConfig) -> nn.Module:
             ffn = UnitScores(part.ffn_size, 1, config, "neuron", part.ffn_in.in_features + part.ffn_out.out_features)
             part.layer.neuron_scores = ffn
         attn_block, ffn_block = _block_for(config.attention), _block_for(config.ffn)
+        # swapped through the layer's anatomy: each architecture keeps its linears under its own names
         if config.attention != "dense":
             for name in ("query", "key", "value"):
-                masked = MaskedLinear(getattr(part, name), config, attn_block, "attention", rows=heads)
-                setattr(part.self_attention, name, masked)
-            part.attention_output.dense = MaskedLinear(part.attn_out, config, _transposed(attn_block), "attention",
-                                                       cols=heads)
+                part.replace(name, MaskedLinear(part.get(name), config, attn_block, "attention", rows=heads))
+            part.replace("attn_out", MaskedLinear(part.attn_out, config, _transposed(attn_block), "attention",
+                                                  cols=heads))
         if config.ffn != "dense":
-            part.intermediate.dense = MaskedLinear(part.ffn_in, config, ffn_block, "ffn", rows=ffn)
-            part.output.dense = MaskedLinear(part.ffn_out, config, _transposed(ffn_block), "ffn", cols=ffn)
+            part.replace("ffn_in", MaskedLinear(part.ffn_in, config, ffn_block, "ffn", rows=ffn))
+            part.replace("ffn_out", MaskedLinear(part.ffn_out, config, _transposed(ffn_block), "ffn", cols=ffn))
     return model
 
 
@@ -246,8 +246,8 @@ def baked_copy(model: nn.Module) -> nn.Module:
     """A new model with plain ``nn.Linear`` layers holding ``W * M`` (and masked biases); scores are dropped."""
     baked = copy.deepcopy(model)
     for part in encoder_layers(baked):
-        for owner, name in _owners(part):
-            module = getattr(owner, name)
+        for name in LINEAR_NAMES:
+            module = part.get(name)
             if isinstance(module, MaskedLinear):
                 weight, bias = module.masked_weight_and_bias()
                 linear = nn.Linear(module.in_features, module.out_features, bias=bias is not None)
@@ -255,16 +255,11 @@ def baked_copy(model: nn.Module) -> nn.Module:
                 linear.weight.copy_(weight)
                 if bias is not None:
                     linear.bias.copy_(bias)
-                setattr(owner, name, linear)
+                part.replace(name, linear)
         for attr in ("head_scores", "neuron_scores"):
             if hasattr(part.layer, attr):
                 delattr(part.layer, attr)
     return baked
-
-
-def _owners(part: LayerParts) -> list[tuple[nn.Module, str]]:
-    return [(part.self_attention, "query"), (part.self_attention, "key"), (part.self_attention, "value"),
-            (part.attention_output, "dense"), (part.intermediate, "dense"), (part.output, "dense")]
 
 
 # ---------------------------------------------------------------- the trained masked model, kept for re-masking

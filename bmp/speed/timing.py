@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from bmp.packing.packed_bert import PackedBertConfig, PackedBertForQuestionAnswering
+from bmp.packing.packed_bert import PACKED_BY_TYPE, PackedForQuestionAnswering, PerLayerSizes
 
 UNSTABLE_SPREAD = 1.3
 
@@ -200,16 +200,16 @@ def synthetic_batch(vocab_size: int, batch: int, seq: int, seed: int = 0) -> tup
     return input_ids, torch.ones_like(input_ids)
 
 
-def dense_like(config_or_model, seed: int = 0) -> PackedBertForQuestionAnswering:
-    """A freshly initialised model with the same per-layer sizes: a dense BERT built at that shape from the start,
-    the fair speed reference for a packed model (same shapes, no packing involved)."""
+def dense_like(config_or_model, seed: int = 0) -> PackedForQuestionAnswering:
+    """A freshly initialised model with the same per-layer sizes: a dense model of the same architecture built at
+    that shape from the start, the fair speed reference for a packed model (same shapes, no packing involved)."""
     config = getattr(config_or_model, "config", config_or_model)
-    if not isinstance(config, PackedBertConfig):
-        raise TypeError(f"dense_like needs a PackedBertConfig (or a packed model), got {type(config).__name__}: "
-                        "pack the model first with bmp.packing.pack.pack(model)")
+    if not isinstance(config, PerLayerSizes):
+        raise TypeError(f"dense_like needs a packed config such as PackedBertConfig (or a packed model), got "
+                        f"{type(config).__name__}: pack the model first with bmp.packing.pack.pack(model)")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return PackedBertForQuestionAnswering(copy.deepcopy(config)).eval()
+        return PACKED_BY_TYPE[config.model_type](copy.deepcopy(config)).eval()
 
 
 __all__ = ["TimingResult", "dense_like", "synthetic_batch", "time_forward", "time_interleaved",
