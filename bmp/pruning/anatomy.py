@@ -97,20 +97,22 @@ def walk(root: nn.Module, path: str):
 
 
 def anatomy_of(model: nn.Module) -> Anatomy:
-    """The table entry for ``model``: by its ``base_model_prefix``, or (a plain module) by which body it holds."""
+    """The table entry for ``model``: by its ``base_model_prefix``, else (a plain module, or a wrapper of one of
+    these bodies) by which body and list of layers it holds."""
     prefix = getattr(model, "base_model_prefix", None)
     for anatomy in ANATOMIES:
         if prefix == anatomy.body:
             return anatomy
-    if prefix is None or prefix == "":  # not a transformers model: recognise it by its attributes
-        for anatomy in ANATOMIES:
-            try:
-                walk(getattr(model, anatomy.body, model), anatomy.layers)
-                return anatomy
-            except AttributeError:
-                continue
-        raise _unsupported(model, "has none of the layer lists bmp knows")
-    raise _unsupported(model, f"is a {prefix!r} model")
+    for anatomy in ANATOMIES:
+        body = getattr(model, anatomy.body, None)
+        if body is None and prefix:
+            continue  # a bare body is recognised by its prefix; another model's own layers are not ours
+        try:
+            walk(model if body is None else body, anatomy.layers)
+            return anatomy
+        except AttributeError:
+            continue
+    raise _unsupported(model, f"is a {prefix!r} model" if prefix else "has none of the layer lists bmp knows")
 
 
 def anatomy_of_config(config) -> Anatomy:
