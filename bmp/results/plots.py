@@ -4,7 +4,9 @@ Every function returns a ``matplotlib.figure.Figure`` (no pyplot state, so nothi
 with seaborn. The F1 figures have two panels that never share an axis:
 
 - left, *our runs*: F1 on the split they were scored on (offline, held-out articles of the dev file) and speedups
-  measured here, with the Pareto front, the dense teacher and its dense control;
+  from the recorded timing (the hardware is named on the axis), with the Pareto front, the dense teacher and its
+  dense control; a learner's own runs (:func:`bmp.results.tradeoff.with_learner_records`) are drawn as red stars
+  labelled "your run" and named, against the front of the recorded runs;
 - right, *published models*: F1 on the official SQuAD v1.1 dev set, speedups as their authors report them.
 
 Scores on held-out dev articles and on the whole official dev set are not on one scale, and a speedup depends on
@@ -16,7 +18,7 @@ runs further down are marked by a caret on the axis's bottom edge (gid ``outlier
 instead of stretching it. Labels are moved off each other and off the points with ``adjustText`` (the ``course``
 extra) and joined to their points by thin lines; without it they stay beside their points.
 
-Artists carry a ``gid`` so they can be found again: ``runs:<kind>``, ``front``, ``teacher`` on the left;
+Artists carry a ``gid`` so they can be found again: ``runs:<kind>``, ``runs:yours``, ``front``, ``teacher`` on the left;
 ``references:<group>``, ``baseline`` on the right, where the group is the hardware of the published speedup in
 :func:`f1_vs_speedup` and the structure (dense, structured, unstructured) in :func:`f1_vs_fill_rate`.
 """
@@ -34,6 +36,7 @@ from bmp.results.speeds import SpeedSource
 from bmp.results.teachers import reference_for
 
 KIND_MARKERS = {"packed": "s", "filled": "o", "distil-recipe": "^", "torch-pruning": "D"}
+YOURS_MARKER, YOURS_COLOR, YOURS_LABEL = "*", "crimson", "your run"
 GROUP_MARKERS = ("o", "D", "v", "P", "X", "*")
 NOTE_WIDTH = 96  # characters per line of the notes under an axis, so they stay under their own panel
 BAND_DEPTH = 25.0  # F1 below the top that the F1 axis shows at most: a collapsed run, even on the front, is noted
@@ -59,18 +62,22 @@ def _references(references):
 
 
 def _draw_runs(ax, chosen_runs, x: str) -> tuple[list, list]:
-    """Scatter the runs by kind and draw their front; returns ``(front runs, runs with an x value)``."""
+    """Scatter the runs by kind, the learner's own as red stars, and draw the recorded runs' front; returns
+    ``(front runs, runs with an x value)``."""
     palette = dict(zip(tradeoff.RUN_KINDS, sns.color_palette("deep", len(tradeoff.RUN_KINDS))))
     usable = [run for run in chosen_runs if getattr(run, x) is not None]
     for kind in tradeoff.RUN_KINDS:
         for scattered in (False, True):
-            mine = [run for run in usable if run.kind == kind and run.scattered == scattered]
+            mine = [run for run in usable if run.kind == kind and run.scattered == scattered and not run.yours]
             if mine:
                 ax.scatter([getattr(run, x) for run in mine], [run.f1 for run in mine], marker=KIND_MARKERS[kind],
                            s=45, facecolors="none" if scattered else palette[kind], edgecolors=palette[kind],
                            label=f"{kind}, unstructured (hollow)" if scattered else kind,
                            gid=f"runs:{kind}:unstructured" if scattered else f"runs:{kind}", zorder=3)
-    front_runs = tradeoff.front(usable, x)
+    yours = [run for run in usable if run.yours]
+    if yours:
+        draw_yours(ax, [getattr(run, x) for run in yours], [run.f1 for run in yours])
+    front_runs = tradeoff.front([run for run in usable if not run.yours], x)
     if front_runs:
         ax.plot([getattr(run, x) for run in front_runs], [run.f1 for run in front_runs], color="black", lw=1.2,
                 marker="o", markersize=11, markerfacecolor="none", label="Pareto front", gid="front", zorder=4)
@@ -79,11 +86,21 @@ def _draw_runs(ax, chosen_runs, x: str) -> tuple[list, list]:
     return front_runs, usable
 
 
+def draw_yours(ax, xs, ys, size: float = 180) -> None:
+    """The learner's own runs: red stars, labelled "your run" in the legend (gid ``runs:yours``)."""
+    ax.scatter(xs, ys, marker=YOURS_MARKER, s=size, color=YOURS_COLOR, edgecolors="black", linewidths=0.6,
+               label=YOURS_LABEL, gid="runs:yours", zorder=6)
+
+
 def _label_runs(ax, usable, front_runs, x: str, hidden) -> list:
-    """Name the front runs, and of the rest the filled runs and the baselines (layer-dropped students, Torch-Pruning),
-    unless they lie below the axis."""
+    """Name the front runs, the learner's own ("your run: <name>"), and of the rest the filled runs and the
+    baselines (layer-dropped students, Torch-Pruning), unless they lie below the axis."""
     texts = []
     for run in usable:
+        if run.yours and run not in hidden:
+            texts.append(ax.text(getattr(run, x), run.f1, f"{YOURS_LABEL}: {run.name}", fontsize=8,
+                                 color=YOURS_COLOR, fontweight="bold", zorder=7))
+            continue
         if run in hidden or (run not in front_runs and run.kind not in ("filled", *tradeoff.STUDENT_KINDS)):
             continue
         on_front = run in front_runs
@@ -141,7 +158,7 @@ def place_labels(ax, texts, xs=(), ys=()) -> None:
 
 
 def _outlier_words(run) -> str:
-    return f"{run.name} {run.f1:.1f}"
+    return f"{YOURS_LABEL + ': ' if run.yours else ''}{run.name} {run.f1:.1f}"
 
 
 def _our_panel(ax, records, chosen_runs, split, x: str, xlabel: str) -> tuple[list, list, list]:
@@ -151,9 +168,10 @@ def _our_panel(ax, records, chosen_runs, split, x: str, xlabel: str) -> tuple[li
     _draw_teacher(ax, records, split)
     references = [tradeoff.reference_f1_of(records, run, split) for run in usable]
     references = [ref for ref in references if ref is not None]
+    # the learner's runs count as front points for the band: their own run stays on the axis when it can
     hidden, note = focus_f1_axis(ax, [(getattr(run, x), run.f1, run) for run in usable],
-                                 [run.f1 for run in front_runs], max(references, default=None),
-                                 describe=_outlier_words)
+                                 [run.f1 for run in front_runs + [r for r in usable if r.yours]],
+                                 max(references, default=None), describe=_outlier_words)
     ax.set_xlabel(xlabel + (f"\n{note}" if note else ""))
     xs, ys = [getattr(run, x) for run in usable], [run.f1 for run in usable]
     for a, b in zip(front_runs, front_runs[1:]):  # labels keep off the front line too, not just its points
@@ -237,7 +255,7 @@ def f1_vs_speedup(records, references=None, *, split: str | None = None, speed: 
         split = picked
         fig, ours, published = _two_panels(figsize)
         our_labels = _our_panel(ours, records, chosen_runs, split, "speedup",
-                                f"speedup over the dense teacher, measured here ({_run_hardware(chosen_runs)})")
+                                f"speedup over the dense teacher ({_run_hardware(chosen_runs)})")
         ours.set_ylabel(f"F1 on the {split or 'held-out'} split")
         ours.set_title(f"Our runs: {tradeoff.split_title(split)}", fontsize=10)
 
@@ -305,4 +323,4 @@ def structure_heatmap(heads_per_layer, neurons_per_layer, *, dense_heads: int | 
         return fig
 
 
-__all__ = ["f1_vs_fill_rate", "f1_vs_speedup", "focus_f1_axis", "place_labels", "structure_heatmap"]
+__all__ = ["draw_yours", "f1_vs_fill_rate", "f1_vs_speedup", "focus_f1_axis", "place_labels", "structure_heatmap"]

@@ -4,8 +4,16 @@ A *run* is a record of kind ``packed``, ``filled``, ``distil-recipe`` or ``torch
 :mod:`bmp.results.records`) with its F1 on a held-out split, its speedup over the dense teacher and its fill rate.
 Runs are only compared with runs scored on the same split, against the dense teacher scored on that split.
 
-    choose(load_records(), max_f1_drop=1.0)   # the fastest model within 1 F1 of its own reference
+    choose(load_records(), max_f1_drop=1.0)   # the fastest front model within 1 F1 of its own reference
     choose(load_records(), min_speedup=3.0)   # the most accurate front model at least 3x faster
+
+Only models on the F1/speedup front that run faster than their dense teacher are ever chosen: a model that another
+recorded model beats on both axes, or one no faster than the teacher, is never the one to ship.
+
+A learner's own runs (recorded in :func:`~bmp.results.records.results_dir`, the ignored ``outputs/results``) join
+the tracked ones with :func:`with_learner_records`: they are marked (:func:`is_yours`), keep their own timing, never
+decide the split, the teacher or the speed source of the comparison; :mod:`bmp.results.yours` says where each landed
+against the recorded front.
 
 Speedups come from one :class:`~bmp.results.speeds.SpeedSource` (``speed=``): each record's own ``cpu_speedup``
 (the default of :func:`runs`), or one timing run of every model (``python -m bmp.bench timing --record``), which
@@ -16,11 +24,12 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from bmp.results.pareto import pareto_front
-from bmp.results.records import hardware_label
+from bmp.results.records import RESULTS_DIR, hardware_label, load_records, results_dir
 from bmp.results.seeds import seed_of
 from bmp.results.speeds import SpeedSource, speed_label, speed_source
 from bmp.results.teachers import folder_key, reference_for
@@ -35,6 +44,8 @@ SPLIT_TITLES = {
     "sample": "held-out articles of the synthetic sample (not SQuAD)",
 }
 TOLERANCE = 1e-9  # so that a budget of exactly the gap counts as met despite float rounding
+TEACHER_SPEED = 1.0  # a model must be strictly faster than its dense teacher to be worth shipping
+YOURS = "_yours"  # key set on a learner's records by learner_records: drawn and named as "your run"
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,7 @@ class Run:
     validation_f1: float | None = None  # on the validation articles: for choosing settings, never reported
     teacher: str | None = None  # the teacher's folder (repo-relative), as its dense record names it
     seed: int | None = None
+    yours: bool = False  # a learner's own run (from the scratch results folder), not a tracked record
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -119,9 +131,12 @@ def eval_split_of(record: dict) -> str | None:
 
 def pick_split(records, split: str | None = None, kinds=RUN_KINDS) -> str | None:
     """``split`` if given; else the split most of the runs were scored on (ties: official, dev-by-article, sample);
-    without runs, the split of most dense teachers."""
+    without runs, the split of most dense teachers. A learner's records (:func:`is_yours`) decide only when there
+    is nothing else."""
     if split is not None:
         return split
+    tracked = [r for r in records if not is_yours(r)]
+    records = tracked if any(r.get("kind") in (*kinds, "dense") for r in tracked) else records
     counts = Counter(eval_split_of(r) for r in records if r.get("kind") in kinds and eval_split_of(r))
     counts = counts or Counter(eval_split_of(r) for r in records if r.get("kind") == "dense" and eval_split_of(r))
     if not counts:
@@ -146,17 +161,19 @@ def runs(records, *, kinds=RUN_KINDS, split: str | None = None, speed: SpeedSour
             continue
         if metrics.get("f1") is None:
             continue
-        speedup, teacher_dir = speed.speedup_of(record), record.get("config", {}).get("teacher")
+        yours = is_yours(record)
+        timed = SpeedSource.per_record(speed.speed_key) if yours else speed  # the learner's: timed when it was made
+        speedup, teacher_dir = timed.speedup_of(record), record.get("config", {}).get("teacher")
         chosen.append(Run(
             name=record["name"], kind=record["kind"], f1=float(metrics["f1"]), exact_match=metrics.get("exact_match"),
             speedup=None if speedup is None else float(speedup), fill_rate=kept_fill_rate(metrics),
             scattered=is_scattered(metrics),
             heads_per_layer=tuple(metrics.get("heads_per_layer") or ()),
             neurons_per_layer=tuple(metrics.get("neurons_per_layer") or ()),
-            eval_split=split, speed_hardware=speed.where_of(record),
+            eval_split=split, speed_hardware=timed.where_of(record) + (" (its own timing)" if yours else ""),
             output_dir=record.get("config", {}).get("output_dir"),
             train_epochs=train_epochs_of(record, records), validation_f1=metrics.get("validation_f1"),
-            teacher=None if teacher_dir is None else folder_key(teacher_dir), seed=seed_of(record)))
+            teacher=None if teacher_dir is None else folder_key(teacher_dir), seed=seed_of(record), yours=yours))
     if other_splits and asked is None:
         warnings.warn(f"left out {sum(other_splits.values())} run(s) scored on other splits "
                       f"({dict(other_splits)}): scores on different splits can't be compared; "
@@ -166,12 +183,14 @@ def runs(records, *, kinds=RUN_KINDS, split: str | None = None, speed: SpeedSour
 
 def teacher(records, split: str | None, chosen_runs: list[Run] | None = None) -> dict | None:
     """The dense teacher record scored on ``split``: the one the runs were pruned from when their records name
-    its folder, else the newest."""
+    its folder, else the newest. A learner's teacher (:func:`is_yours`) only when no tracked one was scored there."""
     dense = [r for r in records if r.get("kind") == "dense" and eval_split_of(r) == split
              and r.get("metrics", {}).get("f1") is not None]
+    dense = [r for r in dense if not is_yours(r)] or dense
     if not dense:
         return None
-    used = {str(r.get("config", {}).get("teacher")) for r in records if r.get("kind") in RUN_KINDS}
+    used = {str(r.get("config", {}).get("teacher")) for r in records if r.get("kind") in RUN_KINDS
+            and not is_yours(r)}
     named = [r for r in dense if str(r.get("config", {}).get("output_dir")) in used]
     pool = named or dense
     return max(pool, key=lambda r: r.get("provenance", {}).get("date", ""))
@@ -195,15 +214,21 @@ def front(chosen_runs: list[Run], x: str = "speedup") -> list[Run]:
     return sorted((run for run, keep in zip(usable, mask) if keep), key=lambda run: getattr(run, x))
 
 
+def shippable(chosen_runs: list[Run]) -> list[Run]:
+    """The runs worth shipping: on the F1/speedup front (:func:`front`) and faster than the dense teacher
+    (speedup > 1). The chooser only ever picks among these."""
+    return [run for run in front(chosen_runs) if run.speedup > TEACHER_SPEED + TOLERANCE]
+
+
 def best_at(chosen_runs: list[Run], min_speedup: float) -> Run | None:
-    """The most accurate run at least ``min_speedup`` times faster than the teacher (ties: the faster)."""
-    fast = [run for run in front(chosen_runs) if run.speedup >= min_speedup - TOLERANCE]
+    """The most accurate shippable run at least ``min_speedup`` times faster than the teacher (ties: the faster)."""
+    fast = [run for run in shippable(chosen_runs) if run.speedup >= min_speedup - TOLERANCE]
     return max(fast, key=lambda run: (run.f1, run.speedup), default=None)
 
 
 def fastest_within(chosen_runs: list[Run], min_f1: float) -> Run | None:
-    """The fastest run scoring at least ``min_f1`` (ties: the more accurate)."""
-    good = [run for run in front(chosen_runs) if run.f1 >= min_f1 - TOLERANCE]
+    """The fastest shippable run scoring at least ``min_f1`` (ties: the more accurate)."""
+    good = [run for run in shippable(chosen_runs) if run.f1 >= min_f1 - TOLERANCE]
     return max(good, key=lambda run: (run.speedup, run.f1), default=None)
 
 
@@ -219,17 +244,21 @@ def reference_f1_of(records, run: Run, split: str | None) -> float | None:
 
 def compared_speed(records, split: str | None, kinds=RUN_KINDS) -> SpeedSource:
     """The one speed source of a comparison on ``split`` (:func:`~bmp.results.speeds.speed_source`): one timing
-    run when it covers every compared run, else each record's own timing."""
-    names = [r["name"] for r in records if r.get("kind") in kinds and eval_split_of(r) == split
+    run when it covers every compared run, else each record's own timing. A learner's runs and timings
+    (:func:`is_yours`) take no part: their runs keep their own timing (:func:`runs`)."""
+    tracked = [r for r in records if not is_yours(r)]
+    names = [r["name"] for r in tracked if r.get("kind") in kinds and eval_split_of(r) == split
              and r.get("metrics", {}).get("f1") is not None]
-    return speed_source(records, names)
+    return speed_source(tracked, names)
 
 
 def choose(records, max_f1_drop: float | None = None, min_speedup: float | None = None, *,
            split: str | None = None, kinds=RUN_KINDS, speed: SpeedSource | None = None) -> dict | None:
-    """The fastest run whose F1 is within ``max_f1_drop`` of *its own* reference (:func:`reference_f1_of`), or the
-    most accurate front run with speedup >= ``min_speedup`` (give exactly one). ``None`` when none qualifies (keep
-    the teacher). Speeds come from ``speed``, by default :func:`compared_speed` (one timing run when complete).
+    """The fastest shippable run (:func:`shippable`: on the front, faster than the teacher) whose F1 is within
+    ``max_f1_drop`` of *its own* reference (:func:`reference_f1_of`), or the most accurate shippable run with speedup
+    >= ``min_speedup`` (give exactly one). ``None`` when none qualifies: no pruned model meets the budget
+    (:func:`teacher_reference` says how far the teacher itself sits below the reference). Speeds come from
+    ``speed``, by default :func:`compared_speed` (one timing run when complete).
 
     Returns name, kind, f1, exact_match, speedup, fill_rate, heads_per_layer, neurons_per_layer, eval_split,
     speed_hardware, output_dir, teacher_f1 (the split's teacher), reference_f1 (the run's own reference) and
@@ -247,7 +276,7 @@ def choose(records, max_f1_drop: float | None = None, min_speedup: float | None 
         if not any(ref is not None for ref in references.values()) and teacher_f1(records, picked_split) is None:
             raise ValueError(f"no dense teacher record scored on split {picked_split!r}: record one "
                              f"(python -m bmp finetune) or choose by min_speedup instead")
-        within = [run for run in chosen_runs if run.speedup is not None and references[run.name] is not None
+        within = [run for run in shippable(chosen_runs) if references[run.name] is not None
                   and references[run.name] - run.f1 <= max_f1_drop + TOLERANCE]
         pick = max(within, key=lambda run: (run.speedup, run.f1), default=None)
     else:
@@ -257,6 +286,16 @@ def choose(records, max_f1_drop: float | None = None, min_speedup: float | None 
     reference = references[pick.name]
     return {**pick.to_dict(), "teacher_f1": teacher_f1(records, picked_split), "reference_f1": reference,
             "f1_drop": None if reference is None else reference - pick.f1}
+
+
+def teacher_reference(records, split: str | None):
+    """The split's dense teacher (:func:`teacher`) and its reference (:func:`~bmp.results.teachers.reference_for`):
+    what keeping the teacher costs when no pruned model meets a budget (``reference_f1 - teacher_f1``, > 0 when
+    its control trained as long scored higher). ``None`` without a teacher scored on ``split``."""
+    record = teacher(records, split)
+    if record is None:
+        return None
+    return reference_for(records, record.get("config", {}).get("output_dir"), split)
 
 
 def front_f1_at(front_runs: list[Run], speedup: float) -> float | None:
@@ -336,6 +375,35 @@ def f1_gap(pruned: list[Run], students: list[Run]) -> tuple[float | None, list[d
     return gap.mean, details
 
 
+# ---------------------------------------------------------------- the learner's own runs
+
+def is_yours(item) -> bool:
+    """Whether a record (or a :class:`Run`) is one of the learner's own, loaded by :func:`learner_records`."""
+    return bool(item.yours if isinstance(item, Run) else item.get(YOURS))
+
+
+def learner_records(directory: str | Path | None = None) -> list[dict]:
+    """The learner's own records, marked (:func:`is_yours`): those in ``directory`` (default
+    :func:`~bmp.results.records.results_dir`, where notebooks and commands record: ``$BMP_RESULTS_DIR``, else the
+    ignored ``outputs/results``). None when that folder is missing or is the tracked ``data/results`` (a recorded
+    sweep writes there: its runs are the project's, not a learner's)."""
+    directory = Path(directory) if directory is not None else results_dir()
+    if not directory.is_dir() or directory.resolve() == RESULTS_DIR.resolve():
+        return []
+    return [{**record, YOURS: True} for record in load_records(directory)]
+
+
+def with_learner_records(tracked, learner, split: str | None = None) -> tuple[list[dict], list[dict]]:
+    """``(records, elsewhere)``: the ``tracked`` records plus the ``learner`` ones scored on the tracked comparison's
+    split (``split``, default :func:`pick_split` of ``tracked``), and the learner's runs scored on another split,
+    which can't share an axis with the tracked ones (e.g. smoke runs on the synthetic sample)."""
+    tracked = list(tracked)
+    split = pick_split(tracked, split)
+    same = [r for r in learner if eval_split_of(r) == split]
+    elsewhere = [r for r in learner if r.get("kind") in RUN_KINDS and eval_split_of(r) != split]
+    return tracked + same, elsewhere
+
+
 def timing_speedups(record: dict, group: str = "speedups") -> tuple[dict[str, float], str]:
     """``({name: speedup}, hardware)`` from a ``timing`` record of ``python -m bmp.bench timing --record``;
     ``group`` "speedups" (runs vs the dense base) or "reference_speedups" (vs BERT-base)."""
@@ -346,7 +414,8 @@ def timing_speedups(record: dict, group: str = "speedups") -> tuple[dict[str, fl
     return dict(metrics.get(group, {})), label
 
 
-__all__ = ["PRUNED_KINDS", "RUN_KINDS", "STUDENT_KINDS", "Gap", "GapPoint", "Run", "best_at", "choose",
-           "compared_speed", "eval_split_of", "f1_gap", "fastest_within", "front", "front_f1_at", "gap_at_speed",
-           "is_scattered", "kept_fill_rate", "pick_split", "reference_f1_of", "runs", "speed_label", "split_title",
-           "teacher", "teacher_f1", "timing_speedups", "train_epochs_of"]
+__all__ = ["PRUNED_KINDS", "RUN_KINDS", "STUDENT_KINDS", "YOURS", "Gap", "GapPoint", "Run", "best_at",
+           "choose", "compared_speed", "eval_split_of", "f1_gap", "fastest_within", "front", "front_f1_at",
+           "gap_at_speed", "is_scattered", "is_yours", "kept_fill_rate", "learner_records", "pick_split",
+           "reference_f1_of", "runs", "shippable", "speed_label", "split_title", "teacher", "teacher_f1",
+           "teacher_reference", "timing_speedups", "train_epochs_of", "with_learner_records"]

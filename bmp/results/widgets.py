@@ -2,7 +2,10 @@
 
 A thin layer over :func:`bmp.results.tradeoff.choose`, with the same honest inputs as the targets: one speed source
 for every run (:func:`bmp.results.tradeoff.compared_speed`: the one timing run when it times them all) and each
-run's F1 given up against its *own* reference (the max of its teacher and that teacher's control). It builds
+run's F1 given up against its *own* reference (the max of its teacher and that teacher's control). It chooses only
+among the models on the front that run faster than the teacher; when none meets the budget it says so, and how far
+the teacher itself sits below the reference. A learner's own runs (:func:`bmp.results.tradeoff.with_learner_records`)
+are drawn as red stars labelled "your run", and can be chosen like any other. It builds
 without a display (figures are PNGs in ``ipywidgets.Image`` s), so it can be tested like any object::
 
     box = tradeoff_widget(load_records())
@@ -18,7 +21,7 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from bmp.results import tradeoff
-from bmp.results.plots import focus_f1_axis, structure_heatmap
+from bmp.results.plots import YOURS_LABEL, draw_yours, focus_f1_axis, structure_heatmap
 from bmp.results.speeds import SpeedSource
 
 SLIDER_LAYOUT = {"width": "90%", "max_width": "900px"}
@@ -52,9 +55,10 @@ class TradeoffWidget(widgets.VBox):
         self._runs = tradeoff.runs(self._records, split=split, speed=self.speed)
         self._references = {run.name: tradeoff.reference_f1_of(self._records, run, self._split) for run in self._runs}
         self._measurable = any(ref is not None for ref in self._references.values())
+        self._teacher = tradeoff.teacher_reference(self._records, self._split)
         self._dense = (dense_heads, dense_neurons)
         if max_drop is None:
-            drops = [self._references[run.name] - run.f1 for run in tradeoff.front(self._runs)
+            drops = [self._references[run.name] - run.f1 for run in tradeoff.shippable(self._runs)
                      if self._references[run.name] is not None]
             max_drop = max(1.0, step * -(-max(drops, default=0.0) // step))  # the whole front fits on the slider
         self.chosen: dict | None = None
@@ -82,7 +86,7 @@ class TradeoffWidget(widgets.VBox):
             self.plot.value = self.heatmap.value = b""
             return
         self.chosen = tradeoff.choose(self._records, max_f1_drop=max_f1_drop, split=self._split, speed=self.speed)
-        self.summary.value = describe(self.chosen, max_f1_drop, self._split, self.speed)
+        self.summary.value = describe(self.chosen, max_f1_drop, self._split, self.speed, teacher=self._teacher)
         self.plot.value = png(front_figure(self._runs, self._references, max_f1_drop, self.chosen))
         self.heatmap.value = self._heatmap_png(self.chosen)
 
@@ -98,7 +102,8 @@ class TradeoffWidget(widgets.VBox):
 
 def front_figure(runs, references: dict, max_f1_drop: float, chosen: dict | None, figsize=(7.5, 3.4)) -> Figure:
     """F1 against speedup: runs within the budget of their own reference filled, the others hollow, the front
-    drawn, each reference dashed and the chosen run ringed in red (gid ``chosen``)."""
+    drawn, the learner's own runs as red stars (gid ``runs:yours``), each reference dashed, the teacher's speed
+    (1x) dotted when a run is no faster, and the chosen run ringed in red (gid ``chosen``)."""
     fig = Figure(figsize=figsize, layout="constrained")
     ax = fig.subplots()
     timed = [run for run in runs if run.speedup is not None]
@@ -109,10 +114,19 @@ def front_figure(runs, references: dict, max_f1_drop: float, chosen: dict | None
                label=f"within {max_f1_drop:.1f} F1 of its reference", gid="within")
     ax.scatter([r.speedup for r in outside], [r.f1 for r in outside], s=30, facecolors="none", edgecolors="gray",
                zorder=3, label="further below its reference", gid="outside")
+    yours = [run for run in timed if run.yours]
+    if yours:
+        draw_yours(ax, [r.speedup for r in yours], [r.f1 for r in yours], size=140)
+        for run in yours:
+            ax.annotate(f"{YOURS_LABEL}: {run.name}", (run.speedup, run.f1), textcoords="offset points",
+                        xytext=(0, -14), ha="center", fontsize=7, color="crimson", zorder=6)
     front = tradeoff.front(timed)
     if front:
         ax.plot([r.speedup for r in front], [r.f1 for r in front], color="black", lw=1, zorder=2,
                 label="front", gid="front")
+    if any(run.speedup <= tradeoff.TEACHER_SPEED for run in timed):
+        ax.axvline(tradeoff.TEACHER_SPEED, color="gray", ls=":", lw=0.8, gid="teacher-speed",
+                   label="the teacher's speed: never chosen at or below it")
     for value in sorted({ref for ref in references.values() if ref is not None}):
         ax.axhline(value, color="gray", ls="--", lw=0.8, gid="reference")
         ax.axhline(value - max_f1_drop, color="gray", ls=":", lw=0.8, gid="budget")
@@ -131,20 +145,33 @@ def front_figure(runs, references: dict, max_f1_drop: float, chosen: dict | None
     return fig
 
 
-def describe(chosen: dict | None, max_f1_drop: float, split: str | None, speed: SpeedSource | None = None) -> str:
-    """The HTML lines under the slider."""
+def describe(chosen: dict | None, max_f1_drop: float, split: str | None, speed: SpeedSource | None = None, *,
+             teacher=None) -> str:
+    """The HTML lines under the slider; ``teacher`` (a :class:`~bmp.results.teachers.Reference`, from
+    :func:`bmp.results.tradeoff.teacher_reference`) says what keeping the teacher costs when nothing is chosen."""
     where = html.escape(tradeoff.split_title(split))
     speeds = "" if speed is None else f" Speeds: {html.escape(speed.describe())}."
     foot = (f"<br><i>Scores: {where}. Each run's F1 given up is taken from its own reference, the max of its "
             f"teacher and that teacher's control.{speeds}</i>")
     if chosen is None:
-        return (f"No recorded model is within {max_f1_drop:.1f} F1 of its reference: keep the teacher, or give up "
-                f"more F1.{foot}")
+        return (f"No pruned model on the front is both faster than the teacher and within {max_f1_drop:.1f} F1 of "
+                f"its reference: give up more F1, or keep the teacher.{keeping_teacher(teacher)}{foot}")
     fill = "" if chosen["fill_rate"] is None else f", fill rate {chosen['fill_rate']:.0%}"
     reference = chosen.get("reference_f1")
     versus = "" if reference is None else f" ({-chosen['f1_drop']:+.1f} vs its reference {reference:.1f})"
     return (f"<b>{html.escape(chosen['name'])}</b> ({html.escape(chosen['kind'])}): F1 {chosen['f1']:.1f}{versus}, "
             f"{chosen['speedup']:.2f}x faster ({html.escape(chosen['speed_hardware'])}){fill}.{foot}")
+
+
+def keeping_teacher(teacher) -> str:
+    """What keeping the teacher costs, against the reference the pruned models are held to (HTML, or "")."""
+    if teacher is None or teacher.teacher_f1 is None or teacher.reference_f1 is None:
+        return ""
+    below = teacher.reference_f1 - teacher.teacher_f1
+    if below <= tradeoff.TOLERANCE:
+        return f" The teacher ({teacher.teacher_f1:.1f} F1) is its own reference: keeping it gives up nothing."
+    return (f" Keeping it is no free choice either: the teacher scores {teacher.teacher_f1:.1f}, itself "
+            f"{below:.1f} F1 below the reference {teacher.reference_f1:.1f} (its {teacher.source}'s).")
 
 
 def tradeoff_widget(records=None, **options) -> TradeoffWidget:
@@ -157,4 +184,4 @@ def tradeoff_widget(records=None, **options) -> TradeoffWidget:
     return TradeoffWidget(records, **options)
 
 
-__all__ = ["TradeoffWidget", "describe", "front_figure", "image", "png", "tradeoff_widget"]
+__all__ = ["TradeoffWidget", "describe", "front_figure", "image", "keeping_teacher", "png", "tradeoff_widget"]
