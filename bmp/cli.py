@@ -16,6 +16,7 @@ COMMANDS = {  # command -> (module with main(argv), one line of help)
     "control": ("bmp.training.control", "the dense control: the teacher trained as long, with the same distillation"),
     "layer-drop": ("bmp.training.layer_drop", "the DistilBERT recipe: keep some layers, distil"),
     "torch-pruning": ("bmp.training.peer", "the peer baseline: Torch-Pruning heads and neurons, distilled as long"),
+    "rescore": ("bmp.training.rescore", "re-score a recorded model from its folder, saving its per-question answers"),
     "ship": ("bmp.training.ship", "held-out F1 of a model in torch fp32, ONNX Runtime fp32 and int8, recorded"),
     "sweep": ("bmp.training.sweep", "several pruning runs in a row, each recorded"),
     "summary": ("bmp.results.summary", "the README's results block and figures, from the records"),

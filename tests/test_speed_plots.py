@@ -328,11 +328,22 @@ def test_bench_pareto_on_fixture_records(records_dir):
     best = result["best_at_2_5x"]
     assert (best["run"], best["f1"], best["speedup"], best["single_seed"]) == ("run-d", 64.0, 3.4, True)
     assert result["best_at_4x"] is None
-    # student-a at 2.0x: the front between run-a (1.5x, 70.5) and run-b (2.2x, 69.0) is at 70.5 - 1.5 * 0.5 / 0.7
+    # these records don't say how long each run trained: nothing is like for like, so nothing is compared
+    assert result["f1_gap_vs_distil_recipe"]["mean"] is None
+    for name, kind, f1, speedup, fill in RUNS:  # now they do, with validation F1s to choose the rival on
+        if name != "run-e":
+            record(name, kind, {**_run_metrics(f1, speedup, fill), "train_epochs": 2, "validation_f1": f1},
+                   _provenance(), {"teacher": "runs/teacher/final", "output_dir": f"runs/{name}"},
+                   directory=records_dir)
+    result = bench_pareto.main(["--records", str(records_dir)])
+    # student-a at 2.0x meets the best on validation among the 2-epoch pruned runs at least as fast: run-b
     gap = result["f1_gap_vs_distil_recipe"]
-    assert gap["mean"] == pytest.approx(70.5 - 1.5 * 0.5 / 0.7 - 65.0, abs=1e-3)
+    a = next(row for row in gap["points"] if row["name"] == "student-a")
+    assert (a["rival"], a["gap"], a["front_chosen_on"]) == ("run-b", pytest.approx(69.0 - 65.0), "validation")
+    assert a["ci95"] is None and gap["verdict"] == "inconclusive"  # no per-question predictions in these records
     b = next(row for row in gap["points"] if row["name"] == "student-b")
     assert b["gap"] is None  # faster than every pruned model: no extrapolation
+    assert gap["mean"] == pytest.approx(4.0) and result["timing_runs"] == 0
     status = {t["key"]: t["status"] for t in result["targets"]}
     assert status["speed_2_5x"] == "not measured"  # one seed only: never "met"
     json.dumps(result)

@@ -1,10 +1,15 @@
 """The README's results block is generated from records, numbers and all."""
 import pytest
 
-from bmp.results.records import load_records, provenance, record
+from bmp.results.records import Predictions, load_records, provenance, record
 from bmp.results.summary import END, START, render, update_readme
 
 TEACHER = "runs/teacher-course/final"
+
+
+def _answers(f1):
+    """Per-question predictions whose every held-out question scores ``f1``."""
+    return Predictions({"heldout": {f"q{i}": ("x", 0.0, f1 / 100) for i in range(4)}})
 
 
 def _records(tmp_path):
@@ -72,13 +77,16 @@ def test_targets_speak_of_the_reference_seeds_and_speed_source(tmp_path):
     assert "61.9 F1 (single seed), -1.4 vs its reference 63.2 (no control yet), at 2.35x CPU speed" in line
 
     prov = provenance(base_model="embedded", data_split="dev by article", profile="course", seed=43)
-    record("control-course", "control", {"f1": 64.0, "eval_split": "dev-by-article"}, prov, {"teacher": TEACHER},
-           directory=tmp_path)
-    record("hybrid-lam40-course-s43-filled", "filled",
-           {"f1": 63.875, "cpu_speedup": 2.6, "fill_rate": 0.43, "eval_split": "dev-by-article"}, prov,
+    split = {"eval_split": "dev-by-article", "train_epochs": 2}
+    record("control-course", "control", {"f1": 64.0, **split, "predictions": _answers(64.0)}, prov,
            {"teacher": TEACHER}, directory=tmp_path)
-    record("student", "distil-recipe", {"f1": 55.0, "cpu_speedup": 3.0, "eval_split": "dev-by-article"}, prov,
-           {"teacher": TEACHER}, directory=tmp_path)
+    for name, f1, seed in (("hybrid-lam40-course-filled", 61.875, 42), ("hybrid-lam40-course-s43-filled", 63.875, 43)):
+        record(name, "filled", {"f1": f1, "cpu_speedup": 2.6, "fill_rate": 0.43, "validation_f1": f1, **split,
+                                "predictions": _answers(f1)},
+               provenance(base_model="embedded", data_split="dev by article", profile="course", seed=seed),
+               {"teacher": TEACHER}, directory=tmp_path)
+    record("student", "distil-recipe", {"f1": 55.0, "cpu_speedup": 3.0, **split, "predictions": _answers(55.0)},
+           prov, {"teacher": TEACHER}, directory=tmp_path)
     # every compared run timed in one run: those speeds replace the records' own
     record("CPU-fp32-b8x384", "timing", {"device": "cpu", "dtype": "fp32", "batch": 8, "seq": 384,
                                          "hardware": "CPU x86_64, 2 threads",
@@ -87,16 +95,18 @@ def test_targets_speak_of_the_reference_seeds_and_speed_source(tmp_path):
            provenance(base_model="embedded", data_split="synthetic", profile="bench"), directory=tmp_path)
     records = load_records(tmp_path)
     text = targets(records)
-    assert "control control-course 64.0 F1 (single seed); the reference is the control's 64.0" in text
+    assert "control control-course (2 epochs) 64.0 F1 (single seed); the reference is the control's 64.0" in text
     assert "all timed in one run (CPU x86_64, 2 threads, fp32" in text
     # seeds 61.875 and 63.875: mean 62.875, std 1.414; 64.0 - 62.875 = 1.125 > 1.0 at 2.6x (the one run's mean)
     assert "- >= 2.5x at <= 1.0 F1 below the reference (mean of >= 2 seeds): **missed**; hybrid-lam40-course-filled: " \
            "62.9 ± 1.4 F1 over 2 seeds at 2.60x" in text
-    assert "1.1 F1 below the reference" in text
-    # the student at 2.0x is slower than the pruned front's slowest point (2.5x, 62.875): +7.9 F1
+    assert "1.1 F1 below the reference" in text and "gap -1.12 F1, 95% CI [-1.12, -1.12]" in text
+    # the student at 2.0x meets the pruned setting chosen on validation among those at least as fast: +7.9 F1
     assert "vs the layer-dropped student student (55.0 F1 (single seed) at 2.00x" in text and "**+7.9 F1**" in text
+    assert "meets hybrid-lam40-course-filled (62.9 ± 1.4 F1 over 2 seeds at 2.60x, chosen on validation F1)" in text
     assert "timed against the teacher when recorded" not in text
     assert "62.9 ± 1.4 F1 over 2 seeds, -1.1 vs its reference 64.0, at 2.60x" in takeaways(records)
+    assert "- Verdicts: The project's one verdict rule" in text  # stated once, from bmp.results.intervals.judge
 
 
 def test_the_readme_block_is_what_the_records_render(repo_root):

@@ -1,9 +1,14 @@
 """The targets' comparisons on hand-made records: references with controls, seeds, the validation choice, the speed
-source, gaps at equal speed, and "not measured" where inputs are missing. Expected numbers are worked out by hand."""
+source, gaps at equal speed, and "not measured" where inputs are missing. Expected numbers are worked out by hand.
+
+Each hand-made model answers every question equally well (its F1 on each of a few questions is its mean F1), so a
+paired interval collapses onto its estimate and the verdicts below follow from the estimates alone; how intervals
+widen with real per-question scores is tested in test_intervals.py."""
 import pytest
 
 from bmp.results.analysis import analyse
-from bmp.results.records import load_records, record
+from bmp.results.intervals import INCONCLUSIVE
+from bmp.results.records import Predictions, load_records, record
 from bmp.results.seeds import seed_of, setting_name
 from bmp.results.serving import serving_summary
 from bmp.results.speeds import ONE_RUN, PER_RECORD, SpeedSource, speed_source
@@ -20,27 +25,45 @@ def _prov(seed=None, date="2026-01-01T00:00:00+00:00"):
             "hardware": {"cpu": "x86_64", "torch_threads": 2}, "date": date, "git_commit": "test", "seed": seed}
 
 
-def _run(folder, name, kind, f1, speed, *, val=None, seed=None, teacher=TEACHER, epochs=2, split=SPLIT):
+def _answers(f1, val=None, questions=5):
+    """Per-question predictions whose every question scores ``f1`` (and ``val`` on validation)."""
+    splits = {"heldout": {f"h{i}": ("x", 0.0, f1 / 100) for i in range(questions)}}
+    if val is not None:
+        splits["validation"] = {f"v{i}": ("x", 0.0, val / 100) for i in range(questions)}
+    return Predictions(splits)
+
+
+def _run(folder, name, kind, f1, speed, *, val=None, seed=None, teacher=TEACHER, epochs=2, split=SPLIT,
+         answers=True, config=()):
     metrics = {"f1": f1, "eval_split": split, "cpu_speedup": speed, "train_epochs": epochs}
     if val is not None:
         metrics["validation_f1"] = val
-    record(name, kind, metrics, _prov(seed), {"teacher": teacher, "output_dir": f"runs/{name}"}, directory=folder)
-
-
-def _teacher(folder, f1=70.0, out=TEACHER, name="dense-t"):
-    record(name, "dense", {"f1": f1, "eval_split": SPLIT, "epochs": 1, "converged": False}, _prov(42),
-           {"output_dir": out}, directory=folder)
-
-
-def _control(folder, f1, seed=42, teacher=TEACHER):
-    name = "control-t" + ("" if seed == 42 else f"-s{seed}")
-    record(name, "control", {"f1": f1, "eval_split": SPLIT, "epochs": 2}, _prov(seed), {"teacher": teacher},
+    if answers:
+        metrics["predictions"] = _answers(f1, val)
+    record(name, kind, metrics, _prov(seed), {"teacher": teacher, "output_dir": f"runs/{name}", **dict(config)},
            directory=folder)
 
 
-def _timing(folder, speedups, date="2026-02-01T00:00:00+00:00", **shape):
+def _teacher(folder, f1=70.0, out=TEACHER, name="dense-t"):
+    record(name, "dense", {"f1": f1, "eval_split": SPLIT, "epochs": 1, "converged": False,
+                           "predictions": _answers(f1)}, _prov(42), {"output_dir": out}, directory=folder)
+
+
+def _control(folder, f1, seed=42, teacher=TEACHER, epochs=2):
+    name = "control-t" + ("" if seed == 42 else f"-s{seed}") + ("" if epochs == 2 else f"-{epochs}ep")
+    record(name, "control", {"f1": f1, "eval_split": SPLIT, "epochs": epochs, "predictions": _answers(f1)},
+           _prov(seed), {"teacher": teacher}, directory=folder)
+
+
+def _timing(folder, speedups, date="2026-02-01T00:00:00+00:00", spread=None, **shape):
+    """A timing run; with ``spread``, each model's repeats span ``spread`` of its median on either side (the dense
+    base's none), so its speed range is ``speedup / (1 + spread)`` to ``speedup / (1 - spread)``."""
     metrics = {"device": "cpu", "dtype": "fp32", "batch": 8, "seq": 384, "hardware": "CPU test, 2 threads",
                "speedups": speedups, **shape}
+    if spread is not None:
+        metrics["timings"] = {"dense base": {"min_s": 1.0, "median_s": 1.0, "max_s": 1.0, "repeats": 10}} | {
+            name: {"min_s": (1 - spread) / x, "median_s": 1 / x, "max_s": (1 + spread) / x, "repeats": 10}
+            for name, x in speedups.items()}
     record(f"timing-{date[:10]}-{shape}", "timing", metrics, _prov(date=date), directory=folder)
 
 
@@ -177,40 +200,127 @@ def test_speed_source_is_one_checked_value():
 
 # ---------------------------------------------------------------- comparisons at equal speed
 
-def test_struct_gap_interpolates_the_hybrid_front(tmp_path):
+def test_struct_meets_the_hybrid_chosen_on_validation_not_held_out(tmp_path):
     _teacher(tmp_path)
-    _run(tmp_path, "hybrid-lam10-t-filled", "filled", 60.0, 2.0)
-    _run(tmp_path, "hybrid-lam50-t-filled", "filled", 50.0, 4.0)
-    _run(tmp_path, "struct-lam10-t-filled", "filled", 53.0, 3.0)  # the front is at 55.0 there: -2.0
+    _run(tmp_path, "hybrid-lam10-t-filled", "filled", 60.0, 2.0, val=60.0)
+    _run(tmp_path, "hybrid-lam30-t-filled", "filled", 58.0, 3.5, val=55.0)  # held-out F1 would pick it at >= 3x
+    _run(tmp_path, "hybrid-lam50-t-filled", "filled", 50.0, 4.0, val=58.0)  # validation F1 picks it
+    _run(tmp_path, "struct-lam10-t-filled", "filled", 53.0, 3.0)  # meets lam50: 53 - 50 = +3.0 (held-out: -5.0)
     _run(tmp_path, "struct-lam90-t-filled", "filled", 40.0, 5.0)  # faster than every hybrid: not compared
-    _run(tmp_path, "struct-lam10-t-packed", "packed", 20.0, 3.0)  # packed: not a shipped model, not compared
+    _run(tmp_path, "struct-lam10-t-packed", "packed", 20.0, 3.0, epochs=1)  # packed: not a shipped model
     summary = summarize(load_records(tmp_path))
     gap = summary["struct_gap_vs_hybrid"]
     points = {p["name"]: p for p in gap["points"]}
     assert set(points) == {"struct-lam10-t-filled", "struct-lam90-t-filled"}
-    assert points["struct-lam10-t-filled"]["front_f1"] == pytest.approx(55.0)
-    assert points["struct-lam10-t-filled"]["gap"] == pytest.approx(-2.0)
-    assert points["struct-lam90-t-filled"]["gap"] is None
-    assert gap["mean"] == pytest.approx(-2.0) and _check(summary, "struct_vs_hybrid")["status"] == MET
-    _run(tmp_path, "struct-lam20-t-filled", "filled", 50.0, 2.5)  # front at 57.5: -7.5; mean -4.75
+    point = points["struct-lam10-t-filled"]
+    assert (point["rival"], point["front_chosen_on"]) == ("hybrid-lam50-t-filled", "validation")
+    assert point["front_f1"] == pytest.approx(50.0) and point["gap"] == pytest.approx(3.0)
+    assert point["ci95"] == pytest.approx([3.0, 3.0]) and point["verdict"] == MET
+    assert points["struct-lam90-t-filled"]["gap"] is None and points["struct-lam90-t-filled"]["verdict"] is None
+    assert gap["rivals_used"] == ["hybrid-lam50-t-filled"] and gap["front_chosen_on"] == "validation"
+    assert gap["mean"] == pytest.approx(3.0) and gap["ci95"] == pytest.approx([3.0, 3.0])
+    check = _check(summary, "struct_vs_hybrid")
+    assert check["status"] == MET and "against hybrid-lam50-t-filled" in check["note"]
+    _run(tmp_path, "struct-lam20-t-filled", "filled", 40.0, 2.5)  # meets lam50 too: -10.0; mean -3.5
     summary = summarize(load_records(tmp_path))
-    assert summary["struct_gap_vs_hybrid"]["mean"] == pytest.approx(-4.75)
+    assert summary["struct_gap_vs_hybrid"]["mean"] == pytest.approx(-3.5)
     assert _check(summary, "struct_vs_hybrid")["status"] == MISSED
+
+
+def _pruned(folder, name, attention, ffn, teacher=TEACHER):
+    record(name, "pruned", {"f1": 50.0, "eval_split": SPLIT}, _prov(42),
+           {"teacher": teacher, "output_dir": f"runs/{name}/final",
+            "recipe": {"regularization": {"attention": attention, "ffn": ffn}}}, directory=folder)
+
+
+def test_comparisons_are_like_for_like(tmp_path):
+    _teacher(tmp_path)
+    _teacher(tmp_path, 60.0, out="runs/teacher-u/final", name="dense-u")
+    for name, attention, ffn in (("hybrid-a", 10, 10), ("hybrid-b", 10, 20), ("struct-c", 10, 20),
+                                 ("hybrid-u", 10, 20)):
+        _pruned(tmp_path, name, attention, ffn, teacher="runs/teacher-u/final" if name == "hybrid-u" else TEACHER)
+    _run(tmp_path, "hybrid-a-filled", "filled", 70.0, 3.5, val=70.0, config={"pruned": "runs/hybrid-a/final"})
+    _run(tmp_path, "hybrid-b-filled", "filled", 60.0, 3.5, val=60.0, config={"pruned": "runs/hybrid-b/final"})
+    _run(tmp_path, "hybrid-b3-filled", "filled", 90.0, 3.5, val=90.0, epochs=3,  # trained longer
+         config={"pruned": "runs/hybrid-b/final"})
+    _run(tmp_path, "hybrid-u-filled", "filled", 80.0, 3.5, val=80.0, teacher="runs/teacher-u/final",
+         config={"pruned": "runs/hybrid-u/final"})  # another teacher
+    _run(tmp_path, "struct-c-filled", "filled", 59.0, 3.0, config={"pruned": "runs/struct-c/final"})
+    analysis = analyse(load_records(tmp_path))
+    balance = {s.name: s.ffn_balance for s in analysis.settings}
+    assert balance["hybrid-a-filled"] == 1.0 and balance["struct-c-filled"] == 2.0
+    (point,) = analysis.struct_vs_hybrid.points
+    assert point.rivals == ("hybrid-b-filled",)  # same balance, epochs and teacher: only hybrid-b
+    assert point.rival.name == "hybrid-b-filled" and point.gap == pytest.approx(-1.0)
 
 
 def test_gaps_to_students_and_torch_pruning(tmp_path):
     _teacher(tmp_path)
-    _run(tmp_path, "hybrid-lam10-t-filled", "filled", 60.0, 2.0, epochs=2)
-    _run(tmp_path, "hybrid-lam50-t-filled", "filled", 50.0, 4.0, epochs=2)
-    _run(tmp_path, "hybrid-lam90-t-filled", "filled", 70.0, 4.0, epochs=5)  # trained longer: never a rival
-    _run(tmp_path, "distil-2L-t", "distil-recipe", 54.0, 3.0, epochs=2)  # front 55.0: +1.0, under +2
-    _run(tmp_path, "tp-50-t", "torch-pruning", 56.0, 3.0, epochs=2)  # front 55.0: -1.0, under 0
+    _run(tmp_path, "hybrid-lam10-t-filled", "filled", 60.0, 2.0, val=60.0, epochs=2)
+    _run(tmp_path, "hybrid-lam50-t-filled", "filled", 55.0, 4.0, val=55.0, epochs=2)
+    _run(tmp_path, "hybrid-lam90-t-filled", "filled", 70.0, 4.0, val=70.0, epochs=5)  # trained longer: no rival
+    _run(tmp_path, "hybrid-lam50-t-packed", "packed", 65.0, 4.0, val=65.0, epochs=1)  # trained less: no rival
+    _run(tmp_path, "distil-2L-t", "distil-recipe", 54.0, 3.0, epochs=2)  # meets lam50: +1.0, under +2
+    _run(tmp_path, "tp-50-t", "torch-pruning", 56.0, 3.0, epochs=2)  # meets lam50: -1.0, under 0
     summary = summarize(load_records(tmp_path))
     assert summary["f1_gap_vs_distil_recipe"]["mean"] == pytest.approx(1.0)
     assert summary["f1_gap_vs_torch_pruning"]["mean"] == pytest.approx(-1.0)
     assert _check(summary, "vs_distil_recipe")["status"] == MISSED
     assert _check(summary, "vs_torch_pruning")["status"] == MISSED
-    assert summary["f1_gap_vs_torch_pruning"]["points"][0]["rivals_compared"] == 2
+    point = summary["f1_gap_vs_torch_pruning"]["points"][0]
+    assert point["rivals"] == ["hybrid-lam10-t-filled", "hybrid-lam50-t-filled"] and point["rivals_compared"] == 2
+    assert point["rival"] == "hybrid-lam50-t-filled" and point["seeds"] == {"point": [42], "rival": [42]}
+
+
+def test_a_run_without_predictions_leaves_its_comparisons_inconclusive(tmp_path):
+    from bmp.results.intervals import NO_PREDICTIONS
+
+    _teacher(tmp_path)
+    _run(tmp_path, "hybrid-lam50-t-filled", "filled", 55.0, 4.0, val=55.0)
+    _run(tmp_path, "distil-2L-t", "distil-recipe", 40.0, 3.0, answers=False)  # +15, but no per-question scores
+    summary = summarize(load_records(tmp_path))
+    gap, check = summary["f1_gap_vs_distil_recipe"], _check(summary, "vs_distil_recipe")
+    assert gap["mean"] == pytest.approx(15.0) and gap["ci95"] is None and gap["verdict"] == INCONCLUSIVE
+    assert gap["missing_predictions"] == ["distil-2L-t"]
+    assert check["status"] == INCONCLUSIVE and check["ci95"] is None and NO_PREDICTIONS in check["note"]
+
+
+def test_controls_of_another_length_are_not_averaged_in(tmp_path):
+    _teacher(tmp_path, 70.0)
+    _control(tmp_path, 72.0)  # 2 epochs
+    _control(tmp_path, 80.0, epochs=3)
+    _run(tmp_path, "hybrid-lam10-t-filled", "filled", 70.0, 3.0, val=70.0, epochs=2)
+    _run(tmp_path, "hybrid-lam20-t-filled", "filled", 79.0, 3.0, val=79.0, epochs=3)
+    records = load_records(tmp_path)
+    drops = {s.name: s.f1_drop for s in analyse(records).settings}
+    assert drops == pytest.approx({"hybrid-lam10-t-filled": 2.0, "hybrid-lam20-t-filled": 1.0})  # 72, not 76
+    two, three = (reference_for(records, TEACHER, SPLIT, epochs) for epochs in (2.0, 3.0))
+    assert (two.controls, two.control_f1, two.control_epochs) == (("control-t",), 72.0, 2.0)
+    assert (three.controls, three.control_f1) == (("control-t-3ep",), 80.0)
+    assert reference_for(records, TEACHER, SPLIT).control_epochs == 2.0  # no run to match: the more common, shorter
+
+
+def test_a_speed_target_is_judged_on_the_speed_range_of_the_timing_runs(tmp_path):
+    _teacher(tmp_path, 70.0)
+    _run(tmp_path, "hybrid-lam10-t-filled", "filled", 69.5, 3.0, val=70.0, seed=42)
+    _run(tmp_path, "hybrid-lam10-t-s43-filled", "filled", 69.5, 3.0, val=70.0, seed=43)
+    names = ("hybrid-lam10-t-filled", "hybrid-lam10-t-s43-filled")
+    assert _check(summarize(load_records(tmp_path)), "speed_2_5x")["status"] == INCONCLUSIVE  # no timing run
+    _timing(tmp_path, dict.fromkeys(names, 3.0), spread=0.1)  # one run: range [3 / 1.1, 3 / 0.9], above 2.5
+    summary = summarize(load_records(tmp_path))
+    check = _check(summary, "speed_2_5x")
+    assert check["status"] == MET and check["timing_runs"] == summary["timing_runs"] == 1
+    assert check["ci95"] == pytest.approx([-0.5, -0.5]) and check["seeds"] == {"point": [42, 43], "reference": [42]}
+    assert check["speed"]["interval"] == pytest.approx([3 / 1.1, 3 / 0.9])
+    _timing(tmp_path, dict.fromkeys(names, 3.0), spread=0.25)  # the newer run's range, [2.4, 4.0], straddles 2.5
+    summary = summarize(load_records(tmp_path))
+    assert summary["timing_runs"] == 1 and _check(summary, "speed_2_5x")["status"] == INCONCLUSIVE
+    for day, speed in (("2026-02-02", 2.6), ("2026-02-03", 3.4)):  # three runs: median 3.0, range [2.6, 3.4]
+        _timing(tmp_path, dict.fromkeys(names, speed), date=f"{day}T00:00:00+00:00")
+    summary = summarize(load_records(tmp_path))
+    check = _check(summary, "speed_2_5x")
+    assert summary["timing_runs"] == 3 and check["status"] == MET
+    assert check["speed"]["interval"] == pytest.approx([2.6, 3.4]) and summary["best_at_2_5x"]["speedup"] == 3.0
 
 
 # ---------------------------------------------------------------- missing inputs
@@ -350,6 +460,7 @@ def test_a_longer_schedule_that_never_beats_the_teacher_shows_it_converged(tmp_p
     four = next(r for r in records if r["name"] == "teacher-4ep")
     converged, why = convergence(records, four)
     assert converged is True and "8-epoch schedule (teacher-8ep) peaked at 63.5" in why
+    assert "its own last epoch still gained +1.40" in why  # said, not hidden: the rule is the longer schedule's
     reference = reference_for(records, "runs/t4/final", SPLIT)
     assert reference.teacher_converged is True and "peaked at 63.5" in reference.describe()
     _schedule(tmp_path, "teacher-8ep", 8, [54.2, 59.3, 61.0, 63.5, 64.1, 65.0, 65.6, 65.7], "runs/t8/final")

@@ -3,16 +3,22 @@
 Reads the records (default ``data/results``) and prints :func:`bmp.results.targets.summarize` for the runs scored
 on one split:
 
-- ``teacher_f1``, ``teacher_epochs``, ``control_f1`` and ``reference_f1`` (the larger of the two) of the teacher
-  most runs came from; every F1 drop is taken from each run's own teacher's reference;
+- ``teacher_f1``, ``teacher_epochs``, ``control_f1`` (its controls trained ``control_epochs``, as long as the runs)
+  and ``reference_f1`` (the larger of the two) of the teacher most runs came from; every F1 drop is taken from each
+  run's own teacher's reference, with controls trained as long as that run;
 - ``best_at_2_5x`` / ``best_at_4x`` (one per speed target): the pruned setting chosen on mean validation F1 among
-  those that fast, reported on held-out F1 as ``{run, f1, f1_std, seeds, speedup, validation_f1, f1_drop}``;
+  those that fast, reported on held-out F1 as ``{run, f1, f1_std, seeds, speedup, validation_f1, f1_drop}``, with
+  its ``speed_interval`` over the timing runs;
 - ``struct_gap_vs_hybrid``, ``f1_gap_vs_distil_recipe``, ``f1_gap_vs_torch_pruning``: comparisons at equal speed,
-  ``{about, mean, points}``;
-- ``speed_source``: "one-run" when the newest CPU fp32 timing record times every run, else "per-record";
+  like for like (same teacher, epochs and FFN balance), each point meeting the rival chosen on validation F1 among
+  those at least as fast: ``{about, mean, ci95, verdict, front_chosen_on, rivals_used, seeds, points}``;
+- ``speed_source``, ``timing_runs`` (how many timing records the speeds come from; 0: each record's own timing) and
+  ``speed_note``;
 - ``int8_f1_drop`` from a ``deploy-accuracy`` record, or null;
-- ``targets``: each target of :data:`bmp.results.targets.TARGETS` with its threshold and met / missed /
-  not measured;
+- ``targets``: each target of :data:`bmp.results.targets.TARGETS` with its threshold, ``ci95`` (the paired 95%
+  interval of its gap, null without per-question predictions), ``verdict`` (met / missed / inconclusive, by
+  :func:`bmp.results.intervals.judge`; null when not measured), ``front_chosen_on``, ``seeds`` per side and
+  ``timing_runs``;
 - ``serving`` (:mod:`bmp.results.serving`): the deploy bench's ratios, each shipped model's F1 per form, and the
   serving targets (int8 against torch, the int8 F1 cost, the combined speedup).
 """

@@ -1,9 +1,11 @@
-"""The recorded trade-off, compared honestly: every run against its own teacher's reference, seeds averaged,
-settings chosen on validation, speeds from one timing run when there is one, gaps taken at equal speed.
+"""The recorded trade-off, compared honestly: every run against its own teacher's reference (controls trained as
+long), seeds averaged, every choice made on validation F1, speeds from the timing runs, gaps taken at equal speed
+like for like, each with a paired interval over the held-out questions (:mod:`bmp.results.intervals`).
 
     analysis = analyse(load_records())
     analysis.best_at(4.0)            # the setting chosen on validation F1 among those >= 4x, reported held-out
-    analysis.vs_distil_recipe.mean   # the pruned front's lead over the layer-dropped students
+    analysis.vs_distil_recipe.mean   # the pruned settings' lead over the layer-dropped students
+    analysis.vs_distil_recipe.interval   # its 95% interval (None until the runs have per-question predictions)
 
 :mod:`bmp.results.targets` checks the targets on it; ``python -m bmp summary`` and ``python -m bmp.bench pareto``
 both read it, so the README and the bench can't disagree.
@@ -11,12 +13,16 @@ both read it, so the README and the bench can't disagree.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
-from bmp.results import tradeoff
-from bmp.results.seeds import Choice, Setting, best_at, group_settings, setting_name
-from bmp.results.speeds import SpeedSource, speed_source
-from bmp.results.teachers import Reference, reference_for, reference_of_record
+import numpy as np
+
+from bmp.results import intervals, tradeoff
+from bmp.results.intervals import Gap, SpeedInterval
+from bmp.results.seeds import VALIDATION, Choice, Setting, best_at, group_settings, like_for_like, setting_name
+from bmp.results.speeds import SpeedSource, newest_timing, speed_source
+from bmp.results.teachers import Reference, folder_key, reference_for, reference_of_record
 
 FINAL_KIND = "filled"  # struct and hybrid are compared as the models one ships: packed, then filled
 DISTIL_KIND, TORCH_PRUNING_KIND = "distil-recipe", "torch-pruning"
@@ -48,21 +54,98 @@ class Int8Drop:
 
 
 @dataclass(frozen=True)
+class ComparedPoint:
+    """One point of a comparison and the rival it meets: the like-for-like rival setting
+    (:func:`~bmp.results.seeds.like_for_like`) chosen on validation F1 among those at least as fast. ``gap`` is the
+    signed difference of their mean held-out F1s; ``interval`` its paired interval (None while a run of either lacks
+    per-question predictions: ``missing_predictions`` names them)."""
+
+    point: Setting
+    rivals: tuple[str, ...]  # the like-for-like rival settings, at any speed
+    rival: Setting | None  # None: the point is faster than every rival (no extrapolation)
+    gap: float | None
+    interval: Gap | None = None
+    missing_predictions: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.point.name
+
+    @property
+    def front_f1(self) -> float | None:
+        return None if self.rival is None else self.rival.f1
+
+    def to_dict(self) -> dict:
+        p, r = self.point, self.rival
+        return {"name": p.name, "f1": p.f1, "f1_std": p.f1_std, "speedup": p.speedup, "train_epochs": p.train_epochs,
+                "single_seed": p.single_seed, "seeds": {"point": list(p.seeds), "rival": [] if r is None else
+                                                        list(r.seeds)},
+                "rivals": list(self.rivals), "rivals_compared": len(self.rivals), "front_chosen_on": VALIDATION,
+                "rival": None if r is None else r.name, "front_f1": self.front_f1,
+                "rival_speedup": None if r is None else r.speedup,
+                "rival_validation_f1": None if r is None else r.validation_f1, "gap": self.gap,
+                "ci95": None if self.interval is None else self.interval.ci95,
+                "questions": None if self.interval is None else self.interval.questions,
+                "missing_predictions": list(self.missing_predictions)}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A comparison at equal speed: ``about`` says which side minus which; ``mean`` is over the points that met a
+    rival (None when none did: not measured), ``interval`` the paired interval of that mean (None while a compared
+    run lacks per-question predictions)."""
+
+    about: str
+    points: tuple[ComparedPoint, ...]
+    interval: Gap | None = None
+    missing_predictions: tuple[str, ...] = ()
+
+    @property
+    def compared(self) -> list[ComparedPoint]:
+        return [p for p in self.points if p.gap is not None]
+
+    @property
+    def mean(self) -> float | None:
+        gaps = [p.gap for p in self.compared]
+        return float(np.mean(gaps)) if gaps else None
+
+    @property
+    def rivals_used(self) -> list[str]:
+        return sorted({p.rival.name for p in self.compared})
+
+    def to_dict(self) -> dict:
+        return {"about": self.about, "mean": self.mean, "ci95": None if self.interval is None else self.interval.ci95,
+                "front_chosen_on": VALIDATION, "rivals_used": self.rivals_used,
+                "seeds": {"points": {p.name: list(p.point.seeds) for p in self.compared},
+                          "rivals": {p.rival.name: list(p.rival.seeds) for p in self.compared}},
+                "missing_predictions": list(self.missing_predictions),
+                "points": [p.to_dict() for p in self.points]}
+
+
+COMPARISONS = ("struct_vs_hybrid", "vs_distil_recipe", "vs_torch_pruning")
+
+
+@dataclass(frozen=True)
 class Analysis:
     """Everything the targets and the README say about the runs scored on ``split``.
 
     ``reference`` is that of the teacher most runs came from (each setting's own ``f1_drop`` uses its own runs'
-    teachers); ``settings`` holds every run kind, seeds grouped, speeds from ``speed``."""
+    teacher and controls trained as long); ``settings`` holds every run kind, seeds grouped, speeds from ``speed``;
+    ``speed_intervals`` each timed run's speed interval over the ``timing_runs`` timing records behind ``speed``."""
 
     split: str | None
     speed: SpeedSource
     reference: Reference
     settings: tuple[Setting, ...]
-    struct_vs_hybrid: tradeoff.Gap
-    vs_distil_recipe: tradeoff.Gap
-    vs_torch_pruning: tradeoff.Gap
+    struct_vs_hybrid: Comparison
+    vs_distil_recipe: Comparison
+    vs_torch_pruning: Comparison
     int8: Int8Drop | None
     left_out_other_splits: tuple[tuple[str, int], ...] = ()
+    timing_runs: int = 0
+    speed_intervals: Mapping[str, SpeedInterval] = field(default_factory=dict, hash=False, repr=False)
+    references: Mapping[tuple, Reference] = field(default_factory=dict, hash=False, repr=False)
+    records: Mapping[tuple[str, str], dict] = field(default_factory=dict, hash=False, repr=False)  # (kind, name)
 
     def of_kinds(self, kinds) -> list[Setting]:
         return [s for s in self.settings if s.kind in kinds]
@@ -73,31 +156,132 @@ class Analysis:
 
     @property
     def front(self) -> list[Setting]:
-        """The pruned settings on the F1 / speed front (mean F1 over seeds), slowest first."""
+        """The pruned settings on the held-out F1 / speed front (mean F1 over seeds), slowest first: what the plots
+        draw. No comparison picks from it: they choose on validation F1."""
         return tradeoff.front(self.pruned)
 
     def best_at(self, min_speedup: float) -> Choice | None:
         """The pruned setting chosen on validation F1 among those at least ``min_speedup`` times faster."""
         return best_at(self.pruned, min_speedup)
 
-    def gap(self, name: str) -> tradeoff.Gap:
-        if name not in ("struct_vs_hybrid", "vs_distil_recipe", "vs_torch_pruning"):
-            raise ValueError(f"unknown comparison {name!r}: use struct_vs_hybrid, vs_distil_recipe or "
-                             "vs_torch_pruning")
+    def gap(self, name: str) -> Comparison:
+        if name not in COMPARISONS:
+            raise ValueError(f"unknown comparison {name!r}: use {', '.join(COMPARISONS)}")
         return getattr(self, name)
+
+    def scores(self, kind: str, names) -> tuple[list[dict] | None, list[str]]:
+        """Held-out per-question F1 of the runs ``names`` of ``kind`` (:func:`~bmp.results.intervals.scores_of`)."""
+        return _scores(self.records, kind, names)
+
+    def reference_of(self, setting: Setting) -> Reference | None:
+        return self.references.get((setting.teacher, setting.train_epochs))
+
+    def reference_gap(self, setting: Setting) -> tuple[Gap | None, list[str]]:
+        """F1(setting) - F1(its reference), paired on the held-out questions and pooled over the setting's seeds and
+        the control's (or, when the teacher is the reference, the teacher alone); and the runs lacking
+        predictions."""
+        ref = self.reference_of(setting)
+        if ref is None or ref.reference_f1 is None:
+            return None, []
+        kind, names = ("control", ref.controls) if ref.source == "control" else ("dense", (ref.teacher,))
+        point, missing = self.scores(setting.kind, setting.runs)
+        against, missing_ref = self.scores(kind, names)
+        if point is None or against is None:
+            return None, missing + missing_ref
+        return intervals.paired_gap(point, against), []
+
+    def speed_interval(self, setting: Setting) -> SpeedInterval | None:
+        """The setting's speed over the timing runs, its seeds' models averaged (None without timing runs)."""
+        return intervals.mean_interval([self.speed_intervals.get(run) for run in setting.runs])
+
+    def describe_speed(self) -> str:
+        if self.timing_runs > 1:
+            return (f"the median of {self.timing_runs} timing runs of every model ({self.speed.where}; "
+                    f"`{self.speed.timing_record}`), each speed with the runs' range")
+        if self.timing_runs == 1:
+            return (f"{self.speed.describe()}; a single timing run, so each speed's range is that of its repeats "
+                    "(the targets ask for >= 3 interleaved runs)")
+        return f"{self.speed.describe()}; no timing run to give a speed its range, so no speed target can be met"
+
+
+def _scores(records: Mapping[tuple[str, str], dict], kind: str, names) -> tuple[list[dict] | None, list[str]]:
+    return intervals.scores_of([records[(kind, name)] for name in names])
+
+
+def compare_at_speed(points, rivals, *, about: str, point_minus_rival: bool = False,
+                     scores=None) -> Comparison:
+    """Meet each of ``points`` with the rival chosen on validation F1 (:func:`~bmp.results.seeds.best_at`, never on
+    held-out F1) among the like-for-like ``rivals`` at least as fast as the point: a rival gains nothing by being
+    slower, and a point faster than every rival is not compared (no extrapolation).
+
+    The gap is rival minus point, or point minus rival with ``point_minus_rival``. ``scores(setting)`` gives its
+    runs' per-question F1 and the names lacking them (:meth:`Analysis.scores`); with both sides' scores the gap gets
+    a paired interval, and the comparison's mean gets one when every compared point has it."""
+    rows, pairs, missing = [], [], []
+    for point in points:
+        if point.speedup is None:
+            continue
+        fair = [rival for rival in rivals if like_for_like(point, rival)]
+        choice = best_at(fair, point.speedup, validation_only=True)
+        rival = None if choice is None else choice.setting
+        gap = interval = None
+        lacking: list[str] = []
+        if rival is not None:
+            gap = point.f1 - rival.f1 if point_minus_rival else rival.f1 - point.f1
+            if scores is not None:
+                (ours, ours_missing), (theirs, theirs_missing) = scores(point), scores(rival)
+                lacking = ours_missing + theirs_missing
+                if not lacking:
+                    pair = (ours, theirs) if point_minus_rival else (theirs, ours)
+                    interval = intervals.paired_gap(*pair)
+                    pairs.append(pair)
+            else:
+                lacking = [*point.runs, *rival.runs]
+        missing += lacking
+        rows.append(ComparedPoint(point, tuple(r.name for r in fair), rival, gap, interval, tuple(lacking)))
+    whole = intervals.mean_gap(pairs) if pairs and len(pairs) == sum(r.gap is not None for r in rows) else None
+    return Comparison(about, tuple(rows), whole, tuple(sorted(set(missing))))
+
+
+def ffn_balance_of(record: dict, pruned_by_folder: Mapping[str, dict]) -> float | None:
+    """FFN lambda over attention lambda of the pruning recipe behind a pruned, packed or filled record (a packed or
+    filled record names its pruned model's folder); None for other kinds or when the recipe is not recorded."""
+    config = record.get("config", {})
+    if record.get("kind") in tradeoff.PRUNED_KINDS:
+        config = pruned_by_folder.get(folder_key(config.get("pruned", "")), {}).get("config", {})
+    elif record.get("kind") != "pruned":
+        return None
+    regularization = (config.get("recipe") or {}).get("regularization") or {}
+    attention, ffn = regularization.get("attention"), regularization.get("ffn")
+    return None if not attention or ffn is None else float(ffn) / float(attention)
 
 
 def _main_reference(records, runs: list[tradeoff.Run], split: str | None) -> Reference:
-    """The reference of the teacher most runs name (ties: the folder first in order); without runs, that of the
-    newest dense record on ``split``."""
+    """The reference of the teacher most runs name (ties: the folder first in order), with its controls trained as
+    long as most of those runs; without runs, that of the newest dense record on ``split``."""
     counts = Counter(run.teacher for run in runs if run.teacher is not None)
     if counts:
         folder = min(counts, key=lambda t: (-counts[t], t))
-        return reference_for(records, folder, split)
+        lengths = Counter(run.train_epochs for run in runs if run.teacher == folder)
+        epochs = min(lengths, key=lambda e: (-lengths[e], e is None, e or 0.0))
+        return reference_for(records, folder, split, epochs)
     dense = [r for r in records if r.get("kind") == "dense" and tradeoff.eval_split_of(r) == split
              and r.get("metrics", {}).get("f1") is not None]
     newest = max(dense, key=lambda r: r.get("provenance", {}).get("date", ""), default=None)
     return Reference(None, split) if newest is None else reference_of_record(records, newest)
+
+
+def _timed(records, compared: list[str], speed: SpeedSource | None) -> tuple[SpeedSource, list[dict]]:
+    """The speed source and the timing runs behind it: the median of the timing runs that time every compared run
+    when there are several, else :func:`~bmp.results.speeds.speed_source` (the newest run, when it times them all).
+    A timing run newer than those, that lacks a compared run, sends every run back to its own timing. A ``speed``
+    given by the caller is used as it is, without timing runs."""
+    if speed is not None:
+        return speed, []
+    timed = intervals.timing_runs(records, compared)
+    if not compared or newest_timing(records) not in timed:
+        return speed_source(records, compared), []
+    return (intervals.median_source(timed) if len(timed) > 1 else speed_source(records, compared)), timed
 
 
 def shipped(records) -> list[Int8Drop]:
@@ -123,34 +307,50 @@ def int8_drop(records, setting: str | None = None) -> Int8Drop | None:
 
 
 def analyse(records, split: str | None = None, speed: SpeedSource | None = None) -> Analysis:
-    """The comparisons on ``split`` (default: the one most runs were scored on). ``speed`` (default
-    :func:`~bmp.results.speeds.speed_source`): one timing run when it covers every compared run, else each
-    record's own speedup."""
+    """The comparisons on ``split`` (default: the one most runs were scored on). ``speed`` (default: the timing runs
+    that time every compared run, see :func:`_timed`, else each record's own speedup)."""
     split = tradeoff.pick_split(records, split)
     compared = [r["name"] for r in records if r.get("kind") in tradeoff.RUN_KINDS
                 and tradeoff.eval_split_of(r) == split and r.get("metrics", {}).get("f1") is not None]
-    speed = speed or speed_source(records, compared)
+    speed, timed = _timed(records, compared, speed)
     runs = tradeoff.runs(records, split=split, speed=speed)
-    references = {teacher: reference_for(records, teacher, split) for teacher in {run.teacher for run in runs}}
-    settings = group_settings(runs, references)
+    references = {(run.teacher, run.train_epochs): reference_for(records, run.teacher, split, run.train_epochs)
+                  for run in runs}
+    pruned_by_folder = {folder_key(r["config"]["output_dir"]): r for r in records
+                        if r.get("kind") == "pruned" and r.get("config", {}).get("output_dir")}
+    on_split = {(r["kind"], r["name"]): r for r in records
+                if r.get("kind") in (*tradeoff.RUN_KINDS, "control", "dense") and tradeoff.eval_split_of(r) == split}
+    balances = {name: ffn_balance_of(r, pruned_by_folder) for (_, name), r in on_split.items()}
+    settings = group_settings(runs, references, balances)
     finals = [s for s in settings if s.kind == FINAL_KIND]
     pruned = [s for s in settings if s.kind in tradeoff.PRUNED_KINDS]
     headline = best_at(pruned, INT8_AT)
     other_splits = Counter(tradeoff.eval_split_of(r) for r in records
                            if r.get("kind") in tradeoff.RUN_KINDS and tradeoff.eval_split_of(r) != split)
+
+    def scores(setting: Setting):
+        return _scores(on_split, setting.kind, setting.runs)
+
+    like = "chosen on validation F1 among those at least as fast, same teacher and epochs"
     return Analysis(
         split=split, speed=speed, reference=_main_reference(records, runs, split), settings=tuple(settings),
-        struct_vs_hybrid=tradeoff.gap_at_speed(
+        struct_vs_hybrid=compare_at_speed(
             [s for s in finals if s.preset == "struct"], [s for s in finals if s.preset == "hybrid"],
-            about=f"struct minus the hybrid front ({FINAL_KIND})", point_minus_front=True),
-        vs_distil_recipe=tradeoff.gap_at_speed(
-            [s for s in settings if s.kind == DISTIL_KIND], pruned,
-            about="pruned front (trained no longer) minus the layer-dropped students"),
-        vs_torch_pruning=tradeoff.gap_at_speed(
-            [s for s in settings if s.kind == TORCH_PRUNING_KIND], pruned,
-            about="pruned front (trained no longer) minus the Torch-Pruning models"),
+            about=f"struct minus the hybrid setting {like} and FFN balance ({FINAL_KIND})", point_minus_rival=True,
+            scores=scores),
+        vs_distil_recipe=compare_at_speed(
+            [s for s in settings if s.kind == DISTIL_KIND], pruned, scores=scores,
+            about=f"the pruned setting {like}, minus the layer-dropped student"),
+        vs_torch_pruning=compare_at_speed(
+            [s for s in settings if s.kind == TORCH_PRUNING_KIND], pruned, scores=scores,
+            about=f"the pruned setting {like}, minus the Torch-Pruning model"),
         int8=int8_drop(records, None if headline is None else headline.setting.name),
-        left_out_other_splits=tuple(sorted((str(k), v) for k, v in other_splits.items())))
+        left_out_other_splits=tuple(sorted((str(k), v) for k, v in other_splits.items())),
+        timing_runs=len(timed),
+        speed_intervals={name: i for name in compared if (i := intervals.speed_interval(timed, name)) is not None}
+        if timed else {},
+        references=references, records=on_split)
 
 
-__all__ = ["FINAL_KIND", "SHIP_KIND", "Analysis", "Int8Drop", "analyse", "int8_drop", "shipped"]
+__all__ = ["COMPARISONS", "FINAL_KIND", "SHIP_KIND", "Analysis", "ComparedPoint", "Comparison", "Int8Drop", "analyse",
+           "compare_at_speed", "ffn_balance_of", "int8_drop", "shipped"]

@@ -6,6 +6,8 @@ made it, on which base model, data split, profile and hardware, when, and at whi
 from __future__ import annotations
 
 import datetime as _dt
+import gzip
+import io
 import json
 import os
 import platform
@@ -13,6 +15,7 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -28,11 +31,14 @@ COMMIT_ENV = "BMP_GIT_COMMIT"  # set where the checkout travels without its .git
 
 
 def results_dir() -> Path:
-    """Where new records go: ``$BMP_RESULTS_DIR``, else the ignored ``outputs/results``. A learner's runs never
-    change the tracked ``data/results`` (``scripts/sweep.sh`` sets the variable to write there on purpose)."""
+    """Where new records go: ``$BMP_RESULTS_DIR``, else the ignored ``outputs/results`` of this checkout (the
+    course's kernels run in ``notebooks/``), or of the working directory when bmp is installed as a package (never
+    inside site-packages). A learner's runs never change the tracked ``data/results`` (``scripts/sweep.sh`` sets the
+    variable to write there on purpose)."""
     if RESULTS_ENV in os.environ:
         return Path(os.environ[RESULTS_ENV])
-    return SCRATCH_RESULTS_DIR
+    in_checkout = (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "bmp").is_dir()
+    return SCRATCH_RESULTS_DIR if in_checkout else Path.cwd() / "outputs" / "results"
 
 
 def git_commit() -> str:
@@ -123,12 +129,99 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
 
 
+PREDICTIONS_KEY = "predictions"  # metrics key: a Predictions when evaluated, the sidecar's path once recorded
+PREDICTIONS_FOLDER = "predictions"  # beside the records: <records>/predictions/<kind>__<name>.json.gz
+SPLITS = ("heldout", "validation")  # the splits a run is evaluated on (QAData.split)
+
+
+class Predictions(Mapping):
+    """One model's answers, question by question: ``{split: {question id: (predicted text, EM, F1)}}``, EM and F1
+    on 0-1 as the official script scores a question (their mean times 100 is the record's score).
+
+    ``bmp.training.kit.evaluate_qa`` returns one under ``metrics["predictions"]``; :func:`record` writes it beside
+    the record (:func:`write_predictions`) and keeps only its path in the record, so any two recorded models can be
+    compared on the same questions (:mod:`bmp.results.intervals`)."""
+
+    def __init__(self, splits: Mapping[str, Mapping[str, tuple]]):
+        # F1 kept to 4 decimals, as saved: a model's predictions equal their sidecar read back
+        self._splits = {str(split): {str(qid): (str(row[0]), float(row[1]), round(float(row[2]), 4))
+                                     for qid, row in questions.items()} for split, questions in splits.items()}
+
+    def __getitem__(self, split):
+        return self._splits[split]
+
+    def __iter__(self):
+        return iter(self._splits)
+
+    def __len__(self):
+        return len(self._splits)
+
+    def __or__(self, other: Mapping) -> "Predictions":
+        return Predictions({**self._splits, **other})
+
+    def __repr__(self) -> str:
+        return "Predictions(" + ", ".join(f"{split}: {len(q):,} questions" for split, q in self.items()) + ")"
+
+    def to_bytes(self) -> bytes:
+        """Gzipped JSON with sorted keys, F1 rounded to 4 decimals and a fixed gzip header: the same answers always
+        give the same bytes, so a rescored model leaves git with nothing to commit."""
+        payload = {split: {qid: [text, int(em), f1] for qid, (text, em, f1) in questions.items()}
+                   for split, questions in self.items()}
+        text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+        buffer = io.BytesIO()
+        with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=9) as handle:
+            handle.write(text)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Predictions":
+        return cls(json.loads(gzip.decompress(data)))
+
+
+def predictions_path(record_path: Path) -> Path:
+    """Where the sidecar of the record at ``record_path`` lives: ``<its folder>/predictions/<its stem>.json.gz``."""
+    return record_path.parent / PREDICTIONS_FOLDER / f"{record_path.stem}.json.gz"
+
+
+def write_predictions(record_path: Path, predictions: Predictions) -> str:
+    """Write the sidecar of the record at ``record_path``; return the path the record keeps (repo-relative)."""
+    path = predictions_path(Path(record_path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(predictions.to_bytes())
+    return repo_relative(path)
+
+
+def load_predictions(record: dict) -> Predictions | None:
+    """The per-question predictions a record points at (``metrics.predictions``), or None when it has none (every
+    record made before they were saved: ``python -m bmp rescore`` adds them). The sidecar is looked for where the
+    record says, then beside the record file (a folder of records copied elsewhere)."""
+    pointer = record.get("metrics", {}).get(PREDICTIONS_KEY)
+    if not isinstance(pointer, str):
+        return None
+    candidates = [Path(pointer) if Path(pointer).is_absolute() else REPO_ROOT / pointer]
+    if record.get("_path"):
+        candidates.append(Path(record["_path"]).parent / PREDICTIONS_FOLDER / Path(pointer).name)
+    found = next((path for path in candidates if path.is_file()), None)
+    if found is None:
+        raise FileNotFoundError(f"record {record.get('name')!r} points at predictions {pointer} but no such file "
+                                "exists: restore it from git or rerun `python -m bmp rescore` for this record")
+    return Predictions.from_bytes(found.read_bytes())
+
+
+def record_path_of(name: str, kind: str, directory: str | Path | None = None) -> Path:
+    """``<dir>/<kind>__<name>.json``: where :func:`record` writes the record of a run."""
+    return Path(directory or results_dir()) / f"{slug(kind)}__{slug(name)}.json"
+
+
 def record(name: str, kind: str, metrics: dict, provenance: dict, config: dict | None = None,
            directory: str | Path | None = None) -> Path:
-    """Write ``<dir>/<kind>__<name>.json`` (replacing an older record of the same run) and return its path."""
-    directory = Path(directory) if directory else results_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{slug(kind)}__{slug(name)}.json"
+    """Write ``<dir>/<kind>__<name>.json`` (replacing an older record of the same run) and return its path. A
+    :class:`Predictions` under ``metrics["predictions"]`` goes to its sidecar, and the record keeps its path."""
+    path = record_path_of(name, kind, directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metrics = dict(metrics)
+    if isinstance(metrics.get(PREDICTIONS_KEY), Predictions):
+        metrics[PREDICTIONS_KEY] = write_predictions(path, metrics[PREDICTIONS_KEY])
     payload = {"name": name, "kind": kind, "metrics": metrics, "config": config or {}, "provenance": provenance}
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     return path

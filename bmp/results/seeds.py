@@ -72,6 +72,8 @@ class Setting:
     train_epochs: float | None
     fill_rate: float | None
     preset: str | None
+    teacher: str | None = None  # the teacher folder its runs share (None when they name none, or differ)
+    ffn_balance: float | None = None  # FFN lambda over attention lambda of its pruning recipe (None: not pruned)
 
     @property
     def single_seed(self) -> bool:
@@ -85,7 +87,19 @@ class Setting:
                 "f1": self.f1, "f1_std": self.f1_std, "single_seed": self.single_seed, "speedup": self.speedup,
                 "validation_f1": self.validation_f1, "f1_drop": self.f1_drop, "reference_f1": self.reference_f1,
                 "control_missing": self.control_missing, "train_epochs": self.train_epochs,
-                "fill_rate": self.fill_rate, "preset": self.preset}
+                "fill_rate": self.fill_rate, "preset": self.preset, "teacher": self.teacher,
+                "ffn_balance": self.ffn_balance}
+
+
+def like_for_like(a: Setting, b: Setting) -> bool:
+    """Whether two settings may be compared: the same teacher, the same epochs of training after it, and the same
+    FFN balance when both were pruned with a recipe (a student or a Torch-Pruning model has none). The one rule every
+    comparison at equal speed uses."""
+    def same(x, y):
+        return x is not None and y is not None and abs(x - y) <= TOLERANCE
+
+    return (a.teacher is not None and a.teacher == b.teacher and same(a.train_epochs, b.train_epochs)
+            and (a.ffn_balance is None or b.ffn_balance is None or same(a.ffn_balance, b.ffn_balance)))
 
 
 def f1_text(f1: float, std: float | None, seeds: int) -> str:
@@ -100,9 +114,12 @@ def _mean(values) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def group_settings(runs: list[Run], references: dict[str | None, Reference]) -> list[Setting]:
-    """Group ``runs`` (one split) by setting name and kind; ``references`` maps each run's ``teacher`` folder to
-    its :class:`~bmp.results.teachers.Reference`. Two runs of a setting with the same seed are an error."""
+def group_settings(runs: list[Run], references: dict[tuple, Reference],
+                   balances: dict[str, float | None] | None = None) -> list[Setting]:
+    """Group ``runs`` (one split) by setting name and kind; ``references`` maps each run's ``(teacher folder,
+    train_epochs)`` to its :class:`~bmp.results.teachers.Reference` (controls trained as long as the run), and
+    ``balances`` each run name to its FFN balance. Two runs of a setting with the same seed are an error."""
+    balances = balances or {}
     groups: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
         groups.setdefault((setting_name(run.name), run.kind), []).append(run)
@@ -115,7 +132,9 @@ def group_settings(runs: list[Run], references: dict[str | None, Reference]) -> 
             raise ValueError(f"setting {name!r} ({kind}) has several runs with seed {repeated[0]} "
                              f"({', '.join(r.name for r in members if r.seed == repeated[0])}): delete the extra "
                              "record or name each seed's run with its -s<seed> part")
-        refs = [references.get(run.teacher) for run in members]
+        refs = [references.get((run.teacher, run.train_epochs)) for run in members]
+        teachers = {run.teacher for run in members}
+        balance = {balances.get(run.name) for run in members}
         ref_f1 = [None if ref is None else ref.reference_f1 for ref in refs]
         f1s = [run.f1 for run in members]
         validation = [run.validation_f1 for run in members]
@@ -129,7 +148,9 @@ def group_settings(runs: list[Run], references: dict[str | None, Reference]) -> 
             reference_f1=None if None in ref_f1 else float(np.mean(ref_f1)),
             control_missing=any(ref is None or ref.control_missing for ref in refs),
             train_epochs=None if None in epochs else max(epochs),
-            fill_rate=_mean(run.fill_rate for run in members), preset=preset_of(name)))
+            fill_rate=_mean(run.fill_rate for run in members), preset=preset_of(name),
+            teacher=teachers.pop() if len(teachers) == 1 else None,
+            ffn_balance=balance.pop() if len(balance) == 1 else None))
     return sorted(settings, key=lambda s: (s.speedup is None, s.speedup or 0.0, s.name))
 
 
@@ -149,10 +170,13 @@ class Choice:
                 "chosen_on": self.chosen_on, "control_missing": s.control_missing}
 
 
-def best_at(settings: list[Setting], min_speedup: float) -> Choice | None:
+def best_at(settings: list[Setting], min_speedup: float, *, validation_only: bool = False) -> Choice | None:
     """The setting with the best mean validation F1 among those at least ``min_speedup`` times faster (ties: the
-    faster); on held-out F1 instead when a candidate has no validation F1. None when none is that fast."""
-    fast = [s for s in settings if s.speedup is not None and s.speedup >= min_speedup - TOLERANCE]
+    faster); on held-out F1 instead when a candidate has no validation F1, unless ``validation_only``, which leaves
+    such candidates out. None when none is that fast. The one chooser of a setting at a speed: the targets and
+    every comparison use it."""
+    fast = [s for s in settings if s.speedup is not None and s.speedup >= min_speedup - TOLERANCE
+            and (s.validation_f1 is not None or not validation_only)]
     if not fast:
         return None
     on_validation = all(s.validation_f1 is not None for s in fast)
@@ -161,5 +185,5 @@ def best_at(settings: list[Setting], min_speedup: float) -> Choice | None:
     return Choice(best, VALIDATION if on_validation else HELD_OUT, min_speedup)
 
 
-__all__ = ["HELD_OUT", "VALIDATION", "Choice", "Setting", "best_at", "f1_text", "group_settings", "preset_of",
-           "seed_of", "setting_name"]
+__all__ = ["HELD_OUT", "VALIDATION", "Choice", "Setting", "best_at", "f1_text", "group_settings", "like_for_like",
+           "preset_of", "seed_of", "setting_name"]

@@ -8,11 +8,12 @@ import argparse
 from pathlib import Path
 
 from bmp.results.analysis import Analysis, analyse
+from bmp.results.intervals import NO_PREDICTIONS, judge, verdict
 from bmp.results.records import PROBES_DIR, REPO_ROOT, hardware_label, load_records
 from bmp.results.seeds import f1_text, preset_of
 from bmp.results.serving import serving_lines
 from bmp.results.speeds import TIMED
-from bmp.results.targets import check_all
+from bmp.results.targets import TARGETS, check_all
 from bmp.results.tradeoff import RUN_KINDS, train_epochs_of
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -78,37 +79,53 @@ def takeaways(records: list[dict], analysis: Analysis | None = None) -> str:
     return "\n".join(lines)
 
 
-def _gap_lines(gap, label: str, rival: str, lead: str = "") -> list[str]:
-    """One line per compared point; ``lead`` names who the signed gap favours ("struct is")."""
+def _gap_lines(comparison, target, label: str, lead: str = "") -> list[str]:
+    """One line per compared point: the rival chosen on validation F1, the signed gap (``lead`` names whom it
+    favours, "struct is"), its 95% interval and its verdict against ``target``'s margin."""
     lines = []
-    for p in gap.points:
-        head = (f"- {label} {p.name} ({f1_text(p.f1, p.f1_std, len(p.seeds))} at {p.speedup:.2f}x, "
-                f"{_fmt(p.train_epochs, 'g')} epochs)")
-        if p.gap is None:
-            lines.append(f"{head}: faster than any point of {rival}, so not compared (no extrapolation).")
-        else:
-            lines.append(f"{head}: {rival} is at {p.front_f1:.1f} F1 there, {lead + ' ' if lead else ''}"
-                         f"**{p.gap:+.1f} F1**.")
+    for p in comparison.points:
+        s = p.point
+        head = (f"- {label} {s.name} ({f1_text(s.f1, s.f1_std, len(s.seeds))} at {s.speedup:.2f}x, "
+                f"{_fmt(s.train_epochs, 'g')} epochs)")
+        if p.rival is None:
+            lines.append(f"{head}: faster than every like-for-like rival, so not compared (no extrapolation).")
+            continue
+        r = p.rival
+        judged = "" if target is None else f": {verdict(p.interval, target.margin)}"
+        ci = ("no interval (" + NO_PREDICTIONS + ")" if p.interval is None
+              else f"95% CI [{p.interval.low:+.1f}, {p.interval.high:+.1f}]")
+        lines.append(f"{head}: meets {r.name} ({f1_text(r.f1, r.f1_std, len(r.seeds))} at {r.speedup:.2f}x, "
+                     f"chosen on validation F1), {lead + ' ' if lead else ''}**{p.gap:+.1f} F1**, {ci}{judged}.")
     return lines
+
+
+def verdict_rule() -> str:
+    """The verdict rule as :func:`bmp.results.intervals.judge` states it (its docstring's first paragraph)."""
+    first = judge.__doc__.split("\n\n")[0]
+    return " ".join(first.replace("``", "").split())
 
 
 def targets(records: list[dict], analysis: Analysis | None = None) -> str:
     """The targets of :data:`bmp.results.targets.TARGETS`, checked as ``python -m bmp.bench pareto`` checks them:
-    the reference (max of teacher and control), where the speeds come from, each verdict, then every point of the
-    comparisons at equal speed."""
+    the reference (max of teacher and control trained as long), where the speeds come from, the verdict rule, each
+    verdict, then every point of the comparisons at equal speed with its rival, interval and verdict."""
     analysis = analysis or analyse(records)
     if not analysis.pruned and not analysis.of_kinds(("distil-recipe", "torch-pruning")):
         return "_No packed or filled run recorded yet._"
-    lines = [f"- Reference (of the teacher most runs came from; each run is measured against its own teacher's): "
-             f"{analysis.reference.describe()}.",
-             f"- Speeds: {analysis.speed.describe()}.",
-             "- Settings are chosen on validation F1 and reported on held-out F1 (mean ± std over seeds); where a "
-             "record has no validation F1, the choice falls back to held-out F1 and says so."]
+    by_gap = {t.gap: t for t in TARGETS if t.gap is not None}
+    lines = [f"- Reference (of the teacher most runs came from; each run is measured against its own teacher's, "
+             f"with controls trained as long): {analysis.reference.describe()}.",
+             f"- Speeds: {analysis.describe_speed()}.",
+             "- Settings, and the rival each comparison meets, are chosen on validation F1 and reported on held-out "
+             "F1 (mean ± std over seeds); where a record has no validation F1, a target's choice falls back to "
+             "held-out F1 and says so, and a comparison leaves it out.",
+             f"- Verdicts: {verdict_rule()} Intervals are 95%, paired over the held-out questions and pooled over "
+             "seeds (`bmp.results.intervals`)."]
     for c in check_all(analysis):
         lines.append(f"- {c.target.describe()}: **{c.status}**; {c.note}.")
-    lines += _gap_lines(analysis.struct_vs_hybrid, "struct point", "the hybrid front", "struct is")
-    lines += _gap_lines(analysis.vs_distil_recipe, "vs the layer-dropped student", "the pruned front trained no longer")
-    lines += _gap_lines(analysis.vs_torch_pruning, "vs the Torch-Pruning model", "the pruned front trained no longer")
+    lines += _gap_lines(analysis.struct_vs_hybrid, by_gap.get("struct_vs_hybrid"), "struct point", "struct is")
+    lines += _gap_lines(analysis.vs_distil_recipe, by_gap.get("vs_distil_recipe"), "vs the layer-dropped student")
+    lines += _gap_lines(analysis.vs_torch_pruning, by_gap.get("vs_torch_pruning"), "vs the Torch-Pruning model")
     lines += serving_lines(records, analysis)
     return "\n".join(lines)
 

@@ -1,18 +1,33 @@
 """The project's targets, in one table, checked on the recorded runs (:mod:`bmp.results.analysis`).
 
 ``python -m bmp.bench pareto`` prints :func:`summarize` as its JSON line and ``python -m bmp summary`` writes the
-same checks into the README. A target whose inputs are not recorded is "not measured", never "met".
+same checks into the README. Every target is judged by the one verdict rule, :func:`bmp.results.intervals.judge`,
+on the 95% interval of its F1 gap (paired over the held-out questions, pooled over seeds) and, for a speed target, on
+the range of its speed over the timing runs. A target whose inputs are not recorded is "not measured", never "met".
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from bmp.results.analysis import Analysis, analyse
-from bmp.results.seeds import VALIDATION
+from bmp.results.analysis import COMPARISONS, Analysis, Comparison, analyse
+from bmp.results.intervals import (
+    INCONCLUSIVE,
+    MET,
+    MISSED,
+    NO_PREDICTIONS,
+    Gap,
+    SpeedInterval,
+    combine,
+    judge,
+    reason,
+    verdict,
+)
+from bmp.results.seeds import VALIDATION, seed_of
 from bmp.results.speeds import SpeedSource
 
-MET, MISSED, NOT_MEASURED = "met", "missed", "not measured"
-TOLERANCE = 1e-9  # a value exactly at the threshold meets it despite float rounding
+NOT_MEASURED = "not measured"
+COMPARISON_KEYS = {"struct_vs_hybrid": "struct_gap_vs_hybrid", "vs_distil_recipe": "f1_gap_vs_distil_recipe",
+                   "vs_torch_pruning": "f1_gap_vs_torch_pruning"}  # bench pareto's key of each comparison
 
 
 @dataclass(frozen=True)
@@ -20,8 +35,9 @@ class Target:
     """One target. ``text`` is formatted with the target's own fields (``margin`` is ``|threshold|``).
 
     Speed targets (``min_speedup`` set): the setting chosen at that speed must lose at most ``threshold`` F1 to
-    the reference, over at least ``min_seeds`` seeds. Gap targets (``gap`` set): the mean gap of that comparison
-    must be at least ``threshold``."""
+    the reference, over at least ``min_seeds`` seeds, and be that fast. Gap targets (``gap`` set): the mean gap of
+    that comparison must be at least ``threshold``. :attr:`margin` is what :func:`~bmp.results.intervals.verdict`
+    holds the gap to."""
 
     key: str
     text: str
@@ -34,6 +50,12 @@ class Target:
         if (self.min_speedup is None) == (self.gap is None):
             raise ValueError(f"target {self.key!r}: give exactly one of min_speedup (a speed target) and gap "
                              "(a comparison at equal speed)")
+
+    @property
+    def margin(self) -> float:
+        """How far below zero the judged gap may fall: the F1 a speed target may lose (its gap is point minus
+        reference), minus the lead a gap target asks for."""
+        return self.threshold if self.min_speedup is not None else -self.threshold
 
     def describe(self) -> str:
         return self.text.format(threshold=self.threshold, margin=abs(self.threshold), min_speedup=self.min_speedup,
@@ -57,51 +79,100 @@ SPEED_TARGETS = tuple(t for t in TARGETS if t.min_speedup is not None)
 
 @dataclass(frozen=True)
 class TargetCheck:
-    """A target's verdict on the records: ``value`` is the F1 drop (speed targets) or the mean gap; ``note`` says
-    which model or points it rests on, and what is missing when it is not measured."""
+    """A target's status on the records: the verdict of the one rule (met / missed / inconclusive), or "not
+    measured". ``value`` is the F1 drop (speed targets) or the mean gap, ``gap`` its paired interval (None without
+    per-question predictions), ``speed`` the chosen setting's speed range; ``note`` says which models it rests on
+    and why the verdict is what it is."""
 
     target: Target
     status: str
     value: float | None
     note: str
+    gap: Gap | None = None
+    speed: SpeedInterval | None = None
+    seeds: dict = field(default_factory=dict)
+    timing_runs: int = 0
 
     def to_dict(self) -> dict:
         return {"key": self.target.key, "target": self.target.describe(), "threshold": self.target.threshold,
-                "min_speedup": self.target.min_speedup, "status": self.status, "value": self.value,
-                "note": self.note}
+                "min_speedup": self.target.min_speedup, "status": self.status,
+                "verdict": None if self.status == NOT_MEASURED else self.status, "value": self.value,
+                "estimate": None if self.gap is None else self.gap.estimate,
+                "ci95": None if self.gap is None else self.gap.ci95, "front_chosen_on": VALIDATION,
+                "seeds": self.seeds, "timing_runs": self.timing_runs,
+                "speed": None if self.speed is None else self.speed.to_dict(), "note": self.note}
 
 
-def _verdict(ok: bool) -> str:
-    return MET if ok else MISSED
+def _gap_text(gap: Gap | None, margin: float, missing=()) -> str:
+    """The F1 half of a note: the interval and the verdict it gives, or why there is none."""
+    if gap is None:
+        return NO_PREDICTIONS + (f" for {', '.join(missing)}" if missing else "")
+    return (f"gap {gap.estimate:+.2f} F1, 95% CI [{gap.low:+.2f}, {gap.high:+.2f}] over {gap.questions:,} questions "
+            f"({reason(gap.low, gap.high, -margin)}): {verdict(gap, margin)}")
+
+
+def _speed_text(speed: SpeedInterval | None, min_speedup: float) -> str:
+    if speed is None:
+        return "no timing run gives its speed a range: inconclusive"
+    low, high = speed.low, speed.high
+    return (f"speed {speed.estimate:.2f}x, range [{low:.2f}, {high:.2f}] ({reason(low, high, min_speedup)}x; "
+            f"{speed.how}): {judge(low, high, min_speedup)}")
 
 
 def _check_speed(target: Target, analysis: Analysis) -> TargetCheck:
     choice = analysis.best_at(target.min_speedup)
     if choice is None:
-        return TargetCheck(target, NOT_MEASURED, None, f"no pruned model is {target.min_speedup:g}x faster yet")
+        return TargetCheck(target, NOT_MEASURED, None, f"no pruned model is {target.min_speedup:g}x faster yet",
+                           timing_runs=analysis.timing_runs)
     s = choice.setting
     how = "chosen on validation F1" if choice.chosen_on == VALIDATION else \
         "chosen on held-out F1 (a candidate has no validation F1 recorded)"
     where = f"{s.name}: {s.f1_text()} at {s.speedup:.2f}x, {how}"
     if s.f1_drop is None:
-        return TargetCheck(target, NOT_MEASURED, None, f"{where}; the teacher of its runs is not recorded")
+        return TargetCheck(target, NOT_MEASURED, None, f"{where}; the teacher of its runs is not recorded",
+                           timing_runs=analysis.timing_runs)
+    ref = analysis.reference_of(s)
+    kind, names = ("control", ref.controls) if ref.source == "control" else ("dense", (ref.teacher,))
+    seeds = {"point": list(s.seeds), "reference": [seed_of(analysis.records[(kind, n)]) for n in names]}
     flags = "; no control recorded, so against the teacher alone" if s.control_missing else ""
     where += f", {s.f1_drop:.1f} F1 below the reference{flags}"
+    gap, missing = analysis.reference_gap(s)
+    speed = analysis.speed_interval(s)
+    found = dict(gap=gap, speed=speed, seeds=seeds, timing_runs=analysis.timing_runs)
     if len(s.runs) < target.min_seeds:
         return TargetCheck(target, NOT_MEASURED, s.f1_drop,
-                           f"{where}; needs >= {target.min_seeds} seeds, has {len(s.runs)}")
-    return TargetCheck(target, _verdict(s.f1_drop <= target.threshold + TOLERANCE), s.f1_drop, where)
+                           f"{where}; needs >= {target.min_seeds} seeds, has {len(s.runs)}", **found)
+    status = combine(verdict(gap, target.margin), INCONCLUSIVE if speed is None else
+                     judge(speed.low, speed.high, target.min_speedup))
+    note = f"{where}; {_gap_text(gap, target.margin, missing)}; {_speed_text(speed, target.min_speedup)}"
+    return TargetCheck(target, status, s.f1_drop, note, **found)
 
 
 def _check_gap(target: Target, analysis: Analysis) -> TargetCheck:
-    gap = analysis.gap(target.gap)
-    if gap.mean is None:
-        why = "no points to compare" if not gap.points else "no point lies within the rival front's speeds"
-        return TargetCheck(target, NOT_MEASURED, None, f"{gap.about}: {why}")
-    measured = [p for p in gap.points if p.gap is not None]
-    single = sum(len(p.seeds) < 2 for p in measured)
-    note = f"{gap.about}: mean of {len(measured)} point(s)" + (f", {single} of them single-seed" if single else "")
-    return TargetCheck(target, _verdict(gap.mean >= target.threshold - TOLERANCE), gap.mean, note)
+    comparison = analysis.gap(target.gap)
+    if comparison.mean is None:
+        why = "no points to compare" if not comparison.points else "no point has a like-for-like rival as fast"
+        return TargetCheck(target, NOT_MEASURED, None, f"{comparison.about}: {why}", timing_runs=analysis.timing_runs)
+    measured = comparison.compared
+    single = sum(p.point.single_seed for p in measured)
+    note = (f"{comparison.about}: mean of {len(measured)} point(s)" + (f", {single} of them single-seed" if single
+                                                                          else "")
+            + f", against {', '.join(comparison.rivals_used)}; "
+            + _gap_text(comparison.interval, target.margin, comparison.missing_predictions))
+    seeds = {"points": {p.name: list(p.point.seeds) for p in measured},
+             "rivals": {p.rival.name: list(p.rival.seeds) for p in measured}}
+    return TargetCheck(target, verdict(comparison.interval, target.margin), comparison.mean, note,
+                       gap=comparison.interval, seeds=seeds, timing_runs=analysis.timing_runs)
+
+
+def comparison_summary(comparison: Comparison, target: Target | None) -> dict:
+    """A comparison as plain JSON values, each point and the mean with their verdict against ``target``'s margin."""
+    result = comparison.to_dict()
+    if target is not None:
+        result["verdict"] = None if comparison.mean is None else verdict(comparison.interval, target.margin)
+        for row, point in zip(result["points"], comparison.points):
+            row["verdict"] = None if point.gap is None else verdict(point.interval, target.margin)
+    return result
 
 
 def check(target: Target, analysis: Analysis) -> TargetCheck:
@@ -127,19 +198,23 @@ def summarize(records, split: str | None = None, speed: SpeedSource | None = Non
         "teacher": ref.teacher, "teacher_f1": ref.teacher_f1, "teacher_epochs": ref.teacher_epochs,
         "teacher_converged": ref.teacher_converged, "teacher_convergence": ref.convergence_note,
         "control_f1": ref.control_f1, "control_f1_std": ref.control_f1_std, "controls": list(ref.controls),
+        "control_epochs": ref.control_epochs,
         "reference_f1": ref.reference_f1,
         "reference_source": ref.source, "control_missing": ref.control_missing,
         "speed_source": analysis.speed.kind, "speed": analysis.speed.to_dict(),
+        "timing_runs": analysis.timing_runs, "speed_note": analysis.describe_speed(),
         "pruned_settings": len(analysis.pruned),
         "front": [s.name for s in analysis.front],
     }
     for target in SPEED_TARGETS:
         choice = analysis.best_at(target.min_speedup)
-        result[best_key(target.min_speedup)] = None if choice is None else choice.to_dict()
+        speed_range = None if choice is None else analysis.speed_interval(choice.setting)
+        result[best_key(target.min_speedup)] = None if choice is None else {
+            **choice.to_dict(), "speed_interval": None if speed_range is None else speed_range.to_dict()}
+    by_gap = {t.gap: t for t in TARGETS if t.gap is not None}
+    result.update({COMPARISON_KEYS[name]: comparison_summary(analysis.gap(name), by_gap.get(name))
+                   for name in COMPARISONS})
     result.update({
-        "struct_gap_vs_hybrid": analysis.struct_vs_hybrid.to_dict(),
-        "f1_gap_vs_distil_recipe": analysis.vs_distil_recipe.to_dict(),
-        "f1_gap_vs_torch_pruning": analysis.vs_torch_pruning.to_dict(),
         # the best >= 4x model's; another shipped model only stands in under "int8" (of_headline false)
         "int8_f1_drop": analysis.int8.f1_drop if analysis.int8 is not None and analysis.int8.of_headline else None,
         "int8": None if analysis.int8 is None else analysis.int8.to_dict(),
@@ -149,5 +224,5 @@ def summarize(records, split: str | None = None, speed: SpeedSource | None = Non
     return result
 
 
-__all__ = ["MET", "MISSED", "NOT_MEASURED", "SPEED_TARGETS", "TARGETS", "Target", "TargetCheck", "best_key",
-           "check", "check_all", "summarize"]
+__all__ = ["COMPARISON_KEYS", "INCONCLUSIVE", "MET", "MISSED", "NOT_MEASURED", "SPEED_TARGETS", "TARGETS", "Target",
+           "TargetCheck", "best_key", "check", "check_all", "comparison_summary", "summarize"]

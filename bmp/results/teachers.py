@@ -3,7 +3,8 @@
 A pruned model trains for prune + fill epochs after its teacher; the extra epochs alone can lift a model above a
 teacher that stopped early. The ``control`` run (:mod:`bmp.training.control`) is the teacher distilled into itself
 for as many epochs, so every F1 drop is taken from ``max(teacher F1, control F1)``: a pruned model then gets no
-credit for training its teacher skipped. Without a control the reference falls back to the teacher, flagged.
+credit for training its teacher skipped. Only controls trained exactly as long as the run compared count (a longer
+control would ask more of the run, a shorter one less). Without one the reference falls back to the teacher, flagged.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class Reference:
     controls: tuple[str, ...] = ()
     control_f1: float | None = None  # mean over the control's seeds
     control_f1_std: float | None = None  # their sample std, with two seeds or more
+    control_epochs: float | None = None  # how long the controls trained: as long as the runs they are compared with
 
     @property
     def reference_f1(self) -> float | None:
@@ -59,7 +61,8 @@ class Reference:
         if self.control_missing:
             return f"{teacher}; no control recorded yet (python -m bmp control), so the reference is the teacher"
         control = f1_text(self.control_f1, self.control_f1_std, len(self.controls))
-        return f"{teacher}; control {', '.join(self.controls)} {control}; the reference is the " \
+        trained = f" ({self.control_epochs:g} epochs)" if self.control_epochs is not None else ""
+        return f"{teacher}; control {', '.join(self.controls)}{trained} {control}; the reference is the " \
                f"{self.source}'s {self.reference_f1:.1f}"
 
     def to_dict(self) -> dict:
@@ -76,31 +79,46 @@ def teacher_epochs_of(record: dict) -> float | None:
     return None
 
 
+def _schedules(records, dense: dict) -> list[dict]:
+    """The dense records of the same profile, scored on the same split, with a validation curve."""
+    metrics = dense.get("metrics", {})
+    profile = (dense.get("config", {}).get("profile") or {}).get("name")
+    return [r for r in records if r.get("kind") == "dense"
+            and (r.get("config", {}).get("profile") or {}).get("name") == profile
+            and r.get("metrics", {}).get("eval_split") == metrics.get("eval_split")
+            and r.get("metrics", {}).get("validation_curve")]
+
+
 def convergence(records, dense: dict) -> tuple[bool | None, str]:
-    """Whether the teacher of ``dense`` (a dense record) has converged, and why: its own validation curve gained
-    less than ``CONVERGED_GAIN`` F1 in its last epoch, or a longer schedule of the same profile (a dense record with
-    more epochs, scored on the same split) never beat its final validation F1 by that much, so training longer
-    does not pay. None without validation curves."""
+    """Whether the teacher of ``dense`` (a dense record) has converged, and why. The rule, in one place:
+
+    - when a longer schedule was tried (a dense record of the same profile and split, with more epochs and a
+      validation curve), the teacher is converged when no epoch of any longer schedule beat its final validation F1
+      by :data:`~bmp.training.kit.CONVERGED_GAIN` or more: training longer was tried and did not pay. Its own last
+      epoch may still have been rising; the note says so;
+    - the longest schedule tried is converged when its own last epoch gained less than ``CONVERGED_GAIN``
+      (:func:`bmp.training.kit.converged`, recorded as ``metrics.converged``).
+
+    None without validation curves."""
     from bmp.training.kit import CONVERGED_GAIN
 
     metrics = dense.get("metrics", {})
-    if metrics.get("converged"):
-        return True, f"its last epoch gained < {CONVERGED_GAIN} validation F1"
     own, epochs = metrics.get("validation_f1"), teacher_epochs_of(dense)
-    profile = (dense.get("config", {}).get("profile") or {}).get("name")
-    longer = [r for r in records if r.get("kind") == "dense" and r is not dense
-              and (r.get("config", {}).get("profile") or {}).get("name") == profile
-              and r.get("metrics", {}).get("eval_split") == metrics.get("eval_split")
-              and r.get("metrics", {}).get("validation_curve")
-              and (teacher_epochs_of(r) or 0) > (epochs or 0)]
+    curve = metrics.get("validation_curve") or []
+    rising = (f"its own last epoch still gained {curve[-1]['validation_f1'] - curve[-2]['validation_f1']:+.2f} "
+              "validation F1, but ") if len(curve) > 1 and metrics.get("converged") is False else ""
+    longer = [r for r in _schedules(records, dense) if r is not dense and (teacher_epochs_of(r) or 0) > (epochs or 0)]
     if own is not None and longer:
         best = max(longer, key=lambda r: max(p["validation_f1"] for p in r["metrics"]["validation_curve"]))
         peak = max(p["validation_f1"] for p in best["metrics"]["validation_curve"])
         if peak < own + CONVERGED_GAIN:
-            return True, (f"the {teacher_epochs_of(best):g}-epoch schedule ({best['name']}) peaked at {peak:.1f} "
-                          f"validation F1, no better than this teacher's {own:.1f}")
+            return True, (f"{rising}the {teacher_epochs_of(best):g}-epoch schedule ({best['name']}) peaked at "
+                          f"{peak:.1f} validation F1, no better than this teacher's {own:.1f}: training longer "
+                          "did not pay")
         return False, (f"the {teacher_epochs_of(best):g}-epoch schedule ({best['name']}) reached {peak:.1f} "
-                       "validation F1")
+                       f"validation F1, {peak - own:+.1f} over this teacher's {own:.1f}")
+    if metrics.get("converged"):
+        return True, f"its last epoch gained < {CONVERGED_GAIN} validation F1"
     if metrics.get("converged") is False:
         return False, "validation F1 still rising in its last epoch"
     return None, ""
@@ -111,22 +129,36 @@ def folder_key(folder) -> str:
     return repo_relative(REPO_ROOT / str(folder))
 
 
-def controls_of(records, teacher_dir, split: str | None) -> list[dict]:
+def controls_of(records, teacher_dir, split: str | None, epochs: float | None = None) -> list[dict]:
     """The ``control`` records of the teacher saved in ``teacher_dir`` (compared repo-relative), scored on
-    ``split``: one per seed."""
+    ``split``, trained ``epochs`` epochs (any length when None): one per seed."""
+    from bmp.results.tradeoff import train_epochs_of
+
     wanted = folder_key(teacher_dir)
     return [r for r in records if r.get("kind") == "control" and r.get("config", {}).get("teacher") is not None
             and folder_key(r["config"]["teacher"]) == wanted
-            and r.get("metrics", {}).get("eval_split") == split and r.get("metrics", {}).get("f1") is not None]
+            and r.get("metrics", {}).get("eval_split") == split and r.get("metrics", {}).get("f1") is not None
+            and (epochs is None or _same_length(train_epochs_of(r), epochs))]
 
 
-def reference_for(records, teacher_dir, split: str | None) -> Reference:
-    """The teacher saved in ``teacher_dir`` and its control(s), on ``split``; empty when ``teacher_dir`` is None."""
+def _same_length(a: float | None, b: float) -> bool:
+    return a is not None and abs(a - b) <= 1e-9
+
+
+def reference_for(records, teacher_dir, split: str | None, epochs: float | None = None) -> Reference:
+    """The teacher saved in ``teacher_dir`` and its control(s) trained ``epochs`` epochs, on ``split``; empty when
+    ``teacher_dir`` is None. Controls of different lengths are never averaged: with ``epochs`` None (no run to match)
+    the length with the most seeds counts (ties: the shorter), and :attr:`Reference.control_epochs` says which."""
+    from bmp.results.tradeoff import train_epochs_of
+
     if teacher_dir is None:
         return Reference(None, split)
     dense = teacher_record(records, REPO_ROOT / str(teacher_dir), split)
     dense = dense if dense is not None and dense.get("metrics", {}).get("f1") is not None else None
-    controls = controls_of(records, teacher_dir, split)
+    controls = controls_of(records, teacher_dir, split, epochs)
+    lengths = [train_epochs_of(r) for r in controls]
+    length = min(set(lengths), key=lambda e: (-lengths.count(e), e is None, e or 0.0)) if controls else None
+    controls = [r for r, e in zip(controls, lengths) if e == length]
     control_f1s = [r["metrics"]["f1"] for r in controls]
     converged, note = convergence(records, dense) if dense is not None else (None, "")
     metrics = (dense or {}).get("metrics", {})
@@ -137,7 +169,8 @@ def reference_for(records, teacher_dir, split: str | None) -> Reference:
         teacher_converged=converged, convergence_note=note,
         controls=tuple(sorted(r["name"] for r in controls)),
         control_f1=float(np.mean(control_f1s)) if controls else None,
-        control_f1_std=float(np.std(control_f1s, ddof=1)) if len(controls) > 1 else None)
+        control_f1_std=float(np.std(control_f1s, ddof=1)) if len(controls) > 1 else None,
+        control_epochs=length)
 
 
 def reference_of_record(records, record: dict) -> Reference:

@@ -62,6 +62,16 @@ def gold_answers(references) -> dict[str, list[str]]:
     return golds
 
 
+def question_scores(predictions: Mapping[str, str], references) -> dict[str, tuple[float, float]]:
+    """``{id: (exact match, F1)}`` on 0-1 for every question in ``references``, by the official rules: the scores
+    :func:`squad_scores` averages, kept per question so two models can be compared on the same questions. A question
+    without a prediction scores ``(0.0, 0.0)``; predictions for unknown ids are left out (silently: see
+    :func:`squad_scores` for the warnings)."""
+    golds = gold_answers(references)
+    return {qid: (max_over_golds(exact_match, predictions[qid], texts), max_over_golds(f1, predictions[qid], texts))
+            if qid in predictions else (0.0, 0.0) for qid, texts in golds.items()}
+
+
 def squad_scores(predictions: Mapping[str, str], references) -> dict[str, float]:
     """``{"exact_match", "f1"}`` on 0-100 over every question in ``references`` (examples or ``{id: [golds]}``)."""
     golds = gold_answers(references)
@@ -75,11 +85,11 @@ def squad_scores(predictions: Mapping[str, str], references) -> dict[str, float]
     missing = sum(qid not in predictions for qid in golds)
     if missing:
         warnings.warn(f"{missing} of {len(golds)} question(s) have no prediction and score 0", stacklevel=2)
+    scores = question_scores(predictions, golds).values()
     em_total = f1_total = 0.0
-    for qid, texts in golds.items():
-        if qid in predictions:
-            em_total += max_over_golds(exact_match, predictions[qid], texts)
-            f1_total += max_over_golds(f1, predictions[qid], texts)
+    for em, f1_ in scores:
+        em_total += em
+        f1_total += f1_
     return {"exact_match": 100.0 * em_total / len(golds), "f1": 100.0 * f1_total / len(golds)}
 
 

@@ -104,7 +104,11 @@ def predict_logits(model, data: QAData, tokenizer, batch_size: int = 32, split: 
 def evaluate_qa(model, data: QAData, tokenizer, batch_size: int = 32, max_answer_length: int = 30,
                 split: str = "heldout", bf16: bool | None = None) -> dict:
     """EM/F1 (official v1.1 rules, 0-100) on the held-out questions (or the validation ones), with their split;
-    ``bf16`` as in :func:`predict_logits`."""
+    ``bf16`` as in :func:`predict_logits`. ``predictions`` holds each question's answer and scores
+    (:class:`~bmp.results.records.Predictions`, under ``split``): recording the metrics saves them beside the record."""
+    from bmp.results.records import PREDICTIONS_KEY, Predictions
+    from bmp.squad.metric import question_scores
+
     examples, features = data.split(split)
     start = time.perf_counter()
     start_logits, end_logits = predict_logits(model, data, tokenizer, batch_size, split, bf16)
@@ -112,17 +116,24 @@ def evaluate_qa(model, data: QAData, tokenizer, batch_size: int = 32, max_answer
     predictions = postprocess_predictions(examples, features, start_logits, end_logits,
                                           max_answer_length=max_answer_length)
     scores = squad_scores(predictions, examples)
+    per_question = {qid: (predictions.get(qid, ""), em, f1)
+                    for qid, (em, f1) in question_scores(predictions, examples).items()}
     return {**scores, "eval_questions": len(examples), "eval_split": data.splits.split_name,
-            "eval_model_s": round(model_s, 2), "eval_total_s": round(time.perf_counter() - start, 2)}
+            "eval_model_s": round(model_s, 2), "eval_total_s": round(time.perf_counter() - start, 2),
+            PREDICTIONS_KEY: Predictions({split: per_question})}
 
 
 def evaluate_both(model, data: QAData, tokenizer) -> dict:
-    """Held-out EM/F1 (reported) plus ``validation_f1`` / ``validation_exact_match`` (for choosing settings)."""
+    """Held-out EM/F1 (reported) plus ``validation_f1`` / ``validation_exact_match`` (for choosing settings), and
+    both splits' per-question ``predictions``."""
+    from bmp.results.records import PREDICTIONS_KEY
+
     metrics = evaluate_qa(model, data, tokenizer)
     if data.validation_features is not None:
         val = evaluate_qa(model, data, tokenizer, split="validation")
         metrics.update(validation_f1=val["f1"], validation_exact_match=val["exact_match"],
                        validation_questions=val["eval_questions"])
+        metrics[PREDICTIONS_KEY] = metrics[PREDICTIONS_KEY] | val[PREDICTIONS_KEY]
     return metrics
 
 
