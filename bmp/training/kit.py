@@ -161,7 +161,8 @@ CONVERGED_GAIN = 0.3  # F1 per extra epoch below which a teacher counts as conve
 
 
 def converged(curve: list[dict]) -> bool | None:
-    """Whether the last epoch gained less than :data:`CONVERGED_GAIN` validation F1 (None with < 2 points)."""
+    """Whether the last epoch gained less than :data:`CONVERGED_GAIN` validation F1 (None with < 2 points): one
+    curve's half of the convergence rule, which :func:`bmp.results.teachers.convergence` states whole."""
     if len(curve) < 2:
         return None
     return curve[-1]["validation_f1"] - curve[-2]["validation_f1"] < CONVERGED_GAIN
