@@ -131,8 +131,9 @@ def _check_speed(target: Target, analysis: Analysis) -> TargetCheck:
     if s.f1_drop is None:
         return TargetCheck(target, NOT_MEASURED, None, f"{where}; the teacher of its runs is not recorded",
                            timing_runs=analysis.timing_runs)
-    ref = analysis.reference_of(s)
-    kind, names = ("control", ref.controls) if ref.source == "control" else ("dense", (ref.teacher,))
+    ref = analysis.reference_of(s)  # None when the setting's seeds came from different teachers
+    kind, names = ("dense", ()) if ref is None else \
+        ("control", ref.controls) if ref.source == "control" else ("dense", (ref.teacher,))
     seeds = {"point": list(s.seeds), "reference": [seed_of(analysis.records[(kind, n)]) for n in names]}
     flags = "; no control recorded, so against the teacher alone" if s.control_missing else ""
     where += f", {s.f1_drop:.1f} F1 below the reference{flags}"
