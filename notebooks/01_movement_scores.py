@@ -26,8 +26,8 @@
 # - Say what a magnitude score and a movement score measure, and when they disagree.
 # - Explain why a 0/1 mask has no useful gradient, and write a straight-through estimator as a
 #   `torch.autograd.Function`.
-# - Derive the gradient a score receives, ∂L/∂S = ∂L/∂W′ ⊙ W, and show that SGD on the scores accumulates the
-#   movement −Σ (∂L/∂W′ ⊙ W).
+# - Derive the straight-through update a score receives, ∂L/∂W′ ⊙ W (a surrogate: the true gradient is zero), and
+#   show that SGD on the scores accumulates the movement −Σ (∂L/∂W′ ⊙ W).
 # - Explain why a large weight that is shrinking gets a low score.
 # - See that one score per *block* receives the sum of its weights' movement.
 
@@ -92,8 +92,10 @@ print(f"loss of the pretrained weights: {mse(W0).item():.2f}; of the task weight
 #   (−∂L/∂W) has the same sign as W, that is, when training pushes the weight away from zero. It looks at where a
 #   weight is *going*.
 #
-# The rest of the notebook shows where that second formula comes from: it is not a heuristic but the gradient of
-# the loss with respect to a learned score behind a hard mask.
+# The rest of the notebook shows where that second formula comes from. It is not a heuristic, but it is not the
+# true gradient either: behind a hard mask the true gradient of the loss with respect to a score is zero (next
+# cell). Movement is what the scores accumulate under the *straight-through* surrogate of that gradient, which
+# treats the mask as the identity in the backward pass.
 
 # %% [markdown]
 # ## Why a mask has no gradient
@@ -148,9 +150,10 @@ assert torch.equal(scores_mine.grad, upstream)  # straight through: nothing chan
 print(f"same mask ({int(mask_lib.sum())} of {mask_lib.numel()} kept) and same gradient as bmp.pruning.binarizers")
 
 # %% [markdown]
-# ## The gradient a score receives
+# ## The update a score receives
 #
-# The layer computes with W′ = W ⊙ M(S). By the chain rule, with the straight-through ∂M/∂S = 1,
+# The layer computes with W′ = W ⊙ M(S). By the chain rule, with the straight-through surrogate ∂M/∂S := 1 in place
+# of the true derivative (zero almost everywhere),
 #
 # ∂L/∂S = ∂L/∂W′ ⊙ ∂W′/∂M = ∂L/∂W′ ⊙ W.
 #

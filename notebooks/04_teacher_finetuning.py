@@ -16,8 +16,14 @@
 #
 # Notebook 03 built the plumbing: windows and labels in, answers and scores out. This notebook trains the model in
 # the middle, the **dense teacher**: the base model fine-tuned on SQuAD. Every later notebook starts from it.
-# Pruning (notebook 05) begins as a copy of it and distils from it, and every pruned model's F1 is read against
-# it. So it pays to know how it was trained, what it scores, on which split, and whether it had finished learning.
+# In this course the pruned student (notebook 05) begins as a copy of it and distils from it, and every pruned
+# model's F1 is read against it. That start is a choice: the reference implementation (nn_pruning) starts its
+# student from the *pre-trained* model and prunes it for about 20 epochs, with the fine-tuned model only as the
+# teacher. Both are legitimate. Starting from the fine-tuned teacher suits this course's short runs (an epoch or
+# so on a CPU): the student can already answer, and pruning only has to keep it so while blocks go. Its price is
+# that the weights have already moved where the task wants them, so magnitude catches up with movement as a score
+# (notebook 01). So it pays to know how the teacher was trained, what it scores, on which split, and
+# whether it had finished learning.
 #
 # **Learning goals**
 #

@@ -19,9 +19,9 @@
 # A pruned model is only worth shipping if it is faster, and "faster" is a measurement, easy to get wrong. A
 # timing taken on a cold model, on a busy machine, or around a GPU call that has not finished yet can be off by
 # a factor of ten, which is more than pruning gains. This notebook first takes timing apart, then uses it: it
-# times the architectures of well-known compressed BERTs on this machine, draws every recorded run against
-# F1, speed and size beside the published models, and ends with a slider that picks the model to ship for a
-# given F1 budget.
+# times the architectures of well-known compressed BERTs on this machine, draws every recorded run, and your own
+# run from notebooks 05 and 06, against F1, speed and size beside the published models, measures how large the
+# noise in those numbers is, and ends with a slider that picks the model to ship for a given F1 budget.
 #
 # **Learning goals**
 #
@@ -31,6 +31,8 @@
 # - Say what DistilBERT and TinyBERT are and how they were trained, and why dropping layers is not the same.
 # - Explain why fp16 on a GPU wants matrix sizes in multiples of 8 or 64, and how padding keeps packing exact.
 # - Find the Pareto front of a set of models by hand.
+# - Place your own run against the recorded front, and say how large a gap must be before the noise of seeds and
+#   timings stops explaining it.
 # - Read the F1–speedup and F1–fill-rate figures, and say why their two panels must not be compared point
 #   by point.
 # - Choose a model for an F1 budget with `bmp.results.tradeoff.choose` and its widget.
@@ -53,12 +55,14 @@ from bmp.course import save_figure, solution, time_banner
 from bmp.models import load_profile_model
 from bmp.profiles import REPO_ROOT, get_profile
 from bmp.results import tradeoff
+from bmp.results.noise import noise, noise_figure
 from bmp.results.pareto import pareto_front
 from bmp.results.plots import f1_vs_fill_rate, f1_vs_speedup
 from bmp.results.records import RESULTS_DIR, hardware_label, load_records
 from bmp.results.references import published_speedups, reference_architectures, reference_models
 from bmp.results.summary import targets
-from bmp.results.widgets import tradeoff_widget
+from bmp.results.widgets import keeping_teacher, tradeoff_widget
+from bmp.results.yours import your_runs
 from bmp.speed import timing
 from bmp.speed.architectures import time_references
 from bmp.speed.timing import synthetic_batch, time_forward, time_interleaved
@@ -259,9 +263,15 @@ plt.show()
 # does far less arithmetic than BERT-base, but in 24 layers of thin matrix multiplies, and how much of that saving
 # turns into speed depends on the hardware and the batch: a large GPU batch keeps BERT-base's big multiplies
 # efficient while MobileBERT's small ones leave the device under-used, whereas a CPU, which has far less arithmetic
-# to spare, turns the saving into speed more fully. So on a CPU MobileBERT can run well *above* its published
-# speedup (an RTX 3090 measurement). The project's recorded timing run timed every reference with the pruned
-# models, at batch 8 × 384 in fp32; the cell below prints each measured speedup beside the published one:
+# to spare, turns the saving into speed more fully. So on a CPU MobileBERT can run well *above* the RTX 3090 figure
+# in the reference table. That figure is not MobileBERT's own claim: it was measured on an RTX 3090 by the authors
+# of the block-pruning reference (nn_pruning) for their comparison, while MobileBERT's paper reports latency on a
+# phone, a different measurement altogether. The table's `speedups` column says, for every model, where its figure
+# was measured, or whether it was only claimed.
+#
+# The project's recorded timing run timed every reference architecture together with the pruned models, on the
+# machine that recorded it (named below; not necessarily the one running this notebook). The cell prints what it
+# measured beside the reference table's figure:
 
 # %%
 timing_records = sorted(load_records(RESULTS_DIR, kind="timing"), key=lambda r: r["provenance"]["date"])
@@ -278,7 +288,7 @@ if timing_records:
         claim = published_speed.get(name, {})
         relation = ("above" if measured > claim.get("speedup", float("inf")) else "below") \
             if claim.get("speedup") is not None else "with nothing published to compare"
-        print(f"  {name:>12}: {measured:.2f}x measured there, {relation} the published "
+        print(f"  {name:>12}: {measured:.2f}x in that timing run, {relation} the reference table's "
               f"{claim.get('speedup', float('nan')):g}x ({claim.get('hardware') or 'hardware not stated'}, "
               f"{claim.get('how')})")
 else:
@@ -296,10 +306,12 @@ else:
 #
 # The fix costs no accuracy. `pack(model, align_ffn=64)` (notebook 06 used 8) pads each layer's FFN with zero
 # neurons up to the next multiple, here 461 → 512; a zero neuron adds exactly nothing to the sum over neurons
-# (notebook 06), so the function is unchanged. On a CPU in fp32 it matters little; on a GPU in fp16 it can decide
-# how much of packing's saving turns into speed. `python -m bmp.bench align` measures it: a BERT-base-shaped packed
-# model with 4 heads and 461 neurons per layer, against the same model padded to 512, both against dense BERT-base,
-# in fp16. The cell runs it only under the `full` profile on a GPU, and shows any recorded measurement.
+# (notebook 06), so the function is unchanged. On a CPU in fp32 it matters little. On a GPU in fp16 it is expected
+# to matter, but how much is a measurement, and it needs a GPU: `python -m bmp.bench align --record` (or
+# `bash scripts/gpu_check.sh`, which runs it after the GPU timing run) times a BERT-base-shaped packed model with an
+# unaligned FFN against the same model padded to a multiple of 64, both against dense BERT-base, in fp16, and
+# records the result in `data/results` (kind `align`). The cell below runs it only under the `full` profile on a
+# GPU, and otherwise shows the recorded measurement, or says that there is none yet.
 
 # %%
 if profile.name == "full" and torch.cuda.is_available():
@@ -315,10 +327,15 @@ else:
     print(f"skipped: the fp16 alignment measurement runs only under the full profile on a GPU (here: profile "
           f"{profile.name}, {'a GPU' if torch.cuda.is_available() else 'no GPU'}); on a GPU, run "
           "python -m bmp.bench align")
-for r in load_records(RESULTS_DIR, kind="align"):
+aligned_records = load_records(RESULTS_DIR, kind="align")
+for r in aligned_records:
     m = r["metrics"]
-    print(f"recorded {r['name']!r} ({r['provenance']['date'][:10]}): unaligned / aligned time {m['ratio']:.2f}, "
-          f"FFN {m['ffn_unaligned']} -> {m['ffn_aligned']}, {m['dtype']}, batch {m['batch']} x {m['seq']}")
+    print(f"recorded {r['name']!r} ({r['provenance']['date'][:10]}, {m.get('gpu') or m.get('device')}): unaligned / "
+          f"aligned time {m['ratio']:.2f}, FFN {m['ffn_unaligned']} -> {m['ffn_aligned']}, {m['dtype']}, "
+          f"batch {m['batch']} x {m['seq']}")
+if not aligned_records:
+    print(f"no alignment measurement is recorded in {RESULTS_DIR.relative_to(REPO_ROOT)} yet: on a machine with a GPU, "
+          "python -m bmp.bench align --record makes one")
 
 # %% [markdown]
 # ## Exercise: the Pareto front
@@ -358,39 +375,61 @@ for trial in range(200):
 print("my_pareto_front matches bmp.results.pareto.pareto_front on 400 random sets (with ties and NaNs)")
 
 # %% [markdown]
-# ## The recorded runs
+# ## The recorded runs, and yours
 #
-# Every finalized model left a record (notebook 06, `python -m bmp.training.finalize`, or a sweep with
-# `python -m bmp.training.sweep`):
-# F1 on its held-out split, CPU speedup over its dense teacher measured when it was packed, fill rate. Only runs
-# scored on the same split are compared.
+# Every finalized model left a record: F1 on its held-out split, speedup over its dense teacher, fill rate. The
+# project's recorded runs live in the tracked `data/results` (written by the recorded sweep, `scripts/sweep.sh`).
+# Their speedups come from **one timing run** that timed every model in one interleaved session
+# (`python -m bmp.bench timing --record`), on the machine that recorded it, not the one running this notebook; the
+# table names it. Only runs scored on the same split are compared.
+#
+# Your own runs (notebook 06, or `python -m bmp prune` then `python -m bmp finalize`) are recorded elsewhere: in
+# the results folder `bmp.results.records.results_dir()` names, the git-ignored `outputs/results` unless
+# `$BMP_RESULTS_DIR` says otherwise. `bmp.results.yours.your_runs` loads them beside the recorded ones. Yours keep
+# the speedup timed when notebook 06 packed them, on your machine, since the timing run never saw them; the noise
+# section below says how far two such timings can disagree.
 
 # %%
-records = load_records()
-chosen_runs = tradeoff.runs(records)
-print(f"{len(records)} records in {RESULTS_DIR.relative_to(REPO_ROOT)}; {len(chosen_runs)} packed or filled runs "
-      f"on split "
-      f"{tradeoff.pick_split(records)!r}")
+tracked = load_records()
+mine = your_runs(tracked)
+records = mine.records  # the recorded runs, and yours scored on the same split
+split = tradeoff.pick_split(tracked)
+speed = tradeoff.compared_speed(records, split)
+chosen_runs = tradeoff.runs(records, split=split, speed=speed)
+print(f"{len(tracked)} records in {RESULTS_DIR.relative_to(REPO_ROOT)}, {mine.found} of yours in "
+      f"{mine.directory}; {len(chosen_runs)} runs on split {split!r}; speeds: {speed.describe()}")
 if chosen_runs:
-    display(pd.DataFrame([run.to_dict() for run in chosen_runs])[
-        ["name", "kind", "f1", "speedup", "fill_rate", "heads_per_layer", "neurons_per_layer", "speed_hardware"]
-    ].sort_values("speedup").round(3))
+    table = pd.DataFrame([run.to_dict() for run in chosen_runs])
+    table.insert(0, "whose", table["yours"].map({True: "your run", False: "recorded"}))
+    display(table[["whose", "name", "kind", "f1", "speedup", "fill_rate", "heads_per_layer", "neurons_per_layer",
+                   "speed_hardware"]].sort_values(["whose", "speedup"], ascending=[False, True]).round(3))
 else:
     print("no packed or filled runs recorded yet: run notebooks 04-06 (`make course`), or prune and finalize "
-          "from the command line (`python -m bmp.training.prune ...`, then `python -m bmp.training.finalize ...`), "
+          "from the command line (`python -m bmp prune ...`, then `python -m bmp finalize ...`), "
           "then rerun this notebook. The figures below still show the published models.")
+
+# %% [markdown]
+# Where did your run land? Each of your runs is read against the front of the recorded runs *at its own speed*
+# (`bmp.results.tradeoff.front_f1_at`, between two front models), with what the records say may explain the
+# difference: its teacher against the recorded runs' teacher, and how long each trained after its teacher. The
+# course's own runs start from notebook 04's short teacher, the recorded runs from one trained longer (notebook 04's
+# table of teachers says how long), so a gap between them can say as much about the teacher as about pruning.
+
+# %%
+display(Markdown(mine.report()))
 
 # %% [markdown]
 # ## F1 against speed
 #
-# Left, our runs: F1 on the held-out split, speedups measured on this machine's CPU against the dense teacher,
-# the front drawn through the runs no other run beats. Right, the published models: F1 on the official SQuAD
-# v1.1 dev set, speedups as their authors reported them, on their hardware. The two panels differ in evaluation
-# set, base model and hardware, so a point on the left must never be read against a point on the right. What
-# can be compared is the *shape*: how much F1 each side gives up for each step of speed.
+# Left, our runs: F1 on the held-out split, speedups over the dense teacher from the one timing run (its machine
+# is named under the axis), the front drawn through the recorded runs no other recorded run beats; your runs are
+# the red stars labelled "your run". Right, the published models: F1 on the official SQuAD v1.1 dev set, speedups
+# as the reference table gives them (the legend says on which hardware). The two panels differ in evaluation set,
+# base model and hardware, so a point on the left must never be read against a point on the right. What can be
+# compared is the *shape*: how much F1 each side gives up for each step of speed.
 
 # %%
-fig = f1_vs_speedup(records)
+fig = f1_vs_speedup(records, split=split, speed=speed)
 save_figure(fig, "07_f1_vs_speedup")
 display(fig)
 
@@ -402,7 +441,7 @@ display(fig)
 # kernels; it is drawn hollow.
 
 # %%
-fig = f1_vs_fill_rate(records)
+fig = f1_vs_fill_rate(records, split=split)
 save_figure(fig, "07_f1_vs_fill_rate")
 display(fig)
 
@@ -411,23 +450,53 @@ display(fig)
 #
 # Pruning has to beat the obvious alternative: keep every other layer of the same teacher (the first step of
 # DistilBERT's recipe) and distil it on the same data for as many epochs as pruning plus filling took
-# (`python -m bmp.training.layer_drop --keep 3`; `--keep 2` keeps two of six layers, TinyBERT-4's depth but not its
-# width, since TinyBERT-4 is also narrow, hidden 312). These students are the triangles on the left panels. The
+# (`python -m bmp.training.layer_drop --keep 3` keeps every other layer of six). `--keep 2` keeps two evenly spaced
+# layers, the first and the fourth, which is no longer every other one, and matches no published model: TinyBERT-4
+# has four layers, and is narrow as well. These students are the triangles on the left panels. The
 # checks below compare each pruned model with its own reference, max(teacher, control) (notebook 06 says why),
 # and each student with the front of the pruned models that trained no longer than it did, read at the student's
 # speed. `python -m bmp.bench pareto` prints the same as JSON.
 
 # %%
-display(Markdown(targets(records)))
+display(Markdown(targets(tracked)))
+
+# %% [markdown]
+# ## How big is the noise?
+#
+# Every number above is one measurement, and most points are one seed. Before a gap between two of them means
+# anything, it has to be larger than what chance alone moves them by. The records hold two measures of that:
+#
+# - **Seeds.** The dense control and a few pruning settings were run with more than one seed: same data, same
+#   recipe, another random order and initialisation of the new parts. Their spread is what the seed alone does.
+# - **Timings.** The timing run keeps each model's fastest and slowest repeat, and each run's record keeps a
+#   second, independent timing made when the model was packed. Their disagreement is what timing alone does.
+#
+# `bmp.results.noise` reads both from the records; the paragraph and the figure below are computed from them.
+
+# %%
+spread = noise(tracked, split)
+display(Markdown(spread.describe()))
+fig = noise_figure(spread)
+save_figure(fig, "07_noise")
+display(fig)
+
+# %% [markdown]
+# Read the front and the targets with this in mind: a target missed or met by less than the seed spread is
+# undecided until more seeds are run, and two models whose speedups differ by less than the timing disagreement
+# run at the same speed as far as these measurements can tell. The same holds for your run against the front.
 
 # %% [markdown]
 # ## Which model to ship?
 #
-# Turn the question around: *how much F1 may I give up?* `bmp.results.tradeoff.choose` answers with the fastest model on
-# the front whose F1 is within that budget of its own reference: the stronger of its teacher and the dense control
-# trained as long (or, given `min_speedup`, the most accurate model at least that fast). The widget puts a slider on the
-# budget and shows the chosen model's heads and FFN neurons per layer. Move it in a live notebook; below, it is also
-# driven from code so that the effect shows in a notebook that was executed headless.
+# Turn the question around: *how much F1 may I give up?* `bmp.results.tradeoff.choose` answers with the fastest
+# model whose F1 is within that budget of its own reference (the stronger of its teacher and the dense control
+# trained as long), or, given `min_speedup`, the most accurate model at least that fast. It only ever picks among
+# the models on the front that are faster than the dense teacher (`tradeoff.shippable`): a model another one beats
+# on both axes, or one no faster than the teacher, is never worth shipping. When no pruned model meets the budget
+# it says so, and says how far the teacher itself sits below the reference, since keeping the teacher gives up
+# F1 too when its control scored higher. Your runs are among the candidates. The widget puts a slider on the
+# budget and shows the chosen model's heads and FFN neurons per layer. Move it in a live notebook; below, it is
+# also driven from code so that the effect shows in a notebook that was executed headless.
 
 # %%
 box = tradeoff_widget(records, dense_heads=model.config.num_attention_heads,
@@ -435,17 +504,18 @@ box = tradeoff_widget(records, dense_heads=model.config.num_attention_heads,
 display(box)
 
 # %%
-split = tradeoff.pick_split(records)
 teacher_f1 = tradeoff.teacher_f1(records, split)
+keeping = keeping_teacher(tradeoff.teacher_reference(records, split)).strip()
 if teacher_f1 is None:
     print(f"no dense teacher recorded on split {split!r}, so no F1 budget can be measured: run notebook 04 (or "
           "`python -m bmp.training.finetune`) to record one")
 for budget in SLIDER_VALUES if teacher_f1 is not None else ():
     box.slider.value = budget  # what moving the slider does (values beyond its end stop at the end)
     chosen = box.chosen
-    assert (chosen or {}).get("name") == (tradeoff.choose(records, max_f1_drop=box.slider.value) or {}).get("name")
+    assert (chosen or {}).get("name") == (tradeoff.choose(records, max_f1_drop=box.slider.value, split=split)
+                                          or {}).get("name")
     if chosen is None:
-        print(f"give up {box.slider.value:g} F1: no recorded model qualifies; keep the dense teacher")
+        print(f"give up {box.slider.value:g} F1: no pruned model on the front qualifies. {keeping}")
     else:
         print(f"give up {box.slider.value:g} F1: {chosen['name']} ({chosen['kind']}), F1 {chosen['f1']:.1f} "
               f"(reference {chosen['reference_f1']:.1f}), {chosen['speedup']:.2f}x faster, "
@@ -455,12 +525,13 @@ if split:
     print(f"scores: {tradeoff.split_title(split)}")
 
 # %% [markdown]
-# The other way round, the most accurate model at least 1.5× faster than the teacher:
+# The other way round, the most accurate model at least a given speedup faster than the teacher:
 
 # %%
-fast = tradeoff.choose(records, min_speedup=1.5)
-print("none recorded" if fast is None else
-      f"{fast['name']}: F1 {fast['f1']:.1f}, {fast['speedup']:.2f}x ({fast['speed_hardware']})")
+MIN_SPEEDUP = 1.5
+fast = tradeoff.choose(records, min_speedup=MIN_SPEEDUP, split=split)
+print(f"at least {MIN_SPEEDUP:g}x: " + ("none recorded" if fast is None else
+      f"{fast['name']}: F1 {fast['f1']:.1f}, {fast['speedup']:.2f}x ({fast['speed_hardware']})"))
 
 # %% [markdown]
 # ## Questionnaire
@@ -484,7 +555,7 @@ print("none recorded" if fast is None else
 #   for a random one. Which alignment does your GPU prefer?
 # - Read the TinyBERT paper's ablations (Jiao et al., 2020): which of its distillation losses matters most, and
 #   what does the data augmentation add on SQuAD?
-# - Read `bmp/tradeoff.py`: `f1_gap` measures how far a family of distilled students sits below the pruned front
+# - Read `bmp/results/tradeoff.py`: `f1_gap` measures how far a family of distilled students sits below the pruned front
 #   at equal speed. Record a student and compute it.
 # - Compare `torch.utils.benchmark.Timer` with `bmp.speed.timing`: what does it do about warm-up, threads and
 #   statistics?

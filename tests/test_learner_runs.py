@@ -80,7 +80,7 @@ def test_a_budget_no_pruned_model_meets_says_so_and_what_the_teacher_costs(track
     text = box.summary.value
     assert "No pruned model on the front" in text and "faster than the teacher" in text
     assert f"{REFERENCE - TEACHER_F1:.1f} F1 below the reference {REFERENCE:.1f}" in text
-    assert f"teacher scores {TEACHER_F1:.1f}" in text
+    assert f"Keeping the teacher is no free choice either: it scores {TEACHER_F1:.1f}" in text
     box.slider.value = 3.0
     assert box.chosen["name"] == "fast" and "<b>fast</b>" in box.summary.value
 

@@ -201,3 +201,60 @@ def test_the_answers_file_answers_every_questionnaire():
         number = source.name[:2]
         assert number in sections, f"questionnaire_answers.md has no '## {number} ·' section"
         assert _numbered(sections[number].splitlines()) == questions, f"{source.name}: answers don't match questions"
+
+
+# ---------------------------------------------------------------- what the notebooks name exists
+
+NAMED_ROOTS = ("bmp", "data", "docs", "scripts", "notebooks", "tests")
+# a repository path: a tracked top-level folder, then path characters; not part of a longer word or path, and not
+# a template (followed by `{`, `<` or `*`: runs/teacher-{profile}, data/results/packed__*.json)
+NAMED_PATH = re.compile(r"(?<![\w./<{-])((?:%s)/[A-Za-z0-9_./-]*)(?![{<*A-Za-z0-9_./-])" % "|".join(NAMED_ROOTS))
+NAMED_MODULE = re.compile(r"`(bmp(?:\.[A-Za-z_][A-Za-z0-9_]*)+)")  # `bmp.results.tradeoff.choose`
+NOTEBOOK_TEXTS = SOURCES + sorted((NOTEBOOK_DIR / "solutions").glob("*.py")) + \
+    [NOTEBOOK_DIR / "solutions" / "questionnaire_answers.md"]
+
+
+def missing_paths(text: str, root: Path) -> list[str]:
+    """The repository paths ``text`` names (``bmp/results/tradeoff.py``, ``data/results``) that don't exist under
+    ``root``; a trailing full stop ends a sentence, not the path."""
+    named = {match.group(1).rstrip(".") for match in NAMED_PATH.finditer(text)}
+    return sorted(path for path in named if not (root / path).exists())
+
+
+def unresolved_modules(text: str) -> list[str]:
+    """The backticked ``bmp.`` names in ``text`` that no module or attribute answers to."""
+    import importlib
+
+    def resolves(name: str) -> bool:
+        parts = name.split(".")
+        for cut in range(len(parts), 0, -1):
+            try:
+                found = importlib.import_module(".".join(parts[:cut]))
+            except ImportError:
+                continue
+            for attribute in parts[cut:]:
+                if not hasattr(found, attribute):
+                    return False
+                found = getattr(found, attribute)
+            return True
+        return False
+
+    return sorted({name for name in NAMED_MODULE.findall(text) if not resolves(name)})
+
+
+def test_a_wrong_path_or_name_is_caught(tmp_path):
+    (tmp_path / "bmp" / "results").mkdir(parents=True)
+    (tmp_path / "bmp" / "results" / "tradeoff.py").write_text("")
+    text = ("Read `bmp/tradeoff.py` and `bmp/results/tradeoff.py`. The records are in data/results/packed__*.json "
+            "and runs/teacher-{profile}/final; see `bmp.results.tradeoff.choose` and `bmp.results.tradeoff.chose`.")
+    assert missing_paths(text, tmp_path) == ["bmp/tradeoff.py"]
+    assert unresolved_modules(text) == ["bmp.results.tradeoff.chose"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_TEXTS, ids=lambda p: p.name)
+def test_every_path_and_module_a_notebook_names_exists(path):
+    from bmp.profiles import REPO_ROOT
+
+    text = path.read_text()
+    assert not missing_paths(text, REPO_ROOT), f"{path.name} names paths that don't exist"
+    assert not unresolved_modules(text), f"{path.name} names bmp modules or functions that don't exist"

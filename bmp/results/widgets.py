@@ -119,7 +119,7 @@ def front_figure(runs, references: dict, max_f1_drop: float, chosen: dict | None
         draw_yours(ax, [r.speedup for r in yours], [r.f1 for r in yours], size=140)
         for run in yours:
             ax.annotate(f"{YOURS_LABEL}: {run.name}", (run.speedup, run.f1), textcoords="offset points",
-                        xytext=(0, -14), ha="center", fontsize=7, color="crimson", zorder=6)
+                        xytext=(9, -4), ha="left", fontsize=7, color="crimson", zorder=6)
     front = tradeoff.front(timed)
     if front:
         ax.plot([r.speedup for r in front], [r.f1 for r in front], color="black", lw=1, zorder=2,
@@ -170,7 +170,7 @@ def keeping_teacher(teacher) -> str:
     below = teacher.reference_f1 - teacher.teacher_f1
     if below <= tradeoff.TOLERANCE:
         return f" The teacher ({teacher.teacher_f1:.1f} F1) is its own reference: keeping it gives up nothing."
-    return (f" Keeping it is no free choice either: the teacher scores {teacher.teacher_f1:.1f}, itself "
+    return (f" Keeping the teacher is no free choice either: it scores {teacher.teacher_f1:.1f}, itself "
             f"{below:.1f} F1 below the reference {teacher.reference_f1:.1f} (its {teacher.source}'s).")
 
 
