@@ -1,6 +1,15 @@
 """bmp: block movement pruning for BERT-family question answering models.
 
-The main pieces, in the order a run uses them::
+One entry point per stage, each taking your model (or folder), your data and your ``TrainingArguments``::
+
+    data = bmp.load_squad(train="my_train.jsonl", validation="my_dev.json")   # JSON, JSONL, datasets, hub
+    teacher = bmp.finetune("embedded", data, output_dir="runs/teacher")
+    run = bmp.prune(teacher, data, preset="hybrid", lam=120, output_dir="runs/pruned")
+    small = bmp.finalize(run, teacher, data)            # pack, time, fill; a model card in each folder
+    bmp.evaluate(small, data.validation)                # {"exact_match": ..., "f1": ...}
+    bmp.export_onnx(small, "model.onnx"); bmp.quantize_int8("model.onnx", "model-int8.onnx")
+
+The pieces underneath, in the order a run uses them::
 
     model, tokenizer = bmp.load_base()                  # embedded default, a hub name, a folder or "tiny"
     bmp.add_masks(model, bmp.preset("hybrid", method="topk"))  # scores on 32x32 attention blocks and FFN neurons
@@ -32,7 +41,11 @@ from bmp.pruning.schedule import CubicSchedule
 from bmp.squad.answer import Answer, answer
 
 __version__ = "0.1.0"
-_LAZY = {"tradeoff_widget": "bmp.results.widgets", "live_pruning_widget": "bmp.results.live"}
+_LAZY = {"tradeoff_widget": "bmp.results.widgets", "live_pruning_widget": "bmp.results.live",
+         # the stage entry points import the trainer stack (transformers' Trainer, datasets) on first use
+         **{name: "bmp.training.stages" for name in ("finetune", "prune", "finalize", "control", "evaluate",
+                                                     "export_onnx", "quantize_int8")},
+         "load_squad": "bmp.squad", "PruningTrainer": "bmp.training.trainer", "RunResult": "bmp.training.kit"}
 
 
 def __getattr__(name: str):
@@ -44,6 +57,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'bmp' has no attribute {name!r}")
 
 
-__all__ = ["Answer", "answer", "PRESETS", "PruningConfig", "preset", "add_masks", "baked_copy", "set_threshold",
+__all__ = ["finetune", "prune", "finalize", "control", "evaluate", "export_onnx", "quantize_int8", "load_squad",
+           "PruningTrainer", "RunResult", "Answer", "answer", "PRESETS", "PruningConfig", "preset", "add_masks", "baked_copy", "set_threshold",
            "load_base", "load_tokenizer", "tiny_bert", "pack", "get_profile", "kept_report", "load_packed",
            "save_packed", "CubicSchedule", "size_report", "tradeoff_widget", "live_pruning_widget"]

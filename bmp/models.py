@@ -55,10 +55,14 @@ def resolve(name_or_path: str | Path | None) -> str:
 
 
 def load_tokenizer(name_or_path: str | Path | None = None):
-    """The tokenizer of a model name or folder. A saved folder's ``tokenizer.json`` is read directly: going through
-    ``AutoTokenizer`` would read a packed folder's remote-code config and stop to ask whether to trust it."""
+    """The tokenizer of a model name or folder, of the class its ``tokenizer_config.json`` names (BERT's, RoBERTa's,
+    ...). A packed folder's config is registered with ``AutoConfig`` when bmp is imported, so no remote code is
+    asked for; a folder with only a ``tokenizer.json`` is read as a BERT WordPiece tokenizer."""
+    import bmp.packing  # noqa: F401 - registers the packed configs that a packed folder's tokenizer lookup reads
+
     source = embedded_model_path() if name_or_path in (None, EMBEDDED, TINY) else name_or_path
-    if (Path(source) / "tokenizer.json").is_file():
+    folder = Path(source)
+    if (folder / "tokenizer.json").is_file() and not (folder / "tokenizer_config.json").is_file():
         return BertTokenizerFast.from_pretrained(str(source))
     try:
         return AutoTokenizer.from_pretrained(str(source))

@@ -26,7 +26,7 @@ def bad_inputs(corrupt: str) -> list[tuple[list[str], str]]:
         (["prune", "--teacher", corrupt, "--profile", "nope"], "'nope'"),
         (["prune", "--teacher", corrupt, "--preset", "nope", "--profile", "smoke"], "'nope'"),
         (["prune", "--teacher", corrupt, "--lam", "-1", "--profile", "smoke"], "-1"),
-        (["prune", "--teacher", corrupt, "--epochs", "-2", "--profile", "smoke"], "prune_epochs"),
+        (["prune", "--teacher", corrupt, "--epochs", "-2", "--profile", "smoke"], "--epochs"),
         (["prune", "--teacher", corrupt, "--alpha", "1.5", "--profile", "smoke"], "alpha"),
         (["prune", "--teacher", corrupt, "--temperature", "0", "--profile", "smoke"], "temperature"),
         (["prune", "--teacher", corrupt, "--alpha", "0.5", "--no-distill", "--profile", "smoke"], "--no-distill"),

@@ -122,3 +122,9 @@ def preset(name: str, **changes) -> PruningConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)} or 'hybrid-filled'")
     return replace(PRESETS[name], **_method_defaults(changes))
+
+
+def preset_of(config: PruningConfig) -> str | None:
+    """The preset whose granularity ``config`` has (attention and FFN units), or None for a custom one."""
+    return next((name for name, known in PRESETS.items()
+                 if (known.attention, known.ffn) == (config.attention, config.ffn)), None)

@@ -7,51 +7,52 @@ compared with ``max(teacher, control)``, never with the teacher alone.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from bmp.models import load_saved
+from transformers import TrainingArguments
+
 from bmp.profiles import Profile, get_profile
-from bmp.training.kit import (
-    SEED,
-    QAData,
-    RunResult,
-    add_run_arguments,
-    distil_train,
-    evaluate_both,
-    open_run,
-    record_run,
-    run_name,
-)
+from bmp.training.flags import add_data_flags, add_run_flags, add_training_flags, data_from, trainer_overrides
+from bmp.training.kit import SEED, RunResult, evaluate_both, record_run, run_name
+from bmp.training.skeleton import distil_train, open_teacher, qa_data, written
 
 
-def control_run(teacher_dir, profile: Profile | None = None, output_dir=None, data: QAData | None = None,
-                epochs: float | None = None, name: str | None = None, seed: int = SEED,
-                **train_overrides) -> RunResult:
+def control_run(teacher, profile: Profile | None = None, output_dir=None, data=None, epochs: float | None = None,
+                name: str | None = None, seed: int = SEED, args: TrainingArguments | None = None,
+                overwrite: bool = False, **train_overrides) -> RunResult:
     """Distil the teacher into a copy of itself for ``epochs`` (default: the profile's prune + fill epochs, at the
     pruning learning rate, as prune and fill train); save, evaluate and record it as kind ``control``."""
     profile = profile or get_profile()
-    run = open_run(teacher_dir, profile, name=name or run_name(f"control-{profile.name}", seed),
-                   output_dir=output_dir, data=data, epochs=epochs)
-    trainer, train_s = distil_train(load_saved(teacher_dir).train(), run.teacher, run.tokenizer, run.data, profile,
-                                    run.output_dir, epochs=run.epochs, learning_rate=profile.prune_learning_rate,
-                                    seed=seed, **train_overrides)
-    final = run.output_dir / "final"
-    trainer.save_model(str(final))
-    model = load_saved(final)
-    metrics = {**evaluate_both(model, run.data, run.tokenizer), "train_s": round(train_s, 1),
-               "train_steps": trainer.state.global_step, "epochs": run.epochs}
-    path = None
-    if trainer.is_world_process_zero():
-        path = record_run(run.name, "control", metrics, profile, run.data, seed=seed, teacher=teacher_dir,
-                          output_dir=final, epochs=run.epochs)
+    teacher = open_teacher(teacher)
+    data = qa_data(data, teacher.tokenizer, profile)
+    name = name or run_name(f"control-{profile.name}", seed)
+    output_dir = Path(output_dir or Path("runs") / name)
+    epochs = epochs or profile.prune_epochs + profile.epochs
+    trainer, train_s = distil_train(teacher.copy(), teacher, data, profile, output_dir, epochs=epochs,
+                                    default_lr=profile.prune_learning_rate, args=args, overwrite=overwrite,
+                                    settings={"kind": "control", "teacher": str(teacher.folder)}, seed=seed,
+                                    **train_overrides)
+    final = output_dir / "final"
+    model = written(trainer.args, final, lambda folder: trainer.save_model(str(folder)))
+    metrics, path = {}, None
+    if trainer.args.should_save:
+        metrics = {**evaluate_both(model, data, teacher.tokenizer), "train_s": round(train_s, 1),
+                   "train_steps": trainer.state.global_step, "epochs": epochs}
+        path = record_run(name, "control", metrics, profile, data, seed=seed, teacher=teacher.folder,
+                          output_dir=final, epochs=epochs)
     return RunResult(model, metrics, final, path)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bmp control", description=__doc__.splitlines()[0])
-    add_run_arguments(parser)
+    add_run_flags(parser)
+    add_data_flags(parser)
+    add_training_flags(parser)
     args = parser.parse_args(argv)
-    print(control_run(args.teacher, get_profile(args.profile), args.output, epochs=args.epochs, name=args.name,
-                      seed=args.seed))
+    overrides = trainer_overrides(args)
+    print(control_run(args.teacher, get_profile(args.profile), args.output, data=data_from(args),
+                      epochs=overrides.pop("num_train_epochs", None), name=args.name, seed=args.seed,
+                      overwrite=args.overwrite, **overrides))
 
 
 if __name__ == "__main__":

@@ -10,68 +10,104 @@ fine-tunes the packed model (no masks, same shapes, so the same speed) with dist
 from __future__ import annotations
 
 import argparse
+import copy
 import time
+from dataclasses import asdict
 from pathlib import Path
 
-from bmp.models import load_saved, load_tokenizer
+from transformers import TrainingArguments
+
+from bmp.models import load_saved
 from bmp.packing.pack import pack
-from bmp.packing.saving import load_packed, save_packed
+from bmp.packing.saving import save_packed
 from bmp.profiles import Profile, get_profile
+from bmp.results.records import repo_relative
 from bmp.training.distill import Distillation
-from bmp.training.kit import SEED, QAData, RunResult, distil_train, model_metrics, prepare_data, record_run
+from bmp.training.flags import add_data_flags, add_training_flags, data_from, sequence_from, trainer_overrides
+from bmp.training.kit import SEED, RunResult, model_metrics, record_run
+from bmp.training.skeleton import distil_train, open_teacher, qa_data, run_arguments, run_settings, written
 
 ALIGN_FFN = 8  # multiples of 8 keep tensor cores and CPU vector units busy; exact either way
 
 
-def fill(packed_model, teacher_dir, profile: Profile | None = None, output_dir="runs/filled",
-         data: QAData | None = None, epochs: float | None = None, learning_rate: float | None = None,
-         distillation: Distillation = Distillation(), **train_overrides):
-    """Fine-tune a packed model with distillation from the teacher; returns the trained packed model."""
+def fill(packed_model, teacher, profile: Profile | None = None, output_dir="runs/filled", data=None,
+         epochs: float | None = None, learning_rate: float | None = None,
+         distillation: Distillation = Distillation(), args: TrainingArguments | None = None,
+         overwrite: bool = False, **train_overrides):
+    """Fine-tune a packed model with distillation from the teacher (a folder or an opened
+    :class:`~bmp.training.skeleton.Teacher`); returns ``(trained packed model, trainer)``."""
     profile = profile or get_profile()
-    tokenizer = load_tokenizer(teacher_dir)
-    data = data or prepare_data(profile, tokenizer)
-    trainer, _ = distil_train(packed_model, load_saved(teacher_dir), tokenizer, data, profile, output_dir,
-                              epochs=epochs or profile.epochs,
-                              learning_rate=learning_rate or profile.prune_learning_rate,
-                              distillation=distillation, **train_overrides)
+    teacher = open_teacher(teacher)
+    data = qa_data(data, teacher.tokenizer, profile)
+    settings = {"kind": "filled", "teacher": str(teacher.folder), "structure": packed_model.config.heads_per_layer
+                + packed_model.config.intermediate_per_layer, "distillation": asdict(distillation)}
+    trainer, _ = distil_train(packed_model, teacher, data, profile, output_dir, epochs=epochs or profile.epochs,
+                              default_lr=learning_rate or profile.prune_learning_rate, settings=settings,
+                              distillation=distillation, args=args, overwrite=overwrite, **train_overrides)
     return trainer.model.eval(), trainer
 
 
-def finalize_run(pruned_dir, teacher_dir, profile: Profile | None = None, output_dir=None, data: QAData | None = None,
+def finalize_run(pruned, teacher, profile: Profile | None = None, output_dir=None, data=None,
                  do_fill: bool = True, align_ffn: int = ALIGN_FFN, name: str | None = None,
-                 base_model: str | None = None, record_packed: bool = True, **fill_overrides) -> list[RunResult]:
-    """Pack ``pruned_dir`` (aligned), record it, then fill it and record that too: F1, fill rate, CPU speedup.
+                 base_model: str | None = None, record_packed: bool = True, args: TrainingArguments | None = None,
+                 overwrite: bool = False, max_seq_length: int | None = None, doc_stride: int | None = None,
+                 **fill_overrides) -> list[RunResult]:
+    """Pack ``pruned`` (a folder saved by a pruning run, or its :class:`RunResult`), aligned; record it, then fill
+    it and record that too: F1, fill rate, CPU speedup. The teacher is opened once, the model packed once.
 
     ``record_packed=False`` skips the packed record (e.g. a second, longer fill of a pruned model whose packed
-    model is already recorded)."""
+    model is already recorded). Under torchrun only the main process saves, times and records."""
     if not (do_fill or record_packed):
         raise ValueError("nothing to do: with do_fill=False, leave record_packed=True")
     profile = profile or get_profile()
-    pruned_dir = Path(pruned_dir)
+    pruned_dir = Path(pruned.output_dir if isinstance(pruned, RunResult) else pruned)
     output_dir = Path(output_dir or pruned_dir.parent)
     name = name or output_dir.name
-    pruned = load_saved(pruned_dir)  # a plain BERT with zeros (bmp prune saves the baked model); checked first
-    load_saved(teacher_dir)  # fail on a wrong teacher folder now, not after the pruned model is tokenized for
-    tokenizer = load_tokenizer(teacher_dir)
-    data = data or prepare_data(profile, tokenizer)
-    packed = pack(pruned, align_ffn=align_ffn)
-    results = []
+    pruned_model = load_saved(pruned_dir)  # a plain BERT with zeros (bmp prune saves the baked model); checked first
+    teacher = open_teacher(teacher)
+    data = qa_data(data, teacher.tokenizer, profile, max_seq_length=max_seq_length, doc_stride=doc_stride)
+    packed = pack(pruned_model, align_ffn=align_ffn)
     stages = [("packed", packed, 0.0)] if record_packed else []
+    # the arguments that know the process topology (torchrun): the fill's, else the profile's for this folder
+    writer = args or run_arguments(profile, output_dir, None, default_epochs=profile.epochs, default_lr=1.0)
     if do_fill:
         start = time.perf_counter()
-        filled, _ = fill(pack(pruned, align_ffn=align_ffn), teacher_dir, profile, output_dir / "fill", data,
-                         **fill_overrides)
+        filled, trainer = fill(copy.deepcopy(packed), teacher, profile, output_dir / "fill", data, args=args,
+                               overwrite=overwrite, **fill_overrides)
         stages.append(("filled", filled, time.perf_counter() - start))
+        writer = trainer.args
+    made = run_settings(pruned_dir.parent) or {}  # how the pruned run was made, when it says
+    pruning = {"preset": made.get("preset"), **made["recipe"]} if made.get("recipe") else None
+    results = []
+    teacher_dir = None
     for kind, model, train_s in stages:
-        folder = save_packed(model, output_dir / kind, tokenizer)
-        model = load_packed(folder)  # what users will load, checked end to end
-        metrics = {**model_metrics(model, folder, teacher_dir, data, tokenizer), "train_s": round(train_s, 1)}
-        path = record_run(f"{name}-{kind}", kind, metrics, profile, data, seed=fill_overrides.get("seed", SEED),
-                          base_model=base_model, pruned=Path(pruned_dir), teacher=Path(teacher_dir),
-                          align_ffn=align_ffn, output_dir=Path(folder),
-                          **{key: value for key, value in fill_overrides.items() if key != "seed"})
+        recipe = {"stage": kind, "pruning": pruning, "pruned": repo_relative(pruned_dir),
+                  "teacher": repo_relative(teacher.folder) if teacher.folder else None, "align_ffn": align_ffn,
+                  "fill_epochs": fill_overrides.get("epochs") if kind == "filled" else None}
+        folder = output_dir / kind
+        model = written(writer, folder, lambda f, m=model: save_packed(m, f, teacher.tokenizer))
+        metrics, path = {}, None
+        if writer.should_save:  # one process times, records and writes the model card
+            teacher_dir = teacher_dir or teacher.saved_folder(output_dir / "teacher")
+            metrics = {**model_metrics(model, folder, teacher_dir, data, teacher.tokenizer),
+                       "train_s": round(train_s, 1)}
+            path = record_run(f"{name}-{kind}", kind, metrics, profile, data, seed=fill_overrides.get("seed", SEED),
+                              base_model=base_model, pruned=pruned_dir, teacher=teacher.folder,
+                              align_ffn=align_ffn, output_dir=Path(folder),
+                              **{key: value for key, value in fill_overrides.items() if key != "seed"})
+            write_card(folder, recipe, metrics, path)
         results.append(RunResult(model, metrics, folder, path))
     return results
+
+
+def write_card(folder: Path, recipe: dict, metrics: dict, record_path) -> None:
+    """The model card of a packed or filled folder, from its recipe and the metrics just recorded."""
+    from bmp.packing.card import write_model_card
+    from bmp.results.records import teacher_base_model
+
+    base = teacher_base_model(recipe["teacher"]) if recipe.get("teacher") else None
+    write_model_card(folder, base_model=base, recipe={**recipe, "record": repo_relative(record_path)
+                                                      if record_path else None}, metrics=metrics)
 
 
 def main(argv=None) -> None:
@@ -80,18 +116,23 @@ def main(argv=None) -> None:
     parser.add_argument("--teacher", required=True)
     parser.add_argument("--profile", default=None)
     parser.add_argument("--no-fill", action="store_true")
-    parser.add_argument("--epochs", type=float, default=None)
     parser.add_argument("--align-ffn", type=int, default=ALIGN_FFN)
     parser.add_argument("--output", default=None, help="run folder (default: the pruned run's folder)")
     parser.add_argument("--name", default=None, help="record name prefix (default: the run folder's name)")
     parser.add_argument("--fill-only", action="store_true", help="don't record the packed model again")
     parser.add_argument("--seed", type=int, default=SEED)
+    add_data_flags(parser)
+    add_training_flags(parser)
     args = parser.parse_args(argv)
-    overrides = {"seed": args.seed, **({"epochs": args.epochs} if args.epochs else {})}
+    overrides = trainer_overrides(args)
+    epochs = overrides.pop("num_train_epochs", None)
+    overrides = {"seed": args.seed, **({"epochs": epochs} if epochs else {}), **overrides}
     for result in finalize_run(args.pruned, args.teacher, get_profile(args.profile), output_dir=args.output,
-                               do_fill=not args.no_fill, align_ffn=args.align_ffn, name=args.name,
-                               record_packed=not args.fill_only, **overrides):
-        print(result, {k: result.metrics[k] for k in ("f1", "fill_rate", "cpu_speedup")})
+                               data=data_from(args), do_fill=not args.no_fill, align_ffn=args.align_ffn,
+                               name=args.name, record_packed=not args.fill_only, overwrite=args.overwrite,
+                               **sequence_from(args), **overrides):
+        if result.metrics:  # the main process's result (under torchrun the others record nothing)
+            print(result, {k: result.metrics[k] for k in ("f1", "fill_rate", "cpu_speedup")})
 
 
 if __name__ == "__main__":

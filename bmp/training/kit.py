@@ -48,13 +48,14 @@ class QAData:
     """Tokenized once, reused by every run of a session: train windows, eval windows and the raw examples."""
 
     splits: SquadSplits
-    train_features: object  # datasets.Dataset
+    train_features: object  # datasets.Dataset (None for evaluation-only data)
     eval_features: object  # datasets.Dataset, with example_id / offset_mapping
     max_seq_length: int
     validation_features: object = None  # datasets.Dataset of the validation articles (None when there are none)
 
     def __repr__(self) -> str:
-        return (f"QAData({len(self.splits.train):,} train questions -> {len(self.train_features):,} windows, "
+        windows = len(self.train_features) if self.train_features is not None else 0
+        return (f"QAData({len(self.splits.train):,} train questions -> {windows:,} windows, "
                 f"{len(self.splits.validation):,} validation, "
                 f"{len(self.splits.eval):,} held-out -> {len(self.eval_features):,}; {self.splits.split_name})")
 
@@ -69,12 +70,15 @@ class QAData:
         raise ValueError(f"unknown split {name!r}: use 'heldout' or 'validation'")
 
 
-def prepare_data(profile: Profile, tokenizer, path=None) -> QAData:
-    splits = splits_for_profile(profile, path)
+def prepare_data(profile: Profile, tokenizer, path=None, splits: SquadSplits | None = None) -> QAData:
+    """Windows of ``splits`` (default: the profile's data, read from ``path`` when given) at the profile's sequence
+    length and stride."""
+    splits = splits or splits_for_profile(profile, path)
     validation = (tokenize_eval(splits.validation, tokenizer, profile.max_seq_length, profile.doc_stride)
                   if splits.validation else None)
     return QAData(splits,
-                  tokenize_train(splits.train, tokenizer, profile.max_seq_length, profile.doc_stride),
+                  tokenize_train(splits.train, tokenizer, profile.max_seq_length, profile.doc_stride)
+                  if splits.train else None,  # None: evaluation only
                   tokenize_eval(splits.eval, tokenizer, profile.max_seq_length, profile.doc_stride),
                   profile.max_seq_length, validation)
 
@@ -245,25 +249,7 @@ def resume_point(output_dir) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------- the run skeleton every run kind shares
-
-def distil_train(student, teacher, tokenizer, data: QAData, profile: Profile, output_dir, *, epochs: float,
-                 learning_rate: float, distillation=None, **train_overrides):
-    """Train ``student`` on the training windows with distillation from ``teacher`` (a model), resuming from the
-    newest checkpoint in ``output_dir``; returns ``(trainer, train_seconds)``. Used by fill, control and
-    layer-drop runs, so all three train the same way."""
-    from bmp.squad import train_collator
-    from bmp.training.distill import Distillation
-    from bmp.training.trainer import DistillationTrainer
-
-    args = training_arguments(profile, output_dir, epochs=epochs, learning_rate=learning_rate, **train_overrides)
-    trainer = DistillationTrainer(model=student, args=args, train_dataset=data.train_features,
-                                  data_collator=train_collator(tokenizer), processing_class=tokenizer,
-                                  teacher=teacher, distillation=distillation or Distillation())
-    start = time.perf_counter()
-    trainer.train(resume_from_checkpoint=resume_point(output_dir))
-    return trainer, time.perf_counter() - start
-
+# ---------------------------------------------------------------- records
 
 def record_run(name: str, kind: str, metrics: dict, profile: Profile, data: QAData, *, seed: int,
                base_model: str | None = None, **config):
@@ -291,30 +277,6 @@ def run_name(base: str, seed: int) -> str:
     return base if seed == SEED else f"{base}-s{seed}"
 
 
-@dataclass(frozen=True)
-class OpenRun:
-    """What a distillation run starts from: its name and folder, the teacher, the tokenizer, the data, the epochs."""
-
-    name: str
-    output_dir: Path
-    teacher: object
-    tokenizer: object
-    data: QAData
-    epochs: float
-
-
-def open_run(teacher_dir, profile: Profile, *, name: str, output_dir=None, data: QAData | None = None,
-             epochs: float | None = None) -> OpenRun:
-    """Load the teacher first (a wrong folder fails before minutes of tokenizing), then the tokenizer and data;
-    ``epochs`` defaults to the profile's prune + fill epochs, so every run kind trains as long as bmp's own."""
-    from bmp.models import load_saved, load_tokenizer
-
-    teacher = load_saved(teacher_dir)
-    tokenizer = load_tokenizer(teacher_dir)
-    return OpenRun(name, Path(output_dir or Path("runs") / name), teacher, tokenizer,
-                   data or prepare_data(profile, tokenizer), epochs or profile.prune_epochs + profile.epochs)
-
-
 SIZE_KEYS = ("total_params", "linear_params", "dense_linear_params", "fill_rate", "nonzero_fill_rate",
              "linear_reduction", "heads_per_layer", "neurons_per_layer", "dense_heads", "dense_neurons", "disk_bytes")
 
@@ -329,12 +291,3 @@ def model_metrics(model, folder: Path, teacher_dir, data: QAData, tokenizer, den
     return {**evaluate_both(model, data, tokenizer), **{k: size[k] for k in SIZE_KEYS if k in size},
             **fresh_speedup(teacher_dir, folder)}
 
-
-def add_run_arguments(parser) -> None:
-    """The options every distillation run takes (``--teacher --profile --epochs --output --name --seed``)."""
-    parser.add_argument("--teacher", required=True, help="the dense teacher's folder")
-    parser.add_argument("--profile", default=None, help="smoke | course | full (default: $BMP_PROFILE or course)")
-    parser.add_argument("--epochs", type=float, default=None, help="default: the profile's prune + fill epochs")
-    parser.add_argument("--output", default=None, help="run folder (default: runs/<name>)")
-    parser.add_argument("--name", default=None, help="record name")
-    parser.add_argument("--seed", type=int, default=SEED)

@@ -9,23 +9,16 @@ from __future__ import annotations
 
 import argparse
 import copy
+from pathlib import Path
 
 from torch import nn
+from transformers import TrainingArguments
 
-from bmp.models import load_saved
 from bmp.profiles import Profile, get_profile
 from bmp.pruning.anatomy import base_model
-from bmp.training.kit import (
-    SEED,
-    QAData,
-    RunResult,
-    add_run_arguments,
-    distil_train,
-    model_metrics,
-    open_run,
-    record_run,
-    run_name,
-)
+from bmp.training.flags import add_data_flags, add_run_flags, add_training_flags, data_from, trainer_overrides
+from bmp.training.kit import SEED, RunResult, model_metrics, record_run, run_name
+from bmp.training.skeleton import distil_train, open_teacher, qa_data, written
 
 
 def keep_layers(model: nn.Module, layers: list[int]) -> nn.Module:
@@ -48,45 +41,56 @@ def every_other(num_layers: int, keep: int) -> list[int]:
     return [int(i * step) for i in range(keep)]
 
 
-def layer_drop_run(teacher_dir, layers: list[int], profile: Profile | None = None, output_dir=None,
-                   data: QAData | None = None, epochs: float | None = None, name: str | None = None,
-                   base_model_name: str | None = None, seed: int = SEED, **train_overrides) -> RunResult:
+def layer_drop_run(teacher, layers: list[int], profile: Profile | None = None, output_dir=None, data=None,
+                   epochs: float | None = None, name: str | None = None, base_model_name: str | None = None,
+                   seed: int = SEED, args: TrainingArguments | None = None, overwrite: bool = False,
+                   **train_overrides) -> RunResult:
     """Fine-tune the layer-dropped teacher with distillation for ``epochs`` (default: the pruning pipeline's
     prune + fill epochs, so both get the same number of steps); record it like a packed model."""
     profile = profile or get_profile()
-    run = open_run(teacher_dir, profile, name=name or run_name(f"distil-{len(layers)}L-{profile.name}", seed),
-                   output_dir=output_dir, data=data, epochs=epochs)
-    trainer, train_s = distil_train(keep_layers(run.teacher, layers), run.teacher, run.tokenizer, run.data, profile,
-                                    run.output_dir, epochs=run.epochs, learning_rate=profile.prune_learning_rate,
-                                    seed=seed, **train_overrides)
-    final = run.output_dir / "final"
-    trainer.save_model(str(final))
-    # measure what users will load: the trained model object may still carry the trainer's autocast wrapper
-    model = load_saved(final)
-    metrics = {**model_metrics(model, final, teacher_dir, run.data, run.tokenizer, run.teacher.config),
-               "train_s": round(train_s, 1), "train_steps": trainer.state.global_step, "layers_kept": layers}
-    path = None
-    if trainer.is_world_process_zero():
-        path = record_run(run.name, "distil-recipe", metrics, profile, run.data, seed=seed, base_model=base_model_name,
-                          teacher=teacher_dir, layers=layers, epochs=run.epochs, output_dir=final)
+    teacher = open_teacher(teacher)
+    data = qa_data(data, teacher.tokenizer, profile)
+    name = name or run_name(f"distil-{len(layers)}L-{profile.name}", seed)
+    output_dir = Path(output_dir or Path("runs") / name)
+    epochs = epochs or profile.prune_epochs + profile.epochs
+    trainer, train_s = distil_train(keep_layers(teacher.model, layers), teacher, data, profile, output_dir,
+                                    epochs=epochs, default_lr=profile.prune_learning_rate, args=args,
+                                    overwrite=overwrite, seed=seed, **train_overrides,
+                                    settings={"kind": "distil-recipe", "teacher": str(teacher.folder),
+                                              "layers": layers})
+    final = output_dir / "final"
+    model = written(trainer.args, final, lambda folder: trainer.save_model(str(folder)))
+    metrics, path = {}, None
+    if trainer.args.should_save:
+        teacher_dir = teacher.saved_folder(output_dir / "teacher")
+        metrics = {**model_metrics(model, final, teacher_dir, data, teacher.tokenizer, teacher.model.config),
+                   "train_s": round(train_s, 1), "train_steps": trainer.state.global_step, "layers_kept": layers}
+        path = record_run(name, "distil-recipe", metrics, profile, data, seed=seed, base_model=base_model_name,
+                          teacher=teacher.folder, layers=layers, epochs=epochs, output_dir=final)
     return RunResult(model, metrics, final, path)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bmp layer-drop",
                                      description="DistilBERT-recipe baseline: drop layers, distil.")
-    add_run_arguments(parser)
+    add_run_flags(parser)
     parser.add_argument("--layers", default=None, help="comma-separated layer indices (default: every other)")
     parser.add_argument("--keep", type=int, default=None, help="number of evenly spaced layers to keep")
+    add_data_flags(parser)
+    add_training_flags(parser)
     args = parser.parse_args(argv)
-    teacher_layers = load_saved(args.teacher).config.num_hidden_layers
+    teacher = open_teacher(args.teacher)
+    teacher_layers = teacher.model.config.num_hidden_layers
     if args.layers:
         layers = [int(i) for i in args.layers.split(",")]
     else:
         layers = every_other(teacher_layers, args.keep or teacher_layers // 2)
-    result = layer_drop_run(args.teacher, layers, get_profile(args.profile), args.output, epochs=args.epochs,
-                            name=args.name, seed=args.seed)
-    print(result, {k: result.metrics[k] for k in ("f1", "fill_rate", "cpu_speedup")})
+    overrides = trainer_overrides(args)
+    result = layer_drop_run(teacher, layers, get_profile(args.profile), args.output, data=data_from(args),
+                            epochs=overrides.pop("num_train_epochs", None), name=args.name, seed=args.seed,
+                            overwrite=args.overwrite, **overrides)
+    if result.metrics:
+        print(result, {k: result.metrics[k] for k in ("f1", "fill_rate", "cpu_speedup")})
 
 
 if __name__ == "__main__":

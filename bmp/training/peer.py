@@ -34,6 +34,8 @@ from bmp.profiles import Profile, get_profile
 from bmp.pruning.anatomy import base_model, encoder_layers
 from bmp.training import kit
 from bmp.training.finalize import ALIGN_FFN
+from bmp.training.flags import add_data_flags, add_run_flags, add_training_flags, data_from, trainer_overrides
+from bmp.training.skeleton import distil_train, open_teacher, qa_data, written
 
 IMPORTANCES = ("taylor", "magnitude")
 FILL_RATE_DIGITS = 3  # --like: a recorded fill rate, rounded so that the run's name stays readable
@@ -275,38 +277,41 @@ def taylor_batches(data: kit.QAData, tokenizer, profile: Profile, count: int) ->
     return [batch for batch, _ in zip(loader, range(count))]
 
 
-def torch_pruning_run(teacher_dir, linear_density: float, profile: Profile | None = None, output_dir=None,
-                      data: kit.QAData | None = None, epochs: float | None = None, importance: str = "taylor",
-                      name: str | None = None, seed: int = kit.SEED, **train_overrides) -> kit.RunResult:
+def torch_pruning_run(teacher, linear_density: float, profile: Profile | None = None, output_dir=None,
+                      data=None, epochs: float | None = None, importance: str = "taylor",
+                      name: str | None = None, seed: int = kit.SEED, args=None, overwrite: bool = False,
+                      **train_overrides) -> kit.RunResult:
     """Prune the teacher's heads and FFN neurons with Torch-Pruning to ``linear_density``, pack it, distil it for
     ``epochs`` (default: the profile's prune + fill epochs at the pruning learning rate, as bmp trains), then save,
     evaluate, time and record it as kind ``torch-pruning``."""
     spec = PeerPruning(linear_density, importance)
     profile = profile or get_profile()
-    run = kit.open_run(teacher_dir, profile, output_dir=output_dir, data=data, epochs=epochs,
-                   name=name or kit.run_name(f"torch-pruning-{importance}-d{linear_density:g}-{profile.name}", seed))
-    name, output_dir, teacher, tokenizer, data, epochs = (run.name, run.output_dir, run.teacher, run.tokenizer,
-                                                          run.data, run.epochs)
+    teacher = open_teacher(teacher)
+    tokenizer = teacher.tokenizer
+    data = qa_data(data, tokenizer, profile)
+    name = name or kit.run_name(f"torch-pruning-{importance}-d{linear_density:g}-{profile.name}", seed)
+    output_dir = Path(output_dir or Path("runs") / name)
+    epochs = epochs or profile.prune_epochs + profile.epochs
     output_dir.mkdir(parents=True, exist_ok=True)
     batches = taylor_batches(data, tokenizer, profile, spec.taylor_batches) if importance == "taylor" else None
     torch.manual_seed(seed)
-    student, info = pruned_model(teacher, spec, output_dir / "pruned", tokenizer, batches)
-    trainer, train_s = kit.distil_train(student, teacher, tokenizer, data, profile, output_dir, epochs=epochs,
-                                    learning_rate=profile.prune_learning_rate, seed=seed, **train_overrides)
+    student, info = pruned_model(teacher.model, spec, output_dir / "pruned", tokenizer, batches)
+    trainer, train_s = distil_train(student, teacher, data, profile, output_dir, epochs=epochs,
+                                    default_lr=profile.prune_learning_rate, args=args, overwrite=overwrite,
+                                    settings={"kind": "torch-pruning", "teacher": str(teacher.folder),
+                                              "spec": asdict(spec)}, seed=seed, **train_overrides)
     final = output_dir / "final"
-    if trainer.is_world_process_zero():
-        save_packed(trainer.model, final, tokenizer)
-    trainer.accelerator.wait_for_everyone()
-    model = load_saved(final)  # measure what users will load
-    metrics = {**kit.model_metrics(model, final, teacher_dir, data, tokenizer, teacher.config),
-               "train_s": round(train_s, 1), "train_steps": trainer.state.global_step, "prune_s": info["prune_s"]}
-    path = None
-    if trainer.is_world_process_zero():
-        path = kit.record_run(name, "torch-pruning", metrics, profile, data, seed=seed, teacher=Path(teacher_dir),
-                          output_dir=final, importance=importance, target_density=linear_density, epochs=epochs,
-                          scope=info["scope"], taylor_batches=spec.taylor_batches if importance == "taylor" else None,
-                          align_ffn=spec.align_ffn, torch_pruning=info["torch_pruning"],
-                          kept_heads=info["kept_heads"])
+    model = written(trainer.args, final, lambda folder: save_packed(trainer.model, folder, tokenizer))
+    metrics, path = {}, None
+    if trainer.args.should_save:
+        teacher_dir = teacher.saved_folder(output_dir / "teacher")
+        metrics = {**kit.model_metrics(model, final, teacher_dir, data, tokenizer, teacher.model.config),
+                   "train_s": round(train_s, 1), "train_steps": trainer.state.global_step, "prune_s": info["prune_s"]}
+        path = kit.record_run(name, "torch-pruning", metrics, profile, data, seed=seed, teacher=teacher.folder,
+                              output_dir=final, importance=importance, target_density=linear_density, epochs=epochs,
+                              scope=info["scope"], taylor_batches=spec.taylor_batches if importance == "taylor"
+                              else None, align_ffn=spec.align_ffn, torch_pruning=info["torch_pruning"],
+                              kept_heads=info["kept_heads"])
     return kit.RunResult(model, metrics, final, path)
 
 
@@ -326,7 +331,7 @@ def recorded_fill_rate(run: str, directories=None) -> float:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bmp torch-pruning", description=__doc__.splitlines()[0])
-    kit.add_run_arguments(parser)
+    add_run_flags(parser)
     budget = parser.add_mutually_exclusive_group(required=True)
     budget.add_argument("--density", type=float,
                         help="share of the encoder's linear parameters to keep, in (0, 1], e.g. 0.3")
@@ -334,11 +339,16 @@ def main(argv=None) -> None:
                         help="keep as many as a recorded run kept (its packed fill rate), "
                              "e.g. hybrid-lam240-course-filled")
     parser.add_argument("--importance", choices=IMPORTANCES, default="taylor")
+    add_data_flags(parser)
+    add_training_flags(parser)
     args = parser.parse_args(argv)
     density = args.density if args.like is None else recorded_fill_rate(args.like)
-    result = torch_pruning_run(args.teacher, density, get_profile(args.profile), args.output,
-                               epochs=args.epochs, importance=args.importance, name=args.name, seed=args.seed)
-    print(result, {k: result.metrics[k] for k in ("f1", "fill_rate", "cpu_speedup")})
+    overrides = trainer_overrides(args)
+    result = torch_pruning_run(args.teacher, density, get_profile(args.profile), args.output, data=data_from(args),
+                               epochs=overrides.pop("num_train_epochs", None), importance=args.importance,
+                               name=args.name, seed=args.seed, overwrite=args.overwrite, **overrides)
+    if result.metrics:
+        print(result, {k: result.metrics[k] for k in ("f1", "fill_rate", "cpu_speedup")})
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
     python -m bmp prune --teacher runs/teacher-course/final --preset hybrid --lam 100
 
-The student starts as a copy of the fine-tuned teacher (as in the reference work) and distils from it.
+The student starts as a copy of the fine-tuned teacher and distils from it. The reference work (nn_pruning) starts
+the student from the *pre-trained* model instead and prunes it for 20 epochs, with the fine-tuned model only as the
+teacher. Both are sound; starting from the converged teacher suits runs of one or two epochs on a CPU, at a price:
+the weights have already moved, so magnitude catches up with movement as a score (notebook 01).
 """
 from __future__ import annotations
 
@@ -11,58 +14,64 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from bmp.models import load_saved, load_tokenizer
+from transformers import TrainingArguments
+
 from bmp.profiles import Profile, get_profile
-from bmp.pruning.granularity import preset
+from bmp.pruning.granularity import preset, preset_of
 from bmp.pruning.kept import kept_report
 from bmp.pruning.masked import add_masks, baked_copy, save_masked
 from bmp.pruning.regularization import Regularization
 from bmp.squad import train_collator
 from bmp.training.distill import Distillation
-from bmp.training.kit import (
-    SEED,
-    QAData,
-    RunResult,
-    evaluate_both,
-    prepare_data,
-    record_run,
-    resume_point,
-    training_arguments,
-)
+from bmp.training.flags import add_data_flags, add_training_flags, data_from, sequence_from, trainer_overrides
+from bmp.training.kit import SEED, RunResult, evaluate_both, record_run
+from bmp.training.skeleton import claim_folder, data_fingerprint, open_teacher, qa_data, run_arguments, written
 from bmp.training.trainer import PruningRecipe, PruningTrainer
 
 
-def prune_run(teacher_dir, recipe: PruningRecipe, profile: Profile | None = None, output_dir="runs/pruned",
-              data: QAData | None = None, name: str | None = None, distill: bool = True,
-              base_model: str | None = None, **train_overrides) -> RunResult:
-    """Prune a copy of the teacher under ``recipe``; save the baked model to ``output_dir/final`` and record it."""
+def prune_run(teacher, recipe: PruningRecipe, profile: Profile | None = None, output_dir="runs/pruned",
+              data=None, name: str | None = None, distill: bool = True, base_model: str | None = None,
+              args: TrainingArguments | None = None, overwrite: bool = False, max_seq_length: int | None = None,
+              doc_stride: int | None = None, **train_overrides) -> RunResult:
+    """Prune a copy of the teacher under ``recipe``; save the baked model to ``output_dir/final`` and record it.
+
+    ``teacher``: a folder, a :class:`RunResult` or a model (see :func:`bmp.training.skeleton.open_teacher`);
+    ``data``: anything :func:`bmp.training.skeleton.splits_of` takes; ``args``: your own ``TrainingArguments``
+    (else the profile's, with ``train_overrides``). A folder holding a run made with other settings is refused
+    unless ``overwrite``."""
     profile = profile or get_profile()
-    teacher = load_saved(teacher_dir)  # first: a wrong folder fails before minutes of tokenizing
-    student = add_masks(load_saved(teacher_dir), recipe.pruning)
-    tokenizer = load_tokenizer(teacher_dir if (Path(teacher_dir) / "tokenizer.json").is_file() else None)
-    data = data or prepare_data(profile, tokenizer)
-    args = training_arguments(profile, output_dir, epochs=profile.prune_epochs,
-                              learning_rate=profile.prune_learning_rate, **train_overrides)
+    teacher = open_teacher(teacher)
+    student = add_masks(teacher.copy(), recipe.pruning)
+    data = qa_data(data, teacher.tokenizer, profile, max_seq_length=max_seq_length, doc_stride=doc_stride)
+    args = run_arguments(profile, output_dir, args, default_epochs=profile.prune_epochs,
+                         default_lr=profile.prune_learning_rate, **train_overrides)
+    settings = {"kind": "pruned", "preset": preset_of(recipe.pruning), "recipe": asdict(recipe), "distill": distill,
+                "teacher": str(teacher.folder),
+                "data": data_fingerprint(data), "seed": args.seed, "epochs": args.num_train_epochs,
+                "max_steps": args.max_steps}
+    resume = claim_folder(output_dir, settings, args, overwrite=overwrite)
     trainer = PruningTrainer(model=student, args=args, train_dataset=data.train_features,
-                             data_collator=train_collator(tokenizer), processing_class=tokenizer, recipe=recipe,
-                             teacher=teacher if distill else None)
+                             data_collator=train_collator(teacher.tokenizer), processing_class=teacher.tokenizer,
+                             recipe=recipe, teacher=teacher.model if distill else None)
     start = time.perf_counter()
-    trainer.train(resume_from_checkpoint=resume_point(output_dir))
+    trainer.train(resume_from_checkpoint=resume)
     train_s = time.perf_counter() - start
-    baked = baked_copy(trainer.model)
     final = Path(output_dir) / "final"
-    baked.save_pretrained(str(final))
-    tokenizer.save_pretrained(str(final))
-    save_masked(trainer.model, recipe.pruning, final)  # the learned scores, for re-masking without retraining
-    report = kept_report(baked)
-    metrics = {**evaluate_both(baked, data, tokenizer), **report.to_dict(), "train_s": round(train_s, 1),
-               "train_steps": trainer.state.global_step, "epochs": args.num_train_epochs}
-    name = name or Path(output_dir).name
-    path = None
-    if trainer.is_world_process_zero():
-        path = record_run(name, "pruned", metrics, profile, data, seed=args.seed, base_model=base_model,
-                          recipe=asdict(recipe), teacher=Path(teacher_dir), distill=distill, output_dir=final,
-                          **{key: value for key, value in train_overrides.items() if key != "seed"})
+
+    def save(folder: Path) -> None:
+        baked_copy(trainer.model).save_pretrained(str(folder))
+        teacher.tokenizer.save_pretrained(str(folder))
+        save_masked(trainer.model, recipe.pruning, folder)  # the learned scores, for re-masking without retraining
+
+    baked = written(args, final, save)
+    metrics, path = {}, None
+    if args.should_save:  # one process evaluates and records
+        metrics = {**evaluate_both(baked, data, teacher.tokenizer), **kept_report(baked).to_dict(),
+                   "train_s": round(train_s, 1), "train_steps": trainer.state.global_step,
+                   "epochs": args.num_train_epochs}
+        path = record_run(name or Path(output_dir).name, "pruned", metrics, profile, data, seed=args.seed,
+                          base_model=base_model, recipe=asdict(recipe), teacher=teacher.folder, distill=distill,
+                          output_dir=final, **{key: value for key, value in train_overrides.items() if key != "seed"})
     return RunResult(baked, metrics, final, path)
 
 
@@ -90,10 +99,9 @@ def main(argv=None) -> None:
                         help="multiplies --lam for one-score-per-head attention (default: bmp.pruning.regularization)")
     parser.add_argument("--min-heads", type=int, default=0, help="keep at least this many heads per layer (struct)")
     parser.add_argument("--cooldown", type=float, default=None, help="share of steps at the final threshold")
-    parser.add_argument("--score-lr", type=float, default=None, help="default: the profile's")
+    parser.add_argument("--score-lr", type=float, default=None, help="learning rate of the scores "
+                        "(default: the profile's)")
     parser.add_argument("--profile", default=None)
-    parser.add_argument("--epochs", type=float, default=None)
-    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (short probes)")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--output", default=None)
     parser.add_argument("--name", default=None, help="record name (default: the output folder's name)")
@@ -102,13 +110,15 @@ def main(argv=None) -> None:
                         help=f"weight of the distillation loss against the task loss (default: {Distillation.alpha})")
     parser.add_argument("--temperature", type=float, default=None,
                         help=f"softmax temperature of the distillation loss (default: {Distillation.temperature})")
+    add_data_flags(parser)
+    add_training_flags(parser)
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
-    if args.epochs:
-        profile = profile.with_(prune_epochs=args.epochs)
     lam = profile.prune_lambda if args.lam is None else args.lam
     ffn = "" if args.lam_ffn is None or args.lam_ffn == lam else f"-ffn{args.lam_ffn:g}"
     output = args.output or f"runs/{args.preset}-lam{lam:g}{ffn}-{profile.name}"  # the sweep's name for the point
+    if args.score_lr is not None and args.score_lr <= 0:
+        raise ValueError(f"--score-lr must be positive, got {args.score_lr:g}")
     score_lr = args.score_lr or profile.score_learning_rate
     changes = {"min_heads": args.min_heads} if args.min_heads else {}
     tuned = {key: value for key, value in (("alpha", args.alpha), ("temperature", args.temperature))
@@ -117,10 +127,12 @@ def main(argv=None) -> None:
         options = " and ".join(f"--{key}" for key in tuned)
         raise ValueError(f"{options} only matter with distillation, which --no-distill turns off: drop one")
     distillation = Distillation(**tuned)  # checked before the teacher loads
-    overrides = {"seed": args.seed, **({"max_steps": args.max_steps} if args.max_steps else {})}
+    overrides = {"seed": args.seed, **trainer_overrides(args)}
+    data = data_from(args)
     result = prune_run(args.teacher, recipe_for(args.preset, lam, args.lam_ffn, score_lr, args.cooldown,
                                                 args.head_scale, distillation, **changes),
-                       profile, output, name=args.name, distill=not args.no_distill, **overrides)
+                       profile, output, data=data, name=args.name, distill=not args.no_distill,
+                       overwrite=args.overwrite, **sequence_from(args), **overrides)
     print(result, result.metrics)
 
 

@@ -73,6 +73,32 @@ class DistillationTrainer(Trainer):
 
 
 class PruningTrainer(DistillationTrainer):
+    """``Trainer`` for a masked model: learns the weights and the movement scores together, moves the threshold
+    along the recipe's schedule each step, adds the L1 pull on the scores and, with a ``teacher``, distillation.
+
+    Use it where you would use ``transformers.Trainer`` (your arguments, datasets, callbacks and launchers work as
+    usual); :func:`bmp.prune` wraps it with data, resume checks and records::
+
+        from transformers import TrainingArguments
+        import bmp
+        from bmp.squad import load_sample, tokenize_train, train_collator
+        from bmp.training.trainer import PruningRecipe, PruningTrainer
+
+        teacher, tokenizer = bmp.load_base("tiny")
+        recipe = PruningRecipe(pruning=bmp.preset("hybrid"), score_learning_rate=1.0)
+        student = bmp.add_masks(bmp.tiny_bert(), recipe.pruning)        # a masked copy of the teacher
+        windows = tokenize_train(load_sample().train[:32], tokenizer, 128, 48)
+        trainer = PruningTrainer(model=student, args=TrainingArguments("runs/demo", max_steps=4, report_to=[]),
+                                 train_dataset=windows, data_collator=train_collator(tokenizer), recipe=recipe,
+                                 teacher=teacher)
+        trainer.train()
+        print(bmp.kept_report(trainer.model))                        # heads and neurons kept per layer
+
+    The optimizer puts the scores in their own group (``recipe.score_learning_rate``, no weight decay). The
+    threshold is a pure function of the step, so a resumed run continues the schedule exactly. Logs carry the
+    threshold, the linear density and the heads and neurons kept per layer.
+    """
+
     def __init__(self, *args, recipe: PruningRecipe, teacher: nn.Module | None = None, **kwargs):
         super().__init__(*args, teacher=teacher, distillation=recipe.distillation, **kwargs)
         if not has_masks(self.model):

@@ -1,0 +1,86 @@
+"""The options every training command takes: the user's data files, and the training settings that override the
+profile's. ``python -m bmp finetune|prune|finalize|control|layer-drop|torch-pruning`` all read them the same way.
+
+    python -m bmp prune --teacher runs/teacher/final --train-file my_train.jsonl --validation-file my_dev.json \\
+        --max-seq-length 256 --batch-size 8 --gradient-accumulation-steps 4 --learning-rate 5e-5 --bf16
+"""
+from __future__ import annotations
+
+import argparse
+
+from bmp.training.kit import SEED
+
+# flag -> TrainingArguments field, for the settings passed straight to the trainer
+TRAINER_FLAGS = {"batch_size": "per_device_train_batch_size", "learning_rate": "learning_rate",
+                 "gradient_accumulation_steps": "gradient_accumulation_steps", "max_steps": "max_steps",
+                 "save_steps": "save_steps", "bf16": "bf16", "fp16": "fp16", "epochs": "num_train_epochs"}
+
+
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """What every distillation run names: its teacher, profile, folder, record and seed."""
+    parser.add_argument("--teacher", required=True, help="the dense teacher's folder")
+    parser.add_argument("--profile", default=None, help="smoke | course | full (default: $BMP_PROFILE or course)")
+    parser.add_argument("--output", default=None, help="run folder (default: runs/<name>)")
+    parser.add_argument("--name", default=None, help="record name")
+    parser.add_argument("--seed", type=int, default=SEED)
+
+
+def add_data_flags(parser: argparse.ArgumentParser, *, eval_file: bool = True) -> None:
+    group = parser.add_argument_group("your data (default: the profile's; files are used as given, nothing moved)")
+    group.add_argument("--train-file", default=None, help="SQuAD v1.1 JSON, JSONL (squad columns), a saved "
+                       "datasets folder, or (online) a hub dataset name")
+    group.add_argument("--validation-file", default=None, help="for choosing settings; also scored when no "
+                       "--eval-file is given")
+    if eval_file:
+        group.add_argument("--eval-file", default=None, help="the held-out set that is scored and recorded")
+
+
+def add_training_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("training (default: the profile's)")
+    group.add_argument("--max-seq-length", type=int, default=None)
+    group.add_argument("--doc-stride", type=int, default=None)
+    group.add_argument("--batch-size", type=int, default=None, help="per device")
+    group.add_argument("--learning-rate", "--lr", dest="learning_rate", type=float, default=None)
+    group.add_argument("--gradient-accumulation-steps", type=int, default=None)
+    group.add_argument("--epochs", type=float, default=None)
+    group.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
+    group.add_argument("--save-steps", type=int, default=None, help="a checkpoint every this many steps")
+    precision = group.add_mutually_exclusive_group()
+    precision.add_argument("--bf16", action="store_true", default=None, help="bf16 mixed precision")
+    precision.add_argument("--fp16", action="store_true", default=None, help="fp16 mixed precision (GPU)")
+    group.add_argument("--overwrite", action="store_true",
+                       help="start afresh in an --output folder that holds another run's checkpoints")
+
+
+def data_from(args: argparse.Namespace):
+    """The data the flags name, for :func:`bmp.training.skeleton.splits_of` (None: the profile's)."""
+    files = {split: getattr(args, f"{split}_file", None) for split in ("train", "validation", "eval")}
+    if not any(files.values()):
+        return None
+    if files["train"] is None:
+        raise ValueError("--validation-file / --eval-file need a --train-file too (the run trains on it)")
+    return {split: path for split, path in files.items() if path is not None}
+
+
+def trainer_overrides(args: argparse.Namespace) -> dict:
+    """The training flags that were given, as ``TrainingArguments`` fields (the profile fills in the rest)."""
+    overrides = {field: getattr(args, flag) for flag, field in TRAINER_FLAGS.items()
+                 if getattr(args, flag, None) is not None}
+    for flag in ("batch_size", "gradient_accumulation_steps", "max_steps", "save_steps", "max_seq_length"):
+        value = getattr(args, flag, None)
+        if value is not None and value <= 0:
+            raise ValueError(f"--{flag.replace('_', '-')} must be positive, got {value}")
+    for flag in ("learning_rate", "epochs"):
+        value = getattr(args, flag, None)
+        if value is not None and value <= 0:
+            raise ValueError(f"--{flag.replace('_', '-')} must be positive, got {value:g}")
+    return overrides
+
+
+def sequence_from(args: argparse.Namespace) -> dict:
+    """``max_seq_length`` / ``doc_stride`` for :func:`bmp.training.skeleton.qa_data`."""
+    return {"max_seq_length": getattr(args, "max_seq_length", None), "doc_stride": getattr(args, "doc_stride", None)}
+
+
+__all__ = ["TRAINER_FLAGS", "add_data_flags", "add_run_flags", "add_training_flags", "data_from", "sequence_from",
+           "trainer_overrides"]
