@@ -58,6 +58,7 @@ def __getattr__(name: str):
 
 
 __all__ = ["finetune", "prune", "finalize", "control", "evaluate", "export_onnx", "quantize_int8", "load_squad",
-           "PruningTrainer", "RunResult", "Answer", "answer", "PRESETS", "PruningConfig", "preset", "add_masks", "baked_copy", "set_threshold",
-           "load_base", "load_tokenizer", "tiny_bert", "pack", "get_profile", "kept_report", "load_packed",
-           "save_packed", "CubicSchedule", "size_report", "tradeoff_widget", "live_pruning_widget"]
+           "PruningTrainer", "RunResult", "Answer", "answer", "PRESETS", "PruningConfig", "preset", "add_masks",
+           "baked_copy", "set_threshold", "load_base", "load_tokenizer", "tiny_bert", "pack", "get_profile",
+           "kept_report", "load_packed", "save_packed", "CubicSchedule", "size_report", "tradeoff_widget",
+           "live_pruning_widget"]
