@@ -2,8 +2,10 @@
 
 A notebook written into a temporary folder builds a tiny pruned run and shows the live pruning widget on it and the
 recorded-run widget on the repository's ``data/results``. The test runs all cells from JupyterLab's Run menu, drags
-each slider, checks that the numbers and the figures changed, and saves a screenshot to docs/figures/widgets.png
-(the README shows it). Skipped, saying how to install them, when Chromium or Playwright is missing.
+each slider, checks that the numbers and the figures changed, and saves a screenshot to the ignored
+``outputs/figures/widgets.png``, so ``make test`` leaves the tracked files alone. With ``BMP_REFRESH_SCREENSHOT=1`` it
+saves it to ``docs/figures/widgets.png`` instead, the README's copy (after a change to either widget). Skipped, saying
+how to install them, when Chromium or Playwright is missing.
 """
 import json
 import os
@@ -21,7 +23,18 @@ import pytest
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[1]
-SCREENSHOT = REPO / "docs" / "figures" / "widgets.png"
+README_SCREENSHOT = REPO / "docs" / "figures" / "widgets.png"  # tracked: rewritten only when asked
+REFRESH_ENV = "BMP_REFRESH_SCREENSHOT"  # "1": refresh the README's copy
+
+
+def screenshot_path() -> Path:
+    """Where the screenshot goes: the README's copy when ``$BMP_REFRESH_SCREENSHOT`` is 1, else the ignored
+    outputs folder (``$BMP_OUTPUT_DIR`` when set, as for the notebooks' figures)."""
+    if os.environ.get(REFRESH_ENV) == "1":
+        return README_SCREENSHOT
+    from bmp.course.notebooks import output_dir
+
+    return output_dir() / "figures" / "widgets.png"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 TOKEN = "bmp-browser-test"
@@ -223,8 +236,9 @@ def test_both_widgets_follow_their_sliders_in_jupyterlab(chromium, lab, tmp_path
 
             _tidy(page)
             page.wait_for_timeout(500)
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT))
+            screenshot = screenshot_path()
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot))
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"))  # what the browser showed, for the failure report
             print(f"the browser's view at the failure: {tmp_path / 'failure.png'}; JupyterLab's log: "
@@ -232,4 +246,18 @@ def test_both_widgets_follow_their_sliders_in_jupyterlab(chromium, lab, tmp_path
             raise
         finally:
             browser.close()
-    print(f"browser test: {time.monotonic() - start:.0f} s in Chromium; screenshot {SCREENSHOT}")
+    print(f"browser test: {time.monotonic() - start:.0f} s in Chromium; screenshot {screenshot_path()}")
+
+
+def test_the_screenshot_leaves_the_tracked_copy_alone_unless_asked(monkeypatch):
+    """`make test` must leave a clean clone's tracked files untouched."""
+    import subprocess
+
+    monkeypatch.delenv(REFRESH_ENV, raising=False)
+    monkeypatch.delenv("BMP_OUTPUT_DIR", raising=False)
+    path = screenshot_path()
+    assert path != README_SCREENSHOT
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=REPO)
+    assert ignored.returncode == 0, f"{path} is not git-ignored"
+    monkeypatch.setenv(REFRESH_ENV, "1")
+    assert screenshot_path() == README_SCREENSHOT
