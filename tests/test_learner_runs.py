@@ -9,7 +9,7 @@ from bmp.results import tradeoff
 from bmp.results.plots import f1_vs_speedup
 from bmp.results.records import load_records, record
 from bmp.results.widgets import front_figure, tradeoff_widget
-from bmp.results.yours import your_runs
+from bmp.results.yours import learner_records, your_runs
 
 SPLIT = "dev-by-article"
 TEACHER = "runs/teacher-course-4ep/final"
@@ -146,5 +146,5 @@ def test_your_runs_on_another_split_are_listed_not_drawn(tracked, tmp_path):
 def test_the_tracked_folder_is_never_the_learners(tracked):
     from bmp.results.records import RESULTS_DIR
 
-    assert tradeoff.learner_records(RESULTS_DIR) == []
+    assert learner_records(RESULTS_DIR) == []
     assert "no run of yours to set apart" in your_runs(tracked, RESULTS_DIR).report()

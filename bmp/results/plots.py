@@ -5,7 +5,7 @@ with seaborn. The F1 figures have two panels that never share an axis:
 
 - left, *our runs*: F1 on the split they were scored on (offline, held-out articles of the dev file) and speedups
   from the recorded timing (the hardware is named on the axis), with the Pareto front, the dense teacher and its
-  dense control; a learner's own runs (:func:`bmp.results.tradeoff.with_learner_records`) are drawn as red stars
+  dense control; a learner's own runs (:func:`bmp.results.yours.with_learner_records`) are drawn as red stars
   labelled "your run" and named, against the front of the recorded runs;
 - right, *published models*: F1 on the official SQuAD v1.1 dev set, speedups as their authors report them.
 

@@ -11,9 +11,8 @@ Only models on the F1/speedup front that run faster than their dense teacher are
 recorded model beats on both axes, or one no faster than the teacher, is never the one to ship.
 
 A learner's own runs (recorded in :func:`~bmp.results.records.results_dir`, the ignored ``outputs/results``) join
-the tracked ones with :func:`with_learner_records`: they are marked (:func:`is_yours`), keep their own timing, never
-decide the split, the teacher or the speed source of the comparison; :mod:`bmp.results.yours` says where each landed
-against the recorded front.
+the tracked ones with :func:`bmp.results.yours.with_learner_records`: they are marked (:func:`is_yours`), keep their
+own timing, and never decide the split, the teacher or the speed source of the comparison.
 
 Speedups come from one :class:`~bmp.results.speeds.SpeedSource` (``speed=``): each record's own ``cpu_speedup``
 (the default of :func:`runs`), or one timing run of every model (``python -m bmp.bench timing --record``), which
@@ -24,12 +23,11 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
 from bmp.results.pareto import pareto_front
-from bmp.results.records import RESULTS_DIR, hardware_label, load_records, results_dir
+from bmp.results.records import hardware_label
 from bmp.results.seeds import seed_of
 from bmp.results.speeds import SpeedSource, speed_label, speed_source
 from bmp.results.teachers import folder_key, reference_for
@@ -378,30 +376,8 @@ def f1_gap(pruned: list[Run], students: list[Run]) -> tuple[float | None, list[d
 # ---------------------------------------------------------------- the learner's own runs
 
 def is_yours(item) -> bool:
-    """Whether a record (or a :class:`Run`) is one of the learner's own, loaded by :func:`learner_records`."""
+    """Whether a record (or a :class:`Run`) is one of the learner's own (:func:`bmp.results.yours.learner_records`)."""
     return bool(item.yours if isinstance(item, Run) else item.get(YOURS))
-
-
-def learner_records(directory: str | Path | None = None) -> list[dict]:
-    """The learner's own records, marked (:func:`is_yours`): those in ``directory`` (default
-    :func:`~bmp.results.records.results_dir`, where notebooks and commands record: ``$BMP_RESULTS_DIR``, else the
-    ignored ``outputs/results``). None when that folder is missing or is the tracked ``data/results`` (a recorded
-    sweep writes there: its runs are the project's, not a learner's)."""
-    directory = Path(directory) if directory is not None else results_dir()
-    if not directory.is_dir() or directory.resolve() == RESULTS_DIR.resolve():
-        return []
-    return [{**record, YOURS: True} for record in load_records(directory)]
-
-
-def with_learner_records(tracked, learner, split: str | None = None) -> tuple[list[dict], list[dict]]:
-    """``(records, elsewhere)``: the ``tracked`` records plus the ``learner`` ones scored on the tracked comparison's
-    split (``split``, default :func:`pick_split` of ``tracked``), and the learner's runs scored on another split,
-    which can't share an axis with the tracked ones (e.g. smoke runs on the synthetic sample)."""
-    tracked = list(tracked)
-    split = pick_split(tracked, split)
-    same = [r for r in learner if eval_split_of(r) == split]
-    elsewhere = [r for r in learner if r.get("kind") in RUN_KINDS and eval_split_of(r) != split]
-    return tracked + same, elsewhere
 
 
 def timing_speedups(record: dict, group: str = "speedups") -> tuple[dict[str, float], str]:
@@ -416,6 +392,6 @@ def timing_speedups(record: dict, group: str = "speedups") -> tuple[dict[str, fl
 
 __all__ = ["PRUNED_KINDS", "RUN_KINDS", "STUDENT_KINDS", "YOURS", "Gap", "GapPoint", "Run", "best_at",
            "choose", "compared_speed", "eval_split_of", "f1_gap", "fastest_within", "front", "front_f1_at",
-           "gap_at_speed", "is_scattered", "is_yours", "kept_fill_rate", "learner_records", "pick_split",
+           "gap_at_speed", "is_scattered", "is_yours", "kept_fill_rate", "pick_split",
            "reference_f1_of", "runs", "shippable", "speed_label", "split_title", "teacher", "teacher_f1",
-           "teacher_reference", "timing_speedups", "train_epochs_of", "with_learner_records"]
+           "teacher_reference", "timing_speedups", "train_epochs_of"]

@@ -4,7 +4,7 @@ A thin layer over :func:`bmp.results.tradeoff.choose`, with the same honest inpu
 for every run (:func:`bmp.results.tradeoff.compared_speed`: the one timing run when it times them all) and each
 run's F1 given up against its *own* reference (the max of its teacher and that teacher's control). It chooses only
 among the models on the front that run faster than the teacher; when none meets the budget it says so, and how far
-the teacher itself sits below the reference. A learner's own runs (:func:`bmp.results.tradeoff.with_learner_records`)
+the teacher itself sits below the reference. A learner's own runs (:func:`bmp.results.yours.with_learner_records`)
 are drawn as red stars labelled "your run", and can be chosen like any other. It builds
 without a display (figures are PNGs in ``ipywidgets.Image`` s), so it can be tested like any object::
 

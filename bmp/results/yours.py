@@ -15,9 +15,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bmp.results import tradeoff
-from bmp.results.records import RESULTS_DIR, repo_relative, results_dir
+from bmp.results.records import RESULTS_DIR, load_records, repo_relative, results_dir
 from bmp.results.speeds import SpeedSource
 from bmp.results.teachers import reference_for
+
+
+def learner_records(directory: str | Path | None = None) -> list[dict]:
+    """The learner's own records, marked (:func:`~bmp.results.tradeoff.is_yours`): those in ``directory`` (default
+    :func:`~bmp.results.records.results_dir`, where notebooks and commands record: ``$BMP_RESULTS_DIR``, else the
+    ignored ``outputs/results``). None when that folder is missing or is the tracked ``data/results`` (a recorded
+    sweep writes there: its runs are the project's, not a learner's)."""
+    directory = Path(directory) if directory is not None else results_dir()
+    if not directory.is_dir() or directory.resolve() == RESULTS_DIR.resolve():
+        return []
+    return [{**record, tradeoff.YOURS: True} for record in load_records(directory)]
+
+
+def with_learner_records(tracked, learner, split: str | None = None) -> tuple[list[dict], list[dict]]:
+    """``(records, elsewhere)``: the ``tracked`` records plus the ``learner`` ones scored on the tracked comparison's
+    split (``split``, default :func:`~bmp.results.tradeoff.pick_split` of ``tracked``), and the learner's runs scored
+    on another split, which can't share an axis with the tracked ones (e.g. smoke runs on the synthetic sample)."""
+    tracked = list(tracked)
+    split = tradeoff.pick_split(tracked, split)
+    same = [r for r in learner if tradeoff.eval_split_of(r) == split]
+    elsewhere = [r for r in learner if r.get("kind") in tradeoff.RUN_KINDS and tradeoff.eval_split_of(r) != split]
+    return tracked + same, elsewhere
 
 
 @dataclass(frozen=True)
@@ -138,16 +160,16 @@ class YourRuns:
 
 def your_runs(tracked, directory: str | Path | None = None, *, split: str | None = None) -> YourRuns:
     """The learner's records in ``directory`` (default :func:`~bmp.results.records.results_dir`) beside ``tracked``
-    (:func:`~bmp.results.tradeoff.with_learner_records`), and where each comparable run landed (:func:`landings`)."""
+    (:func:`with_learner_records`), and where each comparable run landed (:func:`landings`)."""
     directory = Path(directory) if directory is not None else results_dir()
     tracked = list(tracked)
     picked = tradeoff.pick_split(tracked, split)
     is_tracked = directory.resolve() == RESULTS_DIR.resolve()
-    learner = tradeoff.learner_records(directory)
-    records, elsewhere = tradeoff.with_learner_records(tracked, learner, picked)
+    learner = learner_records(directory)
+    records, elsewhere = with_learner_records(tracked, learner, picked)
     found = landings(records, split=picked) if any(tradeoff.is_yours(r) for r in records) else []
     return YourRuns(directory=directory, tracked_folder=is_tracked, found=len(learner), records=records,
                     elsewhere=elsewhere, landings=found, split=picked)
 
 
-__all__ = ["Landing", "YourRuns", "landings", "your_runs"]
+__all__ = ["Landing", "YourRuns", "landings", "learner_records", "with_learner_records", "your_runs"]
