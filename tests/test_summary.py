@@ -2,7 +2,7 @@
 import pytest
 
 from bmp.results.records import Predictions, load_records, provenance, record
-from bmp.results.summary import END, START, render, update_readme
+from bmp.results.summary import END, MAP_END, MAP_START, RESULTS_DOC, START, render, update_readme
 
 TEACHER = "runs/teacher-course/final"
 
@@ -48,18 +48,30 @@ def test_probe_rows_state_their_recorded_settings(tmp_path):
     assert "Recipe probes" not in render(_records(tmp_path))
 
 
-def test_update_rewrites_only_between_markers(tmp_path):
+def _docs(tmp_path, results_body="old", map_body="old map"):
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{START}\nold\n{END}\noutro\n")
+    readme.write_text(f"intro\n{MAP_START}\n{map_body}\n{MAP_END}\noutro\n")
+    (tmp_path / "docs").mkdir(exist_ok=True)
+    (tmp_path / RESULTS_DOC).write_text(f"head\n{START}\n{results_body}\n{END}\ntail\n")
+    return readme
+
+
+def test_update_rewrites_only_between_markers(tmp_path):
+    readme = _docs(tmp_path)
     update_readme(readme, _records(tmp_path))
-    text = readme.read_text()
-    assert text.startswith("intro\n") and text.endswith("\noutro\n") and "old" not in text
-    assert "hybrid-lam40-course-filled" in text
+    full, short = (tmp_path / RESULTS_DOC).read_text(), readme.read_text()
+    assert full.startswith("head\n") and full.endswith("\ntail\n") and "\nold\n" not in full
+    assert "hybrid-lam40-course-filled" in full  # every run is in docs/results.md
+    assert short.startswith("intro\n") and short.endswith("\noutro\n") and "old map" not in short
+    assert "| target | verdict |" in short and "01_movement_scores" in short  # the README is the map
+    assert "](figures/f1_vs_speedup.png)" in full and "](docs/figures/f1_vs_speedup.png)" in short
 
 
 def test_missing_markers_are_named(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("no markers")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / RESULTS_DOC).write_text("no markers either")
     with pytest.raises(ValueError, match="markers"):
         update_readme(readme, [])
 
@@ -109,16 +121,23 @@ def test_targets_speak_of_the_reference_seeds_and_speed_source(tmp_path):
     assert "- Verdicts: The project's one verdict rule" in text  # stated once, from bmp.results.intervals.judge
 
 
-def test_the_readme_block_is_what_the_records_render(repo_root):
-    """The numbers in the README come from `python -m bmp summary`: regenerate it after recording a run."""
+def test_the_generated_results_are_what_the_records_render(repo_root):
+    """The numbers in docs/results.md and in the README's map come from `python -m bmp summary`: regenerate them
+    after recording a run. The README stays a map (at most 150 lines)."""
     from bmp.results.records import PROBES_DIR, load_records
-    from bmp.results.summary import FIGURES
+    from bmp.results.summary import FIGURES, headline, syllabus
 
-    text = (repo_root / "README.md").read_text()
-    block = text.split(START, 1)[1].split(END, 1)[0].strip()
-    figures = [repo_root / FIGURES / f"{name}.png" for name in ("f1_vs_speedup", "f1_vs_fill_rate")]
-    expected = render(load_records(), [f for f in figures if f.is_file()], repo_root, load_records(PROBES_DIR)).strip()
-    assert block == expected, "README's results block is stale: run `python -m bmp summary`"
+    records = load_records()
+    figures = [f for f in (repo_root / FIGURES / f"{name}.png" for name in ("f1_vs_speedup", "f1_vs_fill_rate"))
+               if f.is_file()]
+    full = (repo_root / RESULTS_DOC).read_text().split(START, 1)[1].split(END, 1)[0].strip()
+    expected = render(records, figures, repo_root / RESULTS_DOC.parent, load_records(PROBES_DIR)).strip()
+    assert full == expected, "docs/results.md is stale: run `python -m bmp summary`"
+    readme = (repo_root / "README.md").read_text()
+    short = readme.split(MAP_START, 1)[1].split(MAP_END, 1)[0].strip()
+    assert short == "\n\n".join([syllabus(records), headline(records, figures, repo_root)]).strip(), \
+        "README's map is stale: run `python -m bmp summary`"
+    assert len(readme.splitlines()) <= 150, "the README is a map: move detail to docs/"
 
 
 def test_tracked_records_name_no_machine_paths(repo_root):

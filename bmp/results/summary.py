@@ -1,6 +1,7 @@
-"""Regenerate the README's results section from ``data/results/`` (never typed by hand).
+"""Regenerate the results from ``data/results/`` (never typed by hand): the full block in ``docs/results.md`` and
+the README's short map of it (the syllabus with its measured times, the headline figure, one table of targets).
 
-    python -m bmp.results.summary            # rewrites the block between the results markers in README.md
+    python -m bmp summary            # rewrites the blocks between the markers in docs/results.md and README.md
 """
 from __future__ import annotations
 
@@ -16,7 +17,21 @@ from bmp.results.speeds import TIMED
 from bmp.results.targets import TARGETS, check_all
 from bmp.results.tradeoff import RUN_KINDS, train_epochs_of
 
-START, END = "<!-- results:start -->", "<!-- results:end -->"
+START, END = "<!-- results:start -->", "<!-- results:end -->"  # docs/results.md: everything
+MAP_START, MAP_END = "<!-- map:start -->", "<!-- map:end -->"  # README.md: the syllabus and the headline
+RESULTS_DOC = Path("docs") / "results.md"
+# One row per notebook: the question it answers and what the learner builds (times come from the course records).
+SYLLABUS = (
+    ("01_movement_scores", "Which weights matter, and how does training tell?", "movement scores by hand, then "
+     "against magnitude"),
+    ("02_blocks_heads_neurons", "Why don't sparse weights run faster?", "block, head and neuron masks; packing"),
+    ("03_squad_data_and_metric", "What is SQuAD, and how is it scored?", "windows, offsets, the official metric"),
+    ("04_teacher_finetuning", "What does the student learn from?", "the dense teacher, with a validation curve"),
+    ("05_pruning_with_distillation", "How do scores, λ and the schedule prune?", "a hybrid pruning run"),
+    ("06_finalization", "How does pruning become speed?", "the packed and filled model, timed"),
+    ("07_speed_and_size", "Was it worth it?", "your run on the recorded front, against TinyBERT and DistilBERT"),
+    ("08_ship_it", "How does it serve?", "ONNX, int8, answers from the shipped model"),
+)
 KIND_ORDER = {"dense": 0, "control": 1, "pruned": 2, "packed": 3, "filled": 4, "distil-recipe": 5, "torch-pruning": 6}
 TAKEAWAY_KINDS = ("filled", "distil-recipe", "torch-pruning")  # the models one would ship, and the baselines
 
@@ -131,7 +146,8 @@ def targets(records: list[dict], analysis: Analysis | None = None) -> str:
 
 
 def speed_tables(records: list[dict]) -> str:
-    """One table per ``timing`` record (``python -m bmp.bench timing --record``): every model timed in one run."""
+    """One table per ``timing`` record (``python -m bmp.bench timing --record``): every model timed in one run, one
+    row per architecture (a run's packed and filled models share their shape, so they share a row)."""
     blocks = []
     for r in sorted((r for r in records if r["kind"] == "timing"), key=lambda r: r["name"]):
         m, prov = r["metrics"], r["provenance"]
@@ -144,9 +160,14 @@ def speed_tables(records: list[dict]) -> str:
         spread = base.get("max_s", 0) / base["min_s"] if base.get("min_s") else None
         lines.append(f"| dense base ({m['base']}) | {_fmt(base.get('median_s'), '.3f')} | {_fmt(spread, '.2f')} | "
                      "1.00 | – | – |")
+        shared = m.get("timed_as", {})  # a run's packed model has its filled model's shape: one timing for both
         for name, speedup in sorted(m["speedups"].items(), key=lambda item: item[1]):
+            if shared.get(name, name) != name:
+                continue
             t, check = timings[name], m.get("flop_checks", {}).get(name, {})
-            lines.append(f"| {name} | {t['median_s']:.3f} | {t['max_s'] / t['min_s']:.2f} | {speedup:.2f} | "
+            also = sorted(other for other, timed in shared.items() if timed == name and other != name)
+            label = f"{name} (also {', '.join(also)})" if also else name
+            lines.append(f"| {label} | {t['median_s']:.3f} | {t['max_s'] / t['min_s']:.2f} | {speedup:.2f} | "
                          f"{_fmt(check.get('linear_flop_reduction'), '.2f')} | "
                          f"{_fmt(check.get('ratio_to_linear_reduction'), '.2f')} |")
         for name, speedup in sorted(m.get("reference_speedups", {}).items(), key=lambda item: item[1]):
@@ -244,26 +265,82 @@ def write_figures(records: list[dict], directory: Path) -> list[Path]:
     return paths
 
 
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.0f} min"
+
+
+def syllabus(records: list[dict]) -> str:
+    """The course, one row per notebook, with each notebook's newest measured time under the course profile."""
+    runs = sorted((r for r in records if r["kind"] == "course-times"), key=lambda r: r["provenance"]["date"])
+    times = {name: seconds for r in runs for name, seconds in r["metrics"]["notebooks_s"].items()}
+    lines = ["| notebook | the question | what you build | time (course profile, 2 cores) |", "|---|---|---|---|"]
+    for name, question, builds in SYLLABUS:
+        seconds = times.get(name)
+        lines.append(f"| [{name[:2]}](notebooks/{name}.py) {name[3:].replace('_', ' ')} | {question} | {builds} | "
+                     f"{_minutes(seconds)} |")
+    if times:
+        newest = runs[-1]
+        lines += ["", f"`make course` ran all of them in {sum(times.values()) / 60:.0f} min on "
+                      f"{hardware_label(newest['provenance']['hardware'])} (commit {newest['provenance']['git_commit']}"
+                      f", {newest['provenance']['date'][:10]}); it writes executed notebooks, figures and your own "
+                      "runs' records to the ignored `outputs/`."]
+    return "\n".join(lines)
+
+
+def headline(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT) -> str:
+    """The README's results: the speed figure and one row per target (verdict, margin, the gap and its interval)."""
+    if not records:
+        return "_No recorded runs yet._"
+    analysis = analyse(records)
+    lines = [f"![{p.stem}]({p.relative_to(root).as_posix()})" for p in figures if p.stem == "f1_vs_speedup"]
+    lines += ["", f"Targets ({TIMED['device'].upper()}, batch {TIMED['batch']} x sequence {TIMED['seq']}, "
+                  f"{TIMED['dtype']}; held-out F1 against {analysis.reference.describe_short()}):", "",
+              "| target | verdict | measured | 95% interval of the F1 gap | speed (range) |", "|---|---|---|---|---|"]
+    for check in check_all(analysis):
+        interval = "–" if check.gap is None else f"[{check.gap.low:+.1f}, {check.gap.high:+.1f}]"
+        if check.value is None:
+            measured = "–"
+        elif check.target.min_speedup is not None:  # a speed target's value is the F1 its setting loses
+            measured = f"{check.value:.1f} F1 below the reference"
+        else:
+            measured = f"mean gap {check.value:+.1f} F1"
+        speed = "–" if check.speed is None else \
+            f"{check.speed.estimate:.2f}x ({check.speed.low:.2f}–{check.speed.high:.2f})"
+        lines.append(f"| {check.target.describe()} | **{check.status}** | {measured} | {interval} | {speed} |")
+    return "\n".join(lines)
+
+
+def _replace_block(path: Path, start: str, end: str, body: str) -> bool:
+    text = path.read_text()
+    if start not in text or end not in text:
+        raise ValueError(f"{path} lacks the {start} / {end} markers that delimit its generated part")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    new = f"{head}{start}\n{body}\n{end}{tail}"
+    path.write_text(new)
+    return new != text
+
+
 def update_readme(readme: Path = REPO_ROOT / "README.md", records: list[dict] | None = None) -> bool:
-    text = readme.read_text()
-    if START not in text or END not in text:
-        raise ValueError(f"{readme} lacks the {START} / {END} markers that delimit the generated results")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
+    """Rewrite the generated parts of ``docs/results.md`` (beside the README) and of the README itself, and the
+    figures; True when anything changed."""
+    root = readme.parent
     records = records if records is not None else load_records()
-    figures = write_figures(records, readme.parent / FIGURES)
+    figures = write_figures(records, root / FIGURES)
     probes = load_records(PROBES_DIR) if PROBES_DIR.is_dir() else []
-    new = f"{head}{START}\n{render(records, figures, readme.parent, probes)}\n{END}{tail}"
-    changed = new != text
-    readme.write_text(new)
-    return changed
+    full = _replace_block(root / RESULTS_DOC, START, END, render(records, figures, root / RESULTS_DOC.parent, probes))
+    short = _replace_block(readme, MAP_START, MAP_END, "\n\n".join([syllabus(records),
+                                                                         headline(records, figures, root)]))
+    return full or short
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--readme", default=str(REPO_ROOT / "README.md"))
     args = parser.parse_args(argv)
-    print("README updated" if update_readme(Path(args.readme)) else "README already up to date")
+    print("results updated" if update_readme(Path(args.readme)) else "results already up to date")
 
 
 if __name__ == "__main__":

@@ -65,6 +65,14 @@ class Reference:
         return f"{teacher}; control {', '.join(self.controls)}{trained} {control}; the reference is the " \
                f"{self.source}'s {self.reference_f1:.1f}"
 
+    def describe_short(self) -> str:
+        """One clause for a table's caption: whose F1 the reference is, and what it is."""
+        if self.reference_f1 is None:
+            return "no reference yet"
+        if self.source == "teacher":
+            return f"the teacher's {self.reference_f1:.1f}"
+        return f"the dense control's {f1_text(self.control_f1, self.control_f1_std, len(self.controls))}"
+
     def to_dict(self) -> dict:
         return {**asdict(self), "controls": list(self.controls), "reference_f1": self.reference_f1,
                 "control_missing": self.control_missing, "reference_source": self.source}
