@@ -27,6 +27,8 @@ from bmp.pruning.granularity import PruningConfig, check_threshold
 
 
 def _binarize(scores: Tensor, method: str, threshold: float, hard: Tensor | None) -> Tensor:
+    if hard is not None:  # set from outside (a global top-k, a size budget): it wins over the method's own rule
+        return HardMask.apply(scores, hard)
     if method == "sigmoid_threshold":
         return sigmoid_threshold_mask(scores, threshold)
     if method == "threshold":
@@ -34,9 +36,7 @@ def _binarize(scores: Tensor, method: str, threshold: float, hard: Tensor | None
     if method == "topk":
         return TopK.apply(scores, threshold)
     if method == "topk_global":
-        if hard is None:
-            raise RuntimeError("topk_global masks are set by bmp.set_threshold(model, keep) before each forward")
-        return HardMask.apply(scores, hard)
+        raise RuntimeError("topk_global masks are set by bmp.set_threshold(model, keep) before each forward")
     raise ValueError(f"no learned scores for method {method!r}")
 
 
@@ -54,7 +54,7 @@ class UnitScores(nn.Module):
         self.unit, self.method, self.kind = unit, config.method, kind  # kind: "head" | "neuron"
         self.covers, self.floor = covers, min(floor, count)
         self.threshold: float = config.initial_threshold
-        self.hard: Tensor | None = None  # set by set_threshold for topk_global
+        self.hard: Tensor | None = None  # set by set_threshold for topk_global, or by a size budget
 
     def mask(self) -> Tensor:  # (count,)
         mask = _binarize(self.scores, self.method, self.threshold, self.hard)
@@ -221,7 +221,8 @@ def set_threshold(model: nn.Module, value: float) -> None:
     each weighted by the number of weights it masks.
 
     What ``value`` means depends on the method: with ``sigmoid_threshold`` a *higher* value prunes more (scores
-    must clear it), with the TopK methods it is the share *kept*, so a higher value prunes less."""
+    must clear it), with the TopK methods it is the share *kept*, so a higher value prunes less. Masks a size budget
+    set (:class:`bmp.pruning.budget.UnitBudget`) are handed back to the method's rule."""
     if not has_masks(model):
         raise ValueError("model has no masks: call bmp.add_masks(model, config) first")
     modules = [m for m in model.modules() if isinstance(m, (MaskedLinear, UnitScores))]
@@ -229,6 +230,7 @@ def set_threshold(model: nn.Module, value: float) -> None:
         check_threshold(method, float(value))
     for module in modules:
         module.threshold = float(value)
+        module.hard = None
     global_ones = [m for m in masked_modules(model) if m.method == "topk_global"]
     if global_ones:
         with torch.no_grad():
