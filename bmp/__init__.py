@@ -41,11 +41,11 @@ from bmp.pruning.schedule import CubicSchedule
 from bmp.squad.answer import Answer, answer
 
 __version__ = "0.1.0"
-_LAZY = {"tradeoff_widget": "bmp.results.widgets", "live_pruning_widget": "bmp.results.live",
+_LAZY = {"tradeoff_widget": "bmp.course.widgets", "live_pruning_widget": "bmp.course.live",
          # the stage entry points import the trainer stack (transformers' Trainer, datasets) on first use
          **{name: "bmp.training.stages" for name in ("finetune", "prune", "finalize", "control", "evaluate",
                                                      "export_onnx", "quantize_int8")},
-         "load_squad": "bmp.squad", "PruningTrainer": "bmp.training.trainer", "RunResult": "bmp.training.kit"}
+         "load_squad": "bmp.squad", "PruningTrainer": "bmp.training.trainer", "RunResult": "bmp.training.skeleton"}
 
 
 def __getattr__(name: str):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 PROFILE_ENV = "BMP_PROFILE"
+SEED = 42  # every run's default seed; a run with another seed is named for it (``-s<seed>``)
 REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout: data/, runs/, outputs/ and notebooks/ live here
 
 

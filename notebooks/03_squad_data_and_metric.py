@@ -197,7 +197,7 @@ assert exact > 0.9 * (total - no_answer), "labels should recover the gold answer
 # A batch is a rectangle: every window in it is padded to the same length. Padding everything to
 # `max_seq_length` is simple and wasteful, since most windows are shorter. The project's collator pads each
 # batch only to its own longest window (rounded up to a multiple of 8), and training draws batches of windows
-# of similar length (`train_sampling_strategy="group_by_length"` in `bmp.training.kit.training_arguments`). The
+# of similar length (`train_sampling_strategy="group_by_length"` in `bmp.training.skeleton.training_arguments`). The
 # cost of each choice, counted over one epoch of the training windows:
 
 # %%

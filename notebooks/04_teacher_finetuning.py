@@ -51,7 +51,7 @@ from bmp.course import base_setup, save_figure, solution, time_banner
 from bmp.models import load_saved
 from bmp.profiles import REPO_ROOT
 from bmp.results.records import RESULTS_DIR, load_records, results_dir, teacher_record
-from bmp.results.teachers import convergence, teacher_epochs_of
+from bmp.results.teachers import CONVERGED_GAIN, convergence, teacher_epochs_of
 from bmp.squad import (
     eval_collator,
     postprocess_predictions,
@@ -61,8 +61,9 @@ from bmp.squad import (
     train_collator,
 )
 from bmp.squad import f1 as squad_f1
+from bmp.training.checkpoints import resume_point
+from bmp.training.evaluation import predict_logits
 from bmp.training.finetune import finetune_dense
-from bmp.training.kit import CONVERGED_GAIN, predict_logits, resume_point
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")
@@ -183,7 +184,7 @@ teacher = teacher.eval()
 
 # %% [markdown]
 # Evaluation is the three steps of notebook 03: logits for every held-out window, post-processing into one
-# answer per question, the metric. (`bmp.training.kit.evaluate_qa` runs the same three.)
+# answer per question, the metric. (`bmp.training.evaluation.evaluate_qa` runs the same three.)
 
 # %%
 start_logits, end_logits = predict_logits(teacher, data, tokenizer)
@@ -385,6 +386,6 @@ plt.show()
 # - Raise `n_best` in `postprocess_predictions` to 100 and lower it to 1 on the teacher's logits: how often does
 #   the answer change?
 # - Devlin et al., *BERT* (2019), section 4.2, describes the same span scoring. Compare its training recipe with
-#   `bmp.training.kit.training_arguments`.
+#   `bmp.training.skeleton.training_arguments`.
 # - Change the learning rate (`python -m bmp finetune --lr ...`) and compare the training curves: where does a
 #   too-large rate show first?

@@ -57,9 +57,11 @@ from bmp.pruning.regularization import HEAD_SCALE, l1_sigmoid
 from bmp.results.plots import structure_heatmap
 from bmp.results.records import load_records, results_dir, teacher_record
 from bmp.squad import train_collator
+from bmp.training.checkpoints import resume_point
 from bmp.training.distill import kd_loss, qa_distillation_loss
-from bmp.training.kit import evaluate_qa, resume_point, training_arguments
+from bmp.training.evaluation import evaluate_qa
 from bmp.training.prune import prune_run, recipe_for
+from bmp.training.skeleton import training_arguments
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")

@@ -64,8 +64,8 @@ from bmp.results.teachers import reference_for
 from bmp.speed.fresh import cpu_speedup
 from bmp.squad import eval_collator
 from bmp.squad.answer import answer
+from bmp.training.evaluation import evaluate_qa
 from bmp.training.finalize import finalize_run
-from bmp.training.kit import evaluate_qa
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")

@@ -52,6 +52,7 @@ import transformers
 from IPython.display import Markdown, display
 
 from bmp.course import save_figure, solution, time_banner
+from bmp.course.widgets import keeping_teacher, tradeoff_widget
 from bmp.models import load_profile_model
 from bmp.profiles import REPO_ROOT, get_profile
 from bmp.results import tradeoff
@@ -61,7 +62,6 @@ from bmp.results.plots import f1_vs_fill_rate, f1_vs_speedup
 from bmp.results.records import RESULTS_DIR, hardware_label, load_records
 from bmp.results.references import published_speedups, reference_architectures, reference_models
 from bmp.results.summary import targets
-from bmp.results.widgets import keeping_teacher, tradeoff_widget
 from bmp.results.yours import your_runs
 from bmp.speed import timing
 from bmp.speed.architectures import time_references
@@ -315,9 +315,9 @@ else:
 
 # %%
 if profile.name == "full" and torch.cuda.is_available():
-    from bmp.bench.align import main as align_benchmark
+    from bmp.speed.alignment import AlignmentProbe, measure_alignment
 
-    aligned = align_benchmark(["--batch", "64", "--seq", "384", "--repeats", "10"])
+    aligned = measure_alignment(AlignmentProbe(batch=64, seq=384, repeats=10))
     print(f"FFN {aligned['ffn_unaligned']} -> {aligned['ffn_aligned']} neurons in each of {aligned['layers']} layers "
           f"({aligned['heads_per_layer']} heads), {aligned['dtype']}, batch {aligned['batch']} x {aligned['seq']} on "
           f"{aligned['gpu']}: the unaligned model takes {aligned['ratio']:.2f}x the aligned one's time; over dense "

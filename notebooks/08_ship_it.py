@@ -49,7 +49,7 @@ from bmp.pruning.granularity import preset
 from bmp.pruning.masked import add_masks, masked_modules, set_threshold
 from bmp.speed.timing import time_calls
 from bmp.squad.answer import answer
-from bmp.training.kit import evaluate_qa, prepare_data
+from bmp.training.evaluation import evaluate_qa, prepare_data
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")

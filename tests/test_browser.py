@@ -47,7 +47,7 @@ from transformers.utils import logging
 
 import bmp
 from bmp.results.records import load_records
-from bmp.results.tiny_run import make_tiny_run
+from bmp.course.tiny_run import make_tiny_run
 
 logging.disable_progress_bar()
 datasets.disable_progress_bars()

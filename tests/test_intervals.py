@@ -150,7 +150,7 @@ def test_rescore_saves_the_predictions_of_a_recorded_model(tmp_path):
 
     from bmp.models import TINY, load_tokenizer, tiny_bert
     from bmp.profiles import get_profile
-    from bmp.training.kit import evaluate_both, fast_bf16, prepare_data
+    from bmp.training.evaluation import evaluate_both, fast_bf16, prepare_data
     from bmp.training.rescore import main, rescore
 
     folder = tmp_path / "model"

@@ -5,10 +5,10 @@ them all, a teacher below its control) and a learner's scratch folder, as ``BMP_
 """
 import pytest
 
+from bmp.course.widgets import front_figure, tradeoff_widget
 from bmp.results import tradeoff
 from bmp.results.plots import f1_vs_speedup
 from bmp.results.records import load_records, record
-from bmp.results.widgets import front_figure, tradeoff_widget
 from bmp.results.yours import learner_records, your_runs
 
 SPLIT = "dev-by-article"

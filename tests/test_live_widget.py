@@ -6,13 +6,13 @@ import sys
 
 import pytest
 
+from bmp.course.remask import eval_subset, load_live_run, remask_report
+from bmp.course.tiny_run import make_tiny_run
 from bmp.models import load_tokenizer
 from bmp.packing.size import linear_params_of_layer
 from bmp.profiles import get_profile
 from bmp.pruning.masked import MaskedLinear, UnitScores
-from bmp.results.remask import eval_subset, load_live_run, remask_report
-from bmp.results.tiny_run import make_tiny_run
-from bmp.training.kit import prepare_data
+from bmp.training.evaluation import prepare_data
 
 SMOKE = get_profile("smoke")
 
@@ -106,7 +106,7 @@ def test_a_folder_without_scores_is_named_in_the_error(tiny, tmp_path, data, tok
 
 
 def test_the_widget_follows_the_slider_and_the_toggle(run):
-    from bmp.results.live import LivePruningWidget
+    from bmp.course.live import LivePruningWidget
 
     box = LivePruningWidget(run, method="sigmoid_threshold", value=0.2)
     first_numbers, first_masks = box.numbers.value, bytes(box.masks.value)
@@ -127,7 +127,7 @@ def test_the_widget_follows_the_slider_and_the_toggle(run):
 def test_bmp_exports_the_widgets_without_importing_them_early():
     code = ("import sys, bmp; assert 'ipywidgets' not in sys.modules and 'matplotlib' not in sys.modules; "
             "from bmp import live_pruning_widget, tradeoff_widget; "
-            "assert live_pruning_widget.__module__ == 'bmp.results.live'; "
-            "assert tradeoff_widget.__module__ == 'bmp.results.widgets'; "
+            "assert live_pruning_widget.__module__ == 'bmp.course.live'; "
+            "assert tradeoff_widget.__module__ == 'bmp.course.widgets'; "
             "assert {'live_pruning_widget', 'tradeoff_widget'} <= set(bmp.__all__)")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})

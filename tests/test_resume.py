@@ -58,7 +58,7 @@ def test_killed_run_resumes_to_the_same_weights(kind, teacher, pruned, tmp_path)
 
 
 def test_a_half_written_checkpoint_is_skipped(tmp_path):
-    from bmp.training.kit import resume_point
+    from bmp.training.checkpoints import resume_point
 
     good, torn = tmp_path / "checkpoint-2", tmp_path / "checkpoint-4"
     for folder in (good, torn):

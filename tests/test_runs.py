@@ -5,9 +5,9 @@ import pytest
 
 from bmp.models import load_base, load_tokenizer
 from bmp.profiles import get_profile
+from bmp.training.evaluation import prepare_data
 from bmp.training.finalize import finalize_run
 from bmp.training.finetune import finetune_dense
-from bmp.training.kit import prepare_data
 from bmp.training.prune import prune_run, recipe_for
 
 PROVENANCE_KEYS = {"command", "base_model", "data_split", "profile", "hardware", "date", "git_commit"}
@@ -74,8 +74,7 @@ def test_unknown_model_offline_names_the_options():
 
 
 def test_a_second_longer_fill_is_recorded_apart(pipeline, tmp_path, monkeypatch):
-    from bmp.results.records import load_records
-    from bmp.results.tradeoff import train_epochs_of
+    from bmp.results.records import load_records, train_epochs_of
 
     monkeypatch.setenv("BMP_RESULTS_DIR", str(tmp_path / "results"))
     profile = get_profile("smoke")
@@ -137,7 +136,7 @@ def test_a_run_from_a_teacher_names_the_teachers_base(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     from bmp.results.records import provenance, record
-    from bmp.training.kit import record_run
+    from bmp.training.skeleton import record_run
 
     monkeypatch.setenv("BMP_RESULTS_DIR", str(tmp_path / "results"))
     profile = get_profile("smoke")

@@ -13,13 +13,14 @@ from transformers import BertConfig, MobileBertConfig
 from bmp.bench import align as bench_align
 from bmp.bench import pareto as bench_pareto
 from bmp.bench import timing as bench_timing
+from bmp.course.widgets import tradeoff_widget
 from bmp.models import tiny_bert
 from bmp.packing.pack import pack
 from bmp.packing.saving import save_packed
 from bmp.results import tradeoff
 from bmp.results.pareto import pareto_front
 from bmp.results.plots import KIND_MARKERS, f1_vs_fill_rate, f1_vs_speedup, structure_heatmap
-from bmp.results.records import load_records, record
+from bmp.results.records import load_records, record, train_epochs_of
 from bmp.results.references import (
     ReferenceDataError,
     load_reference_file,
@@ -28,7 +29,6 @@ from bmp.results.references import (
     reference_models,
     reference_rows,
 )
-from bmp.results.widgets import tradeoff_widget
 from bmp.speed.architectures import build_reference, time_references
 
 HELD_OUT = "dev-by-article"
@@ -276,7 +276,7 @@ def _chosen_ring(fig):
 
 
 def test_widget_marks_the_chosen_run_on_the_front(records):
-    from bmp.results.widgets import front_figure
+    from bmp.course.widgets import front_figure
 
     with pytest.warns(UserWarning):
         box = tradeoff_widget(records, value=1.0)
@@ -487,9 +487,9 @@ def test_train_epochs_follow_the_records():
     orphan = {"name": "o-filled", "kind": "filled", "metrics": {}, "config": {"pruned": "gone", "profile": profile}}
     student = {"name": "s", "kind": "distil-recipe", "metrics": {}, "config": {"epochs": 2}}
     records = [pruned, packed, filled, orphan, student]
-    assert [tradeoff.train_epochs_of(r, records) for r in records] == [2.0, 2.0, 5.0, 2.0, 2.0]
-    assert tradeoff.train_epochs_of({"kind": "dense", "metrics": {}, "config": {}}) is None
-    assert tradeoff.train_epochs_of({"kind": "filled", "metrics": {"train_epochs": 4}, "config": {}}) == 4.0
+    assert [train_epochs_of(r, records) for r in records] == [2.0, 2.0, 5.0, 2.0, 2.0]
+    assert train_epochs_of({"kind": "dense", "metrics": {}, "config": {}}) is None
+    assert train_epochs_of({"kind": "filled", "metrics": {"train_epochs": 4}, "config": {}}) == 4.0
 
 
 def test_bench_record_flag_and_speed_table(tmp_path, monkeypatch, capsys):

@@ -3,29 +3,33 @@ import pytest
 
 from bmp.profiles import get_profile
 from bmp.results.records import provenance, record
-from bmp.training.sweep import SweepPoint, chosen_points
+from bmp.results.run_id import RunId
+from bmp.training.sweep import chosen_points, of_run
 
 COURSE = get_profile("course")
 
 
-@pytest.mark.parametrize("point", [SweepPoint("hybrid", 60.0), SweepPoint("struct", 2.5, 43),
-                                   SweepPoint("unstructured", 200.0, 7), SweepPoint("hybrid", 120.0, 43, 240.0)])
+@pytest.mark.parametrize("point", [RunId("hybrid", 60.0), RunId("struct", 2.5, seed=43),
+                                   RunId("unstructured", 200.0, seed=7), RunId("hybrid", 120.0, 240.0, seed=43),
+                                   RunId("hybrid", target=("speedup", 2.5), seed=43)])
 def test_a_run_name_gives_back_its_point(point):
-    name = point.run_name(COURSE)
-    for stage in ("", "-packed", "-filled"):
-        assert SweepPoint.of_run(name + stage, COURSE, point.seed) == point
-    asked = SweepPoint(point.preset, point.lam, 44, point.lam_ffn)
-    assert SweepPoint.of_run(name, COURSE, 44) == asked  # the seed asked for
-    assert SweepPoint.parse(str(point)) == point
+    for stage in (None, "packed", "filled"):
+        named = point.with_(stage=stage)
+        assert RunId.parse(named.name) == named
+        assert of_run(named.name, COURSE, point.seed) == point
+    assert of_run(point.name, COURSE, 44) == point.with_(seed=44)  # the seed asked for
+    assert RunId.point(str(point)) == point
+    assert point.with_(seed=44, stage="filled").setting == point.with_(seed=42, stage="filled").name
 
 
 @pytest.mark.parametrize("text,point,name", [
-    ("hybrid:60", SweepPoint("hybrid", 60.0), "hybrid-lam60-course"),
-    ("hybrid:120/240@43", SweepPoint("hybrid", 120.0, 43, 240.0), "hybrid-lam120-ffn240-course-s43"),
-    ("struct:2.5@7", SweepPoint("struct", 2.5, 7), "struct-lam2.5-course-s7"),
-    ("hybrid:120/120", SweepPoint("hybrid", 120.0), "hybrid-lam120-course")])  # the same recipe: one name
+    ("hybrid:60", RunId("hybrid", 60.0), "hybrid-lam60-course"),
+    ("hybrid:120/240@43", RunId("hybrid", 120.0, 240.0, seed=43), "hybrid-lam120-ffn240-course-s43"),
+    ("struct:2.5@7", RunId("struct", 2.5, seed=7), "struct-lam2.5-course-s7"),
+    ("hybrid:speedup=4", RunId("hybrid", target=("speedup", 4.0)), "hybrid-speedup4-course"),
+    ("hybrid:120/120", RunId("hybrid", 120.0), "hybrid-lam120-course")])  # the same recipe: one name
 def test_points_parse_and_name_their_runs(text, point, name):
-    assert SweepPoint.parse(text) == point and point.run_name(COURSE) == name
+    assert RunId.point(text) == point and point.name == name
 
 
 @pytest.mark.parametrize("text,match", [("hybrid", "must look like"), ("hybrid:60/x", "must look like"),
@@ -33,14 +37,19 @@ def test_points_parse_and_name_their_runs(text, point, name):
                                         ("nope:60", "unknown"), ("hybrid:60/-1", "negative")])
 def test_bad_points_are_refused_with_the_form(text, match):
     with pytest.raises(ValueError, match=match):
-        SweepPoint.parse(text)
+        RunId.point(text)
 
 
 @pytest.mark.parametrize("name", ["distil-3L-course", "hybrid-lam60-smoke", "hybrid-lamx-course",
                                   "course-hybrid-lam20-course"])
 def test_a_name_the_sweep_did_not_make_is_refused(name):
     with pytest.raises(ValueError, match=f"run '{name}' was not made by the sweep"):
-        SweepPoint.of_run(name, COURSE)
+        of_run(name, COURSE, 42)
+
+
+def test_the_notebooks_runs_carry_their_origin():
+    run = RunId.parse("course-hybrid-lam20-course")
+    assert (run.prefix, run.preset, run.lam) == ("course", "hybrid", 20.0) and run.name == "course-hybrid-lam20-course"
 
 
 def test_best_points_follow_the_validation_choice(tmp_path):
@@ -58,4 +67,4 @@ def test_best_points_follow_the_validation_choice(tmp_path):
                                 "heads_per_layer": [6] * 6, "neurons_per_layer": [64] * 6},
                prov, {"teacher": teacher, "output_dir": f"runs/{name}"}, directory=tmp_path)
     points = chosen_points([2.5, 4, 3], "runs/t/final", COURSE, 43, tmp_path)
-    assert points == [SweepPoint("hybrid", 60.0, 43), SweepPoint("hybrid", 140.0, 43)]  # lam60 chosen twice: once
+    assert points == [RunId("hybrid", 60.0, seed=43), RunId("hybrid", 140.0, seed=43)]  # lam60 chosen twice: once

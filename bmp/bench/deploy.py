@@ -24,8 +24,8 @@ import torch
 
 from bmp.bench.packing import base_model, zero_random_structure
 from bmp.deploy import check_onnx, export_onnx, ort_session, quantize_int8
-from bmp.deploy.export import DEFAULT_OPSET, INPUT_NAMES, INSTALL_HINT
-from bmp.deploy.runtime import DISABLED_OPTIMIZERS
+from bmp.deploy.export import DEFAULT_OPSET
+from bmp.deploy.runtime import DISABLED_OPTIMIZERS, INPUT_NAMES, INSTALL_HINT
 from bmp.packing.pack import pack
 from bmp.results.serving import LATENCY_SHAPE, TARGET_THREADS
 from bmp.speed.timing import CPU_SETTING, time_calls

@@ -53,7 +53,7 @@ def main(argv=None) -> dict:
     from bmp.models import load_saved, load_tokenizer
     from bmp.profiles import get_profile
     from bmp.squad import train_collator
-    from bmp.training.kit import prepare_data
+    from bmp.training.evaluation import prepare_data
 
     profile = get_profile(args.profile)
     tokenizer = load_tokenizer(args.teacher)

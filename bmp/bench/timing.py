@@ -65,7 +65,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--small", action="store_true", help="dry run: batch 2 x 64, 1 repeat, BERT-base and "
                                                              "TinyBERT-4 only")
     parser.add_argument("--record", action="store_true", help="write one 'timing' record per dtype to data/results")
+    parser.add_argument("--run", type=int, default=1, help="which timing run this is: the targets judge a speed on "
+                        "the median of >= 3 interleaved runs, each recorded apart (run 1 keeps the plain name)")
     args = parser.parse_args(argv)
+    if args.run < 1:
+        raise ValueError(f"--run counts timing runs from 1, got {args.run}")
     cuda = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
     args.device = args.device or ("cuda" if cuda else "cpu")
     defaults = dict(dtypes="fp32,fp16" if cuda else "fp32", batch=128 if cuda else CPU_SETTING.batch,
@@ -285,7 +289,7 @@ def main(argv: list[str]) -> dict:
             metrics = {**{k: result[k] for k in ("device", "hardware", "batch", "seq", "repeats", "threads", "tf32",
                                                  "base", "runs_built", "references")},
                        **{k: v for k, v in result.items() if k.startswith("tokenize_")}, **block}
-            name = f"{label}-{dtype_name}-b{args.batch}x{args.seq}"
+            name = f"{label}-{dtype_name}-b{args.batch}x{args.seq}" + ("" if args.run == 1 else f"-run{args.run}")
             path = record(name, "timing", metrics,
                           provenance(base_model=base_source, data_split="none: synthetic batch, no padding",
                                      profile="bench"),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bmp.profiles import REPO_ROOT
+from bmp.results.run_id import RunId
 
 OUTPUT_ENV = "BMP_OUTPUT_DIR"
 DEFAULT_OUTPUT = "outputs"
@@ -42,7 +43,7 @@ def course_run(profile, preset: str, lam: float | None = None, score_lr: float |
     course was renumbered are named ``nb04-...``.)"""
     lam = float(lam if lam is not None else profile.prune_lambda)
     score_lr = float(score_lr if score_lr is not None else profile.score_learning_rate)
-    name = f"course-{preset}-lam{lam:g}-{profile.name}"
+    name = RunId(preset, lam, profile=profile.name, prefix="course").name
     runs = REPO_ROOT / "runs"
     return CourseRun(runs / f"teacher-{profile.name}" / "final", name, runs / name, lam, score_lr)
 
@@ -55,7 +56,7 @@ class CourseSetup:
     run: CourseRun
     preset: str
     tokenizer: object
-    data: object  # bmp.training.kit.QAData
+    data: object  # bmp.training.evaluation.QAData
 
 
 def course_setup(profile_name: str, preset: str, lam: float | None = None,
@@ -64,7 +65,7 @@ def course_setup(profile_name: str, preset: str, lam: float | None = None,
     tokenizer and the tokenized data, with a line on each."""
     from bmp.models import load_tokenizer
     from bmp.profiles import get_profile
-    from bmp.training.kit import prepare_data
+    from bmp.training.evaluation import prepare_data
 
     profile = get_profile(profile_name)
     notebook_setup(profile)
@@ -86,7 +87,7 @@ class BaseSetup:
     model: object  # the base model with a freshly initialised QA head
     tokenizer: object
     base_name: str
-    data: object  # bmp.training.kit.QAData
+    data: object  # bmp.training.evaluation.QAData
 
 
 def base_setup(profile_name: str) -> BaseSetup:
@@ -94,7 +95,7 @@ def base_setup(profile_name: str) -> BaseSetup:
     tokenizer and the tokenized data, with a line on each."""
     from bmp.models import load_profile_model
     from bmp.profiles import get_profile
-    from bmp.training.kit import prepare_data
+    from bmp.training.evaluation import prepare_data
 
     profile = get_profile(profile_name)
     notebook_setup(profile)  # quiet logs (a fresh QA head and an unused pooler are expected, not news); plot theme

@@ -22,15 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from bmp.deploy.runtime import INPUT_NAMES, INSTALL_HINT, OUTPUT_NAMES, ort_session
 from bmp.pruning.anatomy import UnsupportedModelError, anatomy_of
 
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-OUTPUT_NAMES = ("start_logits", "end_logits")
 DEFAULT_OPSET = 17
 # (batch, sequence) of the validation inputs: two shapes unlike the export example, so a shape baked into the
 # graph by tracing shows up as a failure instead of a silently wrong model.
 VALIDATION_SHAPES = ((3, 23), (1, 57))
-INSTALL_HINT = 'install the deploy extra: pip install -e ".[deploy]" (onnx, onnxruntime, onnxscript)'
 
 
 @dataclass(frozen=True)
@@ -109,7 +107,6 @@ def check_onnx(model: nn.Module, path: str | Path, *, atol: float = 1e-4, sessio
     """Largest |logit difference| between ``model`` (torch) and the ONNX file at ``path`` over
     :data:`VALIDATION_SHAPES`; raises ValueError when it exceeds ``atol``."""
     if session is None:
-        from bmp.deploy.runtime import ort_session
         session = ort_session(path)
     model = _cpu_fp32(model)
     names = input_names(model)
@@ -182,5 +179,4 @@ def _cpu_fp32(model: nn.Module, attention: str | None = None) -> nn.Module:
     return copied
 
 
-__all__ = ["DEFAULT_OPSET", "ExportResult", "INPUT_NAMES", "OUTPUT_NAMES", "check_onnx", "export_onnx",
-           "input_names", "random_inputs"]
+__all__ = ["DEFAULT_OPSET", "ExportResult", "check_onnx", "export_onnx", "input_names", "random_inputs"]

@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bmp.deploy.export import INPUT_NAMES, INSTALL_HINT, OUTPUT_NAMES
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")  # what an exported QA model takes, in order
+OUTPUT_NAMES = ("start_logits", "end_logits")
+INSTALL_HINT = 'install the deploy extra: pip install -e ".[deploy]" (onnx, onnxruntime, onnxscript)'
 
 
 def _onnxruntime():
@@ -170,4 +172,4 @@ def _int64(values) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=np.int64)
 
 
-__all__ = ["OrtQAModel", "QAOutput", "ort_session", "quantize_int8"]
+__all__ = ["INPUT_NAMES", "INSTALL_HINT", "OUTPUT_NAMES", "OrtQAModel", "QAOutput", "ort_session", "quantize_int8"]

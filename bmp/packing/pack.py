@@ -21,6 +21,8 @@ from bmp.pruning.anatomy import LayerParts, anatomy_of, encoder_layers
 from bmp.pruning.liveness import alive_heads, alive_neurons
 from bmp.pruning.masked import baked_copy, has_masks
 
+ALIGN_FFN = 8  # the FFN sizes runs pack to: multiples of 8 keep tensor cores and CPU vector units busy; exact
+
 # Config keys that describe the saved file, not the architecture: never carried over to a packed config.
 _NOT_ARCHITECTURE = ("model_type", "transformers_version", "architectures", "auto_map",
                      "heads_per_layer", "intermediate_per_layer")

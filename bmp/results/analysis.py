@@ -20,6 +20,7 @@ import numpy as np
 
 from bmp.results import intervals, tradeoff
 from bmp.results.intervals import Gap, SpeedInterval
+from bmp.results.records import PRUNED_KINDS
 from bmp.results.seeds import VALIDATION, Choice, Setting, best_at, group_settings, like_for_like, setting_name
 from bmp.results.speeds import SpeedSource, newest_timing, speed_source
 from bmp.results.teachers import Reference, folder_key, reference_for, reference_of_record
@@ -66,6 +67,7 @@ class ComparedPoint:
     gap: float | None
     interval: Gap | None = None
     missing_predictions: tuple[str, ...] = ()
+    in_mean: bool = True  # False: reported on its own, never averaged with sound points (see compare_at_speed)
 
     @property
     def name(self) -> str:
@@ -86,7 +88,7 @@ class ComparedPoint:
                 "rival_validation_f1": None if r is None else r.validation_f1, "gap": self.gap,
                 "ci95": None if self.interval is None else self.interval.ci95,
                 "questions": None if self.interval is None else self.interval.questions,
-                "missing_predictions": list(self.missing_predictions)}
+                "missing_predictions": list(self.missing_predictions), "in_mean": self.in_mean}
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,8 @@ class Comparison:
 
     @property
     def compared(self) -> list[ComparedPoint]:
-        return [p for p in self.points if p.gap is not None]
+        """The points that met a rival and count towards the mean."""
+        return [p for p in self.points if p.gap is not None and p.in_mean]
 
     @property
     def mean(self) -> float | None:
@@ -152,7 +155,7 @@ class Analysis:
 
     @property
     def pruned(self) -> list[Setting]:
-        return self.of_kinds(tradeoff.PRUNED_KINDS)
+        return self.of_kinds(PRUNED_KINDS)
 
     @property
     def front(self) -> list[Setting]:
@@ -209,14 +212,15 @@ def _scores(records: Mapping[tuple[str, str], dict], kind: str, names) -> tuple[
 
 
 def compare_at_speed(points, rivals, *, about: str, point_minus_rival: bool = False,
-                     scores=None) -> Comparison:
+                     scores=None, in_mean=lambda point: True) -> Comparison:
     """Meet each of ``points`` with the rival chosen on validation F1 (:func:`~bmp.results.seeds.best_at`, never on
     held-out F1) among the like-for-like ``rivals`` at least as fast as the point: a rival gains nothing by being
     slower, and a point faster than every rival is not compared (no extrapolation).
 
     The gap is rival minus point, or point minus rival with ``point_minus_rival``. ``scores(setting)`` gives its
     runs' per-question F1 and the names lacking them (:meth:`Analysis.scores`); with both sides' scores the gap gets
-    a paired interval, and the comparison's mean gets one when every compared point has it."""
+    a paired interval, and the comparison's mean gets one when every compared point has it. A point for which
+    ``in_mean`` is False is met and reported like the others, but left out of the mean."""
     rows, pairs, missing = [], [], []
     for point in points:
         if point.speedup is None:
@@ -234,20 +238,31 @@ def compare_at_speed(points, rivals, *, about: str, point_minus_rival: bool = Fa
                 if not lacking:
                     pair = (ours, theirs) if point_minus_rival else (theirs, ours)
                     interval = intervals.paired_gap(*pair)
-                    pairs.append(pair)
             else:
                 lacking = [*point.runs, *rival.runs]
         missing += lacking
-        rows.append(ComparedPoint(point, tuple(r.name for r in fair), rival, gap, interval, tuple(lacking)))
-    whole = intervals.mean_gap(pairs) if pairs and len(pairs) == sum(r.gap is not None for r in rows) else None
+        counted = in_mean(point)
+        if interval is not None and counted:
+            pairs.append(pair)
+        rows.append(ComparedPoint(point, tuple(r.name for r in fair), rival, gap, interval, tuple(lacking), counted))
+    whole = intervals.mean_gap(pairs) if pairs and len(pairs) == sum(r.gap is not None and r.in_mean
+                                                                     for r in rows) else None
     return Comparison(about, tuple(rows), whole, tuple(sorted(set(missing))))
+
+
+def departs_from_recipe(record: dict) -> bool:
+    """Whether a layer-dropped student's recorded layers are not every other one from the first (0, 2, 4, ...), as
+    the DistilBERT recipe keeps them: ``--keep 2`` keeps 0 and 3 of 6. Such a student is reported on its own, never
+    averaged in; a record that names no layers is taken at its word."""
+    layers = record.get("metrics", {}).get("layers_kept") or record.get("config", {}).get("layers")
+    return bool(layers) and list(layers) != list(range(0, 2 * len(layers), 2))
 
 
 def ffn_balance_of(record: dict, pruned_by_folder: Mapping[str, dict]) -> float | None:
     """FFN lambda over attention lambda of the pruning recipe behind a pruned, packed or filled record (a packed or
     filled record names its pruned model's folder); None for other kinds or when the recipe is not recorded."""
     config = record.get("config", {})
-    if record.get("kind") in tradeoff.PRUNED_KINDS:
+    if record.get("kind") in PRUNED_KINDS:
         config = pruned_by_folder.get(folder_key(config.get("pruned", "")), {}).get("config", {})
     elif record.get("kind") != "pruned":
         return None
@@ -323,7 +338,7 @@ def analyse(records, split: str | None = None, speed: SpeedSource | None = None)
     balances = {name: ffn_balance_of(r, pruned_by_folder) for (_, name), r in on_split.items()}
     settings = group_settings(runs, references, balances)
     finals = [s for s in settings if s.kind == FINAL_KIND]
-    pruned = [s for s in settings if s.kind in tradeoff.PRUNED_KINDS]
+    pruned = [s for s in settings if s.kind in PRUNED_KINDS]
     headline = best_at(pruned, INT8_AT)
     other_splits = Counter(tradeoff.eval_split_of(r) for r in records
                            if r.get("kind") in tradeoff.RUN_KINDS and tradeoff.eval_split_of(r) != split)
@@ -340,7 +355,9 @@ def analyse(records, split: str | None = None, speed: SpeedSource | None = None)
             scores=scores),
         vs_distil_recipe=compare_at_speed(
             [s for s in settings if s.kind == DISTIL_KIND], pruned, scores=scores,
-            about=f"the pruned setting {like}, minus the layer-dropped student"),
+            in_mean=lambda s: not departs_from_recipe(on_split.get((DISTIL_KIND, s.runs[0]), {})),
+            about=f"the pruned setting {like}, minus the layer-dropped student (the mean counts only students "
+                  "of the DistilBERT recipe, every other layer kept)"),
         vs_torch_pruning=compare_at_speed(
             [s for s in settings if s.kind == TORCH_PRUNING_KIND], pruned, scores=scores,
             about=f"the pruned setting {like}, minus the Torch-Pruning model"),

@@ -32,6 +32,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from bmp.results import tradeoff
+from bmp.results.records import STUDENT_KINDS
 from bmp.results.speeds import SpeedSource
 from bmp.results.teachers import reference_for
 
@@ -101,7 +102,7 @@ def _label_runs(ax, usable, front_runs, x: str, hidden) -> list:
             texts.append(ax.text(getattr(run, x), run.f1, f"{YOURS_LABEL}: {run.name}", fontsize=8,
                                  color=YOURS_COLOR, fontweight="bold", zorder=7))
             continue
-        if run in hidden or (run not in front_runs and run.kind not in ("filled", *tradeoff.STUDENT_KINDS)):
+        if run in hidden or (run not in front_runs and run.kind not in ("filled", *STUDENT_KINDS)):
             continue
         on_front = run in front_runs
         texts.append(ax.text(getattr(run, x), run.f1, run.name, fontsize=7 if on_front else 6,

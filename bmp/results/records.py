@@ -138,9 +138,9 @@ class Predictions(Mapping):
     """One model's answers, question by question: ``{split: {question id: (predicted text, EM, F1)}}``, EM and F1
     on 0-1 as the official script scores a question (their mean times 100 is the record's score).
 
-    ``bmp.training.kit.evaluate_qa`` returns one under ``metrics["predictions"]``; :func:`record` writes it beside
-    the record (:func:`write_predictions`) and keeps only its path in the record, so any two recorded models can be
-    compared on the same questions (:mod:`bmp.results.intervals`)."""
+    ``bmp.training.evaluation.evaluate_qa`` returns one under ``metrics["predictions"]``; :func:`record` writes it
+    beside the record (:func:`write_predictions`) and keeps only its path in the record, so any two recorded models
+    can be compared on the same questions (:mod:`bmp.results.intervals`)."""
 
     def __init__(self, splits: Mapping[str, Mapping[str, tuple]]):
         # F1 kept to 4 decimals, as saved: a model's predictions equal their sidecar read back
@@ -259,3 +259,34 @@ def teacher_record(records: list[dict], teacher_dir, split: str | None = None) -
                and repo_relative(REPO_ROOT / r.get("config", {}).get("output_dir", "")) == wanted
                and (split is None or r.get("metrics", {}).get("eval_split") == split)]
     return max(matches, key=lambda r: r.get("provenance", {}).get("date", ""), default=None)
+
+
+PRUNED_KINDS = ("packed", "filled")
+STUDENT_KINDS = ("distil-recipe", "torch-pruning")  # trained for a number of epochs recorded in config.epochs
+
+
+def train_epochs_of(record: dict, records=()) -> float | None:
+    """Epochs of training a run had after its dense teacher (``None`` when its record doesn't say).
+
+    ``pruned``: its pruning epochs; ``packed``: those of the pruned run it was packed from (found in ``records``
+    by folder); ``filled``: those plus its filling epochs; ``distil-recipe``, ``torch-pruning`` and ``control``:
+    their epochs. Used to compare runs only with runs that trained no longer."""
+    metrics, config = record.get("metrics", {}), record.get("config", {})
+    if metrics.get("train_epochs") is not None:
+        return float(metrics["train_epochs"])
+    profile = config.get("profile") or {}
+    kind = record.get("kind")
+    if kind in (*STUDENT_KINDS, "control"):
+        epochs = config.get("epochs", metrics.get("epochs"))
+    elif kind == "pruned":
+        epochs = config.get("epochs", profile.get("prune_epochs"))
+    elif kind in PRUNED_KINDS:
+        source = next((r for r in records if r.get("kind") == "pruned"
+                       and r.get("config", {}).get("output_dir") == config.get("pruned")), None)
+        epochs = train_epochs_of(source) if source else profile.get("prune_epochs")
+        if epochs is not None and kind == "filled":
+            fill_epochs = config.get("epochs", profile.get("epochs"))
+            epochs = None if fill_epochs is None else epochs + fill_epochs
+    else:
+        epochs = None
+    return None if epochs is None else float(epochs)

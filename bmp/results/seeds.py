@@ -9,33 +9,33 @@ held-out score and reporting that same score flatters it by the noise the choice
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bmp.profiles import SEED
+from bmp.pruning.granularity import PRESETS
+from bmp.results.run_id import seed_in, without_seed
+
 if TYPE_CHECKING:  # typing only: tradeoff imports this module
     from bmp.results.teachers import Reference
     from bmp.results.tradeoff import Run
 
-SEED_PART = re.compile(r"-s(\d+)(?=-|$)")
-TOLERANCE = 1e-9
+TOLERANCE = 1e-9  # float comparisons of speeds and budgets: exactly at the line counts as on it
 VALIDATION, HELD_OUT = "validation", "held-out"
 
 
 def setting_name(name: str) -> str:
-    """``name`` without its ``-s<seed>`` part: the name every seed of the setting shares."""
-    return SEED_PART.sub("", name, count=1)
+    """``name`` without its ``-s<seed>`` part: the name every seed of the setting shares (the rule lives in
+    :mod:`bmp.results.run_id`)."""
+    return without_seed(name)
 
 
 def seed_of(record: dict) -> int | None:
     """The record's seed: ``provenance.seed``, else its name's ``-s<seed>`` part, else the default seed (names
     carry no part for it). A name and a provenance that disagree are a mistake in the records."""
-    from bmp.training.kit import SEED
-
-    match = SEED_PART.search(record.get("name", ""))
-    named = int(match.group(1)) if match else None
+    named = seed_in(record.get("name", ""))
     recorded = record.get("provenance", {}).get("seed")
     if recorded is not None and named is not None and int(recorded) != named:
         raise ValueError(f"record {record.get('name')!r} is named for seed {named} but its provenance.seed is "
@@ -47,8 +47,6 @@ def seed_of(record: dict) -> int | None:
 
 def preset_of(name: str) -> str | None:
     """The pruning preset a run name starts from (``nb04-hybrid-lam10-course`` -> hybrid), or None."""
-    from bmp.pruning.granularity import PRESETS
-
     return next((part for part in name.split("-") if part in PRESETS), None)
 
 
@@ -171,10 +169,10 @@ class Choice:
 
 
 def best_at(settings: list[Setting], min_speedup: float, *, validation_only: bool = False) -> Choice | None:
-    """The setting with the best mean validation F1 among those at least ``min_speedup`` times faster (ties: the
-    faster); on held-out F1 instead when a candidate has no validation F1, unless ``validation_only``, which leaves
-    such candidates out. None when none is that fast. The one chooser of a setting at a speed: the targets and
-    every comparison use it."""
+    """The setting (or run: anything with ``speedup``, ``validation_f1`` and ``f1``) with the best mean validation
+    F1 among those at least ``min_speedup`` times faster (ties: the faster); on held-out F1 instead when a candidate
+    has no validation F1, unless ``validation_only``, which leaves such candidates out. None when none is that
+    fast. The one chooser of a model at a speed: the targets, every comparison and the trade-off widget use it."""
     fast = [s for s in settings if s.speedup is not None and s.speedup >= min_speedup - TOLERANCE
             and (s.validation_f1 is not None or not validation_only)]
     if not fast:

@@ -10,12 +10,13 @@ from pathlib import Path
 
 from bmp.results.analysis import Analysis, analyse
 from bmp.results.intervals import NO_PREDICTIONS, judge, verdict
-from bmp.results.records import PROBES_DIR, REPO_ROOT, hardware_label, load_records
+from bmp.results.records import PROBES_DIR, REPO_ROOT, hardware_label, load_records, train_epochs_of
 from bmp.results.seeds import f1_text, preset_of
 from bmp.results.serving import serving_lines
 from bmp.results.speeds import TIMED
+from bmp.results.target_runs import target_runs
 from bmp.results.targets import TARGETS, check_all
-from bmp.results.tradeoff import RUN_KINDS, train_epochs_of
+from bmp.results.tradeoff import RUN_KINDS
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"  # docs/results.md: everything
 MAP_START, MAP_END = "<!-- map:start -->", "<!-- map:end -->"  # README.md: the syllabus and the headline
@@ -110,7 +111,8 @@ def _gap_lines(comparison, target, label: str, lead: str = "") -> list[str]:
         ci = ("no interval (" + NO_PREDICTIONS + ")" if p.interval is None
               else f"95% CI [{p.interval.low:+.1f}, {p.interval.high:+.1f}]")
         lines.append(f"{head}: meets {r.name} ({f1_text(r.f1, r.f1_std, len(r.seeds))} at {r.speedup:.2f}x, "
-                     f"chosen on validation F1), {lead + ' ' if lead else ''}**{p.gap:+.1f} F1**, {ci}{judged}.")
+                     f"chosen on validation F1), {lead + ' ' if lead else ''}**{p.gap:+.1f} F1**, {ci}{judged}"
+                     + ("." if p.in_mean else "; reported on its own, not in the mean."))
     return lines
 
 
@@ -141,8 +143,28 @@ def targets(records: list[dict], analysis: Analysis | None = None) -> str:
     lines += _gap_lines(analysis.struct_vs_hybrid, by_gap.get("struct_vs_hybrid"), "struct point", "struct is")
     lines += _gap_lines(analysis.vs_distil_recipe, by_gap.get("vs_distil_recipe"), "vs the layer-dropped student")
     lines += _gap_lines(analysis.vs_torch_pruning, by_gap.get("vs_torch_pruning"), "vs the Torch-Pruning model")
+    lines += target_run_lines(analysis, records)
     lines += serving_lines(records, analysis)
     return "\n".join(lines)
+
+
+def target_run_lines(analysis: Analysis, records: list[dict]) -> list[str]:
+    """One line per run pruned to a target: asked, predicted, measured, and its gap to the λ-swept front."""
+    lines = []
+    for run in target_runs(analysis, records):
+        row = run.to_dict()
+        if row["target_speedup"] is not None:
+            asked = (f"{row['target_speedup']:g}x (predicted {_fmt(row['predicted_speedup'], '.2f')}x), measured "
+                     f"{_fmt(row['measured_speedup'], '.2f')}x")
+        else:
+            asked = (f"fill rate {row['target_density']:g} (predicted {_fmt(row['predicted_fill_rate'], '.3f')}), "
+                     f"measured {_fmt(row['fill_rate'], '.3f')}")
+        landed = {True: "landed", False: "missed its target", None: "not measured"}[row["landed"]]
+        front = ("faster than every λ-swept setting, so not compared" if row["front"] is None else
+                 f"{row['f1_gap_to_front']:+.1f} F1 against {row['front']} (the λ front at least as fast, chosen on "
+                 f"validation F1): {row['verdict']}")
+        lines.append(f"- target run {row['name']} ({row['f1']:.1f} F1): asked {asked}, {landed}; {front}.")
+    return lines
 
 
 def speed_tables(records: list[dict]) -> str:

@@ -24,6 +24,7 @@ from bmp.results.intervals import (
 )
 from bmp.results.seeds import VALIDATION, seed_of
 from bmp.results.speeds import SpeedSource
+from bmp.results.target_runs import target_runs
 
 NOT_MEASURED = "not measured"
 COMPARISON_KEYS = {"struct_vs_hybrid": "struct_gap_vs_hybrid", "vs_distil_recipe": "f1_gap_vs_distil_recipe",
@@ -220,6 +221,8 @@ def summarize(records, split: str | None = None, speed: SpeedSource | None = Non
         "int8_f1_drop": analysis.int8.f1_drop if analysis.int8 is not None and analysis.int8.of_headline else None,
         "int8": None if analysis.int8 is None else analysis.int8.to_dict(),
         "targets": [c.to_dict() for c in check_all(analysis)],
+        # runs pruned to a size or a speed: asked, predicted, measured, and their gap to the λ-swept front
+        "target_runs": [run.to_dict() for run in target_runs(analysis, records)],
         "left_out_other_splits": dict(analysis.left_out_other_splits),
     })
     return result

@@ -12,8 +12,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from bmp.results.records import REPO_ROOT, repo_relative, teacher_record
+from bmp.results.records import REPO_ROOT, repo_relative, teacher_record, train_epochs_of
 from bmp.results.seeds import f1_text
+
+CONVERGED_GAIN = 0.3  # validation F1 per extra epoch below which training longer no longer pays
 
 
 @dataclass(frozen=True)
@@ -102,14 +104,12 @@ def convergence(records, dense: dict) -> tuple[bool | None, str]:
 
     - when a longer schedule was tried (a dense record of the same profile and split, with more epochs and a
       validation curve), the teacher is converged when no epoch of any longer schedule beat its final validation F1
-      by :data:`~bmp.training.kit.CONVERGED_GAIN` or more: training longer was tried and did not pay. Its own last
+      by :data:`CONVERGED_GAIN` or more: training longer was tried and did not pay. Its own last
       epoch may still have been rising; the note says so;
     - the longest schedule tried is converged when its own last epoch gained less than ``CONVERGED_GAIN``
-      (:func:`bmp.training.kit.converged`, recorded as ``metrics.converged``).
+      (:func:`bmp.training.evaluation.converged`, recorded as ``metrics.converged``).
 
     None without validation curves."""
-    from bmp.training.kit import CONVERGED_GAIN
-
     metrics = dense.get("metrics", {})
     own, epochs = metrics.get("validation_f1"), teacher_epochs_of(dense)
     curve = metrics.get("validation_curve") or []
@@ -140,8 +140,6 @@ def folder_key(folder) -> str:
 def controls_of(records, teacher_dir, split: str | None, epochs: float | None = None) -> list[dict]:
     """The ``control`` records of the teacher saved in ``teacher_dir`` (compared repo-relative), scored on
     ``split``, trained ``epochs`` epochs (any length when None): one per seed."""
-    from bmp.results.tradeoff import train_epochs_of
-
     wanted = folder_key(teacher_dir)
     return [r for r in records if r.get("kind") == "control" and r.get("config", {}).get("teacher") is not None
             and folder_key(r["config"]["teacher"]) == wanted
@@ -157,8 +155,6 @@ def reference_for(records, teacher_dir, split: str | None, epochs: float | None 
     """The teacher saved in ``teacher_dir`` and its control(s) trained ``epochs`` epochs, on ``split``; empty when
     ``teacher_dir`` is None. Controls of different lengths are never averaged: with ``epochs`` None (no run to match)
     the length with the most seeds counts (ties: the shorter), and :attr:`Reference.control_epochs` says which."""
-    from bmp.results.tradeoff import train_epochs_of
-
     if teacher_dir is None:
         return Reference(None, split)
     dense = teacher_record(records, REPO_ROOT / str(teacher_dir), split)

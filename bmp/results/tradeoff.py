@@ -27,21 +27,18 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from bmp.results.pareto import pareto_front
-from bmp.results.records import hardware_label
-from bmp.results.seeds import seed_of
+from bmp.results.records import hardware_label, train_epochs_of
+from bmp.results.seeds import TOLERANCE, best_at, seed_of
 from bmp.results.speeds import SpeedSource, speed_label, speed_source
 from bmp.results.teachers import folder_key, reference_for
 
 RUN_KINDS = ("packed", "filled", "distil-recipe", "torch-pruning")
-PRUNED_KINDS = ("packed", "filled")
-STUDENT_KINDS = ("distil-recipe", "torch-pruning")  # trained for a number of epochs recorded in config.epochs
 SPLIT_PREFERENCE = ("official", "dev-by-article", "sample")  # breaks ties between equally common splits
 SPLIT_TITLES = {
     "official": "SQuAD v1.1 official dev set",
     "dev-by-article": "held-out articles of the SQuAD v1.1 dev file (split by article)",
     "sample": "held-out articles of the synthetic sample (not SQuAD)",
 }
-TOLERANCE = 1e-9  # so that a budget of exactly the gap counts as met despite float rounding
 TEACHER_SPEED = 1.0  # a model must be strictly faster than its dense teacher to be worth shipping
 YOURS = "_yours"  # key set on a learner's records by learner_records: drawn and named as "your run"
 
@@ -72,31 +69,6 @@ class Run:
         return values
 
 
-def train_epochs_of(record: dict, records=()) -> float | None:
-    """Epochs of training a run had after its dense teacher (``None`` when its record doesn't say).
-
-    ``pruned``: its pruning epochs; ``packed``: those of the pruned run it was packed from (found in ``records``
-    by folder); ``filled``: those plus its filling epochs; ``distil-recipe``, ``torch-pruning`` and ``control``:
-    their epochs. Used to compare runs only with runs that trained no longer."""
-    metrics, config = record.get("metrics", {}), record.get("config", {})
-    if metrics.get("train_epochs") is not None:
-        return float(metrics["train_epochs"])
-    profile = config.get("profile") or {}
-    kind = record.get("kind")
-    if kind in (*STUDENT_KINDS, "control"):
-        epochs = config.get("epochs", metrics.get("epochs"))
-    elif kind == "pruned":
-        epochs = config.get("epochs", profile.get("prune_epochs"))
-    elif kind in PRUNED_KINDS:
-        source = next((r for r in records if r.get("kind") == "pruned"
-                       and r.get("config", {}).get("output_dir") == config.get("pruned")), None)
-        epochs = train_epochs_of(source) if source else profile.get("prune_epochs")
-        if epochs is not None and kind == "filled":
-            fill_epochs = config.get("epochs", profile.get("epochs"))
-            epochs = None if fill_epochs is None else epochs + fill_epochs
-    else:
-        epochs = None
-    return None if epochs is None else float(epochs)
 
 
 # unstructured, drawn hollow: packing keeps at least this share of the linear weights (it found little to remove) ...
@@ -218,12 +190,6 @@ def shippable(chosen_runs: list[Run]) -> list[Run]:
     return [run for run in front(chosen_runs) if run.speedup > TEACHER_SPEED + TOLERANCE]
 
 
-def best_at(chosen_runs: list[Run], min_speedup: float) -> Run | None:
-    """The most accurate shippable run at least ``min_speedup`` times faster than the teacher (ties: the faster)."""
-    fast = [run for run in shippable(chosen_runs) if run.speedup >= min_speedup - TOLERANCE]
-    return max(fast, key=lambda run: (run.f1, run.speedup), default=None)
-
-
 def fastest_within(chosen_runs: list[Run], min_f1: float) -> Run | None:
     """The fastest shippable run scoring at least ``min_f1`` (ties: the more accurate)."""
     good = [run for run in shippable(chosen_runs) if run.f1 >= min_f1 - TOLERANCE]
@@ -278,7 +244,8 @@ def choose(records, max_f1_drop: float | None = None, min_speedup: float | None 
                   and references[run.name] - run.f1 <= max_f1_drop + TOLERANCE]
         pick = max(within, key=lambda run: (run.speedup, run.f1), default=None)
     else:
-        pick = best_at(chosen_runs, min_speedup)
+        choice = best_at(shippable(chosen_runs), min_speedup)  # the one chooser: on validation F1
+        pick = None if choice is None else choice.setting
     if pick is None:
         return None
     reference = references[pick.name]
@@ -390,8 +357,8 @@ def timing_speedups(record: dict, group: str = "speedups") -> tuple[dict[str, fl
     return dict(metrics.get(group, {})), label
 
 
-__all__ = ["PRUNED_KINDS", "RUN_KINDS", "STUDENT_KINDS", "YOURS", "Gap", "GapPoint", "Run", "best_at",
-           "choose", "compared_speed", "eval_split_of", "f1_gap", "fastest_within", "front", "front_f1_at",
+__all__ = ["RUN_KINDS", "YOURS", "Gap", "GapPoint", "Run", "choose", "compared_speed", "eval_split_of", "f1_gap",
+           "fastest_within", "front", "front_f1_at",
            "gap_at_speed", "is_scattered", "is_yours", "kept_fill_rate", "pick_split",
            "reference_f1_of", "runs", "shippable", "speed_label", "split_title", "teacher", "teacher_f1",
-           "teacher_reference", "timing_speedups", "train_epochs_of"]
+           "teacher_reference", "timing_speedups"]

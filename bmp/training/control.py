@@ -11,10 +11,11 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
-from bmp.profiles import Profile, get_profile
+from bmp.profiles import SEED, Profile, get_profile
+from bmp.results.run_id import with_seed
+from bmp.training.evaluation import evaluate_both
 from bmp.training.flags import add_data_flags, add_run_flags, add_training_flags, data_from, trainer_overrides
-from bmp.training.kit import SEED, RunResult, evaluate_both, record_run, run_name
-from bmp.training.skeleton import distil_train, open_teacher, qa_data, written
+from bmp.training.skeleton import RunResult, distil_train, open_teacher, qa_data, record_run, written
 
 
 def control_run(teacher, profile: Profile | None = None, output_dir=None, data=None, epochs: float | None = None,
@@ -25,7 +26,7 @@ def control_run(teacher, profile: Profile | None = None, output_dir=None, data=N
     profile = profile or get_profile()
     teacher = open_teacher(teacher)
     data = qa_data(data, teacher.tokenizer, profile)
-    name = name or run_name(f"control-{profile.name}", seed)
+    name = name or with_seed(f"control-{profile.name}", seed)
     output_dir = Path(output_dir or Path("runs") / name)
     epochs = epochs or profile.prune_epochs + profile.epochs
     trainer, train_s = distil_train(teacher.copy(), teacher, data, profile, output_dir, epochs=epochs,

@@ -18,16 +18,23 @@ from pathlib import Path
 from transformers import TrainingArguments
 
 from bmp.models import load_saved
-from bmp.packing.pack import pack
+from bmp.packing.pack import ALIGN_FFN, pack
 from bmp.packing.saving import save_packed
-from bmp.profiles import Profile, get_profile
+from bmp.profiles import SEED, Profile, get_profile
 from bmp.results.records import repo_relative
 from bmp.training.distill import Distillation
 from bmp.training.flags import add_data_flags, add_training_flags, data_from, sequence_from, trainer_overrides
-from bmp.training.kit import SEED, RunResult, model_metrics, record_run
-from bmp.training.skeleton import distil_train, open_teacher, qa_data, run_arguments, run_settings, written
-
-ALIGN_FFN = 8  # multiples of 8 keep tensor cores and CPU vector units busy; exact either way
+from bmp.training.skeleton import (
+    RunResult,
+    distil_train,
+    model_metrics,
+    open_teacher,
+    qa_data,
+    record_run,
+    run_arguments,
+    run_settings,
+    written,
+)
 
 
 def fill(packed_model, teacher, profile: Profile | None = None, output_dir="runs/filled", data=None,

@@ -11,12 +11,12 @@ from pathlib import Path
 from transformers import Trainer, TrainingArguments
 
 from bmp.models import load_base, load_profile_model
-from bmp.profiles import Profile, get_profile
+from bmp.profiles import SEED, Profile, get_profile
 from bmp.results.records import provenance, record, repo_relative
 from bmp.squad import train_collator
+from bmp.training.evaluation import ValidationCurve, converged, evaluate_both, fast_bf16
 from bmp.training.flags import add_data_flags, add_training_flags, data_from, sequence_from, trainer_overrides
-from bmp.training.kit import SEED, RunResult, ValidationCurve, converged, evaluate_both, fast_bf16
-from bmp.training.skeleton import claim_folder, data_fingerprint, qa_data, run_arguments, written
+from bmp.training.skeleton import RunResult, claim_folder, data_fingerprint, qa_data, run_arguments, written
 
 
 def finetune_dense(profile: Profile | None = None, model_name: str | None = None, output_dir="runs/teacher",

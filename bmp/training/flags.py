@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from bmp.training.kit import SEED
+from bmp.profiles import SEED
 
 # flag -> TrainingArguments field, for the settings passed straight to the trainer
 TRAINER_FLAGS = {"batch_size": "per_device_train_batch_size", "learning_rate": "learning_rate",

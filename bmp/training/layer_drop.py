@@ -14,24 +14,37 @@ from pathlib import Path
 from torch import nn
 from transformers import TrainingArguments
 
-from bmp.profiles import Profile, get_profile
-from bmp.pruning.anatomy import base_model
+from bmp.profiles import SEED, Profile, get_profile
+from bmp.pruning.anatomy import anatomy_of, base_model, encoder_layers, layer_list, walk
+from bmp.results.run_id import with_seed
 from bmp.training.flags import add_data_flags, add_run_flags, add_training_flags, data_from, trainer_overrides
-from bmp.training.kit import SEED, RunResult, model_metrics, record_run, run_name
-from bmp.training.skeleton import distil_train, open_teacher, qa_data, written
+from bmp.training.skeleton import (
+    RunResult,
+    distil_train,
+    model_metrics,
+    open_teacher,
+    qa_data,
+    record_run,
+    written,
+)
 
 
 def keep_layers(model: nn.Module, layers: list[int]) -> nn.Module:
-    """A new model with only ``layers`` of the encoder (in that order); embeddings and QA head are copied."""
-    total = len(base_model(model).encoder.layer)
+    """A new model with only ``layers`` of the encoder (in that order); embeddings and QA head are copied. The layer
+    list is found through the architecture's anatomy (BERT, RoBERTa, ELECTRA, DistilBERT)."""
+    total = len(layer_list(model))
     if not layers or any(not 0 <= i < total for i in layers) or len(set(layers)) != len(layers):
         raise ValueError(f"layers must be distinct indices in 0..{total - 1}, got {layers}")
     student = copy.deepcopy(model)
-    body = base_model(student)
-    body.encoder.layer = nn.ModuleList([body.encoder.layer[i] for i in layers])
-    for new_index, layer in enumerate(body.encoder.layer):
-        layer.attention.self.layer_idx = new_index  # transformers keys caches by layer index
+    kept = nn.ModuleList([layer_list(student)[i] for i in layers])
+    owner, _, attribute = anatomy_of(student).layers.rpartition(".")
+    setattr(walk(base_model(student), owner) if owner else base_model(student), attribute, kept)
+    for new_index, part in enumerate(encoder_layers(student)):
+        if hasattr(part.self_attention, "layer_idx"):
+            part.self_attention.layer_idx = new_index  # transformers keys caches by layer index
     student.config.num_hidden_layers = len(layers)
+    if hasattr(student.config, "n_layers"):  # DistilBERT's name for it
+        student.config.n_layers = len(layers)
     return student
 
 
@@ -50,7 +63,7 @@ def layer_drop_run(teacher, layers: list[int], profile: Profile | None = None, o
     profile = profile or get_profile()
     teacher = open_teacher(teacher)
     data = qa_data(data, teacher.tokenizer, profile)
-    name = name or run_name(f"distil-{len(layers)}L-{profile.name}", seed)
+    name = name or with_seed(f"distil-{len(layers)}L-{profile.name}", seed)
     output_dir = Path(output_dir or Path("runs") / name)
     epochs = epochs or profile.prune_epochs + profile.epochs
     trainer, train_s = distil_train(keep_layers(teacher.model, layers), teacher, data, profile, output_dir,

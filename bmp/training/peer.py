@@ -1,16 +1,24 @@
 """The peer baseline: Torch-Pruning cuts the teacher's heads and FFN neurons, then it is distilled as long as bmp.
 
 Torch-Pruning (``torch-pruning`` 1.6) is what a user would reach for instead of bmp: it removes whole attention heads
-and FFN neurons in one shot, by weight magnitude or first-order Taylor importance. The result is distilled for as many
-steps as bmp's prune + fill, then packed, timed and recorded like bmp's own runs.
+and FFN neurons, by weight magnitude or first-order Taylor importance, through its dependency graph. The result is
+distilled for as many steps as bmp's prune + fill, then packed, timed and recorded like bmp's own runs.
 
-Only heads and FFN neurons go: Torch-Pruning would also shrink the hidden size (embeddings, LayerNorms, every
-layer's input) unless the embeddings are ignored, which bmp never does. Pruning is *per layer*: every layer keeps
-the same number of heads and the same number of neurons (Torch-Pruning's local pruning, its BERT example's
-setting), sized so that the six encoder linears keep ``density`` of their parameters.
+Only heads and FFN neurons go, never the hidden size (embeddings, LayerNorms, every layer's input), and the six
+encoder linears keep ``density`` of their parameters. How many each layer keeps (:mod:`bmp.training.peer_plan`):
 
-    python -m bmp torch-pruning --teacher runs/teacher-course/final --density 0.3 [--importance magnitude]
-    python -m bmp torch-pruning --teacher runs/teacher-course/final --like hybrid-lam240-course-filled
+- ``--scope global`` (the default, what its users pick): heads ranked against heads and neurons against neurons
+  across all layers, as ``MetaPruner(global_pruning=True)`` ranks them, so layers differ;
+- ``--scope per-layer``: the same counts in every layer (its local pruning, its BERT example's setting);
+- ``--iterative-steps N``: N steps on its linear schedule, each scored afresh on ``--taylor-batches`` new training
+  batches (no training between steps: the distillation comes after, as for one shot).
+
+bmp counts and Torch-Pruning cuts, rather than ``MetaPruner`` doing both, because ``MetaPruner`` can miss the budget:
+its dependency graph refuses to empty a layer, so a global ranking that would take a layer's last head skips that
+layer's heads altogether, and its local head schedule compounds over steps (ceil(ratio x heads left) each step).
+
+    python -m bmp torch-pruning --teacher runs/teacher-course/final --density 0.3 --iterative-steps 4
+    python -m bmp torch-pruning --teacher runs/teacher-course/final --like hybrid-lam240-course-filled --scope per-layer
 """
 from __future__ import annotations
 
@@ -27,31 +35,51 @@ import torch
 from torch import nn
 
 from bmp.models import load_saved
-from bmp.packing.pack import pack
+from bmp.packing.pack import ALIGN_FFN, pack
 from bmp.packing.saving import save_packed
-from bmp.packing.size import dense_linear_params, linear_params_of_layer
-from bmp.profiles import Profile, get_profile
-from bmp.pruning.anatomy import base_model, encoder_layers
-from bmp.training import kit
-from bmp.training.finalize import ALIGN_FFN
+from bmp.profiles import SEED, Profile, get_profile
+from bmp.pruning.anatomy import encoder_layers
+from bmp.results.run_id import with_seed
+from bmp.training.evaluation import QAData
 from bmp.training.flags import add_data_flags, add_run_flags, add_training_flags, data_from, trainer_overrides
-from bmp.training.skeleton import distil_train, open_teacher, qa_data, written
+from bmp.training.peer_plan import (
+    SCOPES,
+    budget,
+    kept_units,
+    layer_counts,
+    recorded_fill_rate,
+    step_densities,
+)
+from bmp.training.skeleton import (
+    RunResult,
+    distil_train,
+    main_first,
+    model_metrics,
+    open_teacher,
+    qa_data,
+    record_run,
+    run_arguments,
+    written,
+)
 
 IMPORTANCES = ("taylor", "magnitude")
-FILL_RATE_DIGITS = 3  # --like: a recorded fill rate, rounded so that the run's name stays readable
-TAYLOR_BATCHES = 8  # training batches whose summed gradients score the Taylor importance
+TAYLOR_BATCHES = 8  # training batches whose summed gradients score the Taylor importance, at every step
 INSTALL_HINT = "install the peer extra: pip install -e '.[peer]' (torch-pruning>=1.6,<1.7)"
 PRUNING_FILE = "peer_pruning.json"  # next to the saved pruned model: what was kept, and how it was chosen
+BEFORE_SCOPES = {"scope": "per-layer", "iterative_steps": 1}  # what a pruned folder saved before these existed was
 
 
 @dataclass(frozen=True)
 class PeerPruning:
-    """How Torch-Pruning prunes: the linear density to keep, the importance, and the FFN width alignment."""
+    """How Torch-Pruning prunes: the linear density to keep, the importance, the scope of its ranking (``global``
+    across layers or ``per-layer``), the steps it takes, and the FFN width alignment."""
 
     density: float
     importance: str = "taylor"
-    taylor_batches: int = TAYLOR_BATCHES
+    taylor_batches: int = TAYLOR_BATCHES  # fresh ones at each step
     align_ffn: int = ALIGN_FFN  # kept neurons are a multiple of this, so packing adds no padding
+    scope: str = "global"
+    iterative_steps: int = 1  # 1: one shot
 
     def __post_init__(self):
         if not 0 < self.density <= 1:
@@ -59,98 +87,102 @@ class PeerPruning:
                              f"got {self.density}: e.g. --density 0.3")
         if self.importance not in IMPORTANCES:
             raise ValueError(f"unknown importance {self.importance!r}: choose one of {', '.join(IMPORTANCES)}")
-        if self.taylor_batches < 1 or self.align_ffn < 1:
-            raise ValueError(f"taylor_batches and align_ffn must be >= 1, got {self.taylor_batches}, "
-                             f"{self.align_ffn}")
+        if self.scope not in SCOPES:
+            raise ValueError(f"unknown scope {self.scope!r}: choose --scope global (heads and neurons ranked across "
+                             "layers) or --scope per-layer (the same counts in every layer)")
+        for flag, value in (("--taylor-batches", self.taylor_batches), ("--iterative-steps", self.iterative_steps),
+                            ("align_ffn", self.align_ffn)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{flag} must be a whole number >= 1, got {value!r}: e.g. {flag} 4"
+                                 + (" (1 = one shot)" if flag == "--iterative-steps" else ""))
 
-
-@dataclass(frozen=True)
-class LayerPlan:
-    """What every layer keeps, and the linear density that gives (the fill rate of the packed model)."""
-
-    heads: int
-    neurons: int
-    density: float
+    @property
+    def label(self) -> str:
+        """The part of a run's name that tells the variants apart: ``taylor-global-it4``, ``magnitude-per-layer``."""
+        steps = f"-it{self.iterative_steps}" if self.iterative_steps > 1 else ""
+        batches = (f"-tb{self.taylor_batches}" if self.importance == "taylor" and self.taylor_batches != TAYLOR_BATCHES
+                   else "")
+        return f"{self.importance}-{self.scope}{steps}{batches}"
 
 
 @dataclass(frozen=True)
 class Pruned:
-    """Torch-Pruning's pruned model (transformers classes, narrower linears) and which original heads and neurons
-    each layer kept, in order."""
+    """Torch-Pruning's pruned model (transformers classes, narrower linears), which original heads and neurons each
+    layer kept, in order, and what each step kept per layer."""
 
     model: nn.Module
     kept_heads: tuple[tuple[int, ...], ...]
     kept_neurons: tuple[tuple[int, ...], ...]
-
-
-def plan_layers(config, density: float, align_ffn: int = ALIGN_FFN) -> LayerPlan:
-    """Heads kept per layer ``round(density * heads)`` (at least one), then the FFN width, a multiple of
-    ``align_ffn``, that brings the linear parameters closest to ``density`` of the dense ones."""
-    hidden, heads, ffn = config.hidden_size, config.num_attention_heads, config.intermediate_size
-    head_dim = getattr(config, "head_dim", None) or hidden // heads
-    dense_layer = dense_linear_params(config) / config.num_hidden_layers
-    keep_heads = min(heads, max(1, round(density * heads)))
-    attention_only = linear_params_of_layer(hidden, keep_heads, head_dim, 0)
-    ideal = (density * dense_layer - attention_only) / (2 * hidden + 1)  # each neuron: a row, a column, a bias
-    candidates = {min(ffn, max(align_ffn, align_ffn * int(ideal // align_ffn) + step)) for step in (0, align_ffn)}
-    neurons = min(candidates, key=lambda n: abs(linear_params_of_layer(hidden, keep_heads, head_dim, n)
-                                                - density * dense_layer))
-    achieved = linear_params_of_layer(hidden, keep_heads, head_dim, neurons) / dense_layer
-    return LayerPlan(keep_heads, neurons, achieved)
+    steps: tuple[dict, ...] = ()  # per step: its density, and the heads and neurons each layer kept
 
 
 def torch_prune(model: nn.Module, spec: PeerPruning, grad_batches=None) -> Pruned:
-    """A pruned copy of ``model`` made by Torch-Pruning's ``MetaPruner`` (``model`` is left as it was).
+    """A pruned copy of ``model`` made with Torch-Pruning (``model`` is left as it was).
 
-    The embeddings and the QA head are ignored, which keeps the hidden size; each attention group loses whole heads
-    (``prune_num_heads``, no head-dim pruning), each FFN group neurons, to the sizes :func:`plan_layers` gives.
-    ``"taylor"`` needs ``grad_batches`` (training batches with start/end positions): their summed loss gradients
-    score ``|w * dL/dw|``."""
+    At each of ``spec.iterative_steps`` steps Torch-Pruning's importance scores every head and FFN neuron,
+    :func:`~bmp.training.peer_plan.layer_counts` says how many each layer keeps at the step's density (the same in
+    every layer, or ranked across layers), and Torch-Pruning's dependency graph removes each layer's lowest-scored
+    ones: whole heads (Q, K, V rows and the output's columns), FFN rows and columns. The embeddings and the QA head
+    stay, so the hidden size does. ``"taylor"`` needs ``grad_batches`` (training batches with start/end positions):
+    each step sums the loss gradients of ``spec.taylor_batches`` fresh ones to score ``|w * dL/dw|``. Nothing is
+    trained between steps; only the scores are renewed on the smaller model."""
     tp = _torch_pruning()
-    plan = plan_layers(model.config, spec.density, spec.align_ffn)
     model = copy.deepcopy(model).float().eval().requires_grad_(True)
-    parts = encoder_layers(model)
-    heads, ffn = model.config.num_attention_heads, model.config.intermediate_size
-    head_ratio = (heads - plan.heads - 0.5) / heads if plan.heads < heads else 0.0  # TP removes ceil(ratio * heads)
-    ffn_ratio = 1 - (plan.neurons + 0.5) / ffn if plan.neurons < ffn else 0.0  # TP keeps int((1 - ratio) * ffn)
-    ratios = {part.ffn_in: ffn_ratio for part in parts if ffn_ratio > 0}
-    # the attention group must have a non-zero width ratio, or Torch-Pruning skips it and its heads with it;
-    # with prune_head_dims=False that width ratio removes nothing by itself
-    ratios.update({part.query: head_ratio for part in parts if head_ratio > 0})
+    config, parts = model.config, encoder_layers(model)
+    kept_heads = [list(range(part.num_heads)) for part in parts]
+    kept_neurons = [list(range(part.ffn_size)) for part in parts]
+    importance = (tp.importance.GroupTaylorImportance() if spec.importance == "taylor"
+                  else tp.importance.GroupMagnitudeImportance(p=2))
     device = next(model.parameters()).device
     example = {name: torch.ones(1, 16, dtype=torch.long, device=device)
                for name in ("input_ids", "attention_mask", "token_type_ids")}
-    importance = (tp.importance.GroupTaylorImportance() if spec.importance == "taylor"
-                  else tp.importance.GroupMagnitudeImportance(p=2))
-    pruner = tp.pruner.MetaPruner(
-        model, example, importance=importance, pruning_ratio=0.0, pruning_ratio_dict=ratios,
-        num_heads={linear: heads for part in parts for linear in (part.query, part.key, part.value)},
-        prune_num_heads=True, prune_head_dims=False,
-        head_pruning_ratio_dict={linear: head_ratio for part in parts for linear in (part.query, part.key, part.value)},
-        ignored_layers=[base_model(model).embeddings, model.qa_outputs],  # keeps the hidden size
-        output_transform=lambda out: out.start_logits.sum() + out.end_logits.sum())
-    if spec.importance == "taylor":
-        _accumulate_gradients(model, grad_batches, spec.taylor_batches)
-    dropped_rows = {id(part.query): set() for part in parts}
-    dropped_neurons = {id(part.ffn_in): set() for part in parts}
-    for group in pruner.step(interactive=True):
-        for dep, idxs in group:
-            target, out = dep.target.module, pruner.DG.is_out_channel_pruning_fn(dep.handler)
-            for seen in (dropped_rows, dropped_neurons):
-                if out and id(target) in seen:
-                    seen[id(target)].update(int(i) for i in idxs)
-        group.prune()
+    steps = []
+    for step, density in enumerate(step_densities(spec.density, spec.iterative_steps)):
+        graph = tp.DependencyGraph().build_dependency(
+            model, example_inputs=example, output_transform=lambda out: out.start_logits.sum() + out.end_logits.sum())
+        if spec.importance == "taylor":
+            _accumulate_gradients(model, _step_batches(grad_batches, step, spec.taylor_batches), spec.taylor_batches)
+        parts = encoder_layers(model)
+        groups = [(graph.get_pruning_group(p.query, tp.prune_linear_out_channels, list(range(p.query.out_features))),
+                   graph.get_pruning_group(p.ffn_in, tp.prune_linear_out_channels, list(range(p.ffn_size))))
+                  for p in parts]
+        head_scores = [importance(heads).view(p.num_heads, -1).mean(1) for p, (heads, _) in zip(parts, groups)]
+        neuron_scores = [importance(neurons) for _, neurons in groups]
+        counts = layer_counts(head_scores, neuron_scores, config, density, spec.scope, spec.align_ffn)
+        for i, part in enumerate(parts):
+            heads, neurons = kept_units(head_scores[i], counts[0][i]), kept_units(neuron_scores[i], counts[1][i])
+            d = part.head_dim
+            _cut(graph, part.query, [h * d + j for h in range(part.num_heads) if h not in heads for j in range(d)])
+            _cut(graph, part.ffn_in, [n for n in range(part.ffn_size) if n not in neurons])
+            kept_heads[i] = [kept_heads[i][h] for h in heads]
+            kept_neurons[i] = [kept_neurons[i][n] for n in neurons]
+            part.self_attention.num_attention_heads = len(heads)  # transformers reads the head count from Q's width;
+            part.self_attention.all_head_size = len(heads) * d  # keep the attributes true
+        steps.append({"density": round(density, 4), "heads": [len(h) for h in kept_heads],
+                      "neurons": [len(n) for n in kept_neurons]})
     model.zero_grad(set_to_none=True)
-    d = parts[0].head_dim
-    kept_heads = tuple(tuple(h for h in range(heads) if not dropped_rows[id(p.query)] & set(range(h * d, h * d + d)))
-                       for p in parts)
-    kept_neurons = tuple(tuple(n for n in range(ffn) if n not in dropped_neurons[id(p.ffn_in)]) for p in parts)
-    for part in encoder_layers(model):  # transformers reads the head count from Q's width; keep the attributes true
-        part.self_attention.num_attention_heads = part.query.out_features // d
-        part.self_attention.all_head_size = part.query.out_features
-    pruned = Pruned(model.eval(), kept_heads, kept_neurons)
-    _check_pruned(pruned, plan)
+    pruned = Pruned(model.eval(), tuple(map(tuple, kept_heads)), tuple(map(tuple, kept_neurons)), tuple(steps))
+    _check_pruned(pruned, spec)
     return pruned
+
+
+def _cut(graph, linear: nn.Module, rows: list[int]) -> None:
+    """Remove ``rows`` of ``linear``'s output and everything coupled to them (Torch-Pruning's dependency graph)."""
+    if not rows:
+        return
+    group = graph.get_pruning_group(linear, _torch_pruning().prune_linear_out_channels, rows)
+    if not graph.check_pruning_group(group):
+        raise RuntimeError(f"torch-pruning {_version()} refused to remove {len(rows)} of {linear.out_features} "
+                           f"outputs of {linear}: a layer must keep at least one head and one neuron")
+    group.prune()
+
+
+def _step_batches(batches, step: int, count: int) -> list | None:
+    """The ``count`` batches that score step ``step``: fresh ones, wrapping round when the list runs out."""
+    if batches is None:
+        return None
+    batches = list(batches)
+    return [batches[(step * count + i) % len(batches)] for i in range(min(count, len(batches)))]
 
 
 def _torch_pruning():
@@ -182,17 +214,22 @@ def _accumulate_gradients(model: nn.Module, batches, limit: int) -> None:
         raise ValueError("no training batches for the Taylor gradients: the training data is empty")
 
 
-def _check_pruned(pruned: Pruned, plan: LayerPlan) -> None:
+def _check_pruned(pruned: Pruned, spec: PeerPruning) -> None:
     """Torch-Pruning must have cut exactly the planned heads and neurons and nothing else (never the hidden size)."""
     config, tp_version = pruned.model.config, _version()
-    for part, heads, neurons in zip(encoder_layers(pruned.model), pruned.kept_heads, pruned.kept_neurons):
-        got = (part.num_heads, part.ffn_size, len(heads), len(neurons), part.query.in_features,
-               part.attn_out.out_features, part.ffn_out.out_features)
-        want = (plan.heads, plan.neurons, plan.heads, plan.neurons, *[config.hidden_size] * 3)
-        if got != want:
-            raise RuntimeError(f"torch-pruning {tp_version} pruned layer {part.index} to (heads, neurons, kept "
-                               f"heads, kept neurons, hidden x3) {got}, planned {want}: this torch-pruning version "
-                               f"prunes differently; {INSTALL_HINT}")
+    parts = encoder_layers(pruned.model)
+    for part, heads, neurons in zip(parts, pruned.kept_heads, pruned.kept_neurons):
+        got = (len(heads), len(neurons), part.query.in_features, part.attn_out.out_features, part.ffn_out.out_features)
+        if got != (part.num_heads, part.ffn_size, *[config.hidden_size] * 3):
+            raise RuntimeError(f"torch-pruning {tp_version} left layer {part.index} with {part.num_heads} heads and "
+                               f"{part.ffn_size} neurons, hidden sizes {got[2:]}, but the kept indices say {got[:2]}: "
+                               f"this torch-pruning version prunes differently; {INSTALL_HINT}")
+    want = budget(config, spec.density, spec.scope, spec.align_ffn)
+    heads, neurons = [p.num_heads for p in parts], [p.ffn_size for p in parts]
+    if (sum(heads), sum(neurons)) != (want.heads, want.neurons) or (
+            spec.scope == "per-layer" and len(set(heads)) + len(set(neurons)) > 2):
+        raise RuntimeError(f"torch-pruning {tp_version} kept heads {heads} and neurons {neurons} per layer; the "
+                           f"{spec.scope} budget is {want.heads} heads and {want.neurons} neurons in all")
 
 
 def _version() -> str:
@@ -250,6 +287,7 @@ def pruned_model(teacher: nn.Module, spec: PeerPruning, folder: Path, tokenizer,
     info_path = folder / PRUNING_FILE
     if info_path.is_file():
         info = json.loads(info_path.read_text())
+        info["spec"] = {**BEFORE_SCOPES, **info["spec"]}
         if info["spec"] != asdict(spec):
             raise ValueError(f"{folder} holds a model pruned with {info['spec']}, not {asdict(spec)}: choose another "
                              "--output (or --name), or delete that folder to prune again")
@@ -258,7 +296,7 @@ def pruned_model(teacher: nn.Module, spec: PeerPruning, folder: Path, tokenizer,
     pruned = torch_prune(teacher, spec, batches)
     packed = packed_from(teacher, pruned, spec.align_ffn)
     info = {"spec": asdict(spec), "kept_heads": pruned.kept_heads, "kept_neurons": pruned.kept_neurons,
-            "torch_pruning": _version(), "prune_s": round(time.perf_counter() - start, 1), "scope": "per-layer"}
+            "torch_pruning": _version(), "prune_s": round(time.perf_counter() - start, 1), "steps": pruned.steps}
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     save_packed(packed, partial, tokenizer)
@@ -267,7 +305,7 @@ def pruned_model(teacher: nn.Module, spec: PeerPruning, folder: Path, tokenizer,
     return load_saved(folder), json.loads(json.dumps(info))
 
 
-def taylor_batches(data: kit.QAData, tokenizer, profile: Profile, count: int) -> list[dict]:
+def training_batches(data: QAData, tokenizer, profile: Profile, count: int) -> list[dict]:
     """The first ``count`` training batches in dataset order (fixed, so the Taylor scores are repeatable)."""
     from torch.utils.data import DataLoader
 
@@ -279,66 +317,66 @@ def taylor_batches(data: kit.QAData, tokenizer, profile: Profile, count: int) ->
 
 def torch_pruning_run(teacher, linear_density: float, profile: Profile | None = None, output_dir=None,
                       data=None, epochs: float | None = None, importance: str = "taylor",
-                      name: str | None = None, seed: int = kit.SEED, args=None, overwrite: bool = False,
-                      **train_overrides) -> kit.RunResult:
-    """Prune the teacher's heads and FFN neurons with Torch-Pruning to ``linear_density``, pack it, distil it for
-    ``epochs`` (default: the profile's prune + fill epochs at the pruning learning rate, as bmp trains), then save,
-    evaluate, time and record it as kind ``torch-pruning``."""
-    spec = PeerPruning(linear_density, importance)
+                      name: str | None = None, seed: int = SEED, args=None, overwrite: bool = False,
+                      scope: str = "global", iterative_steps: int = 1, taylor_batches: int = TAYLOR_BATCHES,
+                      **train_overrides) -> RunResult:
+    """Prune the teacher's heads and FFN neurons with Torch-Pruning to ``linear_density`` (ranked across layers or
+    per layer, in ``iterative_steps`` steps), pack it, distil it for ``epochs`` (default: the profile's prune + fill
+    epochs at the pruning learning rate, as bmp trains), then save, evaluate, time and record it as kind
+    ``torch-pruning``, named after its variant (``torch-pruning-taylor-global-it4-d0.3-course``)."""
+    spec = PeerPruning(linear_density, importance, taylor_batches, scope=scope, iterative_steps=iterative_steps)
     profile = profile or get_profile()
     teacher = open_teacher(teacher)
     tokenizer = teacher.tokenizer
     data = qa_data(data, tokenizer, profile)
-    name = name or kit.run_name(f"torch-pruning-{importance}-d{linear_density:g}-{profile.name}", seed)
+    name = name or with_seed(f"torch-pruning-{spec.label}-d{linear_density:g}-{profile.name}", seed)
     output_dir = Path(output_dir or Path("runs") / name)
     epochs = epochs or profile.prune_epochs + profile.epochs
     output_dir.mkdir(parents=True, exist_ok=True)
-    batches = taylor_batches(data, tokenizer, profile, spec.taylor_batches) if importance == "taylor" else None
-    torch.manual_seed(seed)
-    student, info = pruned_model(teacher.model, spec, output_dir / "pruned", tokenizer, batches)
+    batches = (training_batches(data, tokenizer, profile, spec.taylor_batches * spec.iterative_steps)
+               if importance == "taylor" else None)
+    args = run_arguments(profile, output_dir, args, default_epochs=epochs, default_lr=profile.prune_learning_rate,
+                         **({} if args is not None else {"seed": seed, **train_overrides}))
+    with main_first(args):  # the main process prunes and saves; the others then read the saved model
+        torch.manual_seed(seed)
+        student, info = pruned_model(teacher.model, spec, output_dir / "pruned", tokenizer, batches)
     trainer, train_s = distil_train(student, teacher, data, profile, output_dir, epochs=epochs,
                                     default_lr=profile.prune_learning_rate, args=args, overwrite=overwrite,
                                     settings={"kind": "torch-pruning", "teacher": str(teacher.folder),
-                                              "spec": asdict(spec)}, seed=seed, **train_overrides)
+                                              "spec": asdict(spec)})
     final = output_dir / "final"
     model = written(trainer.args, final, lambda folder: save_packed(trainer.model, folder, tokenizer))
     metrics, path = {}, None
     if trainer.args.should_save:
         teacher_dir = teacher.saved_folder(output_dir / "teacher")
-        metrics = {**kit.model_metrics(model, final, teacher_dir, data, tokenizer, teacher.model.config),
+        metrics = {**model_metrics(model, final, teacher_dir, data, tokenizer, teacher.model.config),
                    "train_s": round(train_s, 1), "train_steps": trainer.state.global_step, "prune_s": info["prune_s"]}
-        path = kit.record_run(name, "torch-pruning", metrics, profile, data, seed=seed, teacher=teacher.folder,
-                              output_dir=final, importance=importance, target_density=linear_density, epochs=epochs,
-                              scope=info["scope"], taylor_batches=spec.taylor_batches if importance == "taylor"
-                              else None, align_ffn=spec.align_ffn, torch_pruning=info["torch_pruning"],
-                              kept_heads=info["kept_heads"])
-    return kit.RunResult(model, metrics, final, path)
-
-
-def recorded_fill_rate(run: str, directories=None) -> float:
-    """The packed fill rate (kept share of the encoder's linear parameters) of the record named ``run``: the budget
-    at which the peer is compared with that run. Looks where new records go, then in the tracked data/results."""
-    from bmp.results.records import RESULTS_DIR, load_records, results_dir
-
-    directories = directories or list(dict.fromkeys([results_dir(), RESULTS_DIR]))
-    for directory in directories:
-        for found in load_records(directory):
-            if found["name"] == run and found.get("metrics", {}).get("fill_rate") is not None:
-                return round(float(found["metrics"]["fill_rate"]), FILL_RATE_DIGITS)
-    raise ValueError(f"no record named {run!r} with a fill rate in {', '.join(map(str, directories))}: record that "
-                     "run first (python -m bmp sweep), or give --density")
+        path = record_run(name, "torch-pruning", metrics, profile, data, seed=seed, teacher=teacher.folder,
+                          output_dir=final, importance=importance, target_density=linear_density, epochs=epochs,
+                          scope=spec.scope, iterative_steps=spec.iterative_steps,
+                          taylor_batches=spec.taylor_batches if importance == "taylor" else None,
+                          align_ffn=spec.align_ffn, torch_pruning=info["torch_pruning"],
+                          kept_heads=info["kept_heads"])
+    return RunResult(model, metrics, final, path)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bmp torch-pruning", description=__doc__.splitlines()[0])
     add_run_flags(parser)
-    budget = parser.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--density", type=float,
+    amount = parser.add_mutually_exclusive_group(required=True)
+    amount.add_argument("--density", type=float,
                         help="share of the encoder's linear parameters to keep, in (0, 1], e.g. 0.3")
-    budget.add_argument("--like", metavar="RUN",
+    amount.add_argument("--like", metavar="RUN",
                         help="keep as many as a recorded run kept (its packed fill rate), "
                              "e.g. hybrid-lam240-course-filled")
     parser.add_argument("--importance", choices=IMPORTANCES, default="taylor")
+    parser.add_argument("--scope", choices=SCOPES, default="global",
+                        help="global: heads and neurons ranked across layers (default); per-layer: the same counts "
+                             "in every layer (Torch-Pruning's local pruning)")
+    parser.add_argument("--iterative-steps", type=int, default=1, metavar="N",
+                        help="prune in N steps, rescoring on fresh batches before each (default 1: one shot)")
+    parser.add_argument("--taylor-batches", type=int, default=TAYLOR_BATCHES, metavar="N",
+                        help=f"training batches that score each step's Taylor importance (default {TAYLOR_BATCHES})")
     add_data_flags(parser)
     add_training_flags(parser)
     args = parser.parse_args(argv)
@@ -346,7 +384,8 @@ def main(argv=None) -> None:
     overrides = trainer_overrides(args)
     result = torch_pruning_run(args.teacher, density, get_profile(args.profile), args.output, data=data_from(args),
                                epochs=overrides.pop("num_train_epochs", None), importance=args.importance,
-                               name=args.name, seed=args.seed, overwrite=args.overwrite, **overrides)
+                               name=args.name, seed=args.seed, overwrite=args.overwrite, scope=args.scope,
+                               iterative_steps=args.iterative_steps, taylor_batches=args.taylor_batches, **overrides)
     if result.metrics:
         print(result, {k: result.metrics[k] for k in ("f1", "fill_rate", "cpu_speedup")})
 

@@ -1,6 +1,14 @@
 """A pruning run: teacher -> masked student -> PruningTrainer -> baked model, evaluated and recorded.
 
     python -m bmp prune --teacher runs/teacher-course/final --preset hybrid --lam 100
+    python -m bmp prune --teacher runs/teacher-course/final --preset hybrid --target-speedup 2.5
+    python -m bmp prune --teacher runs/teacher-course/final --preset struct --target-density 0.3
+
+``--lam`` sets how hard the L1 pull is and lets the size fall where it falls. A target sets the size instead: the
+packed encoder's linear weights as a share of the teacher's (``--target-density``, the fill rate ``finalize``
+reports) or a speed at the recorded CPU setting (``--target-speedup``, through a latency model timed on this machine
+first and recorded with the run, its prediction beside what ``finalize`` measures). The pruned model lands on it
+whatever the number of steps (:mod:`bmp.training.target`).
 
 The student starts as a copy of the fine-tuned teacher and distils from it. The reference work (nn_pruning) starts
 the student from the *pre-trained* model instead and prunes it for 20 epochs, with the fine-tuned model only as the
@@ -16,16 +24,27 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
-from bmp.profiles import Profile, get_profile
+from bmp.profiles import SEED, Profile, get_profile
 from bmp.pruning.granularity import preset, preset_of
 from bmp.pruning.kept import kept_report
 from bmp.pruning.masked import add_masks, baked_copy, save_masked
 from bmp.pruning.regularization import Regularization
 from bmp.squad import train_collator
 from bmp.training.distill import Distillation
+from bmp.training.evaluation import evaluate_both
 from bmp.training.flags import add_data_flags, add_training_flags, data_from, sequence_from, trainer_overrides
-from bmp.training.kit import SEED, RunResult, evaluate_both, record_run
-from bmp.training.skeleton import claim_folder, data_fingerprint, open_teacher, qa_data, run_arguments, written
+from bmp.training.skeleton import (
+    RunResult,
+    claim_folder,
+    data_fingerprint,
+    main_first,
+    open_teacher,
+    qa_data,
+    record_run,
+    run_arguments,
+    written,
+)
+from bmp.training.target import Target, TargetPlan, made_once, plan, save_latency, saved_latency
 from bmp.training.trainer import PruningRecipe, PruningTrainer
 
 
@@ -38,21 +57,28 @@ def prune_run(teacher, recipe: PruningRecipe, profile: Profile | None = None, ou
     ``teacher``: a folder, a :class:`RunResult` or a model (see :func:`bmp.training.skeleton.open_teacher`);
     ``data``: anything :func:`bmp.training.skeleton.splits_of` takes; ``args``: your own ``TrainingArguments``
     (else the profile's, with ``train_overrides``). A folder holding a run made with other settings is refused
-    unless ``overwrite``."""
+    unless ``overwrite``. With ``recipe.target`` the run prunes to that size or speed; the record adds what the
+    plan predicted (``predicted_fill_rate``, and ``predicted_speedup`` with the latency model in its config)."""
     profile = profile or get_profile()
     teacher = open_teacher(teacher)
     student = add_masks(teacher.copy(), recipe.pruning)
-    data = qa_data(data, teacher.tokenizer, profile, max_seq_length=max_seq_length, doc_stride=doc_stride)
     args = run_arguments(profile, output_dir, args, default_epochs=profile.prune_epochs,
                          default_lr=profile.prune_learning_rate, **train_overrides)
+    # before the data: a target the model can't reach fails in seconds, not after tokenizing
+    target_plan = _plan(recipe.target, student, output_dir, args, overwrite) if recipe.target else None
+    data = qa_data(data, teacher.tokenizer, profile, max_seq_length=max_seq_length, doc_stride=doc_stride)
     settings = {"kind": "pruned", "preset": preset_of(recipe.pruning), "recipe": asdict(recipe), "distill": distill,
                 "teacher": str(teacher.folder),
                 "data": data_fingerprint(data), "seed": args.seed, "epochs": args.num_train_epochs,
                 "max_steps": args.max_steps}
     resume = claim_folder(output_dir, settings, args, overwrite=overwrite)
+    if target_plan is not None and target_plan.latency is not None:
+        with main_first(args):
+            if args.should_save:
+                save_latency(output_dir, target_plan.latency)  # a resumed run reuses it
     trainer = PruningTrainer(model=student, args=args, train_dataset=data.train_features,
                              data_collator=train_collator(teacher.tokenizer), processing_class=teacher.tokenizer,
-                             recipe=recipe, teacher=teacher.model if distill else None)
+                             recipe=recipe, teacher=teacher.model if distill else None, target_plan=target_plan)
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
     train_s = time.perf_counter() - start
@@ -69,22 +95,53 @@ def prune_run(teacher, recipe: PruningRecipe, profile: Profile | None = None, ou
         metrics = {**evaluate_both(baked, data, teacher.tokenizer), **kept_report(baked).to_dict(),
                    "train_s": round(train_s, 1), "train_steps": trainer.state.global_step,
                    "epochs": args.num_train_epochs}
+        extra = {}
+        if target_plan is not None:
+            metrics.update(target_plan.predicted(trainer.final_shape, baked.config))
+            extra = {"align_ffn": target_plan.budget.align_ffn}
+            if target_plan.latency is not None:
+                extra["latency_model"] = target_plan.latency.to_dict()
         path = record_run(name or Path(output_dir).name, "pruned", metrics, profile, data, seed=args.seed,
                           base_model=base_model, recipe=asdict(recipe), teacher=teacher.folder, distill=distill,
-                          output_dir=final, **{key: value for key, value in train_overrides.items() if key != "seed"})
+                          output_dir=final, **extra,
+                          **{key: value for key, value in train_overrides.items() if key != "seed"})
     return RunResult(baked, metrics, final, path)
+
+
+def _plan(target: Target, student, output_dir, args, overwrite: bool) -> TargetPlan:
+    """The target's plan, made once for every process; a speed target reuses the latency model saved in the run
+    folder (a resumed run keeps the budget it started with) unless ``overwrite``."""
+    latency = None if overwrite or target.speedup is None else saved_latency(output_dir, student.config)
+    return made_once(args, lambda: plan(target, student, latency=latency))
 
 
 def recipe_for(preset_name: str, lam: float, lam_ffn: float | None = None, score_lr: float = 1e-2,
                cooldown: float | None = None, head_scale: float | None = None,
-               distillation: Distillation = Distillation(), **pruning_changes) -> PruningRecipe:
-    """The recipe of ``python -m bmp prune``: a preset, lambdas on the reference's scale, the default schedule and
-    distillation."""
-    regularization = Regularization(attention=lam, ffn=lam if lam_ffn is None else lam_ffn,
-                                    **({} if head_scale is None else {"head_scale": head_scale}))
+               distillation: Distillation = Distillation(), target: Target | None = None,
+               **pruning_changes) -> PruningRecipe:
+    """The recipe of ``python -m bmp prune``: a preset, lambdas on the reference's scale (none with a ``target``),
+    the default schedule and distillation."""
+    if target is None:
+        regularization = Regularization(attention=lam, ffn=lam if lam_ffn is None else lam_ffn,
+                                        **({} if head_scale is None else {"head_scale": head_scale}))
+    else:
+        regularization = Regularization(0.0, 0.0)
     schedule = {} if cooldown is None else {"schedule_cooldown": cooldown}
     return PruningRecipe(pruning=preset(preset_name, **pruning_changes), regularization=regularization,
-                         distillation=distillation, score_learning_rate=score_lr, **schedule)
+                         distillation=distillation, score_learning_rate=score_lr, target=target, **schedule)
+
+
+def target_from(density: float | None, speedup: float | None, *, lam_flags: dict) -> Target | None:
+    """The target ``prune`` was given, or None. ``lam_flags``: the lambda options by name, refused when given with a
+    target (they would fight it). The recipe refuses the presets a target can't go with."""
+    if density is None and speedup is None:
+        return None
+    target = Target(density=density, speedup=speedup)  # refuses both at once, and values out of range
+    given = [flag for flag, value in lam_flags.items() if value is not None]
+    if given:
+        raise ValueError(f"{' and '.join(given)} set an L1 pull, and {target} sets how much is pruned: they would "
+                         f"fight; drop {' and '.join(given)} (or the target)")
+    return target
 
 
 def main(argv=None) -> None:
@@ -95,6 +152,12 @@ def main(argv=None) -> None:
                         help="L1 weight on sigmoid(scores), attention, on the reference's scale "
                              "(default: the profile's prune_lambda)")
     parser.add_argument("--lam-ffn", type=float, default=None, help="L1 weight for the FFN (default: --lam)")
+    parser.add_argument("--target-density", type=float, default=None,
+                        help="prune to this share of the teacher's encoder linear weights after packing (the fill "
+                             "rate finalize reports), e.g. 0.3; instead of --lam")
+    parser.add_argument("--target-speedup", type=float, default=None,
+                        help="prune to this speedup at the recorded CPU timing setting, through a latency model "
+                             "timed here first, e.g. 2.5; instead of --lam")
     parser.add_argument("--head-scale", type=float, default=None,
                         help="multiplies --lam for one-score-per-head attention (default: bmp.pruning.regularization)")
     parser.add_argument("--min-heads", type=int, default=0, help="keep at least this many heads per layer (struct)")
@@ -114,9 +177,12 @@ def main(argv=None) -> None:
     add_training_flags(parser)
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
+    target = target_from(args.target_density, args.target_speedup,
+                         lam_flags={"--lam": args.lam, "--lam-ffn": args.lam_ffn, "--head-scale": args.head_scale})
     lam = profile.prune_lambda if args.lam is None else args.lam
     ffn = "" if args.lam_ffn is None or args.lam_ffn == lam else f"-ffn{args.lam_ffn:g}"
-    output = args.output or f"runs/{args.preset}-lam{lam:g}{ffn}-{profile.name}"  # the sweep's name for the point
+    point = target.name() if target else f"lam{lam:g}{ffn}"
+    output = args.output or f"runs/{args.preset}-{point}-{profile.name}"  # the sweep's name for the point
     if args.score_lr is not None and args.score_lr <= 0:
         raise ValueError(f"--score-lr must be positive, got {args.score_lr:g}")
     score_lr = args.score_lr or profile.score_learning_rate
@@ -130,7 +196,7 @@ def main(argv=None) -> None:
     overrides = {"seed": args.seed, **trainer_overrides(args)}
     data = data_from(args)
     result = prune_run(args.teacher, recipe_for(args.preset, lam, args.lam_ffn, score_lr, args.cooldown,
-                                                args.head_scale, distillation, **changes),
+                                                args.head_scale, distillation, target, **changes),
                        profile, output, data=data, name=args.name, distill=not args.no_distill,
                        overwrite=args.overwrite, **sequence_from(args), **overrides)
     print(result, result.metrics)

@@ -61,7 +61,7 @@ def profile_of(record: dict) -> Profile:
 def evaluation_data(profile: Profile, tokenizer):
     """The profile's held-out and validation windows (no training windows: re-scoring trains nothing)."""
     from bmp.squad import splits_for_profile, tokenize_eval
-    from bmp.training.kit import QAData
+    from bmp.training.evaluation import QAData
 
     splits = splits_for_profile(profile)
     windows = [None if not questions else tokenize_eval(questions, tokenizer, profile.max_seq_length,
@@ -74,7 +74,7 @@ def rescore(folder, record_name: str, records_dir=None) -> Rescored:
     """Evaluate the model saved in ``folder`` as the record ``record_name`` was, check its F1, and save its
     per-question predictions beside the record (raises, writing nothing, when the F1 differs)."""
     from bmp.models import load_saved, load_tokenizer
-    from bmp.training.kit import evaluate_qa
+    from bmp.training.evaluation import evaluate_qa
 
     record = find_record(record_name, records_dir)
     metrics = record["metrics"]

@@ -19,11 +19,12 @@ from pathlib import Path
 
 import torch
 
-from bmp.profiles import REPO_ROOT, Profile, get_profile
+from bmp.profiles import REPO_ROOT, SEED, Profile, get_profile
 from bmp.results.analysis import SHIP_KIND
 from bmp.results.records import load_records, repo_relative, results_dir
 from bmp.results.tradeoff import RUN_KINDS
-from bmp.training.kit import SEED, evaluate_qa, prepare_data, record_run
+from bmp.training.evaluation import evaluate_qa, prepare_data
+from bmp.training.skeleton import record_run
 
 KIND = SHIP_KIND
 

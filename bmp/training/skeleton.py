@@ -15,20 +15,64 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import torch
 from torch import nn
 from transformers import TrainingArguments
 
 from bmp.models import load_saved, load_tokenizer
-from bmp.profiles import Profile
+from bmp.packing.size import size_report
+from bmp.profiles import SEED, Profile
+from bmp.results.records import provenance, record, repo_relative, teacher_base_model
+from bmp.speed.fresh import fresh_speedup
 from bmp.squad import SquadSplits, load_squad, splits_for_profile, train_collator
+from bmp.training.checkpoints import resume_point
 from bmp.training.distill import Distillation
-from bmp.training.kit import QAData, RunResult, prepare_data, resume_point, training_arguments
+from bmp.training.evaluation import QAData, evaluate_both, fast_bf16, prepare_data
 from bmp.training.trainer import DistillationTrainer
 
 SETTINGS_FILE = "run_settings.json"  # what a run folder's checkpoints were made with; resume checks it
+
+
+# ---------------------------------------------------------------- arguments and results every run shares
+
+SAVE_STEPS = 100  # a checkpoint every ~4 minutes of course-profile training on 2 CPU cores
+GPU_SAVE_STEPS = 1000  # on a GPU 100 steps take seconds: saving model and optimizer that often would dominate
+WEIGHT_DECAY = 0.01
+WARMUP_SHARE = 0.1  # of the steps, for the learning rate
+
+
+def training_arguments(profile: Profile, output_dir, *, epochs: float | None = None,
+                       learning_rate: float | None = None, **overrides) -> TrainingArguments:
+    cuda = torch.cuda.is_available()
+    bf16 = fast_bf16()
+    values = dict(
+        output_dir=str(output_dir), num_train_epochs=epochs or profile.epochs,
+        per_device_train_batch_size=profile.batch_size, learning_rate=learning_rate or profile.learning_rate,
+        lr_scheduler_type="linear", warmup_steps=WARMUP_SHARE, weight_decay=WEIGHT_DECAY, save_strategy="steps",
+        save_steps=GPU_SAVE_STEPS if cuda else SAVE_STEPS,
+        save_total_limit=2, logging_steps=10, report_to=[], seed=SEED, bf16=bf16,
+        use_cpu=not cuda,
+        dataloader_num_workers=0, train_sampling_strategy="group_by_length",  # less padding: CPU time is precious
+        disable_tqdm=False,
+    )
+    values.update(overrides)
+    return TrainingArguments(**values)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    model: object
+    metrics: dict
+    output_dir: Path
+    record_path: Path | None
+
+    def __repr__(self) -> str:
+        m = self.metrics
+        em, f1 = m.get("exact_match", float("nan")), m.get("f1", float("nan"))
+        return f"RunResult(EM {em:.1f}, F1 {f1:.1f}, {self.output_dir})"
 
 
 # ---------------------------------------------------------------- the teacher, opened once
@@ -58,7 +102,7 @@ class Teacher:
 
 
 def open_teacher(teacher, tokenizer=None) -> Teacher:
-    """``teacher`` as a :class:`Teacher`: a folder (``…/final``), a :class:`~bmp.training.kit.RunResult` of
+    """``teacher`` as a :class:`Teacher`: a folder (``…/final``), a :class:`~bmp.training.skeleton.RunResult` of
     :func:`bmp.finetune`, a ``Teacher``, or a model object (then pass its ``tokenizer``)."""
     if isinstance(teacher, Teacher):
         return teacher
@@ -211,5 +255,37 @@ def written(args: TrainingArguments, folder, save: Callable[[Path], object]) -> 
     return load_saved(folder)
 
 
-__all__ = ["SETTINGS_FILE", "Teacher", "claim_folder", "data_fingerprint", "distil_train", "main_first",
+# ---------------------------------------------------------------- records
+
+def record_run(name: str, kind: str, metrics: dict, profile: Profile, data: QAData, *, seed: int,
+               base_model: str | None = None, **config):
+    """Record a run with its provenance; path-like config values are stored repo-relative. A run from a
+    ``teacher`` names the teacher's base model unless ``base_model`` is given (the profile's model is only asked for,
+    and the teacher may have been trained from another)."""
+    if base_model is None and config.get("teacher") is not None:
+        base_model = teacher_base_model(config["teacher"])
+
+    paths = ("teacher", "output_dir", "pruned")
+    config = {key: repo_relative(value) if isinstance(value, Path) or key in paths else value
+              for key, value in config.items()}
+    return record(name, kind, metrics,
+                  provenance(base_model=base_model or profile.model, data_split=data.splits.description,
+                             profile=profile.name, seed=seed),
+                  config={"bf16_autocast": fast_bf16(), **config, "profile": asdict(profile)})
+
+
+SIZE_KEYS = ("total_params", "linear_params", "dense_linear_params", "fill_rate", "nonzero_fill_rate",
+             "linear_reduction", "heads_per_layer", "neurons_per_layer", "dense_heads", "dense_neurons", "disk_bytes")
+
+
+def model_metrics(model, folder: Path, teacher_dir, data: QAData, tokenizer, dense_config=None) -> dict:
+    """What every model-making run records about the model it saved: held-out and validation scores, its size
+    against the dense model, and its CPU speedup over the teacher timed in a fresh process."""
+    size = size_report(model, dense_config, folder=folder).to_dict()
+    return {**evaluate_both(model, data, tokenizer), **{k: size[k] for k in SIZE_KEYS if k in size},
+            **fresh_speedup(teacher_dir, folder)}
+
+
+__all__ = ["SEED", "SETTINGS_FILE", "RunResult", "Teacher", "model_metrics", "record_run",
+           "training_arguments", "claim_folder", "data_fingerprint", "distil_train", "main_first",
            "open_teacher", "qa_data", "run_arguments", "run_settings", "splits_of", "written"]

@@ -1,7 +1,7 @@
 """One Python entry point per stage: ``bmp.finetune``, ``bmp.prune``, ``bmp.finalize``, ``bmp.evaluate`` (and
 ``bmp.export_onnx`` / ``bmp.quantize_int8`` for deployment). The command line and the notebooks call these same
 run kinds; each takes your objects (a model or a folder, your data, your ``TrainingArguments``) and returns a
-:class:`~bmp.training.kit.RunResult` (``.model``, ``.metrics``, ``.output_dir``, ``.record_path``).
+:class:`~bmp.training.skeleton.RunResult` (``.model``, ``.metrics``, ``.output_dir``, ``.record_path``).
 
     import bmp
     from transformers import TrainingArguments
@@ -25,14 +25,16 @@ from torch import nn
 from transformers import TrainingArguments
 
 from bmp.models import load_saved, load_tokenizer
+from bmp.packing.pack import ALIGN_FFN
 from bmp.profiles import Profile, get_profile
 from bmp.squad import SquadSplits, load_squad
 from bmp.training.control import control_run
 from bmp.training.distill import Distillation
-from bmp.training.finalize import ALIGN_FFN, finalize_run
+from bmp.training.evaluation import QAData, evaluate_qa, prepare_data
+from bmp.training.finalize import finalize_run
 from bmp.training.finetune import finetune_dense
-from bmp.training.kit import QAData, RunResult, evaluate_qa, prepare_data
-from bmp.training.prune import prune_run, recipe_for
+from bmp.training.prune import prune_run, recipe_for, target_from
+from bmp.training.skeleton import RunResult
 
 
 def finetune(model="embedded", data=None, *, output_dir="runs/teacher", args: TrainingArguments | None = None,
@@ -53,6 +55,7 @@ def finetune(model="embedded", data=None, *, output_dir="runs/teacher", args: Tr
 
 
 def prune(teacher, data=None, *, preset: str = "hybrid", lam: float | None = None, lam_ffn: float | None = None,
+          target_density: float | None = None, target_speedup: float | None = None,
           output_dir=None, args: TrainingArguments | None = None, profile: Profile | str | None = None,
           score_lr: float | None = None, distillation: Distillation | None = None, distill: bool = True,
           name: str | None = None, overwrite: bool = False, max_seq_length: int | None = None,
@@ -62,15 +65,25 @@ def prune(teacher, data=None, *, preset: str = "hybrid", lam: float | None = Non
     neurons), ``"block"`` or ``"unstructured"``; ``lam`` (and ``lam_ffn``) weigh the L1 pull on the scores: higher
     prunes more (default: the profile's). Saves the pruned model to ``output_dir/final`` and records it.
 
+    Or name what you want instead of a ``lam``: ``target_density`` (the packed encoder's linear weights as a share
+    of the teacher's, the fill rate :func:`finalize` reports) or ``target_speedup`` (a speed at the recorded CPU
+    timing setting, through a latency model timed on this machine first: seconds). The run lands on it whatever
+    its length, and records ``predicted_fill_rate`` (and ``predicted_speedup``, with the latency model) to set
+    beside what :func:`finalize` measures. Not with ``preset="unstructured"``, which packs to nothing smaller.
+
     >>> run = bmp.prune("runs/teacher/final", data, preset="hybrid", lam=120,
     ...                 output_dir="runs/pruned")                       # doctest: +SKIP
     >>> run.metrics["linear_density"], run.metrics["heads_per_layer"]  # doctest: +SKIP
+    >>> run = bmp.prune(teacher, data, preset="hybrid", target_speedup=2.5)   # doctest: +SKIP
+    >>> run.metrics["predicted_speedup"]                                # doctest: +SKIP
     """
     profile = _profile(profile)
+    lam_flags = {"lam": lam, "lam_ffn": lam_ffn}
+    target = target_from(target_density, target_speedup, lam_flags=lam_flags)
     lam = profile.prune_lambda if lam is None else lam
     recipe = recipe_for(preset, lam, lam_ffn, score_lr or profile.score_learning_rate,
-                        distillation=distillation or Distillation())
-    output_dir = output_dir or f"runs/{preset}-lam{lam:g}"
+                        distillation=distillation or Distillation(), target=target)
+    output_dir = output_dir or f"runs/{preset}-{target.name() if target else f'lam{lam:g}'}"
     return prune_run(teacher, recipe, profile, output_dir, data=data, name=name, distill=distill, args=args,
                      overwrite=overwrite, max_seq_length=max_seq_length, doc_stride=doc_stride)
 

@@ -5,6 +5,10 @@ Checkpoints, resume, logging, progress bars and torchrun/accelerate DDP come fro
 - each step sets the threshold from the step count (a pure schedule, so resuming continues it exactly);
 - the loss adds ``progress * L1(sigmoid(scores))`` and, with a teacher, distillation;
 - logs carry the linear density and the heads and FFN neurons kept per layer.
+
+With a target (``PruningRecipe(target=Target(speedup=2.5))``) there is no threshold and no L1: each step keeps the
+best-scored heads and neurons within a budget that shrinks on the same schedule (:mod:`bmp.pruning.budget`), and
+the end of training projects onto the budget itself (:mod:`bmp.training.target`).
 """
 from __future__ import annotations
 
@@ -14,12 +18,14 @@ import torch
 from torch import nn
 from transformers import Trainer
 
+from bmp.pruning.budget import Shape, UnitBudget
 from bmp.pruning.granularity import PruningConfig
 from bmp.pruning.kept import kept_report
 from bmp.pruning.masked import has_masks, score_parameters, set_threshold
 from bmp.pruning.regularization import Regularization, l1_sigmoid
 from bmp.pruning.schedule import CubicSchedule
 from bmp.training.distill import Distillation, check_teacher, qa_distillation_loss
+from bmp.training.target import Target, TargetPlan, plan
 
 
 @dataclass(frozen=True)
@@ -36,12 +42,32 @@ class PruningRecipe:
     # course probes at lambda 60 (data/results/probes, validation articles): holding it for half the run pruned more
     # (linear density 0.738 against 0.784) and scored higher (validation F1 58.9 against 58.2) than holding it for 10%
     schedule_cooldown: float = 0.5
+    # a size or speed to prune to instead of lambda: the budget then follows the schedule (bmp.training.target)
+    target: Target | None = None
 
     def __post_init__(self):
         if self.score_learning_rate <= 0:
             raise ValueError("score_learning_rate must be positive (the reference uses 1e-2)")
         if not 0 <= self.schedule_warmup + self.schedule_cooldown <= 1:
             raise ValueError("schedule_warmup + schedule_cooldown must lie in [0, 1]")
+        if self.target is not None:
+            self._check_target()
+
+    def _check_target(self) -> None:
+        if (1, 1) in (self.pruning.attention, self.pruning.ffn):
+            raise ValueError(f"{self.target}: one score per weight (the unstructured preset) scatters its zeros over "
+                             "every head and neuron, so packing removes nothing and no size or speed can be met; "
+                             "choose the hybrid, struct or block preset")
+        if not self.pruning.learns_scores:
+            raise ValueError(f"{self.target} ranks learned scores, and {self.pruning.method} learns none: use a "
+                             "learned method such as sigmoid_threshold")
+        if self.pruning.min_heads:
+            raise ValueError(f"{self.target} chooses the heads itself; min_heads would keep others: drop one")
+        if self.regularization == Regularization():  # left at its default: the target replaces it
+            object.__setattr__(self, "regularization", Regularization(0.0, 0.0))
+        elif self.regularization.attention or self.regularization.ffn:
+            raise ValueError(f"{self.target} sets how much is pruned; an L1 pull (lambda) would fight it: drop the "
+                             "lambda (regularization) or the target")
 
     def schedule(self, total_steps: int) -> CubicSchedule:
         return CubicSchedule.from_fractions(self.pruning.initial_threshold, self.pruning.final_threshold,
@@ -97,13 +123,34 @@ class PruningTrainer(DistillationTrainer):
     The optimizer puts the scores in their own group (``recipe.score_learning_rate``, no weight decay). The
     threshold is a pure function of the step, so a resumed run continues the schedule exactly. Logs carry the
     threshold, the linear density and the heads and neurons kept per layer.
+
+    With ``recipe.target`` set (``PruningRecipe(pruning=bmp.preset("hybrid"), target=Target(density=0.3))``) the
+    trainer keeps the best heads and neurons within a shrinking budget instead, and ends exactly on it
+    (``trainer.final_shape``); ``target_plan`` is the plan :func:`bmp.training.target.plan` made, else one is made
+    here (a speed target times a latency model first, seconds). Logs then carry ``budget``, the share of the dense
+    cost allowed at that step.
     """
 
-    def __init__(self, *args, recipe: PruningRecipe, teacher: nn.Module | None = None, **kwargs):
+    def __init__(self, *args, recipe: PruningRecipe, teacher: nn.Module | None = None,
+                 target_plan: TargetPlan | None = None, **kwargs):
         super().__init__(*args, teacher=teacher, distillation=recipe.distillation, **kwargs)
         if not has_masks(self.model):
             raise ValueError("PruningTrainer needs a masked model: call bmp.add_masks(model, recipe.pruning) first")
         self.recipe = recipe
+        self.target_plan, self.budget, self.final_shape = None, None, None
+        if recipe.target is not None:
+            self.target_plan = target_plan or self._plan_here(recipe.target)
+            if self.target_plan.target != recipe.target:
+                raise ValueError(f"the plan is for {self.target_plan.target} but the recipe asks for {recipe.target}: "
+                                 "make the plan from the recipe's target")
+            self.budget = UnitBudget(self.model, self.target_plan.budget)
+
+    def _plan_here(self, target: Target) -> TargetPlan:
+        if target.speedup is not None and self.args.world_size > 1:
+            raise ValueError(f"{target} under several processes: each would time its own latency model and choose "
+                             "its own masks; pass target_plan=bmp.training.target.plan(...) made once (bmp.prune "
+                             "does)")
+        return plan(target, self.model)
 
     # -- optimizer: weights as usual, scores in their own group
     def create_optimizer(self, model=None):
@@ -131,24 +178,37 @@ class PruningTrainer(DistillationTrainer):
         schedule = self.current_schedule()
         step = self.state.global_step
         if model.training:
-            set_threshold(self.accelerator.unwrap_model(model), schedule(step))
+            if self.budget is not None:
+                self.budget.apply(schedule.progress(step))
+            else:
+                set_threshold(self.accelerator.unwrap_model(model), schedule(step))
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
-        if model.training and self.recipe.pruning.method == "sigmoid_threshold":
+        if model.training and self.budget is None and self.recipe.pruning.method == "sigmoid_threshold":
             loss = loss + schedule.progress(step) * l1_sigmoid(self.accelerator.unwrap_model(model),
                                                               self.recipe.regularization)
         return (loss, outputs) if return_outputs else loss
 
     def train(self, *args, **kwargs):
         result = super().train(*args, **kwargs)
-        # leave the model at the schedule's end point, whatever step evaluation happens at
-        set_threshold(self.model, self.current_schedule()(self.state.max_steps))
+        # leave the model at the schedule's end point, whatever step evaluation happens at; with a target, that is
+        # the final projection: the budget itself, however few steps the schedule had
+        if self.budget is not None:
+            self.final_shape: Shape = self.budget.apply(1.0)
+        else:
+            set_threshold(self.model, self.current_schedule()(self.state.max_steps))
         return result
 
     def log(self, logs: dict, start_time: float | None = None) -> None:
         if "loss" in logs or "train_loss" in logs:
             report = kept_report(self.accelerator.unwrap_model(self.model))
-            logs = {**logs, "threshold": self.current_schedule()(self.state.global_step),
-                    "density": round(report.linear_density, 4)}
+            step = self.state.global_step
+            if self.budget is not None:  # the share of the dense cost the schedule allows now
+                dense = self.budget.cost(self.budget.dense)
+                logs = {**logs, "budget": round(self.budget.allowance(self.current_schedule().progress(step))
+                                                / dense, 4)}
+            else:
+                logs = {**logs, "threshold": self.current_schedule()(step)}
+            logs["density"] = round(report.linear_density, 4)
             for i, (heads, neurons) in enumerate(zip(report.heads, report.neurons)):
                 logs[f"heads_{i}"] = heads
                 logs[f"neurons_{i}"] = neurons

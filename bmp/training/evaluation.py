@@ -1,22 +1,20 @@
-"""The run kit: what every training run shares (data, arguments, evaluation, resume, the result it returns).
-
-Runs are built on the Hugging Face ``Trainer``: checkpoints every ``save_steps``, resume from the newest complete
-checkpoint in the output folder, and run under ``torchrun``/``accelerate launch`` for multi-GPU.
+"""Data and evaluation for every run: the user's questions turned into windows (:class:`QAData`), logits, EM/F1
+with per-question predictions, and the validation curve that says when more training stops paying.
 """
 from __future__ import annotations
 
 import functools
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from transformers import TrainerCallback, TrainingArguments
+from transformers import TrainerCallback
 
 from bmp.profiles import Profile
+from bmp.results.teachers import CONVERGED_GAIN
 from bmp.squad import (
     SquadSplits,
     eval_collator,
@@ -161,133 +159,9 @@ class ValidationCurve(TrainerCallback):
                 for h in state.log_history if "validation_f1" in h]
 
 
-CONVERGED_GAIN = 0.3  # F1 per extra epoch below which a teacher counts as converged
-
-
 def converged(curve: list[dict]) -> bool | None:
     """Whether the last epoch gained less than :data:`CONVERGED_GAIN` validation F1 (None with < 2 points): one
     curve's half of the convergence rule, which :func:`bmp.results.teachers.convergence` states whole."""
     if len(curve) < 2:
         return None
     return curve[-1]["validation_f1"] - curve[-2]["validation_f1"] < CONVERGED_GAIN
-
-
-SEED = 42
-SAVE_STEPS = 100  # a checkpoint every ~4 minutes of course-profile training on 2 CPU cores
-GPU_SAVE_STEPS = 1000  # on a GPU 100 steps take seconds: saving model and optimizer that often would dominate
-WEIGHT_DECAY = 0.01
-WARMUP_SHARE = 0.1  # of the steps, for the learning rate
-
-
-def training_arguments(profile: Profile, output_dir, *, epochs: float | None = None,
-                       learning_rate: float | None = None, **overrides) -> TrainingArguments:
-    cuda = torch.cuda.is_available()
-    bf16 = fast_bf16()
-    values = dict(
-        output_dir=str(output_dir), num_train_epochs=epochs or profile.epochs,
-        per_device_train_batch_size=profile.batch_size, learning_rate=learning_rate or profile.learning_rate,
-        lr_scheduler_type="linear", warmup_steps=WARMUP_SHARE, weight_decay=WEIGHT_DECAY, save_strategy="steps",
-        save_steps=GPU_SAVE_STEPS if cuda else SAVE_STEPS,
-        save_total_limit=2, logging_steps=10, report_to=[], seed=SEED, bf16=bf16,
-        use_cpu=not cuda,
-        dataloader_num_workers=0, train_sampling_strategy="group_by_length",  # less padding: CPU time is precious
-        disable_tqdm=False,
-    )
-    values.update(overrides)
-    return TrainingArguments(**values)
-
-
-@dataclass(frozen=True)
-class RunResult:
-    model: object
-    metrics: dict
-    output_dir: Path
-    record_path: Path | None
-
-    def __repr__(self) -> str:
-        m = self.metrics
-        em, f1 = m.get("exact_match", float("nan")), m.get("f1", float("nan"))
-        return f"RunResult(EM {em:.1f}, F1 {f1:.1f}, {self.output_dir})"
-
-
-CHECKPOINT_FILES = ("trainer_state.json", "optimizer.pt")  # written after the model: present means complete
-MODEL_FILES = ("model.safetensors", "pytorch_model.bin")
-
-
-def complete_checkpoint(folder: Path) -> bool:
-    """Whether a ``checkpoint-N`` folder was written to the end (a save killed midway leaves files missing or a
-    truncated model file)."""
-    if not all((folder / name).is_file() for name in CHECKPOINT_FILES):
-        return False
-    model = next((folder / name for name in MODEL_FILES if (folder / name).is_file()), None)
-    if model is None:
-        return False
-    if model.suffix == ".safetensors":
-        from safetensors import SafetensorError, safe_open
-
-        try:
-            with safe_open(str(model), framework="pt") as handle:
-                handle.keys()
-        except (SafetensorError, OSError):
-            return False
-    return True
-
-
-def resume_point(output_dir) -> str | None:
-    """The newest *complete* checkpoint in ``output_dir``, so an interrupted run continues where it stopped; a
-    half-written newer one (a killed save) is skipped with a warning."""
-    output_dir = Path(output_dir)
-    if not output_dir.is_dir():
-        return None
-    checkpoints = sorted((p for p in output_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-                         key=lambda p: int(p.name.split("-")[-1]), reverse=True)
-    for checkpoint in checkpoints:
-        if complete_checkpoint(checkpoint):
-            return str(checkpoint)
-        warnings.warn(f"skipping {checkpoint}: it was not written to the end (a killed save?); resuming from an "
-                      "older checkpoint. Delete it to silence this.", stacklevel=2)
-    return None
-
-
-# ---------------------------------------------------------------- records
-
-def record_run(name: str, kind: str, metrics: dict, profile: Profile, data: QAData, *, seed: int,
-               base_model: str | None = None, **config):
-    """Record a run with its provenance; path-like config values are stored repo-relative. A run from a
-    ``teacher`` names the teacher's base model unless ``base_model`` is given (the profile's model is only asked for,
-    and the teacher may have been trained from another)."""
-    from dataclasses import asdict
-
-    from bmp.results.records import provenance, record, repo_relative, teacher_base_model
-
-    if base_model is None and config.get("teacher") is not None:
-        base_model = teacher_base_model(config["teacher"])
-
-    paths = ("teacher", "output_dir", "pruned")
-    config = {key: repo_relative(value) if isinstance(value, Path) or key in paths else value
-              for key, value in config.items()}
-    return record(name, kind, metrics,
-                  provenance(base_model=base_model or profile.model, data_split=data.splits.description,
-                             profile=profile.name, seed=seed),
-                  config={"bf16_autocast": fast_bf16(), **config, "profile": asdict(profile)})
-
-
-def run_name(base: str, seed: int) -> str:
-    """``base``, with ``-s<seed>`` when the seed is not the default: the results group seeds by this suffix."""
-    return base if seed == SEED else f"{base}-s{seed}"
-
-
-SIZE_KEYS = ("total_params", "linear_params", "dense_linear_params", "fill_rate", "nonzero_fill_rate",
-             "linear_reduction", "heads_per_layer", "neurons_per_layer", "dense_heads", "dense_neurons", "disk_bytes")
-
-
-def model_metrics(model, folder: Path, teacher_dir, data: QAData, tokenizer, dense_config=None) -> dict:
-    """What every model-making run records about the model it saved: held-out and validation scores, its size
-    against the dense model, and its CPU speedup over the teacher timed in a fresh process."""
-    from bmp.packing.size import size_report
-    from bmp.speed.fresh import fresh_speedup
-
-    size = size_report(model, dense_config, folder=folder).to_dict()
-    return {**evaluate_both(model, data, tokenizer), **{k: size[k] for k in SIZE_KEYS if k in size},
-            **fresh_speedup(teacher_dir, folder)}
-

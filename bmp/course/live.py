@@ -6,9 +6,9 @@
     display(box)
     box.slider.value = 0.3            # what moving the slider does
     box.method.value = "topk"         # the same scores, a fixed share kept per matrix
-    box.report                        # the numbers shown (a bmp.results.remask.LiveReport)
+    box.report                        # the numbers shown (a bmp.course.remask.LiveReport)
 
-Every change redraws the masks (:func:`bmp.results.remask.remask_report`), then shows them per layer in notebook
+Every change redraws the masks (:func:`bmp.course.remask.remask_report`), then shows them per layer in notebook
 02's style (black = kept; columns are output units, red lines mark heads), the heads and FFN neurons kept, the
 packed size, a quick CPU timing against the dense teacher and F1 on a small cached held-out subset. Figures are PNGs
 in ``ipywidgets.Image`` s, so the widget builds and updates without a display (tests drive it from code).
@@ -20,10 +20,10 @@ import html
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
+from bmp.course.remask import METHODS, SUBSET, LiveReport, LiveRun, load_live_run, remask_report
+from bmp.course.widgets import SLIDER_LAYOUT, SLIDER_STYLE, image, png
 from bmp.pruning.anatomy import ATTENTION_LINEARS, LINEAR_NAMES, encoder_layers
 from bmp.results.plots import structure_heatmap
-from bmp.results.remask import METHODS, SUBSET, LiveReport, LiveRun, load_live_run, remask_report
-from bmp.results.widgets import SLIDER_LAYOUT, SLIDER_STYLE, image, png
 
 RANGES = {"sigmoid_threshold": (0.0, 0.99, 0.01), "topk": (0.01, 1.0, 0.01)}  # min, max, step
 LABELS = {"sigmoid_threshold": "sigmoid threshold (higher prunes more)", "topk": "TopK keep fraction (share kept)"}

@@ -35,7 +35,7 @@ from bmp.pruning.granularity import PruningConfig, check_threshold
 from bmp.pruning.kept import kept_report
 from bmp.pruning.masked import MaskedLinear, UnitScores, load_masked, set_threshold
 from bmp.speed.timing import synthetic_batch, time_interleaved
-from bmp.training.kit import QAData, evaluate_qa
+from bmp.training.evaluation import QAData, evaluate_qa
 
 METHODS = ("sigmoid_threshold", "topk")  # what the live widget switches between, on the same learned scores
 TIMING_SHAPE = (4, 128)  # batch, sequence: small, so that a slider move is timed in about a second
@@ -46,7 +46,7 @@ SUBSET = 300  # held-out questions F1 is scored on
 @dataclass(frozen=True)
 class LiveRun:
     """A pruned run ready for re-masking: its masked model (trained weights and scores), its dense teacher, and a
-    small held-out subset tokenized once (``subset``, a :class:`~bmp.training.kit.QAData` of its own)."""
+    small held-out subset tokenized once (``subset``, a :class:`~bmp.training.evaluation.QAData` of its own)."""
 
     folder: Path
     model: nn.Module = field(repr=False)

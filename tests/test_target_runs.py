@@ -1,0 +1,80 @@
+"""Runs pruned to a target, in the results: what was asked, predicted and measured, and the gap to the λ front."""
+import pytest
+
+from bmp.results.analysis import analyse
+from bmp.results.records import load_records, provenance, record
+from bmp.results.target_runs import target_of, target_runs
+from bmp.results.targets import summarize
+
+PROFILE = {"prune_epochs": 1, "epochs": 1}
+
+
+def _run(directory, name, *, speedup, f1, val, target=None, predicted=None, fill=0.3):
+    prov = provenance(base_model="embedded", data_split="test", profile="course")
+    recipe = {"regularization": {"attention": 0.0 if target else 120.0, "ffn": 0.0 if target else 120.0},
+              "target": target}
+    record(name, "pruned", {"f1": f1 - 2, "eval_split": "s", **({"predicted_speedup": predicted} if predicted else {})},
+           prov, {"teacher": "runs/t/final", "output_dir": f"runs/{name}/final", "recipe": recipe,
+                  "profile": PROFILE}, directory=directory)
+    record(f"{name}-filled", "filled", {"f1": f1, "validation_f1": val, "eval_split": "s", "cpu_speedup": speedup,
+                                        "fill_rate": fill, "heads_per_layer": [6] * 6, "neurons_per_layer": [64] * 6},
+           prov, {"teacher": "runs/t/final", "pruned": f"runs/{name}/final", "output_dir": f"runs/{name}/filled",
+                  "profile": PROFILE}, directory=directory)
+
+
+@pytest.fixture
+def records(tmp_path):
+    prov = provenance(base_model="embedded", data_split="test", profile="course")
+    record("dense-t", "dense", {"f1": 70.0, "eval_split": "s"}, prov, {"output_dir": "runs/t/final"},
+           directory=tmp_path)
+    _run(tmp_path, "hybrid-lam60-course", speedup=2.2, f1=66.0, val=65.0)
+    _run(tmp_path, "hybrid-lam120-course", speedup=2.7, f1=64.0, val=63.5)  # the λ front at >= 2.6x
+    _run(tmp_path, "hybrid-lam240-course", speedup=3.9, f1=60.0, val=59.0)
+    _run(tmp_path, "hybrid-speedup2.5-course", speedup=2.6, f1=63.5, val=63.0, target={"speedup": 2.5,
+         "density": None}, predicted=2.55)
+    return load_records(tmp_path)
+
+
+def test_a_target_run_is_found_through_its_pruned_record(records):
+    filled = next(r for r in records if r["name"] == "hybrid-speedup2.5-course-filled")
+    assert target_of(filled, records) == {"speedup": 2.5, "predicted_speedup": 2.55}
+    lam = next(r for r in records if r["name"] == "hybrid-lam120-course-filled")
+    assert target_of(lam, records) is None
+
+
+def test_a_target_run_meets_the_lambda_front_at_its_speed(records):
+    (run,) = target_runs(analyse(records), records)
+    row = run.to_dict()
+    assert row["front"] == "hybrid-lam120-course-filled"  # λ-swept, at least as fast, chosen on validation F1
+    assert row["target_speedup"] == 2.5 and row["predicted_speedup"] == 2.55 and row["measured_speedup"] == 2.6
+    assert row["landed"] is True  # 2.6 within ±10% of 2.5
+    assert row["f1_gap_to_front"] == pytest.approx(-0.5)
+    assert row["verdict"] == "inconclusive" and row["ci95"] is None  # no per-question predictions recorded
+
+
+def test_bench_pareto_reports_target_runs(records):
+    rows = summarize(records)["target_runs"]
+    assert [r["name"] for r in rows] == ["hybrid-speedup2.5-course-filled"]
+    assert {"target_speedup", "measured_speedup", "predicted_speedup", "f1_gap_to_front"} <= set(rows[0])
+
+
+def test_the_results_block_says_where_each_target_run_landed(records):
+    from bmp.results.summary import targets
+
+    (line,) = [line for line in targets(records).splitlines() if line.startswith("- target run")]
+    assert "asked 2.5x (predicted 2.55x), measured 2.60x, landed" in line
+    assert "-0.5 F1 against hybrid-lam120-course-filled" in line and "inconclusive" in line
+
+
+def test_a_student_off_the_distilbert_recipe_is_reported_but_not_averaged(records, tmp_path):
+    """distil-2L keeps layers 0 and 3 of 6, not every other one: its gap is listed, the mean is distil-3L's alone."""
+    prov = provenance(base_model="embedded", data_split="test", profile="course")
+    for name, layers, f1 in (("distil-3L-course", [0, 2, 4], 60.0), ("distil-2L-course", [0, 3], 25.0)):
+        record(name, "distil-recipe", {"f1": f1, "validation_f1": f1, "eval_split": "s", "cpu_speedup": 2.0,
+                                       "layers_kept": layers},
+               prov, {"teacher": "runs/t/final", "epochs": 2, "layers": layers, "output_dir": f"runs/{name}/final"},
+               directory=tmp_path)
+    comparison = analyse(load_records(tmp_path)).vs_distil_recipe
+    by_name = {p.name: p for p in comparison.points}
+    assert by_name["distil-2L-course"].gap is not None and not by_name["distil-2L-course"].in_mean
+    assert comparison.mean == pytest.approx(by_name["distil-3L-course"].gap)
