@@ -53,10 +53,17 @@ step "distil-2L-$PROFILE" layer-drop --teacher "$TEACHER" --profile "$PROFILE" -
 # 6. second seeds of the headline settings (those chosen on validation F1 at >= 2.5x and >= 4x, with the speeds
 #    recorded so far); the control's second seed comes last, in 11
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" --best 2.5 4 --seed 43
-# 7. the peer baseline, keeping as many linear parameters as two hybrid points kept (their packed fill rates)
+# 7. the peer baseline, keeping as many linear parameters as two hybrid points kept (their packed fill rates): as
+#    first recorded (the same heads and neurons in every layer, one shot), then as its users would prune (heads and
+#    neurons ranked across layers, in 4 steps rescored on fresh batches), recorded apart so that the peer at its
+#    best can be chosen on validation F1
 for lam in 240 480; do
   step "torch-pruning-taylor-as-hybrid-lam$lam-$PROFILE" torch-pruning --teacher "$TEACHER" --profile "$PROFILE" \
-    --like "hybrid-lam$lam-$PROFILE-filled" --importance taylor --name "torch-pruning-taylor-as-hybrid-lam$lam-$PROFILE"
+    --like "hybrid-lam$lam-$PROFILE-filled" --importance taylor --scope per-layer \
+    --name "torch-pruning-taylor-as-hybrid-lam$lam-$PROFILE"
+  step "torch-pruning-taylor-global-it4-as-hybrid-lam$lam-$PROFILE" torch-pruning --teacher "$TEACHER" \
+    --profile "$PROFILE" --like "hybrid-lam$lam-$PROFILE-filled" --importance taylor --scope global \
+    --iterative-steps 4 --name "torch-pruning-taylor-global-it4-as-hybrid-lam$lam-$PROFILE"
 done
 # then unstructured, for contrast
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" unstructured:400

@@ -173,8 +173,9 @@ def test_allocate_keeps_the_best_a_floor_per_layer_and_aligned_widths():
     scores = [torch.tensor([9.0, 8.0, 7.0, 6.0]), torch.tensor([1.0, 0.5, 0.2, 0.1])]
     assert allocate(scores, 4) == [3, 1]  # one each at least, then the best across layers
     assert allocate(scores, 4, minimum=0) == [4, 0]
-    assert allocate([torch.arange(16.0), torch.arange(16.0) + 6.5], 16, unit=4, minimum=4) == [8, 8]
-    assert allocate([torch.arange(16.0), torch.arange(16.0) + 5], 16, unit=4, minimum=4) == [4, 12]
+    # unrounded [6, 10]: equal remainders, the first layer takes the chunk; unrounded [5, 11]: the larger remainder
+    assert allocate([torch.arange(16.0), torch.arange(16.0) + 4], 16, unit=4, minimum=4) == [8, 8]
+    assert allocate([torch.arange(16.0), torch.arange(16.0) + 6], 16, unit=4, minimum=4) == [4, 12]
 
 
 @pytest.mark.parametrize("scope,steps", [("global", 1), ("global", 3), ("per-layer", 3)])
