@@ -78,3 +78,16 @@ def test_a_student_off_the_distilbert_recipe_is_reported_but_not_averaged(record
     by_name = {p.name: p for p in comparison.points}
     assert by_name["distil-2L-course"].gap is not None and not by_name["distil-2L-course"].in_mean
     assert comparison.mean == pytest.approx(by_name["distil-3L-course"].gap)
+
+
+def test_the_peer_counts_at_its_best_per_budget(records, tmp_path):
+    """Two Torch-Pruning variants at one budget: both are compared, the mean counts the one best on validation."""
+    prov = provenance(base_model="embedded", data_split="test", profile="course")
+    for name, val, f1 in (("torch-pruning-taylor-per-layer-d0.3-course", 58.0, 60.0),
+                          ("torch-pruning-taylor-global-it4-d0.3-course", 61.0, 59.0)):
+        record(name, "torch-pruning", {"f1": f1, "validation_f1": val, "eval_split": "s", "cpu_speedup": 2.5},
+               prov, {"teacher": "runs/t/final", "epochs": 2, "target_density": 0.3,
+                      "output_dir": f"runs/{name}/final"}, directory=tmp_path)
+    comparison = analyse(load_records(tmp_path)).vs_torch_pruning
+    counted = [p.name for p in comparison.points if p.in_mean]
+    assert counted == ["torch-pruning-taylor-global-it4-d0.3-course"] and len(comparison.points) == 2

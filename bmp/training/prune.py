@@ -29,6 +29,7 @@ from bmp.pruning.granularity import preset, preset_of
 from bmp.pruning.kept import kept_report
 from bmp.pruning.masked import add_masks, baked_copy, save_masked
 from bmp.pruning.regularization import Regularization
+from bmp.results.run_id import RunId
 from bmp.squad import train_collator
 from bmp.training.distill import Distillation
 from bmp.training.evaluation import evaluate_both
@@ -180,9 +181,9 @@ def main(argv=None) -> None:
     target = target_from(args.target_density, args.target_speedup,
                          lam_flags={"--lam": args.lam, "--lam-ffn": args.lam_ffn, "--head-scale": args.head_scale})
     lam = profile.prune_lambda if args.lam is None else args.lam
-    ffn = "" if args.lam_ffn is None or args.lam_ffn == lam else f"-ffn{args.lam_ffn:g}"
-    point = target.name() if target else f"lam{lam:g}{ffn}"
-    output = args.output or f"runs/{args.preset}-{point}-{profile.name}"  # the sweep's name for the point
+    run_id = RunId(args.preset, None if target else lam, None if target else args.lam_ffn,
+                   target=target.as_pair() if target else None, profile=profile.name, seed=args.seed)
+    output = args.output or f"runs/{run_id.name}"  # the sweep's name for the point
     if args.score_lr is not None and args.score_lr <= 0:
         raise ValueError(f"--score-lr must be positive, got {args.score_lr:g}")
     score_lr = args.score_lr or profile.score_learning_rate

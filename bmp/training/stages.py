@@ -27,6 +27,7 @@ from transformers import TrainingArguments
 from bmp.models import load_saved, load_tokenizer
 from bmp.packing.pack import ALIGN_FFN
 from bmp.profiles import Profile, get_profile
+from bmp.results.run_id import RunId
 from bmp.squad import SquadSplits, load_squad
 from bmp.training.control import control_run
 from bmp.training.distill import Distillation
@@ -83,7 +84,9 @@ def prune(teacher, data=None, *, preset: str = "hybrid", lam: float | None = Non
     lam = profile.prune_lambda if lam is None else lam
     recipe = recipe_for(preset, lam, lam_ffn, score_lr or profile.score_learning_rate,
                         distillation=distillation or Distillation(), target=target)
-    output_dir = output_dir or f"runs/{preset}-{target.name() if target else f'lam{lam:g}'}"
+    run_id = RunId(preset, None if target else lam, None if target else lam_ffn,
+                   target=target.as_pair() if target else None, profile=profile.name)
+    output_dir = output_dir or f"runs/{run_id.name}"
     return prune_run(teacher, recipe, profile, output_dir, data=data, name=name, distill=distill, args=args,
                      overwrite=overwrite, max_seq_length=max_seq_length, doc_stride=doc_stride)
 

@@ -54,9 +54,9 @@ class Target:
     def __str__(self) -> str:
         return f"target_density={self.density:g}" if self.density is not None else f"target_speedup={self.speedup:g}"
 
-    def name(self) -> str:
-        """For run folders: ``density0.3`` or ``speedup2.5``."""
-        return f"density{self.density:g}" if self.density is not None else f"speedup{self.speedup:g}"
+    def as_pair(self) -> tuple[str, float]:
+        """``("density", 0.3)`` or ``("speedup", 2.5)``: how :class:`bmp.results.run_id.RunId` names it."""
+        return ("density", self.density) if self.density is not None else ("speedup", self.speedup)
 
 
 def density_cost(config) -> CostModel:
