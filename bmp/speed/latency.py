@@ -133,11 +133,12 @@ def shaped_model(config, shape: Shape, seed: int = 0) -> torch.nn.Module:
         return packed_class(packed_config).eval()
 
 
-def calibrate(config, *, shapes: int = 8, repeats: int = 5, warmup: int = 1, setting: SpeedSetting = CPU_SETTING,
+def calibrate(config, *, shapes: int = 8, repeats: int = 7, warmup: int = 1, setting: SpeedSetting = CPU_SETTING,
               align_ffn: int = 8, seed: int = 0) -> LatencyModel:
     """Time ``shapes`` random packed shapes of ``config``'s architecture (plus five anchors, the dense shape first)
     on this machine's CPU at ``setting``, and fit the latency model. Seconds on a small model; on the embedded
-    model (6 x 384) about half a minute on 2 shared cores."""
+    model (6 x 384) a minute or two on 2 shared cores. A busy machine makes a poor fit: the record keeps each shape's
+    time and the fit's error (``rel_rms``), so a bad calibration shows."""
     if shapes < 1 or repeats < 1:
         raise ValueError(f"calibrating needs at least one random shape (to check the fit) and one repeat, got "
                          f"shapes={shapes}, repeats={repeats}")
