@@ -17,6 +17,11 @@ blocks are. So a size or speed target is met by choosing *units*, never loose bl
   shape is exactly the selection;
 - the best head is always kept: a model without attention can't relate the question to the context.
 
+Why a top-k and not a Lagrangian on the expected size (CoFi): on a short probe on the course data (same target,
+schedule and steps) the Lagrangian scored the same within noise, but it trailed the scheduled size all the way and
+ended above the budget, so a final projection was needed anyway, and it adds two knobs (its multipliers' learning
+rate, a temperature on the expected size). The top-k meets the schedule at every step by construction.
+
 What a shape costs is a :class:`CostModel`: linear parameters (exact, so the fill rate follows) or seconds (a
 latency model fitted on this machine, :mod:`bmp.speed.latency`).
 """
