@@ -49,6 +49,7 @@ from IPython.display import display
 
 from bmp import live_pruning_widget
 from bmp.course import course_setup, ensure_teacher, output_dir, save_figure, solution, time_banner
+from bmp.course.landing import land
 from bmp.models import load_saved
 from bmp.profiles import REPO_ROOT
 from bmp.pruning.kept import kept_report
@@ -62,6 +63,7 @@ from bmp.training.distill import kd_loss, qa_distillation_loss
 from bmp.training.evaluation import evaluate_qa
 from bmp.training.prune import prune_run, recipe_for
 from bmp.training.skeleton import training_arguments
+from bmp.training.target import Target
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")
@@ -571,6 +573,29 @@ live = live_pruning_widget(result.output_dir, TEACHER, data, tokenizer, subset=L
 display(live)
 live.slider.value = min(0.3, live.slider.max)  # what moving it does, for headless runs
 live.method.value = "topk"
+
+# %% [markdown]
+# ## Or name a target instead of a λ
+#
+# A λ sets how hard the scores are pulled; how small the model ends up is found afterwards, and it moves with the
+# score learning rate and the number of steps too. A target names the end instead:
+# `python -m bmp prune --target-speedup 2.5` (or `bmp.prune(..., target_speedup=2.5)`) keeps, at every step, the
+# best-scored heads and FFN neurons that fit a budget, the budget shrinking on the same cubic schedule, and at its
+# last step the budget exactly. A head counts as gone only when all its blocks are, since that is what packing
+# removes. A size (`--target-density`) is counted in linear weights; a speed in seconds, by a latency model: a few
+# packed shapes timed on this machine at the recorded setting and fitted layer by layer.
+#
+# Below is that last step applied to *this* run's learned scores, without training again: ask for a speed, and
+# compare what the latency model predicted with what the packed model measures against the teacher. The F1 is
+# before any filling, and the scores were learned under λ, not under the budget: a target run trains toward it.
+
+# %%
+TARGET_SPEEDUP = 2.5  # try 1.5 or 4: a target beyond what this model can pack to is refused, naming the limit
+try:
+    landing = land(live.run, Target(speedup=TARGET_SPEEDUP))
+    print(landing)
+except ValueError as err:
+    print(f"refused: {err}")
 
 # %% [markdown]
 # ## Other recorded pruning runs

@@ -93,3 +93,11 @@ for run in 2 3; do
 done
 "$PY" -m bmp summary
 "$PY" -m bmp.bench pareto
+# 13. a target instead of a lambda: hybrid pruned to 2.5x and 4x at the timing setting (a latency model is timed
+#     first, 1-2 minutes, and recorded with the run), filled, then timed with every other model
+"$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" hybrid:speedup=2.5 hybrid:speedup=4
+for run in 1 2 3; do
+  "$PY" -m bmp.bench timing --device cpu --repeats 10 --record --run "$run"
+done
+"$PY" -m bmp summary
+"$PY" -m bmp.bench pareto

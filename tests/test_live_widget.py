@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from bmp.course.remask import eval_subset, load_live_run, remask_report
 from bmp.course.tiny_run import make_tiny_run
@@ -131,3 +132,19 @@ def test_bmp_exports_the_widgets_without_importing_them_early():
             "assert tradeoff_widget.__module__ == 'bmp.course.widgets'; "
             "assert {'live_pruning_widget', 'tradeoff_widget'} <= set(bmp.__all__)")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+
+def test_a_target_lands_on_the_runs_scores_and_leaves_the_run_alone(run):
+    """The target form of notebook 05: a size asked for is the size packed (the budget counts what packing
+    removes), the run's own masks are untouched, and an unreachable target is refused naming the limit."""
+    from bmp.course.landing import land
+    from bmp.training.target import Target
+
+    before = [m.detach().clone() for m in run.model.parameters()]
+    landing = land(run, Target(density=0.6))
+    assert landing.fill_rate == pytest.approx(landing.predicted_fill_rate, abs=1e-3)
+    assert abs(landing.fill_rate - 0.6) <= 0.1 and landing.measured_speedup > 0 and landing.questions == 24
+    assert "asked a fill rate of 0.6" in str(landing)
+    assert all(torch.equal(a, b) for a, b in zip(before, run.model.parameters()))
+    with pytest.raises(ValueError, match="below the smallest model"):
+        land(run, Target(density=0.001))
