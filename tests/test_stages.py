@@ -115,7 +115,8 @@ def test_cli_journey_with_the_users_files(user_files, cli_env):
                "--learning-rate", "5e-4", *files, cwd=work, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     done = cli("prune", "--teacher", "teacher/final", "--lam", "200", "--score-lr", "1", "--max-steps", "4",
-               "--output", "pruned", "--max-seq-length", "96", "--doc-stride", "32", *files, cwd=work, env=env)
+               "--eval-steps", "2", "--output", "pruned", "--max-seq-length", "96", "--doc-stride", "32", *files,
+               cwd=work, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     done = cli("finalize", "--pruned", "pruned/final", "--teacher", "teacher/final", "--max-steps", "2",
                "--max-seq-length", "96", "--doc-stride", "32", *files, cwd=work, env=env)
@@ -127,6 +128,7 @@ def test_cli_journey_with_the_users_files(user_files, cli_env):
         assert record["metrics"]["eval_questions"] == 16
         assert "my train questions.jsonl" in record["provenance"]["data_split"]
     assert records["pruned"]["metrics"]["train_steps"] == 4
+    assert [p["step"] for p in records["pruned"]["metrics"]["validation_steps"]] == [2, 4]  # --eval-steps 2
     card = (work / "pruned" / "filled" / "README.md").read_text()
     assert card.startswith("---") and "hybrid" in card
 
@@ -187,3 +189,15 @@ def test_two_processes_write_once(user_files, tmp_path):
     scores = bmp.evaluate(folder, bmp.load_squad(train=train, validation=dev).validation, max_seq_length=128,
                           doc_stride=48)
     assert scores["f1"] == pytest.approx(filled["metrics"]["f1"], abs=1e-6)
+
+
+def test_records_of_an_installed_bmp_go_to_the_working_directory(tmp_path, monkeypatch):
+    """Installed from a wheel, bmp's root is site-packages: records go to ./outputs/results, never in there."""
+    from bmp.results import records
+
+    monkeypatch.delenv("BMP_RESULTS_DIR", raising=False)
+    monkeypatch.setattr(records, "REPO_ROOT", tmp_path / "site-packages")
+    monkeypatch.chdir(tmp_path)
+    assert records.results_dir() == tmp_path / "outputs" / "results"
+    monkeypatch.setenv("BMP_RESULTS_DIR", str(tmp_path / "mine"))
+    assert records.results_dir() == tmp_path / "mine"

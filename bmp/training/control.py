@@ -13,7 +13,7 @@ from transformers import TrainingArguments
 
 from bmp.profiles import SEED, Profile, get_profile
 from bmp.results.run_id import with_seed
-from bmp.training.evaluation import evaluate_both
+from bmp.training.evaluation import evaluate_both, step_points
 from bmp.training.flags import add_data_flags, add_run_flags, add_training_flags, data_from, trainer_overrides
 from bmp.training.skeleton import RunResult, distil_train, open_teacher, qa_data, record_run, written
 
@@ -38,7 +38,7 @@ def control_run(teacher, profile: Profile | None = None, output_dir=None, data=N
     metrics, path = {}, None
     if trainer.args.should_save:
         metrics = {**evaluate_both(model, data, teacher.tokenizer), "train_s": round(train_s, 1),
-                   "train_steps": trainer.state.global_step, "epochs": epochs}
+                   "train_steps": trainer.state.global_step, "epochs": epochs, **step_points(trainer.state)}
         path = record_run(name, "control", metrics, profile, data, seed=seed, teacher=teacher.folder,
                           output_dir=final, epochs=epochs)
     return RunResult(model, metrics, final, path)

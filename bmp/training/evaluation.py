@@ -140,23 +140,42 @@ def evaluate_both(model, data: QAData, tokenizer) -> dict:
 
 
 class ValidationCurve(TrainerCallback):
-    """Validation F1 at the end of every epoch: the curve that says when more training stops paying."""
+    """Validation F1 at the end of every epoch (``at_epochs``: the curve that says when more training stops paying)
+    and every ``args.eval_steps`` steps when the run's arguments set it (``--eval-steps``; the trainer's own
+    evaluation stays off: bmp scores answers, not a loss). Points are kept in the log history, so a resume keeps
+    the curve."""
 
-    def __init__(self, data: QAData, tokenizer):
-        self.data, self.tokenizer = data, tokenizer
+    def __init__(self, data: QAData, tokenizer, *, at_epochs: bool = True):
+        self.data, self.tokenizer, self.at_epochs = data, tokenizer, at_epochs
+
+    def _point(self, state, model, key: str) -> None:
+        if self.data.validation_features is None or model is None:
+            return
+        scores = evaluate_qa(model, self.data, self.tokenizer, split="validation")
+        state.log_history.append({"epoch": state.epoch, "step": state.global_step, key: scores["f1"]})
 
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
-        if self.data.validation_features is None or model is None:
-            return control
-        scores = evaluate_qa(model, self.data, self.tokenizer, split="validation")
-        state.log_history.append({"epoch": state.epoch, "step": state.global_step,
-                                  "validation_f1": scores["f1"]})  # saved in checkpoints: a resume keeps the curve
+        if self.at_epochs:
+            self._point(state, model, "validation_f1")
+        return control
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if args.eval_steps and state.global_step % int(args.eval_steps) == 0:
+            self._point(state, model, "validation_f1_at_step")
         return control
 
     def curve(self, state) -> list[dict]:
         """Every epoch's point, including those evaluated before a resume (read back from the log history)."""
         return [{"epoch": round(h["epoch"], 3), "step": h["step"], "validation_f1": round(h["validation_f1"], 2)}
                 for h in state.log_history if "validation_f1" in h]
+
+
+
+def step_points(state) -> dict:
+    """``{"validation_steps": [...]}`` for a run's metrics when ``--eval-steps`` took points, else ``{}``."""
+    points = [{"step": h["step"], "validation_f1": round(h["validation_f1_at_step"], 2)}
+              for h in state.log_history if "validation_f1_at_step" in h]
+    return {"validation_steps": points} if points else {}
 
 
 def converged(curve: list[dict]) -> bool | None:

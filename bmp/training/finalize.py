@@ -23,6 +23,7 @@ from bmp.packing.saving import save_packed
 from bmp.profiles import SEED, Profile, get_profile
 from bmp.results.records import repo_relative
 from bmp.training.distill import Distillation
+from bmp.training.evaluation import step_points
 from bmp.training.flags import add_data_flags, add_training_flags, data_from, sequence_from, trainer_overrides
 from bmp.training.skeleton import (
     RunResult,
@@ -76,13 +77,14 @@ def finalize_run(pruned, teacher, profile: Profile | None = None, output_dir=Non
     packed = pack(pruned_model, align_ffn=align_ffn)
     stages = [("packed", packed, 0.0)] if record_packed else []
     # the arguments that know the process topology (torchrun): the fill's, else the profile's for this folder
+    fill_points = {}
     writer = args or run_arguments(profile, output_dir, None, default_epochs=profile.epochs, default_lr=1.0)
     if do_fill:
         start = time.perf_counter()
         filled, trainer = fill(copy.deepcopy(packed), teacher, profile, output_dir / "fill", data, args=args,
                                overwrite=overwrite, **fill_overrides)
         stages.append(("filled", filled, time.perf_counter() - start))
-        writer = trainer.args
+        writer, fill_points = trainer.args, step_points(trainer.state)
     made = run_settings(pruned_dir.parent) or {}  # how the pruned run was made, when it says
     pruning = {"preset": made.get("preset"), **made["recipe"]} if made.get("recipe") else None
     results = []
@@ -97,7 +99,7 @@ def finalize_run(pruned, teacher, profile: Profile | None = None, output_dir=Non
         if writer.should_save:  # one process times, records and writes the model card
             teacher_dir = teacher_dir or teacher.saved_folder(output_dir / "teacher")
             metrics = {**model_metrics(model, folder, teacher_dir, data, teacher.tokenizer),
-                       "train_s": round(train_s, 1)}
+                       "train_s": round(train_s, 1), **(fill_points if kind == "filled" else {})}
             path = record_run(f"{name}-{kind}", kind, metrics, profile, data, seed=fill_overrides.get("seed", SEED),
                               base_model=base_model, pruned=pruned_dir, teacher=teacher.folder,
                               align_ffn=align_ffn, output_dir=Path(folder),

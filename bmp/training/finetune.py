@@ -14,7 +14,7 @@ from bmp.models import load_base, load_profile_model
 from bmp.profiles import SEED, Profile, get_profile
 from bmp.results.records import provenance, record, repo_relative
 from bmp.squad import train_collator
-from bmp.training.evaluation import ValidationCurve, converged, evaluate_both, fast_bf16
+from bmp.training.evaluation import ValidationCurve, converged, evaluate_both, fast_bf16, step_points
 from bmp.training.flags import add_data_flags, add_training_flags, data_from, sequence_from, trainer_overrides
 from bmp.training.skeleton import RunResult, claim_folder, data_fingerprint, qa_data, run_arguments, written
 
@@ -50,7 +50,8 @@ def finetune_dense(profile: Profile | None = None, model_name: str | None = None
     if args.should_save:  # one process evaluates and records
         metrics = {**evaluate_both(model, data, tokenizer), "train_s": round(train_s, 1),
                    "train_windows": len(data.train_features), "train_steps": trainer.state.global_step,
-                   "epochs": args.num_train_epochs, "validation_curve": points, "converged": converged(points)}
+                   "epochs": args.num_train_epochs, "validation_curve": points, "converged": converged(points),
+                   **step_points(trainer.state)}
         path = record(record_name or f"dense-{profile.name}", "dense", metrics,
                       provenance(base_model=str(model_name), data_split=data.splits.description,
                                  profile=profile.name, seed=args.seed),

@@ -13,7 +13,8 @@ from bmp.profiles import SEED
 # flag -> TrainingArguments field, for the settings passed straight to the trainer
 TRAINER_FLAGS = {"batch_size": "per_device_train_batch_size", "learning_rate": "learning_rate",
                  "gradient_accumulation_steps": "gradient_accumulation_steps", "max_steps": "max_steps",
-                 "save_steps": "save_steps", "bf16": "bf16", "fp16": "fp16", "epochs": "num_train_epochs"}
+                 "save_steps": "save_steps", "eval_steps": "eval_steps", "bf16": "bf16", "fp16": "fp16",
+                 "epochs": "num_train_epochs"}
 
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +46,8 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--epochs", type=float, default=None)
     group.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
     group.add_argument("--save-steps", type=int, default=None, help="a checkpoint every this many steps")
+    group.add_argument("--eval-steps", type=int, default=None, help="validation F1 every this many steps, "
+                       "recorded as the run's validation_steps")
     precision = group.add_mutually_exclusive_group()
     precision.add_argument("--bf16", action="store_true", default=None, help="bf16 mixed precision")
     precision.add_argument("--fp16", action="store_true", default=None, help="fp16 mixed precision (GPU)")
@@ -66,7 +69,8 @@ def trainer_overrides(args: argparse.Namespace) -> dict:
     """The training flags that were given, as ``TrainingArguments`` fields (the profile fills in the rest)."""
     overrides = {field: getattr(args, flag) for flag, field in TRAINER_FLAGS.items()
                  if getattr(args, flag, None) is not None}
-    for flag in ("batch_size", "gradient_accumulation_steps", "max_steps", "save_steps", "max_seq_length"):
+    for flag in ("batch_size", "gradient_accumulation_steps", "max_steps", "save_steps", "eval_steps",
+                 "max_seq_length"):
         value = getattr(args, flag, None)
         if value is not None and value <= 0:
             raise ValueError(f"--{flag.replace('_', '-')} must be positive, got {value}")

@@ -32,7 +32,7 @@ from bmp.pruning.regularization import Regularization
 from bmp.results.run_id import RunId
 from bmp.squad import train_collator
 from bmp.training.distill import Distillation
-from bmp.training.evaluation import evaluate_both
+from bmp.training.evaluation import ValidationCurve, evaluate_both, step_points
 from bmp.training.flags import add_data_flags, add_training_flags, data_from, sequence_from, trainer_overrides
 from bmp.training.skeleton import (
     RunResult,
@@ -79,7 +79,8 @@ def prune_run(teacher, recipe: PruningRecipe, profile: Profile | None = None, ou
                 save_latency(output_dir, target_plan.latency)  # a resumed run reuses it
     trainer = PruningTrainer(model=student, args=args, train_dataset=data.train_features,
                              data_collator=train_collator(teacher.tokenizer), processing_class=teacher.tokenizer,
-                             recipe=recipe, teacher=teacher.model if distill else None, target_plan=target_plan)
+                             recipe=recipe, teacher=teacher.model if distill else None, target_plan=target_plan,
+                             callbacks=[ValidationCurve(data, teacher.tokenizer, at_epochs=False)])
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
     train_s = time.perf_counter() - start
@@ -95,7 +96,7 @@ def prune_run(teacher, recipe: PruningRecipe, profile: Profile | None = None, ou
     if args.should_save:  # one process evaluates and records
         metrics = {**evaluate_both(baked, data, teacher.tokenizer), **kept_report(baked).to_dict(),
                    "train_s": round(train_s, 1), "train_steps": trainer.state.global_step,
-                   "epochs": args.num_train_epochs}
+                   "epochs": args.num_train_epochs, **step_points(trainer.state)}
         extra = {}
         if target_plan is not None:
             metrics.update(target_plan.predicted(trainer.final_shape, baked.config))

@@ -30,7 +30,7 @@ from bmp.speed.fresh import fresh_speedup
 from bmp.squad import SquadSplits, load_squad, splits_for_profile, train_collator
 from bmp.training.checkpoints import resume_point
 from bmp.training.distill import Distillation
-from bmp.training.evaluation import QAData, evaluate_both, fast_bf16, prepare_data
+from bmp.training.evaluation import QAData, ValidationCurve, evaluate_both, fast_bf16, prepare_data
 from bmp.training.trainer import DistillationTrainer
 
 SETTINGS_FILE = "run_settings.json"  # what a run folder's checkpoints were made with; resume checks it
@@ -229,7 +229,8 @@ def distil_train(student: nn.Module, teacher: Teacher, data: QAData, profile: Pr
                           overwrite=overwrite)
     trainer = DistillationTrainer(model=student, args=args, train_dataset=data.train_features,
                                   data_collator=train_collator(teacher.tokenizer), processing_class=teacher.tokenizer,
-                                  teacher=teacher.model, distillation=distillation or Distillation())
+                                  teacher=teacher.model, distillation=distillation or Distillation(),
+                                  callbacks=[ValidationCurve(data, teacher.tokenizer, at_epochs=False)])
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
     return trainer, time.perf_counter() - start
