@@ -101,3 +101,39 @@ for run in 1 2 3; do
 done
 "$PY" -m bmp summary
 "$PY" -m bmp.bench pareto
+# 14. what the results issue asks next, most needed first (each judged on validation F1 at equal speed):
+#     third seeds of the control and of both headline points
+step "control-$PROFILE-s44" control --teacher "$TEACHER" --profile "$PROFILE" --seed 44
+"$PY" -m bmp sweep --teacher "$TEACHER" --profile "$PROFILE" --best 2.5 4 --seed 44
+#     the DistilBERT recipe as published: every other layer, logits and hidden states (cosine) distilled
+step "distil-3L-cos-$PROFILE" layer-drop --teacher "$TEACHER" --profile "$PROFILE" --keep 3 \
+  --hidden-distill 1 --hidden-loss cosine --name "distil-3L-cos-$PROFILE" --output "runs/distil-3L-cos-$PROFILE"
+#     a longer fill (3 epochs) at both headline points, against a control trained as long (1 + 3 epochs)
+step "control-$PROFILE-4ep" control --teacher "$TEACHER" --profile "$PROFILE" --epochs 4 \
+  --name "control-$PROFILE-4ep" --output "runs/control-$PROFILE-4ep"
+for point in 120-ffn240 240-ffn480; do
+  run="hybrid-lam$point-$PROFILE"
+  step "$run-fill3-filled" finalize --pruned "runs/$run/final" --teacher "$TEACHER" --profile "$PROFILE" \
+    --epochs 3 --output "runs/$run-fill3" --name "$run-fill3" --fill-only
+done
+#     hidden-state distillation (CoFi's layer-wise MSE) in pruning and filling, with the FFN pulled 4x as hard
+for lam in 120 240; do
+  run="hidden-hybrid-lam$lam-ffn$((lam * 4))-$PROFILE"
+  have "$run" || "$PY" -m bmp prune --teacher "$TEACHER" --profile "$PROFILE" --preset hybrid --lam "$lam" \
+    --lam-ffn "$((lam * 4))" --hidden-distill 1 --output "runs/$run" --name "$run"
+  step "$run-filled" finalize --pruned "runs/$run/final" --teacher "$TEACHER" --profile "$PROFILE" \
+    --hidden-distill 1 --output "runs/$run" --name "$run"
+done
+#     a stronger teacher: prune and fill from the control (better on validation), against its own control
+for point in 120/240 240/480; do
+  lam=${point%/*} ffn=${point#*/} run="strong-hybrid-lam${point%/*}-ffn${point#*/}-$PROFILE"
+  have "$run" || "$PY" -m bmp prune --teacher "runs/control-$PROFILE/final" --profile "$PROFILE" --preset hybrid \
+    --lam "$lam" --lam-ffn "$ffn" --output "runs/$run" --name "$run"
+  step "$run-filled" finalize --pruned "runs/$run/final" --teacher "runs/control-$PROFILE/final" \
+    --profile "$PROFILE" --output "runs/$run" --name "$run"
+done
+step "control-of-control-$PROFILE" control --teacher "runs/control-$PROFILE/final" --profile "$PROFILE" \
+  --name "control-of-control-$PROFILE" --output "runs/control-of-control-$PROFILE"
+"$PY" -m bmp.bench timing --device cpu --repeats 10 --record
+"$PY" -m bmp summary
+"$PY" -m bmp.bench pareto

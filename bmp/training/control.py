@@ -7,20 +7,30 @@ compared with ``max(teacher, control)``, never with the teacher alone.
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from pathlib import Path
 
 from transformers import TrainingArguments
 
 from bmp.profiles import SEED, Profile, get_profile
 from bmp.results.run_id import with_seed
+from bmp.training.distill import Distillation
 from bmp.training.evaluation import evaluate_both, step_points
-from bmp.training.flags import add_data_flags, add_run_flags, add_training_flags, data_from, trainer_overrides
+from bmp.training.flags import (
+    add_data_flags,
+    add_hidden_flags,
+    add_run_flags,
+    add_training_flags,
+    data_from,
+    hidden_from,
+    trainer_overrides,
+)
 from bmp.training.skeleton import RunResult, distil_train, open_teacher, qa_data, record_run, written
 
 
 def control_run(teacher, profile: Profile | None = None, output_dir=None, data=None, epochs: float | None = None,
                 name: str | None = None, seed: int = SEED, args: TrainingArguments | None = None,
-                overwrite: bool = False, **train_overrides) -> RunResult:
+                overwrite: bool = False, distillation: Distillation | None = None, **train_overrides) -> RunResult:
     """Distil the teacher into a copy of itself for ``epochs`` (default: the profile's prune + fill epochs, at the
     pruning learning rate, as prune and fill train); save, evaluate and record it as kind ``control``."""
     profile = profile or get_profile()
@@ -31,7 +41,9 @@ def control_run(teacher, profile: Profile | None = None, output_dir=None, data=N
     epochs = epochs or profile.prune_epochs + profile.epochs
     trainer, train_s = distil_train(teacher.copy(), teacher, data, profile, output_dir, epochs=epochs,
                                     default_lr=profile.prune_learning_rate, args=args, overwrite=overwrite,
-                                    settings={"kind": "control", "teacher": str(teacher.folder)}, seed=seed,
+                                    distillation=distillation, seed=seed,
+                                    settings={"kind": "control", "teacher": str(teacher.folder),
+                                              "distillation": asdict(distillation or Distillation())},
                                     **train_overrides)
     final = output_dir / "final"
     model = written(trainer.args, final, lambda folder: trainer.save_model(str(folder)))
@@ -40,20 +52,22 @@ def control_run(teacher, profile: Profile | None = None, output_dir=None, data=N
         metrics = {**evaluate_both(model, data, teacher.tokenizer), "train_s": round(train_s, 1),
                    "train_steps": trainer.state.global_step, "epochs": epochs, **step_points(trainer.state)}
         path = record_run(name, "control", metrics, profile, data, seed=seed, teacher=teacher.folder,
-                          output_dir=final, epochs=epochs)
+                          output_dir=final, epochs=epochs, distillation=asdict(distillation or Distillation()))
     return RunResult(model, metrics, final, path)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bmp control", description=__doc__.splitlines()[0])
     add_run_flags(parser)
+    add_hidden_flags(parser)
     add_data_flags(parser)
     add_training_flags(parser)
     args = parser.parse_args(argv)
+    distillation = Distillation(**hidden_from(args))
     overrides = trainer_overrides(args)
     print(control_run(args.teacher, get_profile(args.profile), args.output, data=data_from(args),
                       epochs=overrides.pop("num_train_epochs", None), name=args.name, seed=args.seed,
-                      overwrite=args.overwrite, **overrides))
+                      overwrite=args.overwrite, distillation=distillation, **overrides))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import copy
 import time
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 from transformers import TrainingArguments
@@ -24,7 +24,15 @@ from bmp.profiles import SEED, Profile, get_profile
 from bmp.results.records import repo_relative
 from bmp.training.distill import Distillation
 from bmp.training.evaluation import step_points
-from bmp.training.flags import add_data_flags, add_training_flags, data_from, sequence_from, trainer_overrides
+from bmp.training.flags import (
+    add_data_flags,
+    add_hidden_flags,
+    add_training_flags,
+    data_from,
+    hidden_from,
+    sequence_from,
+    trainer_overrides,
+)
 from bmp.training.skeleton import (
     RunResult,
     distil_train,
@@ -103,7 +111,8 @@ def finalize_run(pruned, teacher, profile: Profile | None = None, output_dir=Non
             path = record_run(f"{name}-{kind}", kind, metrics, profile, data, seed=fill_overrides.get("seed", SEED),
                               base_model=base_model, pruned=pruned_dir, teacher=teacher.folder,
                               align_ffn=align_ffn, output_dir=Path(folder),
-                              **{key: value for key, value in fill_overrides.items() if key != "seed"})
+                              **{key: asdict(value) if is_dataclass(value) else value
+                                 for key, value in fill_overrides.items() if key != "seed"})
             write_card(folder, recipe, metrics, path)
         results.append(RunResult(model, metrics, folder, path))
     return results
@@ -130,12 +139,15 @@ def main(argv=None) -> None:
     parser.add_argument("--name", default=None, help="record name prefix (default: the run folder's name)")
     parser.add_argument("--fill-only", action="store_true", help="don't record the packed model again")
     parser.add_argument("--seed", type=int, default=SEED)
+    add_hidden_flags(parser)
     add_data_flags(parser)
     add_training_flags(parser)
     args = parser.parse_args(argv)
     overrides = trainer_overrides(args)
     epochs = overrides.pop("num_train_epochs", None)
-    overrides = {"seed": args.seed, **({"epochs": epochs} if epochs else {}), **overrides}
+    hidden = hidden_from(args)
+    overrides = {"seed": args.seed, **({"epochs": epochs} if epochs else {}),
+                 **({"distillation": Distillation(**hidden)} if hidden else {}), **overrides}
     for result in finalize_run(args.pruned, args.teacher, get_profile(args.profile), output_dir=args.output,
                                data=data_from(args), do_fill=not args.no_fill, align_ffn=args.align_ffn,
                                name=args.name, record_packed=not args.fill_only, overwrite=args.overwrite,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from bmp.profiles import SEED
+from bmp.training.distill import HIDDEN_LOSSES
 
 # flag -> TrainingArguments field, for the settings passed straight to the trainer
 TRAINER_FLAGS = {"batch_size": "per_device_train_batch_size", "learning_rate": "learning_rate",
@@ -55,6 +56,24 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
                        help="start afresh in an --output folder that holds another run's checkpoints")
 
 
+def add_hidden_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("hidden-state distillation (default: off, logits only)")
+    group.add_argument("--hidden-distill", type=float, default=None, metavar="W",
+                       help="add W times a layer-wise loss between the student's and the teacher's hidden states")
+    group.add_argument("--hidden-loss", choices=HIDDEN_LOSSES, default=None,
+                       help="mse (as CoFi, the default) or cosine (as DistilBERT)")
+
+
+def hidden_from(args: argparse.Namespace) -> dict:
+    """The hidden-state distillation the flags ask for, as :class:`~bmp.training.distill.Distillation` fields."""
+    if args.hidden_distill is None:
+        if args.hidden_loss is not None:
+            raise ValueError("--hidden-loss only matters with --hidden-distill W: add a weight, e.g. "
+                             "--hidden-distill 1")
+        return {}
+    return {"hidden": args.hidden_distill, **({"hidden_loss": args.hidden_loss} if args.hidden_loss else {})}
+
+
 def data_from(args: argparse.Namespace):
     """The data the flags name, for :func:`bmp.training.skeleton.splits_of` (None: the profile's)."""
     files = {split: getattr(args, f"{split}_file", None) for split in ("train", "validation", "eval")}
@@ -86,5 +105,5 @@ def sequence_from(args: argparse.Namespace) -> dict:
     return {"max_seq_length": getattr(args, "max_seq_length", None), "doc_stride": getattr(args, "doc_stride", None)}
 
 
-__all__ = ["TRAINER_FLAGS", "add_data_flags", "add_run_flags", "add_training_flags", "data_from", "sequence_from",
-           "trainer_overrides"]
+__all__ = ["TRAINER_FLAGS", "add_data_flags", "add_hidden_flags", "add_run_flags", "add_training_flags", "data_from",
+           "hidden_from", "sequence_from", "trainer_overrides"]

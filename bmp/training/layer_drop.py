@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from torch import nn
@@ -17,7 +18,16 @@ from transformers import TrainingArguments
 from bmp.profiles import SEED, Profile, get_profile
 from bmp.pruning.anatomy import anatomy_of, base_model, encoder_layers, layer_list, walk
 from bmp.results.run_id import with_seed
-from bmp.training.flags import add_data_flags, add_run_flags, add_training_flags, data_from, trainer_overrides
+from bmp.training.distill import Distillation
+from bmp.training.flags import (
+    add_data_flags,
+    add_hidden_flags,
+    add_run_flags,
+    add_training_flags,
+    data_from,
+    hidden_from,
+    trainer_overrides,
+)
 from bmp.training.skeleton import (
     RunResult,
     distil_train,
@@ -57,20 +67,22 @@ def every_other(num_layers: int, keep: int) -> list[int]:
 def layer_drop_run(teacher, layers: list[int], profile: Profile | None = None, output_dir=None, data=None,
                    epochs: float | None = None, name: str | None = None, base_model_name: str | None = None,
                    seed: int = SEED, args: TrainingArguments | None = None, overwrite: bool = False,
-                   **train_overrides) -> RunResult:
+                   distillation: Distillation | None = None, **train_overrides) -> RunResult:
     """Fine-tune the layer-dropped teacher with distillation for ``epochs`` (default: the pruning pipeline's
-    prune + fill epochs, so both get the same number of steps); record it like a packed model."""
+    prune + fill epochs, so both get the same number of steps); record it like a packed model. With hidden-state
+    distillation (``distillation.hidden > 0``), student layer ``i`` is held to teacher layer ``layers[i]``."""
     profile = profile or get_profile()
     teacher = open_teacher(teacher)
     data = qa_data(data, teacher.tokenizer, profile)
     name = name or with_seed(f"distil-{len(layers)}L-{profile.name}", seed)
     output_dir = Path(output_dir or Path("runs") / name)
     epochs = epochs or profile.prune_epochs + profile.epochs
+    distillation = replace(distillation or Distillation(), layers=tuple(layers))
     trainer, train_s = distil_train(keep_layers(teacher.model, layers), teacher, data, profile, output_dir,
                                     epochs=epochs, default_lr=profile.prune_learning_rate, args=args,
-                                    overwrite=overwrite, seed=seed, **train_overrides,
+                                    overwrite=overwrite, seed=seed, distillation=distillation, **train_overrides,
                                     settings={"kind": "distil-recipe", "teacher": str(teacher.folder),
-                                              "layers": layers})
+                                              "layers": layers, "distillation": asdict(distillation)})
     final = output_dir / "final"
     model = written(trainer.args, final, lambda folder: trainer.save_model(str(folder)))
     metrics, path = {}, None
@@ -79,7 +91,8 @@ def layer_drop_run(teacher, layers: list[int], profile: Profile | None = None, o
         metrics = {**model_metrics(model, final, teacher_dir, data, teacher.tokenizer, teacher.model.config),
                    "train_s": round(train_s, 1), "train_steps": trainer.state.global_step, "layers_kept": layers}
         path = record_run(name, "distil-recipe", metrics, profile, data, seed=seed, base_model=base_model_name,
-                          teacher=teacher.folder, layers=layers, epochs=epochs, output_dir=final)
+                          teacher=teacher.folder, layers=layers, epochs=epochs, output_dir=final,
+                          distillation=asdict(distillation))
     return RunResult(model, metrics, final, path)
 
 
@@ -89,9 +102,11 @@ def main(argv=None) -> None:
     add_run_flags(parser)
     parser.add_argument("--layers", default=None, help="comma-separated layer indices (default: every other)")
     parser.add_argument("--keep", type=int, default=None, help="number of evenly spaced layers to keep")
+    add_hidden_flags(parser)
     add_data_flags(parser)
     add_training_flags(parser)
     args = parser.parse_args(argv)
+    distillation = Distillation(**hidden_from(args))  # checked before the teacher loads
     teacher = open_teacher(args.teacher)
     teacher_layers = teacher.model.config.num_hidden_layers
     if args.layers:
@@ -101,7 +116,7 @@ def main(argv=None) -> None:
     overrides = trainer_overrides(args)
     result = layer_drop_run(teacher, layers, get_profile(args.profile), args.output, data=data_from(args),
                             epochs=overrides.pop("num_train_epochs", None), name=args.name, seed=args.seed,
-                            overwrite=args.overwrite, **overrides)
+                            overwrite=args.overwrite, distillation=distillation, **overrides)
     if result.metrics:
         print(result, {k: result.metrics[k] for k in ("f1", "fill_rate", "cpu_speedup")})
 

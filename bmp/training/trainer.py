@@ -24,7 +24,7 @@ from bmp.pruning.kept import kept_report
 from bmp.pruning.masked import has_masks, score_parameters, set_threshold
 from bmp.pruning.regularization import Regularization, l1_sigmoid
 from bmp.pruning.schedule import CubicSchedule
-from bmp.training.distill import Distillation, check_teacher, qa_distillation_loss
+from bmp.training.distill import Distillation, check_teacher, hidden_state_loss, qa_distillation_loss
 from bmp.training.target import Target, TargetPlan, plan
 
 
@@ -87,14 +87,19 @@ class DistillationTrainer(Trainer):
             self.teacher = teacher.to(self.args.device).eval().requires_grad_(False)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        outputs = model(**inputs)
+        hidden = self.teacher is not None and model.training and self.distillation.hidden > 0
+        outputs = model(**inputs, **({"output_hidden_states": True} if hidden else {}))
         loss = outputs.loss
         if self.teacher is not None and model.training:
             with torch.no_grad():
                 teacher_out = self.teacher(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
-                                           token_type_ids=inputs.get("token_type_ids"))
+                                           token_type_ids=inputs.get("token_type_ids"), output_hidden_states=hidden)
+            mask = inputs.get("attention_mask")
             loss = qa_distillation_loss(outputs.start_logits, outputs.end_logits, teacher_out.start_logits,
-                                        teacher_out.end_logits, loss, self.distillation, inputs.get("attention_mask"))
+                                        teacher_out.end_logits, loss, self.distillation, mask)
+            if hidden:
+                loss = loss + self.distillation.hidden * hidden_state_loss(
+                    outputs.hidden_states, teacher_out.hidden_states, self.distillation, mask)
         return (loss, outputs) if return_outputs else loss
 
 
