@@ -64,6 +64,7 @@ from bmp.training.evaluation import evaluate_qa
 from bmp.training.prune import prune_run, recipe_for
 from bmp.training.skeleton import training_arguments
 from bmp.training.target import Target
+from bmp.training.trainer import ScoreSnapshots
 
 # %% tags=["parameters"]
 PROFILE = os.environ.get("BMP_PROFILE", "course")
@@ -453,8 +454,9 @@ if previous and Path(previous).stat().st_mtime < (TEACHER / "model.safetensors")
           "resumed as it is: delete the folder to prune the current teacher")
 logging_steps = max(1, min(10, total_steps // 25))
 print(time_banner("05_pruning_with_distillation", what=f"pruning for {total_steps} steps is the slow cell"))
+snapshots = ScoreSnapshots(at=(0.1, 0.5, 1.0))  # the scores against the cut at three points of the schedule
 result = prune_run(TEACHER, recipe, profile, RUN_DIR, data=data, name=RUN_NAME, base_model=profile.model,
-                   logging_steps=logging_steps)
+                   logging_steps=logging_steps, callbacks=[snapshots])
 metrics = result.metrics
 print(f"{RUN_NAME}: EM {metrics['exact_match']:.1f}, F1 {metrics['f1']:.1f}, linear density "
       f"{metrics['linear_density']:.3f}, after {metrics['train_steps']} steps")
@@ -573,6 +575,35 @@ live = live_pruning_widget(result.output_dir, TEACHER, data, tokenizer, subset=L
 display(live)
 live.slider.value = min(0.3, live.slider.max)  # what moving it does, for headless runs
 live.method.value = "topk"
+
+# %% [markdown]
+# ## The scores against the cut
+#
+# The masks come from one rule applied to the scores: with the sigmoid threshold, a block is kept while
+# sigmoid(score) is above the threshold in force; TopK would keep the same *share* of every matrix, cutting each at
+# its own quantile instead. Below, every score's sigmoid at three points of the schedule, with the threshold then
+# (solid) and, for comparison, where one global TopK cut keeping as many would fall (dashed). Early on the scores
+# sit in one lump at sigmoid(0) = 0.5, above a threshold near 0; as movement and the L1 pull act, they spread,
+# and the threshold rises into the lower tail.
+
+# %%
+if snapshots.snapshots:
+    fig, axes = plt.subplots(1, len(snapshots.snapshots), figsize=(4.2 * len(snapshots.snapshots), 3.0),
+                             sharey=True)
+    for ax, (step, threshold, values) in zip(np.atleast_1d(axes), snapshots.snapshots):
+        ax.hist(values, bins=60, color="tab:blue", alpha=0.8)
+        kept = float((values > threshold).mean()) if threshold is not None else 1.0
+        ax.axvline(threshold or 0.0, color="black", label=f"threshold {threshold or 0:.3f} keeps {kept:.0%}")
+        ax.axvline(float(np.quantile(values, 1 - kept)), color="tab:red", linestyle="--", label="TopK, same share")
+        ax.set_title(f"step {step} of {total_steps}")
+        ax.set_xlabel("sigmoid(score)")
+        ax.legend(fontsize=7)
+    np.atleast_1d(axes)[0].set_ylabel("scores")
+    save_figure(fig, "05_score_histograms")
+    plt.show()
+else:
+    print(f"no snapshots: the run in {RUN_DIR.relative_to(REPO_ROOT)} resumed past them; delete it to watch the "
+          "scores move")
 
 # %% [markdown]
 # ## Or name a target instead of a λ

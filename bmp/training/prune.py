@@ -60,12 +60,13 @@ from bmp.training.trainer import PruningRecipe, PruningTrainer
 def prune_run(teacher, recipe: PruningRecipe, profile: Profile | None = None, output_dir="runs/pruned",
               data=None, name: str | None = None, distill: bool = True, base_model: str | None = None,
               args: TrainingArguments | None = None, overwrite: bool = False, max_seq_length: int | None = None,
-              doc_stride: int | None = None, **train_overrides) -> RunResult:
+              doc_stride: int | None = None, callbacks=(), **train_overrides) -> RunResult:
     """Prune a copy of the teacher under ``recipe``; save the baked model to ``output_dir/final`` and record it.
 
     ``teacher``: a folder, a :class:`RunResult` or a model (see :func:`bmp.training.skeleton.open_teacher`);
     ``data``: anything :func:`bmp.training.skeleton.splits_of` takes; ``args``: your own ``TrainingArguments``
-    (else the profile's, with ``train_overrides``). A folder holding a run made with other settings is refused
+    (else the profile's, with ``train_overrides``); ``callbacks``: more ``TrainerCallback``s (e.g.
+    :class:`~bmp.training.trainer.ScoreSnapshots`). A folder holding a run made with other settings is refused
     unless ``overwrite``. With ``recipe.target`` the run prunes to that size or speed; the record adds what the
     plan predicted (``predicted_fill_rate``, and ``predicted_speedup`` with the latency model in its config)."""
     profile = profile or get_profile()
@@ -88,7 +89,7 @@ def prune_run(teacher, recipe: PruningRecipe, profile: Profile | None = None, ou
     trainer = PruningTrainer(model=student, args=args, train_dataset=data.train_features,
                              data_collator=train_collator(teacher.tokenizer), processing_class=teacher.tokenizer,
                              recipe=recipe, teacher=teacher.model if distill else None, target_plan=target_plan,
-                             callbacks=[ValidationCurve(data, teacher.tokenizer, at_epochs=False)])
+                             callbacks=[ValidationCurve(data, teacher.tokenizer, at_epochs=False), *callbacks])
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
     train_s = time.perf_counter() - start

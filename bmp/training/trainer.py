@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 
 from bmp.pruning.budget import Shape, UnitBudget
 from bmp.pruning.granularity import PruningConfig
 from bmp.pruning.kept import kept_report
-from bmp.pruning.masked import has_masks, score_parameters, set_threshold
+from bmp.pruning.masked import MaskedLinear, has_masks, score_parameters, set_threshold
 from bmp.pruning.regularization import Regularization, l1_sigmoid
 from bmp.pruning.schedule import CubicSchedule
 from bmp.training.distill import Distillation, check_teacher, hidden_state_loss, qa_distillation_loss
@@ -218,3 +218,23 @@ class PruningTrainer(DistillationTrainer):
                 logs[f"heads_{i}"] = heads
                 logs[f"neurons_{i}"] = neurons
         super().log(logs, start_time)
+
+
+class ScoreSnapshots(TrainerCallback):
+    """Every score's sigmoid, with the threshold in force, at a few points of the schedule (``at``: shares of the
+    steps): how the scores spread against the cut as pruning proceeds. ``snapshots`` holds
+    ``(step, threshold, sigmoid_scores)`` with the scores as one flat numpy array; a resumed run has only the
+    points it trained through."""
+
+    def __init__(self, at: tuple[float, ...] = (0.1, 0.5, 1.0)):
+        if not at or any(not 0 < share <= 1 for share in at):
+            raise ValueError(f"snapshot points are shares of the steps in (0, 1], got {at}")
+        self.at, self.snapshots = tuple(at), []
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        steps = {max(1, round(share * state.max_steps)) for share in self.at}
+        if model is not None and state.global_step in steps:
+            scores = torch.cat([p.detach().float().flatten().cpu() for _, p in score_parameters(model)])
+            threshold = next((float(m.threshold) for m in model.modules() if isinstance(m, MaskedLinear)), None)
+            self.snapshots.append((state.global_step, threshold, torch.sigmoid(scores).numpy()))
+        return control
