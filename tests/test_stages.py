@@ -206,3 +206,13 @@ def test_records_of_an_installed_bmp_go_to_the_working_directory(tmp_path, monke
     assert records.results_dir() == tmp_path / "outputs" / "results"
     monkeypatch.setenv("BMP_RESULTS_DIR", str(tmp_path / "mine"))
     assert records.results_dir() == tmp_path / "mine"
+
+
+def test_a_student_copied_from_a_used_teacher_trains_its_weights():
+    """A trainer freezes its teacher in place; a second run from the same teacher object must still train."""
+    from bmp.training.skeleton import open_teacher
+
+    teacher = open_teacher(bmp.tiny_bert().requires_grad_(False), tokenizer=bmp.load_tokenizer())
+    student = teacher.copy()
+    assert all(p.requires_grad for p in student.parameters()) and student.training
+    assert not any(p.requires_grad for p in teacher.model.parameters())  # the teacher is left as it was

@@ -86,8 +86,9 @@ class Teacher:
     folder: Path | None  # None for a model that lives only in memory: timing it needs a folder, see saved_folder
 
     def copy(self) -> nn.Module:
-        """A trainable copy: students start from the teacher without reading it from disk again."""
-        return copy.deepcopy(self.model).train()
+        """A trainable copy: students start from the teacher without reading it from disk again. A trainer freezes
+        the teacher it distils from, so the copy's weights are made trainable again."""
+        return copy.deepcopy(self.model).train().requires_grad_(True)
 
     def saved_folder(self, scratch: Path) -> Path:
         """The teacher's folder; a teacher given as a model object is saved once under ``scratch`` first (the
