@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 from transformers import TrainerCallback
 
 from bmp.profiles import Profile
+from bmp.results.records import PREDICTIONS_KEY, Predictions
 from bmp.results.teachers import CONVERGED_GAIN
 from bmp.squad import (
     SquadSplits,
@@ -24,6 +25,7 @@ from bmp.squad import (
     tokenize_eval,
     tokenize_train,
 )
+from bmp.squad.metric import question_scores
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -108,9 +110,6 @@ def evaluate_qa(model, data: QAData, tokenizer, batch_size: int = 32, max_answer
     """EM/F1 (official v1.1 rules, 0-100) on the held-out questions (or the validation ones), with their split;
     ``bf16`` as in :func:`predict_logits`. ``predictions`` holds each question's answer and scores
     (:class:`~bmp.results.records.Predictions`, under ``split``): recording the metrics saves them beside the record."""
-    from bmp.results.records import PREDICTIONS_KEY, Predictions
-    from bmp.squad.metric import question_scores
-
     examples, features = data.split(split)
     start = time.perf_counter()
     start_logits, end_logits = predict_logits(model, data, tokenizer, batch_size, split, bf16)
@@ -128,8 +127,6 @@ def evaluate_qa(model, data: QAData, tokenizer, batch_size: int = 32, max_answer
 def evaluate_both(model, data: QAData, tokenizer) -> dict:
     """Held-out EM/F1 (reported) plus ``validation_f1`` / ``validation_exact_match`` (for choosing settings), and
     both splits' per-question ``predictions``."""
-    from bmp.results.records import PREDICTIONS_KEY
-
     metrics = evaluate_qa(model, data, tokenizer)
     if data.validation_features is not None:
         val = evaluate_qa(model, data, tokenizer, split="validation")

@@ -18,10 +18,11 @@ from pathlib import Path
 from transformers import TrainingArguments
 
 from bmp.models import load_saved
+from bmp.packing.card import write_model_card
 from bmp.packing.pack import ALIGN_FFN, pack
 from bmp.packing.saving import save_packed
 from bmp.profiles import SEED, Profile, get_profile
-from bmp.results.records import repo_relative
+from bmp.results.records import repo_relative, teacher_base_model
 from bmp.training.distill import Distillation
 from bmp.training.evaluation import step_points
 from bmp.training.flags import (
@@ -120,9 +121,6 @@ def finalize_run(pruned, teacher, profile: Profile | None = None, output_dir=Non
 
 def write_card(folder: Path, recipe: dict, metrics: dict, record_path) -> None:
     """The model card of a packed or filled folder, from its recipe and the metrics just recorded."""
-    from bmp.packing.card import write_model_card
-    from bmp.results.records import teacher_base_model
-
     base = teacher_base_model(recipe["teacher"]) if recipe.get("teacher") else None
     write_model_card(folder, base_model=base, recipe={**recipe, "record": repo_relative(record_path)
                                                       if record_path else None}, metrics=metrics)

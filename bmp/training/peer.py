@@ -40,6 +40,7 @@ from bmp.packing.saving import save_packed
 from bmp.profiles import SEED, Profile, get_profile
 from bmp.pruning.anatomy import encoder_layers
 from bmp.results.run_id import with_seed
+from bmp.squad import train_collator
 from bmp.training.evaluation import QAData
 from bmp.training.flags import add_data_flags, add_run_flags, add_training_flags, data_from, trainer_overrides
 from bmp.training.peer_plan import (
@@ -308,8 +309,6 @@ def pruned_model(teacher: nn.Module, spec: PeerPruning, folder: Path, tokenizer,
 def training_batches(data: QAData, tokenizer, profile: Profile, count: int) -> list[dict]:
     """The first ``count`` training batches in dataset order (fixed, so the Taylor scores are repeatable)."""
     from torch.utils.data import DataLoader
-
-    from bmp.squad import train_collator
 
     loader = DataLoader(data.train_features, batch_size=profile.batch_size, collate_fn=train_collator(tokenizer))
     return [batch for batch, _ in zip(loader, range(count))]

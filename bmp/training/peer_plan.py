@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from bmp.packing.size import dense_linear_params, linear_params_of_layer
+from bmp.results.records import RESULTS_DIR, load_records, results_dir
 
 SCOPES = ("global", "per-layer")
 FILL_RATE_DIGITS = 3  # --like: a recorded fill rate, rounded so that the run's name stays readable
@@ -130,8 +131,6 @@ def kept_units(scores: torch.Tensor, count: int) -> list[int]:
 def recorded_fill_rate(run: str, directories=None) -> float:
     """The packed fill rate (kept share of the encoder's linear parameters) of the record named ``run``: the budget
     at which the peer is compared with that run. Looks where new records go, then in the tracked data/results."""
-    from bmp.results.records import RESULTS_DIR, load_records, results_dir
-
     directories = directories or list(dict.fromkeys([results_dir(), RESULTS_DIR]))
     for directory in directories:
         for found in load_records(directory):

@@ -15,8 +15,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from bmp.models import load_saved, load_tokenizer
 from bmp.profiles import Profile, get_profile
 from bmp.results.records import PREDICTIONS_KEY, RESULTS_DIR, Predictions, load_records, write_predictions
+from bmp.squad import splits_for_profile, tokenize_eval
+from bmp.training.evaluation import QAData, evaluate_qa
 
 F1_TOLERANCE = 0.05  # F1 points: bf16 autocast on another CPU may move a few answers, another model moves many
 SCORED = {"heldout": ("f1", "exact_match"), "validation": ("validation_f1", "validation_exact_match")}
@@ -60,8 +63,6 @@ def profile_of(record: dict) -> Profile:
 
 def evaluation_data(profile: Profile, tokenizer):
     """The profile's held-out and validation windows (no training windows: re-scoring trains nothing)."""
-    from bmp.squad import splits_for_profile, tokenize_eval
-    from bmp.training.evaluation import QAData
 
     splits = splits_for_profile(profile)
     windows = [None if not questions else tokenize_eval(questions, tokenizer, profile.max_seq_length,
@@ -73,8 +74,6 @@ def evaluation_data(profile: Profile, tokenizer):
 def rescore(folder, record_name: str, records_dir=None) -> Rescored:
     """Evaluate the model saved in ``folder`` as the record ``record_name`` was, check its F1, and save its
     per-question predictions beside the record (raises, writing nothing, when the F1 differs)."""
-    from bmp.models import load_saved, load_tokenizer
-    from bmp.training.evaluation import evaluate_qa
 
     record = find_record(record_name, records_dir)
     metrics = record["metrics"]

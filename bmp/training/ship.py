@@ -19,8 +19,9 @@ from pathlib import Path
 
 import torch
 
+from bmp.models import load_saved, load_tokenizer
 from bmp.profiles import REPO_ROOT, SEED, Profile, get_profile
-from bmp.results.analysis import SHIP_KIND
+from bmp.results.analysis import SHIP_KIND, analyse
 from bmp.results.records import load_records, repo_relative, results_dir
 from bmp.results.tradeoff import RUN_KINDS
 from bmp.training.evaluation import evaluate_qa, prepare_data
@@ -56,7 +57,6 @@ def _run_records(records_dir=None) -> list[dict]:
 def chosen_run(min_speedup: float, records_dir=None, teacher=None) -> Shipped:
     """The run of the setting chosen at ``min_speedup``x or faster (its default-seed run when it has one), among the
     runs distilled from ``teacher`` when it is given."""
-    from bmp.results.analysis import analyse
 
     records = load_records(records_dir)
     if teacher is not None:
@@ -97,7 +97,6 @@ def ship_accuracy(model_dir, profile: Profile | None = None, *, threads: int = 2
     ``run`` (the run record that made the model) and ``seed`` (its seed) go into the record."""
     from bmp.deploy import OrtQAModel, export_onnx, ort_session, quantize_int8
     from bmp.deploy.export import DEFAULT_OPSET
-    from bmp.models import load_saved, load_tokenizer
 
     profile = profile or get_profile()
     model_dir = Path(model_dir)

@@ -22,6 +22,7 @@ from bmp.results.run_id import RunId
 from bmp.training.evaluation import prepare_data
 from bmp.training.finalize import finalize_run
 from bmp.training.prune import prune_run, recipe_for
+from bmp.training.ship import chosen_run
 from bmp.training.target import Target
 
 
@@ -41,7 +42,6 @@ def of_run(name: str, profile: Profile, seed: int) -> RunId:
 def chosen_points(min_speedups, teacher_dir, profile: Profile, seed: int, records_dir=None) -> list[RunId]:
     """The point of the setting chosen at each of ``min_speedups`` x (on validation F1, among ``teacher_dir``'s
     runs, as ``bmp ship --best`` chooses), with ``seed``; a setting chosen twice is listed once."""
-    from bmp.training.ship import chosen_run
 
     points = [of_run(chosen_run(speedup, records_dir, teacher=teacher_dir).run, profile, seed)
               for speedup in min_speedups]
