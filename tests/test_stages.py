@@ -216,3 +216,18 @@ def test_a_student_copied_from_a_used_teacher_trains_its_weights():
     student = teacher.copy()
     assert all(p.requires_grad for p in student.parameters()) and student.training
     assert not any(p.requires_grad for p in teacher.model.parameters())  # the teacher is left as it was
+
+
+def test_the_control_takes_the_users_arguments_and_their_folder(user_files, tmp_path, monkeypatch):
+    """bmp.control with your own TrainingArguments: it trains in their folder, with their seed, recorded as such."""
+    monkeypatch.setenv("BMP_RESULTS_DIR", str(tmp_path / "results"))
+    teacher = tmp_path / "teacher"
+    bmp.tiny_bert().save_pretrained(teacher)
+    bmp.load_tokenizer().save_pretrained(teacher)
+    args = TrainingArguments(str(tmp_path / "my control"), max_steps=1, per_device_train_batch_size=8, seed=7,
+                             report_to=[], use_cpu=True, disable_tqdm=True)
+    train, dev = user_files
+    result = bmp.control(teacher, bmp.load_squad(train=train, validation=dev), args=args, profile="smoke")
+    assert result.output_dir == tmp_path / "my control" / "final"
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*.json")]
+    assert record["provenance"]["seed"] == 7 and record["name"].endswith("-s7")

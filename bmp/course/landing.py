@@ -16,7 +16,7 @@ import warnings
 from dataclasses import dataclass
 
 from bmp.course.remask import LiveRun
-from bmp.packing.pack import pack
+from bmp.packing.pack import ALIGN_FFN, pack
 from bmp.packing.size import size_report
 from bmp.pruning.budget import UnitBudget
 from bmp.speed.latency import LatencyModel
@@ -61,7 +61,7 @@ def land(run: LiveRun, target: Target, latency: LatencyModel | None = None) -> L
     target_plan = plan(target, model, latency=latency)
     shape = UnitBudget(model, target_plan.budget).apply(1.0)  # the last step of a target run: the budget exactly
     predicted = target_plan.predicted(shape, model.config)
-    packed = pack(model)
+    packed = pack(model, align_ffn=ALIGN_FFN)  # as finalize packs: the fill rate it reports
     size = size_report(packed, model.config)
     input_ids, attention_mask = synthetic_batch(run.teacher.config.vocab_size, CPU_SETTING.batch, CPU_SETTING.seq)
     with warnings.catch_warnings():

@@ -23,6 +23,7 @@ from bmp.training.flags import (
     add_training_flags,
     data_from,
     hidden_from,
+    sequence_from,
     trainer_overrides,
 )
 from bmp.training.skeleton import RunResult, distil_train, open_teacher, qa_data, record_run, written
@@ -30,12 +31,14 @@ from bmp.training.skeleton import RunResult, distil_train, open_teacher, qa_data
 
 def control_run(teacher, profile: Profile | None = None, output_dir=None, data=None, epochs: float | None = None,
                 name: str | None = None, seed: int = SEED, args: TrainingArguments | None = None,
-                overwrite: bool = False, distillation: Distillation | None = None, **train_overrides) -> RunResult:
+                overwrite: bool = False, distillation: Distillation | None = None, max_seq_length: int | None = None,
+                doc_stride: int | None = None, **train_overrides) -> RunResult:
     """Distil the teacher into a copy of itself for ``epochs`` (default: the profile's prune + fill epochs, at the
     pruning learning rate, as prune and fill train); save, evaluate and record it as kind ``control``."""
     profile = profile or get_profile()
     teacher = open_teacher(teacher)
-    data = qa_data(data, teacher.tokenizer, profile)
+    data = qa_data(data, teacher.tokenizer, profile, max_seq_length=max_seq_length, doc_stride=doc_stride)
+    seed = args.seed if args is not None else seed  # the user's arguments carry the seed that trains
     name = name or with_seed(f"control-{profile.name}", seed)
     output_dir = Path(output_dir or Path("runs") / name)
     epochs = epochs or profile.prune_epochs + profile.epochs
@@ -67,7 +70,7 @@ def main(argv=None) -> None:
     overrides = trainer_overrides(args)
     print(control_run(args.teacher, get_profile(args.profile), args.output, data=data_from(args),
                       epochs=overrides.pop("num_train_epochs", None), name=args.name, seed=args.seed,
-                      overwrite=args.overwrite, distillation=distillation, **overrides))
+                      overwrite=args.overwrite, distillation=distillation, **sequence_from(args), **overrides))
 
 
 if __name__ == "__main__":

@@ -157,7 +157,9 @@ class ValidationCurve(TrainerCallback):
         return control
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
-        if args.eval_steps and state.global_step % int(args.eval_steps) == 0:
+        every = args.eval_steps if not args.eval_steps or args.eval_steps >= 1 else \
+            max(1, round(args.eval_steps * state.max_steps))  # transformers reads a value below 1 as a share
+        if every and state.global_step % int(every) == 0:
             self._point(state, model, "validation_f1_at_step")
         return control
 

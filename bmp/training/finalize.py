@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import time
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -50,14 +51,16 @@ from bmp.training.skeleton import (
 def fill(packed_model, teacher, profile: Profile | None = None, output_dir="runs/filled", data=None,
          epochs: float | None = None, learning_rate: float | None = None,
          distillation: Distillation = Distillation(), args: TrainingArguments | None = None,
-         overwrite: bool = False, **train_overrides):
+         overwrite: bool = False, pruned=None, **train_overrides):
     """Fine-tune a packed model with distillation from the teacher (a folder or an opened
-    :class:`~bmp.training.skeleton.Teacher`); returns ``(trained packed model, trainer)``."""
+    :class:`~bmp.training.skeleton.Teacher`); returns ``(trained packed model, trainer)``. ``pruned``: the folder
+    it was packed from, part of the fill's identity for resuming."""
     profile = profile or get_profile()
     teacher = open_teacher(teacher)
     data = qa_data(data, teacher.tokenizer, profile)
     settings = {"kind": "filled", "teacher": str(teacher.folder), "structure": packed_model.config.heads_per_layer
-                + packed_model.config.intermediate_per_layer, "distillation": asdict(distillation)}
+                + packed_model.config.intermediate_per_layer, "distillation": asdict(distillation),
+                "pruned": None if pruned is None else os.path.abspath(pruned)}
     trainer, _ = distil_train(packed_model, teacher, data, profile, output_dir, epochs=epochs or profile.epochs,
                               default_lr=learning_rate or profile.prune_learning_rate, settings=settings,
                               distillation=distillation, args=args, overwrite=overwrite, **train_overrides)
@@ -91,7 +94,7 @@ def finalize_run(pruned, teacher, profile: Profile | None = None, output_dir=Non
     if do_fill:
         start = time.perf_counter()
         filled, trainer = fill(copy.deepcopy(packed), teacher, profile, output_dir / "fill", data, args=args,
-                               overwrite=overwrite, **fill_overrides)
+                               overwrite=overwrite, pruned=pruned_dir, **fill_overrides)
         stages.append(("filled", filled, time.perf_counter() - start))
         writer, fill_points = trainer.args, step_points(trainer.state)
     made = run_settings(pruned_dir.parent) or {}  # how the pruned run was made, when it says
@@ -109,7 +112,7 @@ def finalize_run(pruned, teacher, profile: Profile | None = None, output_dir=Non
             teacher_dir = teacher_dir or teacher.saved_folder(output_dir / "teacher")
             metrics = {**model_metrics(model, folder, teacher_dir, data, teacher.tokenizer),
                        "train_s": round(train_s, 1), **(fill_points if kind == "filled" else {})}
-            path = record_run(f"{name}-{kind}", kind, metrics, profile, data, seed=fill_overrides.get("seed", SEED),
+            path = record_run(f"{name}-{kind}", kind, metrics, profile, data, seed=writer.seed,
                               base_model=base_model, pruned=pruned_dir, teacher=teacher.folder,
                               align_ffn=align_ffn, output_dir=Path(folder),
                               **{key: asdict(value) if is_dataclass(value) else value

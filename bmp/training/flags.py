@@ -88,11 +88,19 @@ def trainer_overrides(args: argparse.Namespace) -> dict:
     """The training flags that were given, as ``TrainingArguments`` fields (the profile fills in the rest)."""
     overrides = {field: getattr(args, flag) for flag, field in TRAINER_FLAGS.items()
                  if getattr(args, flag, None) is not None}
+    if overrides.get("fp16"):
+        overrides["bf16"] = False  # the profile turns bf16 on where the hardware has it; fp16 asked for wins
+    if overrides.get("bf16"):
+        overrides["fp16"] = False
     for flag in ("batch_size", "gradient_accumulation_steps", "max_steps", "save_steps", "eval_steps",
                  "max_seq_length"):
         value = getattr(args, flag, None)
         if value is not None and value <= 0:
             raise ValueError(f"--{flag.replace('_', '-')} must be positive, got {value}")
+    if getattr(args, "doc_stride", None) is not None and args.doc_stride <= 0:
+        raise ValueError(f"--doc-stride must be positive, got {args.doc_stride}")
+    if getattr(args, "seed", None) is not None and args.seed < 0:
+        raise ValueError(f"--seed must be 0 or more, got {args.seed}")
     for flag in ("learning_rate", "epochs"):
         value = getattr(args, flag, None)
         if value is not None and value <= 0:

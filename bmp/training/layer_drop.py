@@ -26,6 +26,7 @@ from bmp.training.flags import (
     add_training_flags,
     data_from,
     hidden_from,
+    sequence_from,
     trainer_overrides,
 )
 from bmp.training.skeleton import (
@@ -67,18 +68,21 @@ def every_other(num_layers: int, keep: int) -> list[int]:
 def layer_drop_run(teacher, layers: list[int], profile: Profile | None = None, output_dir=None, data=None,
                    epochs: float | None = None, name: str | None = None, base_model_name: str | None = None,
                    seed: int = SEED, args: TrainingArguments | None = None, overwrite: bool = False,
-                   distillation: Distillation | None = None, **train_overrides) -> RunResult:
+                   distillation: Distillation | None = None, max_seq_length: int | None = None,
+                   doc_stride: int | None = None, **train_overrides) -> RunResult:
     """Fine-tune the layer-dropped teacher with distillation for ``epochs`` (default: the pruning pipeline's
     prune + fill epochs, so both get the same number of steps); record it like a packed model. With hidden-state
     distillation (``distillation.hidden > 0``), student layer ``i`` is held to teacher layer ``layers[i]``."""
     profile = profile or get_profile()
     teacher = open_teacher(teacher)
-    data = qa_data(data, teacher.tokenizer, profile)
+    data = qa_data(data, teacher.tokenizer, profile, max_seq_length=max_seq_length, doc_stride=doc_stride)
+    seed = args.seed if args is not None else seed  # the user's arguments carry the seed that trains
     name = name or with_seed(f"distil-{len(layers)}L-{profile.name}", seed)
     output_dir = Path(output_dir or Path("runs") / name)
     epochs = epochs or profile.prune_epochs + profile.epochs
     distillation = replace(distillation or Distillation(), layers=tuple(layers))
-    trainer, train_s = distil_train(keep_layers(teacher.model, layers), teacher, data, profile, output_dir,
+    student = keep_layers(teacher.model, layers).train().requires_grad_(True)  # the teacher may be frozen already
+    trainer, train_s = distil_train(student, teacher, data, profile, output_dir,
                                     epochs=epochs, default_lr=profile.prune_learning_rate, args=args,
                                     overwrite=overwrite, seed=seed, distillation=distillation, **train_overrides,
                                     settings={"kind": "distil-recipe", "teacher": str(teacher.folder),
@@ -110,13 +114,16 @@ def main(argv=None) -> None:
     teacher = open_teacher(args.teacher)
     teacher_layers = teacher.model.config.num_hidden_layers
     if args.layers:
-        layers = [int(i) for i in args.layers.split(",")]
+        try:
+            layers = [int(i) for i in args.layers.split(",")]
+        except ValueError as err:
+            raise ValueError(f"--layers {args.layers!r} must be comma-separated layer indices, e.g. 0,2,4") from err
     else:
         layers = every_other(teacher_layers, args.keep or teacher_layers // 2)
     overrides = trainer_overrides(args)
     result = layer_drop_run(teacher, layers, get_profile(args.profile), args.output, data=data_from(args),
                             epochs=overrides.pop("num_train_epochs", None), name=args.name, seed=args.seed,
-                            overwrite=args.overwrite, distillation=distillation, **overrides)
+                            overwrite=args.overwrite, distillation=distillation, **sequence_from(args), **overrides)
     if result.metrics:
         print(result, {k: result.metrics[k] for k in ("f1", "fill_rate", "cpu_speedup")})
 

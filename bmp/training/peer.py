@@ -41,8 +41,8 @@ from bmp.profiles import SEED, Profile, get_profile
 from bmp.pruning.anatomy import encoder_layers
 from bmp.results.run_id import with_seed
 from bmp.squad import train_collator
+from bmp.training import flags
 from bmp.training.evaluation import QAData
-from bmp.training.flags import add_data_flags, add_run_flags, add_training_flags, data_from, trainer_overrides
 from bmp.training.peer_plan import (
     SCOPES,
     budget,
@@ -318,6 +318,7 @@ def torch_pruning_run(teacher, linear_density: float, profile: Profile | None = 
                       data=None, epochs: float | None = None, importance: str = "taylor",
                       name: str | None = None, seed: int = SEED, args=None, overwrite: bool = False,
                       scope: str = "global", iterative_steps: int = 1, taylor_batches: int = TAYLOR_BATCHES,
+                      max_seq_length: int | None = None, doc_stride: int | None = None,
                       **train_overrides) -> RunResult:
     """Prune the teacher's heads and FFN neurons with Torch-Pruning to ``linear_density`` (ranked across layers or
     per layer, in ``iterative_steps`` steps), pack it, distil it for ``epochs`` (default: the profile's prune + fill
@@ -327,7 +328,8 @@ def torch_pruning_run(teacher, linear_density: float, profile: Profile | None = 
     profile = profile or get_profile()
     teacher = open_teacher(teacher)
     tokenizer = teacher.tokenizer
-    data = qa_data(data, tokenizer, profile)
+    data = qa_data(data, tokenizer, profile, max_seq_length=max_seq_length, doc_stride=doc_stride)
+    seed = args.seed if args is not None else seed  # the user's arguments carry the seed that trains
     name = name or with_seed(f"torch-pruning-{spec.label}-d{linear_density:g}-{profile.name}", seed)
     output_dir = Path(output_dir or Path("runs") / name)
     epochs = epochs or profile.prune_epochs + profile.epochs
@@ -361,7 +363,7 @@ def torch_pruning_run(teacher, linear_density: float, profile: Profile | None = 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bmp torch-pruning", description=__doc__.splitlines()[0])
-    add_run_flags(parser)
+    flags.add_run_flags(parser)
     amount = parser.add_mutually_exclusive_group(required=True)
     amount.add_argument("--density", type=float,
                         help="share of the encoder's linear parameters to keep, in (0, 1], e.g. 0.3")
@@ -376,15 +378,17 @@ def main(argv=None) -> None:
                         help="prune in N steps, rescoring on fresh batches before each (default 1: one shot)")
     parser.add_argument("--taylor-batches", type=int, default=TAYLOR_BATCHES, metavar="N",
                         help=f"training batches that score each step's Taylor importance (default {TAYLOR_BATCHES})")
-    add_data_flags(parser)
-    add_training_flags(parser)
+    flags.add_data_flags(parser)
+    flags.add_training_flags(parser)
     args = parser.parse_args(argv)
     density = args.density if args.like is None else recorded_fill_rate(args.like)
-    overrides = trainer_overrides(args)
-    result = torch_pruning_run(args.teacher, density, get_profile(args.profile), args.output, data=data_from(args),
-                               epochs=overrides.pop("num_train_epochs", None), importance=args.importance,
-                               name=args.name, seed=args.seed, overwrite=args.overwrite, scope=args.scope,
-                               iterative_steps=args.iterative_steps, taylor_batches=args.taylor_batches, **overrides)
+    overrides = flags.trainer_overrides(args)
+    result = torch_pruning_run(args.teacher, density, get_profile(args.profile), args.output,
+                               data=flags.data_from(args), epochs=overrides.pop("num_train_epochs", None),
+                               importance=args.importance, name=args.name, seed=args.seed, overwrite=args.overwrite,
+                               scope=args.scope,
+                               iterative_steps=args.iterative_steps, taylor_batches=args.taylor_batches,
+                               **flags.sequence_from(args), **overrides)
     if result.metrics:
         print(result, {k: result.metrics[k] for k in ("f1", "fill_rate", "cpu_speedup")})
 

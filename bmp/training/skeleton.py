@@ -12,6 +12,7 @@ import contextlib
 import copy
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from bmp.training.evaluation import QAData, ValidationCurve, evaluate_both, fast
 from bmp.training.trainer import DistillationTrainer
 
 SETTINGS_FILE = "run_settings.json"  # what a run folder's checkpoints were made with; resume checks it
+LATER_STAGES = ("final", "fill", "packed", "filled", "teacher")  # made from a run folder's checkpoints
 
 
 # ---------------------------------------------------------------- arguments and results every run shares
@@ -173,6 +175,7 @@ def run_arguments(profile: Profile, output_dir, args: TrainingArguments | None =
         epochs = overrides.pop("num_train_epochs", default_epochs)
         learning_rate = overrides.pop("learning_rate", default_lr)
         return training_arguments(profile, output_dir, epochs=epochs, learning_rate=learning_rate, **overrides)
+    overrides.pop("seed", None)  # the run kinds pass their default seed; the user's arguments carry their own
     if overrides:
         raise ValueError(f"pass either your own TrainingArguments or the options {sorted(overrides)}, not both: "
                          "set them on your TrainingArguments")
@@ -184,10 +187,16 @@ def run_arguments(profile: Profile, output_dir, args: TrainingArguments | None =
 def claim_folder(output_dir, settings: dict, args: TrainingArguments, *, overwrite: bool = False) -> str | None:
     """Make ``output_dir`` this run's, and return the checkpoint to resume from (None: start afresh).
 
-    A folder whose checkpoints were made with other settings (preset, lambda, target, data, seed, teacher...) is
-    refused, naming both, unless ``overwrite``, which deletes its checkpoints and final folders first."""
+    A folder whose checkpoints were made with other settings (preset, lambda, target, data, teacher, and the
+    training's seed, learning rate, batch and length) is refused, naming both, unless ``overwrite``, which deletes
+    its checkpoints and the models made from them (final, and a pruning run's fill, packed and filled) first."""
     output_dir = Path(output_dir)
     path = output_dir / SETTINGS_FILE
+    batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * max(args.world_size, 1)
+    settings = {**settings, "seed": args.seed, "learning_rate": args.learning_rate, "batch": batch,
+                "epochs": args.num_train_epochs, "max_steps": args.max_steps,
+                **({"teacher": os.path.abspath(settings["teacher"])} if settings.get("teacher") not in (None, "None")
+                   else {})}  # a teacher named two ways (relative, absolute) is one teacher
     settings = json.loads(json.dumps(settings, default=str))  # as it will read back
     previous = json.loads(path.read_text()) if path.is_file() else None
     started = resume_point(output_dir) is not None or (output_dir / "final").exists()
@@ -202,7 +211,7 @@ def claim_folder(output_dir, settings: dict, args: TrainingArguments, *, overwri
     with main_first(args):
         if args.should_save:
             if overwrite and started:
-                for old in [*output_dir.glob("checkpoint-*"), output_dir / "final"]:
+                for old in [*output_dir.glob("checkpoint-*"), *(output_dir / name for name in LATER_STAGES)]:
                     shutil.rmtree(old, ignore_errors=True)
             output_dir.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n")
@@ -268,7 +277,7 @@ def record_run(name: str, kind: str, metrics: dict, profile: Profile, data: QADa
         base_model = teacher_base_model(config["teacher"])
 
     paths = ("teacher", "output_dir", "pruned")
-    config = {key: repo_relative(value) if isinstance(value, Path) or key in paths else value
+    config = {key: repo_relative(value) if value is not None and (isinstance(value, Path) or key in paths) else value
               for key, value in config.items()}
     return record(name, kind, metrics,
                   provenance(base_model=base_model or profile.model, data_split=data.splits.description,

@@ -38,11 +38,12 @@ from bmp.training.prune import prune_run, recipe_for, target_from
 from bmp.training.skeleton import RunResult
 
 
-def finetune(model="embedded", data=None, *, output_dir="runs/teacher", args: TrainingArguments | None = None,
+def finetune(model="embedded", data=None, *, output_dir=None, args: TrainingArguments | None = None,
              profile: Profile | str | None = None, name: str | None = None, overwrite: bool = False,
              max_seq_length: int | None = None, doc_stride: int | None = None) -> RunResult:
     """Fine-tune ``model`` (``"embedded"``, ``"tiny"``, a hub name or a folder) for extractive QA on ``data`` and
-    save it to ``output_dir/final``: the teacher of every later stage.
+    save it to ``output_dir/final`` (default: your ``args.output_dir``, else ``runs/teacher``): the teacher of every
+    later stage.
 
     ``data``: what :func:`bmp.load_squad` returns, or anything it reads (a file, a ``datasets`` object); None is
     the profile's data. ``args``: your ``TrainingArguments`` (else the profile's).
@@ -51,6 +52,7 @@ def finetune(model="embedded", data=None, *, output_dir="runs/teacher", args: Tr
     ...                        output_dir="runs/teacher")               # doctest: +SKIP
     """
     profile = _profile(profile)
+    output_dir = output_dir or (args.output_dir if args is not None else "runs/teacher")
     return finetune_dense(profile, model, output_dir, data=data, record_name=name or Path(output_dir).name,
                           args=args, overwrite=overwrite, max_seq_length=max_seq_length, doc_stride=doc_stride)
 
@@ -86,7 +88,7 @@ def prune(teacher, data=None, *, preset: str = "hybrid", lam: float | None = Non
                         distillation=distillation or Distillation(), target=target)
     run_id = RunId(preset, None if target else lam, None if target else lam_ffn,
                    target=target.as_pair() if target else None, profile=profile.name)
-    output_dir = output_dir or f"runs/{run_id.name}"
+    output_dir = output_dir or (args.output_dir if args is not None else f"runs/{run_id.name}")
     return prune_run(teacher, recipe, profile, output_dir, data=data, name=name, distill=distill, args=args,
                      overwrite=overwrite, max_seq_length=max_seq_length, doc_stride=doc_stride)
 
@@ -113,6 +115,7 @@ def control(teacher, data=None, *, output_dir=None, args: TrainingArguments | No
             overwrite: bool = False) -> RunResult:
     """The dense control: ``teacher`` distilled into itself for as long as prune + fill. A pruned model is only as
     good as the gap to this (extra distillation lifts a dense model too)."""
+    output_dir = output_dir or (args.output_dir if args is not None else None)
     return control_run(teacher, _profile(profile), output_dir, data=data, epochs=epochs, name=name, args=args,
                        overwrite=overwrite)
 
