@@ -153,3 +153,10 @@ def test_a_run_from_a_teacher_names_the_teachers_base(tmp_path, monkeypatch):
     given = json.loads(record_run("given", "control", {"f1": 1.0}, profile, data, seed=42, teacher=teacher,
                                   base_model="embedded").read_text())
     assert given["provenance"]["base_model"] == "embedded"
+
+
+def test_the_filled_model_shares_the_packed_models_timing(pipeline):
+    """Packed and filled have one shape, so finalize times it once (one fresh process, not two)."""
+    packed, filled = pipeline["final"]
+    assert filled.metrics["cpu_speedup"] == packed.metrics["cpu_speedup"]
+    assert filled.metrics["timed_as"] == "packed" and "timed_as" not in packed.metrics

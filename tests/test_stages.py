@@ -95,8 +95,28 @@ def test_evaluate_needs_a_tokenizer_for_a_bare_model():
 
 
 def cli(*args, cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bmp", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600)
+    """``python -m bmp ARGS`` run in this process: the same entry point (``bmp.cli.main``), its exit code, stdout and
+    stderr, without a new interpreter's start-up for every command."""
+    import contextlib
+    import io
+
+    from bmp.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = os.getcwd(), sys.argv[:], os.environ.get("BMP_RESULTS_DIR")
+    os.chdir(cwd)
+    os.environ["BMP_RESULTS_DIR"] = env["BMP_RESULTS_DIR"]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        os.chdir(saved[0])
+        sys.argv = saved[1]
+        if saved[2] is None:
+            os.environ.pop("BMP_RESULTS_DIR", None)
+        else:
+            os.environ["BMP_RESULTS_DIR"] = saved[2]
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")

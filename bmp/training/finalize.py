@@ -100,7 +100,7 @@ def finalize_run(pruned, teacher, profile: Profile | None = None, output_dir=Non
     made = run_settings(pruned_dir.parent) or {}  # how the pruned run was made, when it says
     pruning = {"preset": made.get("preset"), **made["recipe"]} if made.get("recipe") else None
     results = []
-    teacher_dir = None
+    teacher_dir = speed = None
     for kind, model, train_s in stages:
         recipe = {"stage": kind, "pruning": pruning, "pruned": repo_relative(pruned_dir),
                   "teacher": repo_relative(teacher.folder) if teacher.folder else None, "align_ffn": align_ffn,
@@ -110,8 +110,11 @@ def finalize_run(pruned, teacher, profile: Profile | None = None, output_dir=Non
         metrics, path = {}, None
         if writer.should_save:  # one process times, records and writes the model card
             teacher_dir = teacher_dir or teacher.saved_folder(output_dir / "teacher")
-            metrics = {**model_metrics(model, folder, teacher_dir, data, teacher.tokenizer),
-                       "train_s": round(train_s, 1), **(fill_points if kind == "filled" else {})}
+            metrics = {**model_metrics(model, folder, teacher_dir, data, teacher.tokenizer, speed=speed),
+                       "train_s": round(train_s, 1), **(fill_points if kind == "filled" else {}),
+                       **({"timed_as": results[0].metrics.get("timed_as", results[0].output_dir.name)}
+                          if speed is not None else {})}
+            speed = metrics  # the filled model has the packed model's shape: one timing serves both
             path = record_run(f"{name}-{kind}", kind, metrics, profile, data, seed=writer.seed,
                               base_model=base_model, pruned=pruned_dir, teacher=teacher.folder,
                               align_ffn=align_ffn, output_dir=Path(folder),

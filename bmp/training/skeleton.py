@@ -289,12 +289,17 @@ SIZE_KEYS = ("total_params", "linear_params", "dense_linear_params", "fill_rate"
              "linear_reduction", "heads_per_layer", "neurons_per_layer", "dense_heads", "dense_neurons", "disk_bytes")
 
 
-def model_metrics(model, folder: Path, teacher_dir, data: QAData, tokenizer, dense_config=None) -> dict:
+SPEED_KEYS = ("cpu_speedup", "cpu_dense_median_s", "cpu_packed_median_s", "cpu_timing")
+
+
+def model_metrics(model, folder: Path, teacher_dir, data: QAData, tokenizer, dense_config=None,
+                  speed: dict | None = None) -> dict:
     """What every model-making run records about the model it saved: held-out and validation scores, its size
-    against the dense model, and its CPU speedup over the teacher timed in a fresh process."""
+    against the dense model, and its CPU speedup over the teacher timed in a fresh process. ``speed``: the timing
+    of a model of the same shape, reused (a run's packed and filled models share their shape, hence their speed)."""
     size = size_report(model, dense_config, folder=folder).to_dict()
-    return {**evaluate_both(model, data, tokenizer), **{k: size[k] for k in SIZE_KEYS if k in size},
-            **fresh_speedup(teacher_dir, folder)}
+    timed = fresh_speedup(teacher_dir, folder) if speed is None else {k: speed[k] for k in SPEED_KEYS if k in speed}
+    return {**evaluate_both(model, data, tokenizer), **{k: size[k] for k in SIZE_KEYS if k in size}, **timed}
 
 
 __all__ = ["SEED", "SETTINGS_FILE", "RunResult", "Teacher", "model_metrics", "record_run",
