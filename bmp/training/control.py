@@ -8,25 +8,14 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict
-from pathlib import Path
 
 from transformers import TrainingArguments
 
 from bmp.profiles import SEED, Profile, get_profile
-from bmp.results.run_id import with_seed
+from bmp.training import flags
 from bmp.training.distill import Distillation
 from bmp.training.evaluation import evaluate_both, step_points
-from bmp.training.flags import (
-    add_data_flags,
-    add_hidden_flags,
-    add_run_flags,
-    add_training_flags,
-    data_from,
-    hidden_from,
-    sequence_from,
-    trainer_overrides,
-)
-from bmp.training.skeleton import RunResult, distil_train, open_teacher, qa_data, record_run, written
+from bmp.training.skeleton import RunResult, distil_train, open_distil_run, record_run, written
 
 
 def control_run(teacher, profile: Profile | None = None, output_dir=None, data=None, epochs: float | None = None,
@@ -36,12 +25,11 @@ def control_run(teacher, profile: Profile | None = None, output_dir=None, data=N
     """Distil the teacher into a copy of itself for ``epochs`` (default: the profile's prune + fill epochs, at the
     pruning learning rate, as prune and fill train); save, evaluate and record it as kind ``control``."""
     profile = profile or get_profile()
-    teacher = open_teacher(teacher)
-    data = qa_data(data, teacher.tokenizer, profile, max_seq_length=max_seq_length, doc_stride=doc_stride)
-    seed = args.seed if args is not None else seed  # the user's arguments carry the seed that trains
-    name = name or with_seed(f"control-{profile.name}", seed)
-    output_dir = Path(output_dir or Path("runs") / name)
-    epochs = epochs or profile.prune_epochs + profile.epochs
+    run = open_distil_run(teacher, data, profile, base=f"control-{profile.name}", seed=seed, name=name,
+                          output_dir=output_dir, epochs=epochs, args=args, max_seq_length=max_seq_length,
+                          doc_stride=doc_stride)
+    teacher, data, seed, name, output_dir, epochs = (run.teacher, run.data, run.seed, run.name, run.output_dir,
+                                                     run.epochs)
     trainer, train_s = distil_train(teacher.copy(), teacher, data, profile, output_dir, epochs=epochs,
                                     default_lr=profile.prune_learning_rate, args=args, overwrite=overwrite,
                                     distillation=distillation, seed=seed,
@@ -61,16 +49,16 @@ def control_run(teacher, profile: Profile | None = None, output_dir=None, data=N
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bmp control", description=__doc__.splitlines()[0])
-    add_run_flags(parser)
-    add_hidden_flags(parser)
-    add_data_flags(parser)
-    add_training_flags(parser)
+    flags.add_run_flags(parser)
+    flags.add_hidden_flags(parser)
+    flags.add_data_flags(parser)
+    flags.add_training_flags(parser)
     args = parser.parse_args(argv)
-    distillation = Distillation(**hidden_from(args))
-    overrides = trainer_overrides(args)
-    print(control_run(args.teacher, get_profile(args.profile), args.output, data=data_from(args),
+    distillation = Distillation(**flags.hidden_from(args))
+    overrides = flags.trainer_overrides(args)
+    print(control_run(args.teacher, get_profile(args.profile), args.output, data=flags.data_from(args),
                       epochs=overrides.pop("num_train_epochs", None), name=args.name, seed=args.seed,
-                      overwrite=args.overwrite, distillation=distillation, **sequence_from(args), **overrides))
+                      overwrite=args.overwrite, distillation=distillation, **flags.sequence_from(args), **overrides))
 
 
 if __name__ == "__main__":

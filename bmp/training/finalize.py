@@ -24,17 +24,9 @@ from bmp.packing.pack import ALIGN_FFN, pack
 from bmp.packing.saving import save_packed
 from bmp.profiles import SEED, Profile, get_profile
 from bmp.results.records import repo_relative, teacher_base_model
+from bmp.training import flags
 from bmp.training.distill import Distillation
 from bmp.training.evaluation import step_points
-from bmp.training.flags import (
-    add_data_flags,
-    add_hidden_flags,
-    add_training_flags,
-    data_from,
-    hidden_from,
-    sequence_from,
-    trainer_overrides,
-)
 from bmp.training.skeleton import (
     RunResult,
     distil_train,
@@ -143,19 +135,19 @@ def main(argv=None) -> None:
     parser.add_argument("--name", default=None, help="record name prefix (default: the run folder's name)")
     parser.add_argument("--fill-only", action="store_true", help="don't record the packed model again")
     parser.add_argument("--seed", type=int, default=SEED)
-    add_hidden_flags(parser)
-    add_data_flags(parser)
-    add_training_flags(parser)
+    flags.add_hidden_flags(parser)
+    flags.add_data_flags(parser)
+    flags.add_training_flags(parser)
     args = parser.parse_args(argv)
-    overrides = trainer_overrides(args)
+    overrides = flags.trainer_overrides(args)
     epochs = overrides.pop("num_train_epochs", None)
-    hidden = hidden_from(args)
+    hidden = flags.hidden_from(args)
     overrides = {"seed": args.seed, **({"epochs": epochs} if epochs else {}),
                  **({"distillation": Distillation(**hidden)} if hidden else {}), **overrides}
     for result in finalize_run(args.pruned, args.teacher, get_profile(args.profile), output_dir=args.output,
-                               data=data_from(args), do_fill=not args.no_fill, align_ffn=args.align_ffn,
+                               data=flags.data_from(args), do_fill=not args.no_fill, align_ffn=args.align_ffn,
                                name=args.name, record_packed=not args.fill_only, overwrite=args.overwrite,
-                               **sequence_from(args), **overrides):
+                               **flags.sequence_from(args), **overrides):
         if result.metrics:  # the main process's result (under torchrun the others record nothing)
             print(result, {k: result.metrics[k] for k in ("f1", "fill_rate", "cpu_speedup")})
 

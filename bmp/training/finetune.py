@@ -14,8 +14,8 @@ from bmp.models import load_base, load_profile_model
 from bmp.profiles import SEED, Profile, get_profile
 from bmp.results.records import provenance, record, repo_relative
 from bmp.squad import train_collator
+from bmp.training import flags
 from bmp.training.evaluation import ValidationCurve, converged, evaluate_both, fast_bf16, step_points
-from bmp.training.flags import add_data_flags, add_training_flags, data_from, sequence_from, trainer_overrides
 from bmp.training.skeleton import RunResult, claim_folder, data_fingerprint, qa_data, run_arguments, written
 
 
@@ -68,13 +68,13 @@ def main(argv=None) -> None:
     parser.add_argument("--output", default=None, help="output folder (default: runs/teacher-<profile>)")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--name", default=None, help="record name (default: dense-<profile>)")
-    add_data_flags(parser)
-    add_training_flags(parser)
+    flags.add_data_flags(parser)
+    flags.add_training_flags(parser)
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
-    result = finetune_dense(profile, args.model, args.output or f"runs/teacher-{profile.name}", data=data_from(args),
-                            record_name=args.name, overwrite=args.overwrite, **sequence_from(args),
-                            seed=args.seed, **trainer_overrides(args))
+    result = finetune_dense(profile, args.model, args.output or f"runs/teacher-{profile.name}",
+                            data=flags.data_from(args), record_name=args.name, overwrite=args.overwrite,
+                            **flags.sequence_from(args), seed=args.seed, **flags.trainer_overrides(args))
     print(result)
 
 

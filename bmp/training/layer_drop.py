@@ -10,31 +10,20 @@ from __future__ import annotations
 import argparse
 import copy
 from dataclasses import asdict, replace
-from pathlib import Path
 
 from torch import nn
 from transformers import TrainingArguments
 
 from bmp.profiles import SEED, Profile, get_profile
 from bmp.pruning.anatomy import anatomy_of, base_model, encoder_layers, layer_list, walk
-from bmp.results.run_id import with_seed
+from bmp.training import flags
 from bmp.training.distill import Distillation
-from bmp.training.flags import (
-    add_data_flags,
-    add_hidden_flags,
-    add_run_flags,
-    add_training_flags,
-    data_from,
-    hidden_from,
-    sequence_from,
-    trainer_overrides,
-)
 from bmp.training.skeleton import (
     RunResult,
     distil_train,
     model_metrics,
+    open_distil_run,
     open_teacher,
-    qa_data,
     record_run,
     written,
 )
@@ -74,12 +63,11 @@ def layer_drop_run(teacher, layers: list[int], profile: Profile | None = None, o
     prune + fill epochs, so both get the same number of steps); record it like a packed model. With hidden-state
     distillation (``distillation.hidden > 0``), student layer ``i`` is held to teacher layer ``layers[i]``."""
     profile = profile or get_profile()
-    teacher = open_teacher(teacher)
-    data = qa_data(data, teacher.tokenizer, profile, max_seq_length=max_seq_length, doc_stride=doc_stride)
-    seed = args.seed if args is not None else seed  # the user's arguments carry the seed that trains
-    name = name or with_seed(f"distil-{len(layers)}L-{profile.name}", seed)
-    output_dir = Path(output_dir or Path("runs") / name)
-    epochs = epochs or profile.prune_epochs + profile.epochs
+    run = open_distil_run(teacher, data, profile, base=f"distil-{len(layers)}L-{profile.name}", seed=seed,
+                          name=name, output_dir=output_dir, epochs=epochs, args=args, max_seq_length=max_seq_length,
+                          doc_stride=doc_stride)
+    teacher, data, seed, name, output_dir, epochs = (run.teacher, run.data, run.seed, run.name, run.output_dir,
+                                                     run.epochs)
     distillation = replace(distillation or Distillation(), layers=tuple(layers))
     student = keep_layers(teacher.model, layers).train().requires_grad_(True)  # the teacher may be frozen already
     trainer, train_s = distil_train(student, teacher, data, profile, output_dir,
@@ -103,14 +91,14 @@ def layer_drop_run(teacher, layers: list[int], profile: Profile | None = None, o
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bmp layer-drop",
                                      description="DistilBERT-recipe baseline: drop layers, distil.")
-    add_run_flags(parser)
+    flags.add_run_flags(parser)
     parser.add_argument("--layers", default=None, help="comma-separated layer indices (default: every other)")
     parser.add_argument("--keep", type=int, default=None, help="number of evenly spaced layers to keep")
-    add_hidden_flags(parser)
-    add_data_flags(parser)
-    add_training_flags(parser)
+    flags.add_hidden_flags(parser)
+    flags.add_data_flags(parser)
+    flags.add_training_flags(parser)
     args = parser.parse_args(argv)
-    distillation = Distillation(**hidden_from(args))  # checked before the teacher loads
+    distillation = Distillation(**flags.hidden_from(args))  # checked before the teacher loads
     teacher = open_teacher(args.teacher)
     teacher_layers = teacher.model.config.num_hidden_layers
     if args.layers:
@@ -120,10 +108,11 @@ def main(argv=None) -> None:
             raise ValueError(f"--layers {args.layers!r} must be comma-separated layer indices, e.g. 0,2,4") from err
     else:
         layers = every_other(teacher_layers, args.keep or teacher_layers // 2)
-    overrides = trainer_overrides(args)
-    result = layer_drop_run(teacher, layers, get_profile(args.profile), args.output, data=data_from(args),
+    overrides = flags.trainer_overrides(args)
+    result = layer_drop_run(teacher, layers, get_profile(args.profile), args.output, data=flags.data_from(args),
                             epochs=overrides.pop("num_train_epochs", None), name=args.name, seed=args.seed,
-                            overwrite=args.overwrite, distillation=distillation, **sequence_from(args), **overrides)
+                            overwrite=args.overwrite, distillation=distillation, **flags.sequence_from(args),
+                            **overrides)
     if result.metrics:
         print(result, {k: result.metrics[k] for k in ("f1", "fill_rate", "cpu_speedup")})
 

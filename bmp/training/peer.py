@@ -39,7 +39,6 @@ from bmp.packing.pack import ALIGN_FFN, pack
 from bmp.packing.saving import save_packed
 from bmp.profiles import SEED, Profile, get_profile
 from bmp.pruning.anatomy import encoder_layers
-from bmp.results.run_id import with_seed
 from bmp.squad import train_collator
 from bmp.training import flags
 from bmp.training.evaluation import QAData
@@ -56,8 +55,7 @@ from bmp.training.skeleton import (
     distil_train,
     main_first,
     model_metrics,
-    open_teacher,
-    qa_data,
+    open_distil_run,
     record_run,
     run_arguments,
     written,
@@ -326,13 +324,12 @@ def torch_pruning_run(teacher, linear_density: float, profile: Profile | None = 
     ``torch-pruning``, named after its variant (``torch-pruning-taylor-global-it4-d0.3-course``)."""
     spec = PeerPruning(linear_density, importance, taylor_batches, scope=scope, iterative_steps=iterative_steps)
     profile = profile or get_profile()
-    teacher = open_teacher(teacher)
+    run = open_distil_run(teacher, data, profile, base=f"torch-pruning-{spec.label}-d{linear_density:g}-{profile.name}",
+                          seed=seed, name=name, output_dir=output_dir, epochs=epochs, args=args,
+                          max_seq_length=max_seq_length, doc_stride=doc_stride)
+    teacher, data, seed, name, output_dir, epochs = (run.teacher, run.data, run.seed, run.name, run.output_dir,
+                                                     run.epochs)
     tokenizer = teacher.tokenizer
-    data = qa_data(data, tokenizer, profile, max_seq_length=max_seq_length, doc_stride=doc_stride)
-    seed = args.seed if args is not None else seed  # the user's arguments carry the seed that trains
-    name = name or with_seed(f"torch-pruning-{spec.label}-d{linear_density:g}-{profile.name}", seed)
-    output_dir = Path(output_dir or Path("runs") / name)
-    epochs = epochs or profile.prune_epochs + profile.epochs
     output_dir.mkdir(parents=True, exist_ok=True)
     batches = (training_batches(data, tokenizer, profile, spec.taylor_batches * spec.iterative_steps)
                if importance == "taylor" else None)

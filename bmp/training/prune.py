@@ -31,17 +31,9 @@ from bmp.pruning.masked import add_masks, baked_copy, save_masked
 from bmp.pruning.regularization import Regularization
 from bmp.results.run_id import RunId
 from bmp.squad import train_collator
+from bmp.training import flags
 from bmp.training.distill import Distillation
 from bmp.training.evaluation import ValidationCurve, evaluate_both, step_points
-from bmp.training.flags import (
-    add_data_flags,
-    add_hidden_flags,
-    add_training_flags,
-    data_from,
-    hidden_from,
-    sequence_from,
-    trainer_overrides,
-)
 from bmp.training.skeleton import (
     RunResult,
     claim_folder,
@@ -184,9 +176,9 @@ def main(argv=None) -> None:
                         help=f"weight of the distillation loss against the task loss (default: {Distillation.alpha})")
     parser.add_argument("--temperature", type=float, default=None,
                         help=f"softmax temperature of the distillation loss (default: {Distillation.temperature})")
-    add_hidden_flags(parser)
-    add_data_flags(parser)
-    add_training_flags(parser)
+    flags.add_hidden_flags(parser)
+    flags.add_data_flags(parser)
+    flags.add_training_flags(parser)
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
     target = target_from(args.target_density, args.target_speedup,
@@ -204,16 +196,16 @@ def main(argv=None) -> None:
     if tuned and args.no_distill:
         options = " and ".join(f"--{key}" for key in tuned)
         raise ValueError(f"{options} only matter with distillation, which --no-distill turns off: drop one")
-    hidden = hidden_from(args)
+    hidden = flags.hidden_from(args)
     if hidden and args.no_distill:
         raise ValueError("--hidden-distill distils from the teacher, which --no-distill turns off: drop one")
     distillation = Distillation(**tuned, **hidden)  # checked before the teacher loads
-    overrides = {"seed": args.seed, **trainer_overrides(args)}
-    data = data_from(args)
+    overrides = {"seed": args.seed, **flags.trainer_overrides(args)}
+    data = flags.data_from(args)
     result = prune_run(args.teacher, recipe_for(args.preset, lam, args.lam_ffn, score_lr, args.cooldown,
                                                 args.head_scale, distillation, target, **changes),
                        profile, output, data=data, name=args.name, distill=not args.no_distill,
-                       overwrite=args.overwrite, **sequence_from(args), **overrides)
+                       overwrite=args.overwrite, **flags.sequence_from(args), **overrides)
     print(result, result.metrics)
 
 

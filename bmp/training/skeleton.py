@@ -27,6 +27,7 @@ from bmp.models import load_saved, load_tokenizer
 from bmp.packing.size import size_report
 from bmp.profiles import SEED, Profile
 from bmp.results.records import provenance, record, repo_relative, teacher_base_model
+from bmp.results.run_id import with_seed
 from bmp.speed.fresh import fresh_speedup
 from bmp.squad import SquadSplits, load_squad, splits_for_profile, train_collator
 from bmp.training.checkpoints import resume_point
@@ -121,6 +122,33 @@ def open_teacher(teacher, tokenizer=None) -> Teacher:
         model = load_saved(folder)  # first: a wrong folder fails before minutes of tokenizing
         return Teacher(model, tokenizer or load_tokenizer(folder), folder)
     raise TypeError(f"teacher must be a folder, a RunResult, a Teacher or a model, not {type(teacher).__name__}")
+
+
+@dataclass(frozen=True)
+class DistilRun:
+    """What a distillation run (control, layer-drop, the peer) starts from: the teacher opened once, the data, and
+    the seed, name, folder and epochs it trains under."""
+
+    teacher: Teacher
+    data: object  # QAData
+    seed: int
+    name: str
+    output_dir: Path
+    epochs: float
+
+
+def open_distil_run(teacher, data, profile: Profile, *, base: str, seed: int, name: str | None = None,
+                    output_dir=None, epochs: float | None = None, args: TrainingArguments | None = None,
+                    max_seq_length: int | None = None, doc_stride: int | None = None) -> DistilRun:
+    """Open the teacher (first: a wrong folder fails before minutes of tokenizing), window the data, and settle
+    the seed (the user's arguments carry the one that trains), the name (``base``, with the seed's part), the folder
+    (``runs/<name>``) and the epochs (the profile's prune + fill, so every run kind trains as long as bmp's own)."""
+    teacher = open_teacher(teacher)
+    data = qa_data(data, teacher.tokenizer, profile, max_seq_length=max_seq_length, doc_stride=doc_stride)
+    seed = args.seed if args is not None else seed
+    name = name or with_seed(base, seed)
+    return DistilRun(teacher, data, seed, name, Path(output_dir or Path("runs") / name),
+                     epochs or profile.prune_epochs + profile.epochs)
 
 
 # ---------------------------------------------------------------- the data, as the user has it
@@ -302,6 +330,6 @@ def model_metrics(model, folder: Path, teacher_dir, data: QAData, tokenizer, den
     return {**evaluate_both(model, data, tokenizer), **{k: size[k] for k in SIZE_KEYS if k in size}, **timed}
 
 
-__all__ = ["SEED", "SETTINGS_FILE", "RunResult", "Teacher", "model_metrics", "record_run",
-           "training_arguments", "claim_folder", "data_fingerprint", "distil_train", "main_first",
-           "open_teacher", "qa_data", "run_arguments", "run_settings", "splits_of", "written"]
+__all__ = ["SEED", "SETTINGS_FILE", "DistilRun", "RunResult", "Teacher", "claim_folder", "data_fingerprint",
+           "distil_train", "main_first", "model_metrics", "open_distil_run", "open_teacher", "qa_data", "record_run",
+           "run_arguments", "run_settings", "splits_of", "training_arguments", "written"]
