@@ -6,6 +6,9 @@
 # record's F1 (within 0.05) and only then adds the predictions to that record. A model that does not reproduce is
 # reported, and its record left alone. Steps whose record already has predictions are skipped; a killed step
 # resumes from its newest checkpoint. Most needed first: the teacher, the control's seeds, the headline points.
+# Training on these CPUs (bf16 autocast) is not bit-reproducible from one machine session to the next: a rebuilt
+# course teacher scored a different F1 from its record, and rescore refused it. Where that happens, rerun the whole
+# comparison set in one go instead (scripts/sweep.sh with a fresh BMP_RESULTS_DIR, or PROFILE=full on a GPU).
 #   scripts/rebuild_and_rescore.sh            # about 45 min for the teacher, 20-40 min per further model, 2 cores
 set -uo pipefail
 cd "$(dirname "$0")/.."
