@@ -19,6 +19,8 @@ COMMANDS = {  # command -> (module with main(argv), one line of help)
     "rescore": ("bmp.training.rescore", "re-score a recorded model from its folder, saving its per-question answers"),
     "ship": ("bmp.training.ship", "held-out F1 of a model in torch fp32, ONNX Runtime fp32 and int8, recorded"),
     "sweep": ("bmp.training.sweep", "several pruning runs in a row, each recorded"),
+    "expected": ("bmp.results.expected", "what make course should reach: the course's default run at its recorded "
+                                         "seeds (adopt: record make course's own run)"),
     "summary": ("bmp.results.summary", "the README's results block and figures, from the records"),
     "course": ("bmp.course.runner", "run the notebooks in order, headless"),
 }

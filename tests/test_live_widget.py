@@ -148,3 +148,30 @@ def test_a_target_lands_on_the_runs_scores_and_leaves_the_run_alone(run):
     assert all(torch.equal(a, b) for a, b in zip(before, run.model.parameters()))
     with pytest.raises(ValueError, match="below the smallest model"):
         land(run, Target(density=0.001))
+
+
+def test_the_widget_lands_a_target_speed_next_to_the_threshold(run, monkeypatch):
+    """The target form of the live widget: a speed asked is landed on the run's own scores (predicted and
+    measured shown side by side), the threshold's masks stay as they were, and a refusal is shown, not raised."""
+    from bmp.course import live
+    from bmp.course.live import LivePruningWidget
+
+    box = LivePruningWidget(run, method="sigmoid_threshold", value=0.2)
+    masks_before = [m.detach().clone() for m in run.model.parameters()]
+    assert box.target.landing is None and "move the slider" in box.target.status.value
+    landing = box.target.land(1.5)
+    assert landing is box.target.landing and landing.target.speedup == 1.5
+    assert landing.predicted_speedup is not None and landing.measured_speedup > 0
+    assert "bmp-live-target" in box.target.numbers.value and "1.5x" in box.target.numbers.value
+    assert bytes(box.target.kept.value).startswith(b"\x89PNG") and box.target.status.value == ""
+    assert all(torch.equal(a, b) for a, b in zip(masks_before, run.model.parameters()))
+    calibrated = landing.latency
+    assert box.target.land(2.0).latency is calibrated  # calibrated once, reused for the next target
+
+    def refuse(*args, **kwargs):
+        raise ValueError("target_speedup=9 is beyond the smallest model this architecture packs to")
+
+    monkeypatch.setattr(live, "land", refuse)
+    box.target.land(3.0)
+    assert "refused" in box.target.status.value and "smallest model" in box.target.status.value
+    assert box.target.numbers.value == ""

@@ -180,11 +180,12 @@ def train_to(name: str, target: Target, steps: int, windows, folder, **recipe_ch
     from bmp.squad import train_collator
 
     tokenizer = load_tokenizer("tiny")
-    recipe = PruningRecipe(pruning=preset(name), score_learning_rate=0.5, target=target, **recipe_changes)
+    recipe = PruningRecipe(**{"pruning": preset(name), "score_learning_rate": 0.5, "target": target,
+                              **recipe_changes})
     args = TrainingArguments(str(folder), max_steps=steps, per_device_train_batch_size=8, learning_rate=1e-3,
                              report_to=[], use_cpu=True, save_strategy="no", logging_steps=1, disable_tqdm=True,
                              seed=0, data_seed=0, dataloader_num_workers=0)
-    trainer = PruningTrainer(model=masked_student(name), args=args, train_dataset=windows,
+    trainer = PruningTrainer(model=add_masks(tiny_teacher(), recipe.pruning), args=args, train_dataset=windows,
                              data_collator=train_collator(tokenizer), recipe=recipe, teacher=tiny_teacher())
     trainer.train()
     return trainer
@@ -306,3 +307,38 @@ def test_cli_refuses_a_target_with_lambda_without_a_traceback(tmp_path):
                           cwd=tmp_path, timeout=300)
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.startswith("error:") and "Traceback" not in done.stderr and "--lam" in done.stderr
+
+
+# ---------------------------------------------------------------- a fixed share instead: --method topk | magnitude
+
+@pytest.mark.parametrize("method", ["topk", "magnitude"])
+def test_a_keep_fraction_lands_on_its_share_of_every_matrix(method, windows, tmp_path):
+    """``--method topk|magnitude --keep K``: every masked matrix keeps K of its blocks at the end of the schedule,
+    so movement and magnitude compare at one density by construction."""
+    from bmp.training.prune import method_changes
+
+    changes = method_changes(method, 0.25, None)
+    trainer = train_to("block", None, 8, windows, tmp_path, **{"pruning": preset("block", **changes)})
+    for module in masked_modules(trainer.model):
+        assert float(module.mask().detach().float().mean()) == pytest.approx(0.25, abs=0.02)
+
+
+@pytest.mark.parametrize("method,keep,target,match", [
+    ("sigmoid_threshold", 0.3, None, "add --method topk"),
+    ("topk", None, None, "--keep"),
+    ("magnitude", 1.5, None, r"\(0, 1\]"),
+    ("topk", 0.3, Target(density=0.3), "drop one"),
+])
+def test_keep_fractions_out_of_place_are_refused(method, keep, target, match):
+    from bmp.training.prune import method_changes
+
+    with pytest.raises(ValueError, match=match):
+        method_changes(method, keep, target)
+
+
+def test_cli_refuses_a_method_without_its_share_without_a_traceback(tmp_path, capsys):
+    from bmp.cli import main
+
+    assert main(["prune", "--teacher", str(tmp_path / "none"), "--method", "magnitude"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "--keep" in err and "Traceback" not in err

@@ -91,3 +91,22 @@ def test_the_peer_counts_at_its_best_per_budget(records, tmp_path):
     comparison = analyse(load_records(tmp_path)).vs_torch_pruning
     counted = [p.name for p in comparison.points if p.in_mean]
     assert counted == ["torch-pruning-taylor-global-it4-d0.3-course"] and len(comparison.points) == 2
+
+
+def test_a_target_run_without_a_front_is_read_on_its_own(tmp_path):
+    """scripts/target_landing.sh's runs (the course's own teacher has no λ front): asked, predicted, measured and
+    whether each landed within ±10%, with its teacher's F1."""
+    from bmp.results.target_runs import landing_lines
+
+    prov = provenance(base_model="embedded", data_split="test", profile="course")
+    record("teacher-t", "dense", {"f1": 61.0, "eval_split": "s"}, prov, {"output_dir": "runs/t/final"},
+           directory=tmp_path)
+    _run(tmp_path, "course-hybrid-speedup2.5-course", speedup=2.6, f1=57.0, val=56.0,
+         target={"speedup": 2.5, "density": None}, predicted=2.5)
+    _run(tmp_path, "course-hybrid-speedup4-course", speedup=3.2, f1=50.0, val=49.0,
+         target={"speedup": 4, "density": None}, predicted=4.0)
+    lines = landing_lines(load_records(tmp_path))
+    assert len(lines) == 2
+    assert "asked 2.5x, predicted 2.50x, measured 2.60x: **landed** (±10%)" in lines[0]
+    assert "(its teacher 61.0)" in lines[0] and "held-out F1 57.0" in lines[0]
+    assert "asked 4x, predicted 4.00x, measured 3.20x: **missed**" in lines[1]

@@ -7,11 +7,17 @@
     box.slider.value = 0.3            # what moving the slider does
     box.method.value = "topk"         # the same scores, a fixed share kept per matrix
     box.report                        # the numbers shown (a bmp.course.remask.LiveReport)
+    box.target.land(2.5)              # or name a speed instead: the budget picks heads and neurons, packed and timed
+    box.target.landing                # asked, predicted and measured (a bmp.course.landing.Landing)
 
 Every change redraws the masks (:func:`bmp.course.remask.remask_report`), then shows them per layer in notebook
 02's style (black = kept; columns are output units, red lines mark heads), the heads and FFN neurons kept, the
 packed size, a quick CPU timing against the dense teacher and F1 on a small cached held-out subset. Figures are PNGs
 in ``ipywidgets.Image`` s, so the widget builds and updates without a display (tests drive it from code).
+
+Below the threshold sits the target form (:class:`TargetControl`): a speed slider that lands the target on the same
+learned scores (:func:`bmp.course.landing.land`, what ``python -m bmp prune --target-speedup`` does at its last
+step), so the learner compares "a threshold of 0.3" with "2.5x" on one run.
 """
 from __future__ import annotations
 
@@ -20,11 +26,14 @@ import html
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
+from bmp.course.landing import Landing, land
 from bmp.course.remask import METHODS, SUBSET, LiveReport, LiveRun, load_live_run, remask_report
 from bmp.course.widgets import SLIDER_LAYOUT, SLIDER_STYLE, image, png
 from bmp.pruning.anatomy import ATTENTION_LINEARS, LINEAR_NAMES, encoder_layers
 from bmp.results.plots import structure_heatmap
+from bmp.training.target import Target
 
+TARGET_RANGE = (1.2, 6.0, 0.1)  # min, max, step of the target speedup slider
 RANGES = {"sigmoid_threshold": (0.0, 0.99, 0.01), "topk": (0.01, 1.0, 0.01)}  # min, max, step
 LABELS = {"sigmoid_threshold": "sigmoid threshold (higher prunes more)", "topk": "TopK keep fraction (share kept)"}
 EXPLAIN = {
@@ -87,8 +96,76 @@ def report_html(report: LiveReport) -> str:
             f"of ten.</small>")
 
 
+def landing_html(landing: Landing) -> str:
+    """What a landed target asked, what the latency model predicted and what the packed model measured."""
+    rows = [
+        ("asked", f"<b>{landing.target.speedup:g}x</b> the teacher's speed" if landing.target.speedup is not None
+         else f"a fill rate of <b>{landing.target.density:g}</b>"),
+        ("predicted (latency model)", (f"{landing.predicted_speedup:.2f}x, " if landing.predicted_speedup else "")
+         + f"fill rate {landing.predicted_fill_rate:.1%}"),
+        ("measured (packed, interleaved with the teacher)", f"<b>{landing.measured_speedup:.2f}x</b>, fill rate "
+                                                            f"{landing.fill_rate:.1%}"),
+        ("heads / FFN neurons kept per layer", f"{list(landing.heads_per_layer)} / {list(landing.neurons_per_layer)}"),
+        ("F1 before filling", f"<b>{landing.f1:.1f}</b> vs the teacher's {landing.teacher_f1:.1f} on "
+                              f"{landing.questions} questions"),
+    ]
+    body = "".join(f"<tr><td style='padding-right:1em'>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in rows)
+    return (f"<table class='bmp-live-target'>{body}</table><small>The budget keeps the best-scored heads and "
+            "neurons (by this run's learned scores) whose packed shape the latency model prices within the target; "
+            "a head counts as gone only when all its blocks are. Timed at batch 8 x 384, as the recorded speedups "
+            "are.</small>")
+
+
+class TargetControl(widgets.VBox):
+    """A target speed instead of a threshold, on the same run: move the slider (or call :meth:`land`) and the
+    budget picks heads and neurons from the run's scores, packs, times and scores the result. The latency model is
+    calibrated on the first landing (seconds on a small model, about a minute on the embedded one) and reused."""
+
+    def __init__(self, run: LiveRun, *, speedup: float = 2.5):
+        self.run = run
+        self.landing: Landing | None = None
+        low, high, step = TARGET_RANGE
+        self.slider = widgets.FloatSlider(value=speedup, min=low, max=high, step=step, readout_format=".1f",
+                                          description="or a target: times the teacher's speed",
+                                          continuous_update=False, style=SLIDER_STYLE,
+                                          layout=widgets.Layout(**SLIDER_LAYOUT))
+        self.status = widgets.HTML("<i>move the slider to land a target on this run's scores</i>")
+        self.numbers = widgets.HTML()
+        self.kept = image()
+        super().__init__([self.slider, self.status, self.numbers, self.kept])
+        self.add_class("bmp-live-target-form")
+        self.slider.observe(lambda change: self.update(), names="value")
+
+    def land(self, speedup: float) -> Landing | None:
+        """Land ``speedup`` (as moving the slider there does) and return the landing (None when refused)."""
+        if self.slider.value == speedup:
+            self.update()
+        else:
+            self.slider.value = speedup
+        return self.landing
+
+    def update(self) -> None:
+        latency = self.landing.latency if self.landing else None
+        self.status.value = ("<i>landing the target (packing, timing, scoring)...</i>" if latency else
+                             "<i>calibrating the latency model on this machine, then landing...</i>")
+        try:
+            self.landing = land(self.run, Target(speedup=float(self.slider.value)), latency=latency)
+        except ValueError as err:  # an unreachable target names the limit: show it, keep the last landing's model
+            self.status.value = f"<b>refused:</b> {html.escape(str(err))}"
+            self.numbers.value = ""
+            return
+        self.numbers.value = landing_html(self.landing)
+        config = self.run.model.config
+        self.kept.value = png(structure_heatmap(self.landing.heads_per_layer, self.landing.neurons_per_layer,
+                                                dense_heads=config.num_attention_heads,
+                                                dense_neurons=config.intermediate_size,
+                                                title=f"kept at {self.slider.value:g}x"), dpi=80)
+        self.status.value = ""
+
+
 class LivePruningWidget(widgets.VBox):
-    """Method toggle, threshold slider, the numbers, the masks per layer and the heads/neurons kept."""
+    """Method toggle, threshold slider, the numbers, the masks per layer and the heads/neurons kept; then the
+    target form (:class:`TargetControl`, ``.target``) on the same run."""
 
     def __init__(self, run: LiveRun, *, method: str | None = None, value: float | None = None):
         self.run = run
@@ -109,7 +186,8 @@ class LivePruningWidget(widgets.VBox):
         self.numbers = widgets.HTML()
         self.masks = image()
         self.kept = image()
-        super().__init__([self.method, self.slider, self.status, self.numbers, self.masks, self.kept])
+        self.target = TargetControl(run)
+        super().__init__([self.method, self.slider, self.status, self.numbers, self.masks, self.kept, self.target])
         self.add_class("bmp-live")  # for the browser test's selectors, and for styling
         self._switching = False
         self.slider.observe(self._on_value, names="value")
@@ -167,4 +245,5 @@ def live_pruning_widget(run_folder, teacher_folder, data=None, tokenizer=None, *
     return LivePruningWidget(run, method=method, value=value)
 
 
-__all__ = ["LivePruningWidget", "live_pruning_widget", "mask_figure", "report_html"]
+__all__ = ["LivePruningWidget", "TARGET_RANGE", "TargetControl", "landing_html", "live_pruning_widget", "mask_figure",
+           "report_html"]

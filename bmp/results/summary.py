@@ -9,12 +9,14 @@ import argparse
 from pathlib import Path
 
 from bmp.results.analysis import Analysis, analyse
+from bmp.results.concepts import CONCEPTS_DIR, concept_lines
+from bmp.results.expected import EXPECTED_DIR, expected
 from bmp.results.intervals import NO_PREDICTIONS, judge, verdict
 from bmp.results.records import PROBES_DIR, REPO_ROOT, hardware_label, load_records, train_epochs_of
 from bmp.results.seeds import f1_text, preset_of
 from bmp.results.serving import serving_lines
 from bmp.results.speeds import TIMED
-from bmp.results.target_runs import target_runs
+from bmp.results.target_runs import LANDING_DIR, landing_lines, target_runs
 from bmp.results.targets import TARGETS, check_all
 from bmp.results.tradeoff import RUN_KINDS
 
@@ -246,7 +248,10 @@ def probe_table(probes: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def render(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT, probes: list[dict] = ()) -> str:
+def render(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT, probes: list[dict] = (),
+           concepts: list[dict] = (), landing: list[dict] = ()) -> str:
+    """The full block of ``docs/results.md``; ``probes``, ``concepts`` and ``landing``: the records of
+    ``data/results/probes``, ``concepts`` and ``landing`` (each section only when there are some)."""
     if not records:
         return "_No recorded runs yet._"
     images = [f"![{p.stem}]({p.relative_to(root).as_posix()})" for p in figures]
@@ -265,6 +270,12 @@ def render(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT
         "Measured notebook times:", course_times(records),
         *(["", "Recipe probes (short pruning runs; `scripts/probe_recipe.sh`, records in `data/results/probes`):", "",
            probe_table(probes)] if probes else []),
+        *(["", "Concept probes behind notebook 05 (movement against magnitude at equal densities, and the heads "
+               "learned blocks empty against the same blocks shuffled; `scripts/probe_concepts.sh`, records in "
+               "`data/results/concepts`):", "", *concept_lines(concepts)] if concept_lines(concepts) else []),
+        *(["", "Speed targets from the course's own teacher (`scripts/target_landing.sh`, records in "
+               "`data/results/landing`; the latency model's prediction against finalize's fresh-process timing):",
+           "", *landing_lines(landing)] if landing_lines(landing) else []),
     ])
 
 
@@ -293,8 +304,9 @@ def _minutes(seconds: float | None) -> str:
     return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.0f} min"
 
 
-def syllabus(records: list[dict]) -> str:
-    """The course, one row per notebook, with each notebook's newest measured time under the course profile."""
+def syllabus(records: list[dict], expectation=None) -> str:
+    """The course, one row per notebook, with each notebook's newest measured time under the course profile, and
+    what its default run should reach (``expectation``, a :class:`~bmp.results.expected.Expected`)."""
     runs = sorted((r for r in records if r["kind"] == "course-times"), key=lambda r: r["provenance"]["date"])
     times = {name: seconds for r in runs for name, seconds in r["metrics"]["notebooks_s"].items()}
     lines = ["| notebook | the question | what you build | time (course profile, 2 cores) |", "|---|---|---|---|"]
@@ -308,6 +320,9 @@ def syllabus(records: list[dict]) -> str:
                       f"{hardware_label(newest['provenance']['hardware'])} (commit {newest['provenance']['git_commit']}"
                       f", {newest['provenance']['date'][:10]}); it writes executed notebooks, figures and your own "
                       "runs' records to the ignored `outputs/`."]
+    if expectation is not None:
+        lines += ["", f"With the defaults, {expectation} (the course's own run, recorded in "
+                      "`data/results/expected` by `scripts/expected_run.sh`)."]
     return "\n".join(lines)
 
 
@@ -351,9 +366,12 @@ def update_readme(readme: Path = REPO_ROOT / "README.md", records: list[dict] | 
     root = readme.parent
     records = records if records is not None else load_records()
     figures = write_figures(records, root / FIGURES)
-    probes = load_records(PROBES_DIR) if PROBES_DIR.is_dir() else []
-    full = _replace_block(root / RESULTS_DOC, START, END, render(records, figures, root / RESULTS_DOC.parent, probes))
-    short = _replace_block(readme, MAP_START, MAP_END, "\n\n".join([syllabus(records),
+    probes, concepts, landing = (load_records(folder) if folder.is_dir() else []
+                                 for folder in (PROBES_DIR, CONCEPTS_DIR, LANDING_DIR))
+    landing += [r for r in load_records(EXPECTED_DIR) if r["kind"] == "dense"] if EXPECTED_DIR.is_dir() else []
+    full = _replace_block(root / RESULTS_DOC, START, END, render(records, figures, root / RESULTS_DOC.parent, probes,
+                                                                 concepts, landing))
+    short = _replace_block(readme, MAP_START, MAP_END, "\n\n".join([syllabus(records, expected()),
                                                                          headline(records, figures, root)]))
     return full or short
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from bmp.results.analysis import FINAL_KIND, Analysis, ComparedPoint, compare_at_speed
 from bmp.results.intervals import verdict
-from bmp.results.records import PRUNED_KINDS
+from bmp.results.records import PRUNED_KINDS, RESULTS_DIR
 from bmp.results.teachers import folder_key
 
+LANDING_DIR = RESULTS_DIR / "landing"  # target runs from the course's own teacher (scripts/target_landing.sh)
 SPEED_TOLERANCE = 0.10  # measured within ±10% of the speedup asked for
 DENSITY_TOLERANCE = 0.03  # packed fill rate within ±0.03 of the density asked for
 F1_MARGIN = 1.0  # F1 below the λ-swept front at the same speed
@@ -51,17 +52,13 @@ class TargetRun:
     def to_dict(self) -> dict:
         point, speedup = self.compared.point, self.target.get("speedup")
         measured = point.speedup
-        landed = None
-        if speedup is not None and measured is not None:
-            landed = abs(measured - speedup) <= SPEED_TOLERANCE * speedup
-        elif self.target.get("density") is not None and point.fill_rate is not None:
-            landed = abs(point.fill_rate - self.target["density"]) <= DENSITY_TOLERANCE
         gap = self.compared.gap
         return {"name": point.name, "seeds": list(point.seeds), "f1": point.f1,
                 "target_speedup": speedup, "target_density": self.target.get("density"),
                 "predicted_speedup": self.target.get("predicted_speedup"),
                 "predicted_fill_rate": self.target.get("predicted_fill_rate"),
-                "measured_speedup": measured, "fill_rate": point.fill_rate, "landed": landed,
+                "measured_speedup": measured, "fill_rate": point.fill_rate,
+                "landed": landed(self.target, measured, point.fill_rate),
                 "front": None if self.compared.rival is None else self.compared.rival.name,
                 "front_chosen_on": "validation", "f1_gap_to_front": gap,
                 "ci95": None if self.compared.interval is None else self.compared.interval.ci95,
@@ -81,4 +78,45 @@ def target_runs(analysis: Analysis, records: list[dict]) -> list[TargetRun]:
     return [TargetRun(point, targets[point.point.runs[0]]) for point in comparison.points]
 
 
-__all__ = ["DENSITY_TOLERANCE", "F1_MARGIN", "SPEED_TOLERANCE", "TargetRun", "target_of", "target_runs"]
+def landed(asked: dict, speedup: float | None, fill_rate: float | None) -> bool | None:
+    """Whether a run met what it asked for: its measured speedup within :data:`SPEED_TOLERANCE` of a speed, or its
+    packed fill rate within :data:`DENSITY_TOLERANCE` of a size (None: not measured)."""
+    if asked.get("speedup") is not None:
+        return None if speedup is None else abs(speedup - asked["speedup"]) <= SPEED_TOLERANCE * asked["speedup"]
+    if asked.get("density") is not None:
+        return None if fill_rate is None else abs(fill_rate - asked["density"]) <= DENSITY_TOLERANCE
+    return None
+
+
+def landing_lines(records: list[dict]) -> list[str]:
+    """One line per packed or filled run pruned to a target, read on its own (``scripts/target_landing.sh``, from a
+    teacher without a λ front): asked, predicted by the latency model, measured by finalize's fresh-process timing,
+    whether it landed, and its F1 against its teacher's when ``records`` hold the teacher's record."""
+    lines = []
+    for record in sorted(records, key=lambda r: (r["name"], r["kind"])):
+        if record.get("kind") not in PRUNED_KINDS:
+            continue
+        asked = target_of(record, records)
+        if not asked:
+            continue
+        m = record["metrics"]
+        speedup, fill_rate = m.get("cpu_speedup"), m.get("fill_rate")
+        verdict_ = {True: "landed", False: "missed", None: "not measured"}[landed(asked, speedup, fill_rate)]
+        teacher = folder_key(record.get("config", {}).get("teacher", ""))
+        dense = next((r for r in records if r.get("kind") == "dense"
+                      and folder_key(r.get("config", {}).get("output_dir", "")) == teacher), None)
+        against = f" (its teacher {dense['metrics']['f1']:.1f})" if dense else ""
+        if asked.get("speedup") is not None:
+            what = (f"asked {asked['speedup']:g}x, predicted {asked.get('predicted_speedup', float('nan')):.2f}x, "
+                    f"measured {speedup:.2f}x" if speedup is not None else f"asked {asked['speedup']:g}x, not timed")
+        else:
+            what = (f"asked a fill rate of {asked['density']:g}, predicted "
+                    f"{asked.get('predicted_fill_rate', float('nan')):.3f}, packed {fill_rate:.3f}")
+        tolerance = f"±{SPEED_TOLERANCE:.0%}" if asked.get("speedup") is not None else f"±{DENSITY_TOLERANCE:g}"
+        lines.append(f"- {record['name']}: {what}: **{verdict_}** ({tolerance}); fill rate {fill_rate:.3f}, "
+                     f"held-out F1 {m['f1']:.1f}{against}")
+    return lines
+
+
+__all__ = ["DENSITY_TOLERANCE", "F1_MARGIN", "LANDING_DIR", "SPEED_TOLERANCE", "TargetRun", "landed", "landing_lines",
+           "target_of", "target_runs"]

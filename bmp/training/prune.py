@@ -3,12 +3,15 @@
     python -m bmp prune --teacher runs/teacher-course/final --preset hybrid --lam 100
     python -m bmp prune --teacher runs/teacher-course/final --preset hybrid --target-speedup 2.5
     python -m bmp prune --teacher runs/teacher-course/final --preset struct --target-density 0.3
+    python -m bmp prune --teacher runs/teacher-course/final --preset block --method magnitude --keep 0.25
 
 ``--lam`` sets how hard the L1 pull is and lets the size fall where it falls. A target sets the size instead: the
 packed encoder's linear weights as a share of the teacher's (``--target-density``, the fill rate ``finalize``
 reports) or a speed at the recorded CPU setting (``--target-speedup``, through a latency model timed on this machine
 first and recorded with the run, its prediction beside what ``finalize`` measures). The pruned model lands on it
-whatever the number of steps (:mod:`bmp.training.target`).
+whatever the number of steps (:mod:`bmp.training.target`). ``--method topk`` or ``--method magnitude`` keep a fixed
+share of every matrix instead (``--keep``, reached on the same cubic schedule): TopK on the learned movement scores
+(Sanh et al.'s TopK variant, no L1 pull needed) or on the weights' magnitudes (the classic baseline, nothing learned).
 
 The student starts as a copy of the fine-tuned teacher and distils from it. The reference work (nn_pruning) starts
 the student from the *pre-trained* model instead and prunes it for 20 epochs, with the fine-tuned model only as the
@@ -25,11 +28,11 @@ from pathlib import Path
 from transformers import TrainingArguments
 
 from bmp.profiles import SEED, Profile, get_profile
-from bmp.pruning.granularity import preset, preset_of
+from bmp.pruning.granularity import KEEP_FRACTION_METHODS, preset, preset_of
 from bmp.pruning.kept import kept_report
 from bmp.pruning.masked import add_masks, baked_copy, save_masked
 from bmp.pruning.regularization import Regularization
-from bmp.results.run_id import RunId
+from bmp.results.run_id import RunId, with_seed
 from bmp.squad import train_collator
 from bmp.training import flags
 from bmp.training.distill import Distillation
@@ -147,6 +150,24 @@ def target_from(density: float | None, speedup: float | None, *, lam_flags: dict
     return target
 
 
+def method_changes(method: str, keep: float | None, target: Target | None) -> dict:
+    """The pruning config's changes for ``--method`` and ``--keep`` (none for the default method); a keep fraction
+    without a keep-fraction method, or a method other than the default with a target, is refused naming the fix."""
+    if method not in KEEP_FRACTION_METHODS:
+        if keep is not None:
+            raise ValueError(f"--keep {keep:g} is a share kept by --method topk or magnitude; with {method} the "
+                             "size comes from --lam or a target: add --method topk, or drop --keep")
+        return {}
+    if target is not None:
+        raise ValueError(f"{target} picks heads and neurons by a budget, and --method {method} keeps a share of "
+                         "every matrix: drop one of them")
+    if keep is None:
+        raise ValueError(f"--method {method} keeps a fixed share of every matrix: say which with --keep, e.g. 0.25")
+    if not 0 < keep <= 1:
+        raise ValueError(f"--keep {keep:g}: the share of each matrix kept lies in (0, 1], e.g. 0.25")
+    return {"method": method, "final_threshold": keep}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Block movement pruning of a fine-tuned teacher.")
     parser.add_argument("--teacher", required=True, help="folder of the dense fine-tuned model")
@@ -161,6 +182,11 @@ def main(argv=None) -> None:
     parser.add_argument("--target-speedup", type=float, default=None,
                         help="prune to this speedup at the recorded CPU timing setting, through a latency model "
                              "timed here first, e.g. 2.5; instead of --lam")
+    parser.add_argument("--method", choices=("sigmoid_threshold", "topk", "magnitude"), default="sigmoid_threshold",
+                        help="how scores become masks: the learned sigmoid threshold with an L1 pull (default), or "
+                             "a fixed share of every matrix by TopK on the learned scores or on |W| (see --keep)")
+    parser.add_argument("--keep", type=float, default=None,
+                        help="with --method topk or magnitude: the share of each matrix kept at the end, e.g. 0.25")
     parser.add_argument("--head-scale", type=float, default=None,
                         help="multiplies --lam for one-score-per-head attention (default: bmp.pruning.regularization)")
     parser.add_argument("--min-heads", type=int, default=0, help="keep at least this many heads per layer (struct)")
@@ -183,14 +209,18 @@ def main(argv=None) -> None:
     profile = get_profile(args.profile)
     target = target_from(args.target_density, args.target_speedup,
                          lam_flags={"--lam": args.lam, "--lam-ffn": args.lam_ffn, "--head-scale": args.head_scale})
-    lam = profile.prune_lambda if args.lam is None else args.lam
+    changes = method_changes(args.method, args.keep, target)
+    # a keep fraction sets the size, so no L1 pull unless asked for (Sanh et al.'s TopK runs use none)
+    lam = (0.0 if changes else profile.prune_lambda) if args.lam is None else args.lam
     run_id = RunId(args.preset, None if target else lam, None if target else args.lam_ffn,
                    target=target.as_pair() if target else None, profile=profile.name, seed=args.seed)
     output = args.output or f"runs/{run_id.name}"  # the sweep's name for the point
+    if changes.get("method") and not args.output:  # a keep fraction is not a λ point: its own folder
+        output = f"runs/{with_seed(f'{args.preset}-{args.method}-keep{args.keep:g}-{profile.name}', args.seed)}"
     if args.score_lr is not None and args.score_lr <= 0:
         raise ValueError(f"--score-lr must be positive, got {args.score_lr:g}")
     score_lr = args.score_lr or profile.score_learning_rate
-    changes = {"min_heads": args.min_heads} if args.min_heads else {}
+    changes = {**changes, **({"min_heads": args.min_heads} if args.min_heads else {})}
     tuned = {key: value for key, value in (("alpha", args.alpha), ("temperature", args.temperature))
              if value is not None}
     if tuned and args.no_distill:

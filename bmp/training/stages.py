@@ -34,7 +34,7 @@ from bmp.training.distill import Distillation
 from bmp.training.evaluation import QAData, evaluate_qa, prepare_data
 from bmp.training.finalize import finalize_run
 from bmp.training.finetune import finetune_dense
-from bmp.training.prune import prune_run, recipe_for, target_from
+from bmp.training.prune import method_changes, prune_run, recipe_for, target_from
 from bmp.training.skeleton import RunResult
 
 
@@ -59,6 +59,7 @@ def finetune(model="embedded", data=None, *, output_dir=None, args: TrainingArgu
 
 def prune(teacher, data=None, *, preset: str = "hybrid", lam: float | None = None, lam_ffn: float | None = None,
           target_density: float | None = None, target_speedup: float | None = None,
+          method: str = "sigmoid_threshold", keep: float | None = None,
           output_dir=None, args: TrainingArguments | None = None, profile: Profile | str | None = None,
           score_lr: float | None = None, distillation: Distillation | None = None, distill: bool = True,
           name: str | None = None, overwrite: bool = False, max_seq_length: int | None = None,
@@ -73,6 +74,8 @@ def prune(teacher, data=None, *, preset: str = "hybrid", lam: float | None = Non
     timing setting, through a latency model timed on this machine first: seconds). The run lands on it whatever
     its length, and records ``predicted_fill_rate`` (and ``predicted_speedup``, with the latency model) to set
     beside what :func:`finalize` measures. Not with ``preset="unstructured"``, which packs to nothing smaller.
+    Or keep a fixed share of every matrix: ``method="topk"`` (ranked by the learned scores) or ``"magnitude"``
+    (by |W|) with ``keep=0.25``, reached on the same schedule, with no L1 pull unless ``lam`` is given.
 
     >>> run = bmp.prune("runs/teacher/final", data, preset="hybrid", lam=120,
     ...                 output_dir="runs/pruned")                       # doctest: +SKIP
@@ -83,12 +86,14 @@ def prune(teacher, data=None, *, preset: str = "hybrid", lam: float | None = Non
     profile = _profile(profile)
     lam_flags = {"lam": lam, "lam_ffn": lam_ffn}
     target = target_from(target_density, target_speedup, lam_flags=lam_flags)
-    lam = profile.prune_lambda if lam is None else lam
+    changes = method_changes(method, keep, target)
+    lam = (0.0 if changes else profile.prune_lambda) if lam is None else lam
     recipe = recipe_for(preset, lam, lam_ffn, score_lr or profile.score_learning_rate,
-                        distillation=distillation or Distillation(), target=target)
+                        distillation=distillation or Distillation(), target=target, **changes)
     run_id = RunId(preset, None if target else lam, None if target else lam_ffn,
                    target=target.as_pair() if target else None, profile=profile.name)
-    output_dir = output_dir or (args.output_dir if args is not None else f"runs/{run_id.name}")
+    default = f"runs/{preset}-{method}-keep{keep:g}-{profile.name}" if changes else f"runs/{run_id.name}"
+    output_dir = output_dir or (args.output_dir if args is not None else default)
     return prune_run(teacher, recipe, profile, output_dir, data=data, name=name, distill=distill, args=args,
                      overwrite=overwrite, max_seq_length=max_seq_length, doc_stride=doc_stride)
 
