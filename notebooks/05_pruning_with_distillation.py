@@ -573,8 +573,9 @@ plt.show()
 # every matrix's 32 × 32 blocks (so the densities are equal by construction) ranked once by the learned movement
 # scores and once by |W|, with the same distillation and steps. It uses the block preset because that is the
 # granularity both share: magnitude has no score for an FFN neuron as a whole. Settings are compared on the
-# validation articles; the held-out F1 is shown beside. Notebook 01 predicted that, from a converged teacher,
-# magnitude catches up with movement: the gap below says by how much, at two densities.
+# validation articles; the held-out F1 is shown beside. Notebook 01 predicted that magnitude catches up with
+# movement when the student starts from a fine-tuned teacher, whose weights have already moved: the gap below says
+# how far it caught up on this teacher, at two densities.
 
 # %%
 concepts = concept_records()
@@ -600,10 +601,11 @@ else:
 # ## Why blocks can empty whole heads
 #
 # Hybrid pruning bets on one thing: the 32 × 32 blocks that training drops line up inside the same heads, so
-# whole heads go and packing can remove them. Blocks dropped at random would not: a head goes only when every
-# block of its value rows or of its output columns is gone, and at random that almost never happens. The probe
-# counts the heads packing would remove from each run's learned masks, then shuffles the same blocks within each
-# matrix (each keeps exactly as many) and counts again, 200 times (`python -m bmp.bench empty_heads`):
+# whole heads go and packing can remove them. A head goes only when every block of its value rows or of its output
+# columns is gone; blocks dropped at random line up like that only by chance. The probe
+# (`python -m bmp.bench empty_heads`) counts the heads packing would remove from each run's saved model, then
+# shuffles the same blocks within V and within the attention output (each matrix keeps exactly as many) and counts
+# again, over many draws; the records say how many:
 
 # %%
 shares = pd.DataFrame(empty_head_shares(concepts))
@@ -615,15 +617,15 @@ if len(shares):
     high = shares["random_range"].str[1] - shares["random"]
     ax.bar(x + 0.2, shares["random"], 0.4, yerr=[low, high], capsize=3, color="tab:gray",
            label="the same blocks shuffled (95% of draws)")
-    ax.set_xticks(x, [f"{run}\n{density:.0%} of attention kept" for run, density
-                      in zip(shares["run"], shares["attention_density"])], fontsize=7)
+    ax.set_xticks(x, [f"{run}\n{density:.0%} of V and output kept" for run, density
+                      in zip(shares["run"], shares["density"])], fontsize=7)
     ax.set_ylabel("share of heads packing removes")
     ax.legend(fontsize=8)
     save_figure(fig, "05_empty_heads")
     plt.show()
     for row in shares.itertuples():
         print(f"{row.run}: {row.learned:.0%} of {row.heads} heads empty with the learned blocks, "
-              f"{row.random:.1%} with the same blocks shuffled")
+              f"{row.random:.1%} with the same blocks shuffled (mean of {row.shuffles} draws)")
 else:
     print("no empty-heads records in data/results/concepts yet: scripts/probe_concepts.sh makes them")
 
@@ -688,7 +690,7 @@ else:
 # The live widget above has that last step too, under its threshold: the slider "or a target" applies it to
 # *this* run's learned scores, without training again. Pick 2.5× there (or set `TARGET_SPEEDUP` below) and
 # compare what the latency model predicted with what the packed model measures against the teacher. The first
-# landing calibrates the latency model on this machine (about a minute); later ones reuse it. The F1 is before
+# landing calibrates the latency model on this machine (the slow part); later ones reuse it. The F1 is before
 # any filling, and the scores were learned under λ, not under the budget: a target run trains toward it.
 
 # %%
@@ -738,8 +740,8 @@ if len(rows) < 2:
 # 6. What does the temperature do to the teacher's distribution, and why is the KL term multiplied by T²?
 # 7. In the matrix-density heatmap, a layer keeps all its heads but its attention matrices are half empty. What
 #    will packing remove from it, and what will it leave?
-# 8. Shuffled at the same density, the learned blocks of a run empty almost no heads. Why does that make the
-#    *learning* of blocks, not their size, what hybrid pruning's speed rests on?
+# 8. In the empty-heads figure, compare each run's learned share with its shuffled one. Why does the difference
+#    make the *learning* of blocks, not how many are dropped, what hybrid pruning's speed rests on?
 #
 # ## Further research
 #

@@ -31,5 +31,5 @@ done
 for record in data/results/expected/pruned__*.json; do
   [ -e "$record" ] || continue
   run=$(basename "$record" .json); run=${run#pruned__}
-  [ -d "runs/$run/final" ] && empty_heads "runs/$run/final" "$run"
+  if [ -d "runs/$run/final" ]; then empty_heads "runs/$run/final" "$run"; fi
 done

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Does a speed target land where it was asked? Hybrid pruned to 2.5x and 4x at the recorded CPU setting (a latency
-# model timed on this machine first, recorded with the run) from the course's own teacher (notebook 04's), filled
-# for an epoch as the recorded runs are, then timed by finalize in a fresh process. The pruned record holds what the
-# latency model predicted, the packed and filled records what was measured. Records go to data/results/landing.
-# The F1 of a target run against the λ front needs the sweep's teacher and its front: scripts/sweep.sh, step 13.
+# model timed on this machine first, recorded with the run) from the course's own teacher (notebook 04's), filled for
+# the profile's epochs as the recorded runs are, then timed by finalize in a fresh process. The pruned record holds
+# what the latency model predicted, the packed and filled records what was measured. Records go to
+# data/results/landing. The F1 of a target run against the λ front needs the sweep's teacher and its front:
+# scripts/sweep.sh, step 13.
 #   scripts/target_landing.sh [TEACHER]      # default runs/teacher-course/final (make course trains it)
 # Rerunnable: what is recorded is skipped; an interrupted run resumes from its checkpoint.
 set -euo pipefail

@@ -14,7 +14,7 @@ def _records(folder):
         record(f"probe-{method}-block-keep{keep:g}", "empty-heads",
                {"method": method, "heads": 72, "learned_empty_share": 0.25 if keep < 0.5 else 0.0,
                 "random_empty_share": 0.001, "random_empty_share_range": [0.0, 0.014],
-                "attention_density": keep}, prov, directory=folder)
+                "value_output_density": keep, "shuffles": 200}, prov, directory=folder)
     record("hybrid-lam60-course", "pruned", {"f1": 1.0, "validation_f1": 1.0}, prov, directory=folder)  # not a probe
     return load_records(folder)
 
@@ -32,5 +32,5 @@ def test_empty_heads_and_the_markdown_tables(tmp_path):
     assert len(shares) == 4 and shares[-1]["learned"] == 0.25 and shares[-1]["random_range"] == (0.0, 0.014)
     text = "\n".join(concept_lines(records))
     assert "| movement | 0.25 | 0.250 | 150 | 72 | 50.0 | 51.0 |" in text
-    assert "| 25% | 25% of 72 | 0.1% (0.0%–1.4%) |" in text
+    assert "| 25% | 25% of 72 | 0.1% (0.0%–1.4%, 200 draws) |" in text
     assert concept_lines([]) == []

@@ -10,14 +10,14 @@ from bmp.models import tiny_bert
 from bmp.packing.pack import pack
 from bmp.pruning.anatomy import encoder_layers
 from bmp.pruning.granularity import preset
-from bmp.pruning.masked import add_masks, score_parameters, set_threshold
+from bmp.pruning.masked import add_masks, baked_copy, score_parameters, set_threshold
 
 BLOCK = (16, 16)  # a head of the tiny BERT is 16 wide: one block column of the output per head
 
 
 def masked(keep_out_heads=(), seed=0):
-    """A tiny hybrid-masked BERT (hard threshold at 0.5) whose attention-output blocks are dropped for every head
-    not in ``keep_out_heads`` of layer 0, and everything else kept."""
+    """A tiny hybrid-masked BERT (threshold 0.5) whose attention-output blocks are dropped for every head not in
+    ``keep_out_heads`` of layer 0, and everything else kept."""
     model = add_masks(tiny_bert(seed), preset("hybrid", attention=BLOCK))
     with torch.no_grad():
         for _, scores in score_parameters(model):
@@ -46,7 +46,7 @@ def test_learned_empty_heads_are_counted_as_packing_removes_them():
     part = encoder_layers(model)[0]
     assert empty_heads(part.value.mask(), part.attn_out.mask(), part.head_dim) == 3
     assert list(pack(model).config.heads_per_layer) == [1, 4]  # the same three are what packing removes
-    result = compare(model, shuffles=50)
+    result = compare(baked_copy(model), BLOCK, shuffles=50)  # read from the baked weights, as a saved run holds them
     assert result["heads"] == 8 and result["learned_empty"] == 3
     assert result["learned_empty_share"] == pytest.approx(3 / 8)
     # the same 4 of 16 output blocks kept at random: a head is empty only when its whole column is dropped
@@ -55,10 +55,15 @@ def test_learned_empty_heads_are_counted_as_packing_removes_them():
     assert 0 <= low <= result["random_empty_share"] <= high <= 1
 
 
-def test_head_pruned_models_are_refused_naming_the_fix():
-    model = add_masks(tiny_bert(0), preset("struct"))
+def test_head_pruned_runs_and_untiled_blocks_are_refused_naming_the_fix(tmp_path):
+    from bmp.bench.empty_heads import pruned_block
+    from bmp.pruning.masked import save_masked
+
+    save_masked(add_masks(tiny_bert(0), preset("struct")), preset("struct"), tmp_path)
     with pytest.raises(ValueError, match="use a block or hybrid run"):
-        compare(model, shuffles=2)
+        pruned_block(tmp_path)
+    with pytest.raises(ValueError, match="not tiled by"):
+        compare(tiny_bert(0), (24, 24), shuffles=2)
 
 
 def test_the_bench_records_one_file_per_run(tmp_path, monkeypatch):

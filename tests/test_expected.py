@@ -18,7 +18,7 @@ def _provenance(seed=42):
 def _course_records(folder, seed=42, f1=60.0, speedup=1.5):
     suffix = "" if seed == 42 else f"-s{seed}"
     predictions = Predictions({"heldout": {"q1": ("an answer", 1.0, 1.0)}})
-    record("teacher-course", "dense", {"f1": 64.0, "eval_questions": 10}, _provenance(),
+    record("dense-course", "dense", {"f1": 64.0, "eval_questions": 10}, _provenance(),  # notebook 04's name
            config={"output_dir": TEACHER_DIR}, directory=folder)
     record(RUN + suffix, "pruned", {"f1": f1 - 2, "eval_questions": 10, "predictions": predictions},
            _provenance(seed), config={"teacher": TEACHER_DIR}, directory=folder)
@@ -31,20 +31,20 @@ def _course_records(folder, seed=42, f1=60.0, speedup=1.5):
 def test_adopting_copies_records_with_their_predictions_and_provenance(tmp_path):
     source, target = tmp_path / "outputs" / "results", tmp_path / "expected"
     _course_records(source)
-    written = adopt(source, target, "teacher-course", RUN)
-    assert sorted(p.name for p in written) == sorted(["dense__teacher-course.json", f"pruned__{RUN}.json",
+    written = adopt(source, target, TEACHER_DIR, RUN)
+    assert sorted(p.name for p in written) == sorted(["dense__dense-course.json", f"pruned__{RUN}.json",
                                                       f"packed__{RUN}-packed.json", f"filled__{RUN}-filled.json"])
     filled = json.loads((target / f"filled__{RUN}-filled.json").read_text())
     assert filled["provenance"]["command"] == "python -m bmp course --profile course"
     assert filled["config"]["adopted_from"].endswith(f"filled__{RUN}-filled.json")
     copied = next(r for r in load_records(target) if r["kind"] == "filled")
     assert load_predictions(copied)["heldout"] == {"q1": ("an answer", 1.0, 1.0)}
-    assert adopt(source, target, "teacher-course", RUN) == []  # already there: left as it is
+    assert adopt(source, target, TEACHER_DIR, RUN) == []  # already there: left as it is
 
 
 def test_adopting_before_make_course_names_the_fix(tmp_path):
-    with pytest.raises(FileNotFoundError, match="run `make course` first"):
-        adopt(tmp_path / "nothing", tmp_path / "expected", "teacher-course", RUN)
+    with pytest.raises(FileNotFoundError, match="dense record of runs/teacher-course/final.*run `make course` first"):
+        adopt(tmp_path / "nothing", tmp_path / "expected", TEACHER_DIR, RUN)
 
 
 def test_the_expected_result_is_read_over_seeds_with_the_course_time(tmp_path):
@@ -58,6 +58,7 @@ def test_the_expected_result_is_read_over_seeds_with_the_course_time(tmp_path):
     assert found.mean_f1 == pytest.approx(61.0) and found.mean_speedup == pytest.approx(1.6)
     text = str(found)
     assert "expect about 61.0 F1 (60.0-62.0 over 2 seeds) at 1.6x" in text and "about 40 min" in text
+    assert "its teacher scores 64.0" in text
     assert expected(tmp_path / "none", times) is None
 
 

@@ -172,6 +172,8 @@ def test_the_widget_lands_a_target_speed_next_to_the_threshold(run, monkeypatch)
         raise ValueError("target_speedup=9 is beyond the smallest model this architecture packs to")
 
     monkeypatch.setattr(live, "land", refuse)
-    box.target.land(3.0)
+    assert box.target.land(3.0) is None and box.target.landing is None
     assert "refused" in box.target.status.value and "smallest model" in box.target.status.value
-    assert box.target.numbers.value == ""
+    assert box.target.numbers.value == "" and bytes(box.target.kept.value) == b""
+    with pytest.raises(ValueError, match="the slider spans"):  # never moved to the slider's end silently
+        box.target.land(50.0)

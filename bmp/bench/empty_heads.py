@@ -1,13 +1,14 @@
 """Do learned blocks empty whole heads more often than random blocks at the same density? (notebook 05's probe)
 
-Hybrid pruning rests on it: a 32x32 block of Q, K, V or the attention output lies inside one head, and packing
-removes a head only when it is empty, when every block of its V rows or of its output columns is gone
+Hybrid pruning rests on it: when the head size is a multiple of the block's (heads of 32 or 64, blocks of 32 x 32),
+each block of V or of the attention output lies inside one head, and packing removes a head only when it is empty,
+when every block of its V rows or of its output columns is gone
 (:mod:`bmp.pruning.liveness`). Blocks dropped at random would rarely line up like that; blocks dropped by what
-training learned might. So, for a pruned run's final masks:
+training learned might. So, for a pruned run's baked model (zeros where it was masked, as packing sees it):
 
 - **learned**: the share of attention heads packing would remove;
-- **random**: the same count after shuffling the blocks of every attention matrix at random, each matrix keeping
-  exactly as many blocks as it learned to keep (the mean and the 2.5-97.5% range over ``--shuffles`` draws).
+- **random**: the same count after shuffling the blocks of V and of the attention output at random, each matrix
+  keeping exactly as many blocks as it kept (the mean and the 2.5-97.5% range over ``--shuffles`` draws).
 
     python -m bmp.bench empty_heads --run runs/probe-movement-block-keep0.25/final --record
 
@@ -17,6 +18,7 @@ With ``--record`` the result is written as ``empty-heads__<run name>.json`` in t
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,7 +26,9 @@ import torch
 from torch import Tensor
 
 from bmp.pruning.anatomy import encoder_layers
+from bmp.pruning.granularity import PruningConfig
 from bmp.pruning.liveness import alive_heads
+from bmp.pruning.masked import MASKED_CONFIG
 from bmp.results.concepts import EMPTY_HEADS_KIND as KIND
 
 RECORDS_ITSELF = True  # one record per run, named after it
@@ -32,10 +36,11 @@ SHUFFLES = 200
 
 
 def block_grid(mask: Tensor, block: tuple[int, int]) -> Tensor:
-    """One entry per block of a full ``(out, in)`` block mask: ``(out / bh, in / bw)``."""
+    """One entry per block of an ``(out, in)`` map of weights in use: ``(out / bh, in / bw)``, True where the block
+    keeps any weight."""
     rows, cols = mask.shape
     bh, bw = block
-    return mask.reshape(rows // bh, bh, cols // bw, bw)[:, 0, :, 0]
+    return mask.reshape(rows // bh, bh, cols // bw, bw).any(dim=3).any(dim=1)
 
 
 def shuffled(mask: Tensor, block: tuple[int, int], generator: torch.Generator) -> Tensor:
@@ -46,46 +51,62 @@ def shuffled(mask: Tensor, block: tuple[int, int], generator: torch.Generator) -
 
 
 def empty_heads(value_mask: Tensor, out_mask: Tensor, head_dim: int) -> int:
-    """Heads packing removes, from V's ``(heads*d, hidden)`` and the output's ``(hidden, heads*d)`` masks (a V row
-    with no weight left loses its bias too, as :meth:`~bmp.pruning.masked.MaskedLinear.masked_weight_and_bias`
-    does)."""
+    """Heads packing removes, from V's ``(heads*d, hidden)`` and the output's ``(hidden, heads*d)`` maps of weights
+    in use (a V row with no weight left has lost its bias too: a pruned run bakes it to zero, as
+    :meth:`~bmp.pruning.masked.MaskedLinear.masked_weight_and_bias` does)."""
     return int((~alive_heads(value_mask.bool(), None, out_mask.bool(), head_dim)).sum())
 
 
-def attention_masks(model) -> list[tuple[Tensor, Tensor, tuple[int, int], tuple[int, int], int]]:
-    """Per layer: V's and the output's full masks, their block shapes and the head size. Refuses a model whose
-    attention is not masked in blocks (heads pruned whole have nothing to shuffle)."""
+def attention_masks(model, block: tuple[int, int]) -> list[tuple[Tensor, Tensor, int]]:
+    """Per layer of a baked pruned model (zeros where it was masked, as packing sees it): V's and the output's maps
+    of weights in use, and the head size. ``block``: the run's attention block, which must tile both matrices."""
     layers = []
     for part in encoder_layers(model):
-        value, out = part.value, part.attn_out
-        blocks = getattr(value, "block", None), getattr(out, "block", None)
-        if None in blocks or value.mask() is None or out.mask() is None:
-            raise ValueError(f"layer {part.index}'s attention is not masked in blocks: this probe compares learned "
-                             "blocks with shuffled ones, so use a block or hybrid run (not struct or a dense model)")
-        layers.append((value.mask().detach(), out.mask().detach(), tuple(blocks[0]), tuple(blocks[1]), part.head_dim))
+        value, out = part.value.weight.detach() != 0, part.attn_out.weight.detach() != 0
+        if any(size % step for matrix in (value, out) for size, step in zip(matrix.shape, block)):
+            raise ValueError(f"layer {part.index}'s attention matrices {tuple(value.shape)} are not tiled by "
+                             f"{block} blocks: give the block shape the run was pruned with")
+        layers.append((value, out, part.head_dim))
     return layers
 
 
-def compare(model, shuffles: int = SHUFFLES, seed: int = 0) -> dict:
-    """The learned share of empty heads against ``shuffles`` random placements of the same blocks."""
-    layers = attention_masks(model)
-    heads = sum(value.shape[0] // head_dim for value, _, _, _, head_dim in layers)
-    learned = sum(empty_heads(value, out, head_dim) for value, out, _, _, head_dim in layers)
+def compare(model, block: tuple[int, int], shuffles: int = SHUFFLES, seed: int = 0) -> dict:
+    """The share of heads a baked pruned ``model`` has emptied, against ``shuffles`` random placements of the same
+    ``block``-shaped blocks in each matrix. The densities are those of V and the attention output, the matrices
+    that decide whether a head lives."""
+    layers = attention_masks(model, block)
+    heads = sum(value.shape[0] // head_dim for value, _, head_dim in layers)
+    learned = sum(empty_heads(value, out, head_dim) for value, out, head_dim in layers)
     generator = torch.Generator().manual_seed(seed)
     draws = torch.tensor([
-        sum(empty_heads(shuffled(value, v_block, generator), shuffled(out, o_block, generator), head_dim)
-            for value, out, v_block, o_block, head_dim in layers) / heads
+        sum(empty_heads(shuffled(value, block, generator), shuffled(out, block, generator), head_dim)
+            for value, out, head_dim in layers) / heads
         for _ in range(shuffles)])
-    kept = [float(mask.float().mean()) for value, out, *_ in layers for mask in (value, out)]
+    kept = [float(mask.float().mean()) for value, out, _ in layers for mask in (value, out)]
     return {"heads": heads, "learned_empty": learned, "learned_empty_share": learned / heads,
             "random_empty_share": float(draws.mean()),
             "random_empty_share_range": [float(draws.quantile(0.025)), float(draws.quantile(0.975))],
-            "attention_density": sum(kept) / len(kept), "shuffles": shuffles, "seed": seed}
+            "value_output_density": sum(kept) / len(kept), "block": list(block), "shuffles": shuffles, "seed": seed}
+
+
+def pruned_block(folder: Path) -> tuple[PruningConfig, tuple[int, int]]:
+    """The run's pruning config (saved beside its baked model) and its attention block; refuses a run whose
+    attention was not pruned in blocks (heads pruned whole have nothing to shuffle)."""
+    path = folder / MASKED_CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"--run {folder}: no {MASKED_CONFIG} there; give a pruned run's final folder, e.g. "
+                                "runs/<run>/final")
+    raw = json.loads(path.read_text())
+    config = PruningConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    if not isinstance(config.attention, tuple):
+        raise ValueError(f"--run {folder} pruned attention by {config.attention!r}: this probe compares learned "
+                         "blocks with shuffled ones, so use a block or hybrid run")
+    return config, config.attention
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", required=True, help="a pruned run's final folder (holding masked.safetensors)")
+    parser.add_argument("--run", required=True, help="a pruned run's final folder (its baked model and config)")
     parser.add_argument("--shuffles", type=int, default=SHUFFLES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default=None, help="record name (default: the run's name)")
@@ -94,16 +115,11 @@ def main(argv=None) -> dict:
     if args.shuffles < 1:
         raise ValueError(f"--shuffles {args.shuffles}: draw at least one random placement, e.g. {SHUFFLES}")
     from bmp.models import load_saved
-    from bmp.pruning.masked import load_masked, set_threshold
 
     folder = Path(args.run)
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"--run {folder}: no model there; give a pruned run's final folder, e.g. "
-                                "runs/<run>/final")
-    model, config = load_masked(load_saved(folder), folder)
-    set_threshold(model, config.final_threshold)
+    config, block = pruned_block(folder)
     name = args.name or (folder.parent.name if folder.name == "final" else folder.name)
-    result = {"run": name, "method": config.method, **compare(model, args.shuffles, args.seed)}
+    result = {"run": name, "method": config.method, **compare(load_saved(folder), block, args.shuffles, args.seed)}
     if args.record:
         from bmp.results.records import provenance, record, repo_relative
 
@@ -114,4 +130,4 @@ def main(argv=None) -> dict:
     return result
 
 
-__all__ = ["KIND", "SHUFFLES", "attention_masks", "block_grid", "compare", "empty_heads", "shuffled"]
+__all__ = ["KIND", "SHUFFLES", "attention_masks", "block_grid", "compare", "empty_heads", "pruned_block", "shuffled"]

@@ -31,6 +31,7 @@ from bmp.course.remask import METHODS, SUBSET, LiveReport, LiveRun, load_live_ru
 from bmp.course.widgets import SLIDER_LAYOUT, SLIDER_STYLE, image, png
 from bmp.pruning.anatomy import ATTENTION_LINEARS, LINEAR_NAMES, encoder_layers
 from bmp.results.plots import structure_heatmap
+from bmp.speed.timing import CPU_SETTING
 from bmp.training.target import Target
 
 TARGET_RANGE = (1.2, 6.0, 0.1)  # min, max, step of the target speedup slider
@@ -112,18 +113,19 @@ def landing_html(landing: Landing) -> str:
     body = "".join(f"<tr><td style='padding-right:1em'>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in rows)
     return (f"<table class='bmp-live-target'>{body}</table><small>The budget keeps the best-scored heads and "
             "neurons (by this run's learned scores) whose packed shape the latency model prices within the target; "
-            "a head counts as gone only when all its blocks are. Timed at batch 8 x 384, as the recorded speedups "
-            "are.</small>")
+            f"a head counts as gone only when all its blocks are. Timed at batch {CPU_SETTING.batch} x "
+            f"{CPU_SETTING.seq}, as the recorded speedups are.</small>")
 
 
 class TargetControl(widgets.VBox):
     """A target speed instead of a threshold, on the same run: move the slider (or call :meth:`land`) and the
     budget picks heads and neurons from the run's scores, packs, times and scores the result. The latency model is
-    calibrated on the first landing (seconds on a small model, about a minute on the embedded one) and reused."""
+    calibrated on the first landing (timed shapes of this model: the slow part) and reused."""
 
     def __init__(self, run: LiveRun, *, speedup: float = 2.5):
         self.run = run
-        self.landing: Landing | None = None
+        self.landing: Landing | None = None  # the newest landing; None before the first and after a refusal
+        self._latency = None  # calibrated on the first landing, reused after
         low, high, step = TARGET_RANGE
         self.slider = widgets.FloatSlider(value=speedup, min=low, max=high, step=step, readout_format=".1f",
                                           description="or a target: times the teacher's speed",
@@ -137,7 +139,12 @@ class TargetControl(widgets.VBox):
         self.slider.observe(lambda change: self.update(), names="value")
 
     def land(self, speedup: float) -> Landing | None:
-        """Land ``speedup`` (as moving the slider there does) and return the landing (None when refused)."""
+        """Land ``speedup`` (as moving the slider there does) and return the landing (None when refused). A speed
+        outside the slider's range is refused, not moved to its end."""
+        low, high, _ = TARGET_RANGE
+        if not low <= speedup <= high:
+            raise ValueError(f"target speedup {speedup:g}: the slider spans {low:g}x to {high:g}x; for another "
+                             f"speed, call bmp.course.landing.land(widget.run, Target(speedup={speedup:g}))")
         if self.slider.value == speedup:
             self.update()
         else:
@@ -145,15 +152,17 @@ class TargetControl(widgets.VBox):
         return self.landing
 
     def update(self) -> None:
-        latency = self.landing.latency if self.landing else None
-        self.status.value = ("<i>landing the target (packing, timing, scoring)...</i>" if latency else
+        self.status.value = ("<i>landing the target (packing, timing, scoring)...</i>" if self._latency else
                              "<i>calibrating the latency model on this machine, then landing...</i>")
         try:
-            self.landing = land(self.run, Target(speedup=float(self.slider.value)), latency=latency)
-        except ValueError as err:  # an unreachable target names the limit: show it, keep the last landing's model
+            self.landing = land(self.run, Target(speedup=float(self.slider.value)), latency=self._latency)
+        except ValueError as err:  # an unreachable target names the limit: show it instead of a landing
+            self.landing = None
             self.status.value = f"<b>refused:</b> {html.escape(str(err))}"
             self.numbers.value = ""
+            self.kept.value = b""  # no heatmap of an earlier landing beside the refusal
             return
+        self._latency = self.landing.latency
         self.numbers.value = landing_html(self.landing)
         config = self.run.model.config
         self.kept.value = png(structure_heatmap(self.landing.heads_per_layer, self.landing.neurons_per_layer,

@@ -46,16 +46,18 @@ def movement_vs_magnitude(records: list[dict]) -> list[dict]:
 
 def empty_head_shares(records: list[dict]) -> list[dict]:
     """One row per run probed: the learned share of empty heads, the random one (mean and 95% range of the
-    shuffles), the attention density and the heads counted."""
+    shuffles and their number), the density of V and the attention output (the matrices that decide whether a head
+    lives) and the heads counted."""
     rows = []
     for record in records:
         if record.get("kind") != EMPTY_HEADS_KIND:
             continue
         m = record["metrics"]
-        rows.append({"run": record["name"], "method": m.get("method"), "attention_density": m["attention_density"],
+        rows.append({"run": record["name"], "method": m.get("method"), "density": m["value_output_density"],
                      "learned": m["learned_empty_share"], "random": m["random_empty_share"],
-                     "random_range": tuple(m["random_empty_share_range"]), "heads": m["heads"]})
-    return sorted(rows, key=lambda row: (-row["attention_density"], row["run"]))
+                     "random_range": tuple(m["random_empty_share_range"]), "shuffles": m["shuffles"],
+                     "heads": m["heads"]})
+    return sorted(rows, key=lambda row: (-row["density"], row["run"]))
 
 
 def concept_lines(records: list[dict]) -> list[str]:
@@ -69,11 +71,11 @@ def concept_lines(records: list[dict]) -> list[str]:
                   f"{row['heads']} | {row['validation_f1']:.1f} | {row['f1']:.1f} |" for row in contest]
     shares = empty_head_shares(records)
     if shares:
-        lines += ["", "| run | attention kept | heads emptied, learned blocks | the same blocks shuffled (95% of "
-                      "draws) |", "|---|---|---|---|"]
-        lines += [f"| {row['run']} | {row['attention_density']:.0%} | {row['learned']:.0%} of {row['heads']} | "
-                  f"{row['random']:.1%} ({row['random_range'][0]:.1%}–{row['random_range'][1]:.1%}) |"
-                  for row in shares]
+        lines += ["", "| run | V and attention output kept | heads emptied, learned blocks | the same blocks "
+                      "shuffled (95% of draws) |", "|---|---|---|---|"]
+        lines += [f"| {row['run']} | {row['density']:.0%} | {row['learned']:.0%} of {row['heads']} | "
+                  f"{row['random']:.1%} ({row['random_range'][0]:.1%}–{row['random_range'][1]:.1%}, "
+                  f"{row['shuffles']} draws) |" for row in shares]
     return lines
 
 

@@ -1,15 +1,15 @@
 """What a learner should expect from `make course`: the course's own default run, recorded at several seeds.
 
 ``scripts/expected_run.sh`` records it in ``data/results/expected``: notebook 04's teacher, notebook 05's run
-(hybrid at the course profile's λ, one epoch) and notebook 06's fill, seed 42 being `make course` itself (its
-records adopted from the learner's folder by :func:`adopt`) and the other seeds the same settings from the command
-line. :func:`expected` reads them back, with the course's recorded wall time::
+(hybrid at the course profile's λ and pruning epochs) and notebook 06's fill, the default seed being `make course`
+itself (its records adopted from the learner's folder by :func:`adopt`) and the other seeds the same settings from
+the command line. :func:`expected` reads them back, with the course's recorded wall time::
 
     print(expected())      # "expect about <F1> (<low>-<high> over <n> seeds) at <speedup>x ..., in about <m> min"
 
     python -m bmp expected                          # that sentence, from the records
     python -m bmp expected adopt --from outputs/results --to data/results/expected \
-        --teacher teacher-course --run course-hybrid-lam20-course
+        --teacher runs/teacher-course/final --run course-hybrid-lam20-course
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from bmp.profiles import SEED
 from bmp.results.records import (
     PREDICTIONS_KEY,
     RESULTS_DIR,
@@ -27,11 +28,17 @@ from bmp.results.records import (
     predictions_path,
     record_path_of,
     repo_relative,
+    teacher_record,
 )
 from bmp.results.run_id import seed_in, without_seed
 
 EXPECTED_DIR = RESULTS_DIR / "expected"
-DEFAULT_SEED = 42  # the seed `make course` runs with (bmp.profiles.SEED)
+
+
+def _seed(name: str) -> int:
+    """The seed a run's name spells; the default one (`make course`'s) when it spells none."""
+    seed = seed_in(name)
+    return SEED if seed is None else seed
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,7 @@ class Expected:
     speedup: tuple[float, ...]  # per seed, against the dense teacher, in the run's own timing
     seeds: tuple[int, ...]
     teacher_f1: float | None
-    course_minutes: float | None  # `make course`, from its newest course-times record
+    course_minutes: float | None  # the newest recorded `make course` (its course-times record)
     questions: int
 
     @property
@@ -59,7 +66,8 @@ class Expected:
         spread = (f" ({min(self.f1):.1f}-{max(self.f1):.1f} over {len(self.seeds)} seeds)" if len(self.seeds) > 1
                   else " (one seed)")
         teacher = f"; its teacher scores {self.teacher_f1:.1f}" if self.teacher_f1 is not None else ""
-        minutes = f", in about {self.course_minutes:.0f} min of `make course`" if self.course_minutes else ""
+        minutes = (f", after about {self.course_minutes:.0f} min of `make course` (its newest recorded time)"
+                   if self.course_minutes else "")
         return (f"expect about {self.mean_f1:.1f} F1{spread} at {self.mean_speedup:.1f}x the teacher's speed"
                 f"{minutes}{teacher} (held-out, {self.questions:,} questions)")
 
@@ -69,15 +77,15 @@ def expected(directory: str | Path = EXPECTED_DIR, times=None) -> Expected | Non
     ``course-times`` record of ``times`` (default: the tracked ``data/results``)."""
     directory = Path(directory)
     records = load_records(directory) if directory.is_dir() else []
-    filled = sorted((r for r in records if r["kind"] == "filled"), key=lambda r: seed_in(r["name"]) or DEFAULT_SEED)
+    filled = sorted((r for r in records if r["kind"] == "filled"), key=lambda r: _seed(r["name"]))
     if not filled:
         return None
     names = {without_seed(r["name"]) for r in filled}
     if len(names) > 1:
         raise ValueError(f"{directory} holds filled runs of several settings ({sorted(names)}): it should hold the "
                          "course's default run only, at several seeds")
-    teacher_dir = {r.get("config", {}).get("teacher") for r in filled}
-    dense = [r for r in records if r["kind"] == "dense" and r.get("config", {}).get("output_dir") in teacher_dir]
+    teachers = {r.get("config", {}).get("teacher") for r in filled}
+    dense = teacher_record(records, teachers.pop()) if len(teachers) == 1 else None
     if times is None:
         times = load_records(RESULTS_DIR, kind="course-times") if RESULTS_DIR.is_dir() else []
     course = sorted((r for r in times if r.get("kind") == "course-times" and r["name"] == "course"),
@@ -85,23 +93,28 @@ def expected(directory: str | Path = EXPECTED_DIR, times=None) -> Expected | Non
     return Expected(
         name=names.pop(), f1=tuple(float(r["metrics"]["f1"]) for r in filled),
         speedup=tuple(float(r["metrics"]["cpu_speedup"]) for r in filled),
-        seeds=tuple(seed_in(r["name"]) or DEFAULT_SEED for r in filled),
-        teacher_f1=float(dense[0]["metrics"]["f1"]) if dense else None,
+        seeds=tuple(_seed(r["name"]) for r in filled),
+        teacher_f1=float(dense["metrics"]["f1"]) if dense else None,
         course_minutes=course[-1]["metrics"]["total_s"] / 60 if course else None,
         questions=int(filled[0]["metrics"]["eval_questions"]))
 
 
-def adopt(source: str | Path, target: str | Path, teacher: str, run: str) -> list[Path]:
-    """Copy `make course`'s records of ``teacher`` (dense) and ``run`` (pruned, packed, filled) from the learner's
-    folder ``source`` into ``target``, with their predictions; each keeps its provenance, and notes where it came
-    from. A record already in ``target`` is left as it is. Returns the records written."""
+def adopt(source: str | Path, target: str | Path, teacher_dir, run: str) -> list[Path]:
+    """Copy `make course`'s records of the teacher saved in ``teacher_dir`` (its dense record, found by folder) and
+    of ``run`` (pruned, packed, filled) from the learner's folder ``source`` into ``target``, with their
+    predictions; each keeps its provenance, and notes where it came from. A record already in ``target`` is left as
+    it is. Returns the records written."""
     source, target = Path(source), Path(target)
-    wanted = [("dense", teacher), ("pruned", run), ("packed", f"{run}-packed"), ("filled", f"{run}-filled")]
-    missing = [record_path_of(name, kind, source) for kind, name in wanted
+    teacher = teacher_record(load_records(source), teacher_dir) if source.is_dir() else None
+    wanted = [("pruned", run), ("packed", f"{run}-packed"), ("filled", f"{run}-filled")]
+    missing = [repo_relative(record_path_of(name, kind, source)) for kind, name in wanted
                if not record_path_of(name, kind, source).is_file()]
+    if teacher is None:
+        missing.insert(0, f"a dense record of {repo_relative(teacher_dir)}")
     if missing:
-        raise FileNotFoundError(f"no {', '.join(repo_relative(p) for p in missing)}: run `make course` first (its "
-                                f"notebooks 04-06 record the default run in {repo_relative(source)})")
+        raise FileNotFoundError(f"no {', '.join(missing)} in {repo_relative(source)}: run `make course` first (its "
+                                "notebooks 04-06 record the default run there)")
+    wanted.insert(0, ("dense", teacher["name"]))
     written = []
     for kind, name in wanted:
         old, new = record_path_of(name, kind, source), record_path_of(name, kind, target)
@@ -125,7 +138,7 @@ def main(argv=None) -> None:
     take = sub.add_parser("adopt", help="copy make course's records of the default run into the expected folder")
     take.add_argument("--from", dest="source", required=True)
     take.add_argument("--to", dest="target", default=str(EXPECTED_DIR))
-    take.add_argument("--teacher", required=True, help="the teacher's record name, e.g. teacher-course")
+    take.add_argument("--teacher", required=True, help="the teacher's folder, e.g. runs/teacher-course/final")
     take.add_argument("--run", required=True, help="the run's record name, e.g. course-hybrid-lam20-course")
     args = parser.parse_args(argv)
     if args.command == "adopt":

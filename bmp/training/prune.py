@@ -168,6 +168,11 @@ def method_changes(method: str, keep: float | None, target: Target | None) -> di
     return {"method": method, "final_threshold": keep}
 
 
+def keep_run_folder(preset_name: str, method: str, keep: float, profile_name: str, seed: int = SEED) -> str:
+    """Where a run that keeps a fixed share goes by default: ``runs/block-magnitude-keep0.25-course[-s43]``."""
+    return f"runs/{with_seed(f'{preset_name}-{method}-keep{keep:g}-{profile_name}', seed)}"
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Block movement pruning of a fine-tuned teacher.")
     parser.add_argument("--teacher", required=True, help="folder of the dense fine-tuned model")
@@ -216,7 +221,7 @@ def main(argv=None) -> None:
                    target=target.as_pair() if target else None, profile=profile.name, seed=args.seed)
     output = args.output or f"runs/{run_id.name}"  # the sweep's name for the point
     if changes.get("method") and not args.output:  # a keep fraction is not a λ point: its own folder
-        output = f"runs/{with_seed(f'{args.preset}-{args.method}-keep{args.keep:g}-{profile.name}', args.seed)}"
+        output = keep_run_folder(args.preset, args.method, args.keep, profile.name, args.seed)
     if args.score_lr is not None and args.score_lr <= 0:
         raise ValueError(f"--score-lr must be positive, got {args.score_lr:g}")
     score_lr = args.score_lr or profile.score_learning_rate

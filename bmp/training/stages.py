@@ -34,7 +34,7 @@ from bmp.training.distill import Distillation
 from bmp.training.evaluation import QAData, evaluate_qa, prepare_data
 from bmp.training.finalize import finalize_run
 from bmp.training.finetune import finetune_dense
-from bmp.training.prune import method_changes, prune_run, recipe_for, target_from
+from bmp.training.prune import keep_run_folder, method_changes, prune_run, recipe_for, target_from
 from bmp.training.skeleton import RunResult
 
 
@@ -92,7 +92,7 @@ def prune(teacher, data=None, *, preset: str = "hybrid", lam: float | None = Non
                         distillation=distillation or Distillation(), target=target, **changes)
     run_id = RunId(preset, None if target else lam, None if target else lam_ffn,
                    target=target.as_pair() if target else None, profile=profile.name)
-    default = f"runs/{preset}-{method}-keep{keep:g}-{profile.name}" if changes else f"runs/{run_id.name}"
+    default = keep_run_folder(preset, method, keep, profile.name) if changes else f"runs/{run_id.name}"
     output_dir = output_dir or (args.output_dir if args is not None else default)
     return prune_run(teacher, recipe, profile, output_dir, data=data, name=name, distill=distill, args=args,
                      overwrite=overwrite, max_seq_length=max_seq_length, doc_stride=doc_stride)
