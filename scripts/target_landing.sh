@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Does a speed target land where it was asked? Hybrid pruned to 2.5x and 4x at the recorded CPU setting (a latency
-# model timed on this machine first, recorded with the run) from the course's own teacher (notebook 04's), filled for
-# the profile's epochs as the recorded runs are, then timed by finalize in a fresh process. The pruned record holds
-# what the latency model predicted, the packed and filled records what was measured. Records go to
-# data/results/landing. The F1 of a target run against the λ front needs the sweep's teacher and its front:
+# model timed on this machine first, recorded with the run) from the course's own teacher (notebook 04's), then
+# packed and timed by finalize in a fresh process. The pruned record holds what the latency model predicted, the
+# packed record what was measured. Records go to data/results/landing. No fill: a filled model has its packed shape,
+# so its speed. The F1 of a target run against the λ front needs the sweep's teacher, its front and the fill:
 # scripts/sweep.sh, step 13.
 #   scripts/target_landing.sh [TEACHER]      # default runs/teacher-course/final (make course trains it)
 # Rerunnable: what is recorded is skipped; an interrupted run resumes from its checkpoint.
@@ -16,6 +16,6 @@ for speedup in 2.5 4; do
   run=course-hybrid-speedup$speedup-course
   [ -f "$BMP_RESULTS_DIR/pruned__$run.json" ] || "$PY" -m bmp prune --teacher "$TEACHER" --profile course \
     --preset hybrid --target-speedup "$speedup" --output "runs/$run" --name "$run"
-  [ -f "$BMP_RESULTS_DIR/filled__$run-filled.json" ] || "$PY" -m bmp finalize --pruned "runs/$run/final" \
-    --teacher "$TEACHER" --profile course --output "runs/$run" --name "$run"
+  [ -f "$BMP_RESULTS_DIR/packed__$run-packed.json" ] || "$PY" -m bmp finalize --pruned "runs/$run/final" \
+    --teacher "$TEACHER" --profile course --output "runs/$run" --name "$run" --no-fill
 done

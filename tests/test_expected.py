@@ -57,8 +57,8 @@ def test_the_expected_result_is_read_over_seeds_with_the_course_time(tmp_path):
     assert found.seeds == (42, 43) and found.f1 == (60.0, 62.0) and found.teacher_f1 == 64.0
     assert found.mean_f1 == pytest.approx(61.0) and found.mean_speedup == pytest.approx(1.6)
     text = str(found)
-    assert "expect about 61.0 F1 (60.0-62.0 over 2 seeds) at 1.6x" in text and "about 40 min" in text
-    assert "its teacher scores 64.0" in text
+    assert text.startswith("expect about 61.0 F1 (60.0-62.0 over 2 seeds) on the 10 held-out questions")
+    assert "its teacher scores 64.0, at 1.6x the teacher's speed, after about 40 min of `make course`" in text
     assert expected(tmp_path / "none", times) is None
 
 

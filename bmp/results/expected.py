@@ -66,10 +66,9 @@ class Expected:
         spread = (f" ({min(self.f1):.1f}-{max(self.f1):.1f} over {len(self.seeds)} seeds)" if len(self.seeds) > 1
                   else " (one seed)")
         teacher = f"; its teacher scores {self.teacher_f1:.1f}" if self.teacher_f1 is not None else ""
-        minutes = (f", after about {self.course_minutes:.0f} min of `make course` (its newest recorded time)"
-                   if self.course_minutes else "")
-        return (f"expect about {self.mean_f1:.1f} F1{spread} at {self.mean_speedup:.1f}x the teacher's speed"
-                f"{minutes}{teacher} (held-out, {self.questions:,} questions)")
+        minutes = f", after about {self.course_minutes:.0f} min of `make course`" if self.course_minutes else ""
+        return (f"expect about {self.mean_f1:.1f} F1{spread} on the {self.questions:,} held-out questions{teacher}, "
+                f"at {self.mean_speedup:.1f}x the teacher's speed{minutes}")
 
 
 def expected(directory: str | Path = EXPECTED_DIR, times=None) -> Expected | None:

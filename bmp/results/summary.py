@@ -321,7 +321,7 @@ def syllabus(records: list[dict], expectation=None) -> str:
                       f", {newest['provenance']['date'][:10]}); it writes executed notebooks, figures and your own "
                       "runs' records to the ignored `outputs/`."]
     if expectation is not None:
-        lines += ["", f"With the defaults, {expectation} (the course's own run, recorded in "
+        lines += ["", f"With the defaults, {expectation}: that is where the course's own run lands (recorded in "
                       "`data/results/expected` by `scripts/expected_run.sh`)."]
     return "\n".join(lines)
 
