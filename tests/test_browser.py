@@ -212,7 +212,8 @@ def test_both_widgets_follow_their_sliders_in_jupyterlab(chromium, lab, tmp_path
             page.wait_for_selector(f"{live} .bmp-live-report", timeout=SLOW)
             page.wait_for_selector(f"{box} .widget-html-content", timeout=SLOW)
             _idle(page)
-            assert len(_images(page, live)) == 2 and len(_images(page, box)) == 2
+            # the live widget: masks and kept heads, then its target form's heatmap (empty until a target lands)
+            assert len(_images(page, live)) == 3 and len(_images(page, box)) == 2
 
             # the live widget: drag the threshold up, then switch to TopK
             numbers, masks = page.inner_text(f"{live} .bmp-live-report"), _images(page, live)[0]

@@ -153,9 +153,17 @@ def test_a_target_lands_on_the_runs_scores_and_leaves_the_run_alone(run):
 def test_the_widget_lands_a_target_speed_next_to_the_threshold(run, monkeypatch):
     """The target form of the live widget: a speed asked is landed on the run's own scores (predicted and
     measured shown side by side), the threshold's masks stay as they were, and a refusal is shown, not raised."""
+    import bmp.training.target as target_module
     from bmp.course import live
     from bmp.course.live import LivePruningWidget
+    from bmp.pruning.budget import CostModel
+    from bmp.speed.latency import Architecture, LatencyModel
 
+    def fake_calibration(config, **_):  # set costs, as if timed: a shared machine's timings are too noisy to test on
+        cost, architecture = CostModel(1.0, 0.2, 1e-3, head_layer=0.1, unit="seconds"), Architecture.of(config)
+        return LatencyModel(cost, architecture, {"threads": 2}, (), 0.0, cost.of(architecture.dense))
+
+    monkeypatch.setattr(target_module, "calibrate", fake_calibration)
     box = LivePruningWidget(run, method="sigmoid_threshold", value=0.2)
     masks_before = [m.detach().clone() for m in run.model.parameters()]
     assert box.target.landing is None and "move the slider" in box.target.status.value

@@ -124,18 +124,19 @@ def test_targets_speak_of_the_reference_seeds_and_speed_source(tmp_path):
 def test_the_generated_results_are_what_the_records_render(repo_root):
     """The numbers in docs/results.md and in the README's map come from `python -m bmp summary`: regenerate them
     after recording a run. The README stays a map (at most 150 lines)."""
-    from bmp.results.records import PROBES_DIR, load_records
-    from bmp.results.summary import FIGURES, headline, syllabus
+    from bmp.results.expected import expected
+    from bmp.results.records import load_records
+    from bmp.results.summary import FIGURES, headline, side_records, syllabus
 
     records = load_records()
     figures = [f for f in (repo_root / FIGURES / f"{name}.png" for name in ("f1_vs_speedup", "f1_vs_fill_rate"))
                if f.is_file()]
     full = (repo_root / RESULTS_DOC).read_text().split(START, 1)[1].split(END, 1)[0].strip()
-    expected = render(records, figures, repo_root / RESULTS_DOC.parent, load_records(PROBES_DIR)).strip()
-    assert full == expected, "docs/results.md is stale: run `python -m bmp summary`"
+    rendered = render(records, figures, repo_root / RESULTS_DOC.parent, *side_records()).strip()
+    assert full == rendered, "docs/results.md is stale: run `python -m bmp summary`"
     readme = (repo_root / "README.md").read_text()
     short = readme.split(MAP_START, 1)[1].split(MAP_END, 1)[0].strip()
-    assert short == "\n\n".join([syllabus(records), headline(records, figures, repo_root)]).strip(), \
+    assert short == "\n\n".join([syllabus(records, expected()), headline(records, figures, repo_root)]).strip(), \
         "README's map is stale: run `python -m bmp summary`"
     assert len(readme.splitlines()) <= 150, "the README is a map: move detail to docs/"
 

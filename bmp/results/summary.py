@@ -360,17 +360,23 @@ def _replace_block(path: Path, start: str, end: str, body: str) -> bool:
     return new != text
 
 
+def side_records() -> tuple[list[dict], list[dict], list[dict]]:
+    """The records :func:`render` reads beside the comparison's: the recipe probes, the concept probes, and the
+    target runs from the course's teacher with that teacher's record (``data/results/expected``)."""
+    probes, concepts, landing = (load_records(folder) if folder.is_dir() else []
+                                 for folder in (PROBES_DIR, CONCEPTS_DIR, LANDING_DIR))
+    landing += [r for r in load_records(EXPECTED_DIR) if r["kind"] == "dense"] if EXPECTED_DIR.is_dir() else []
+    return probes, concepts, landing
+
+
 def update_readme(readme: Path = REPO_ROOT / "README.md", records: list[dict] | None = None) -> bool:
     """Rewrite the generated parts of ``docs/results.md`` (beside the README) and of the README itself, and the
     figures; True when anything changed."""
     root = readme.parent
     records = records if records is not None else load_records()
     figures = write_figures(records, root / FIGURES)
-    probes, concepts, landing = (load_records(folder) if folder.is_dir() else []
-                                 for folder in (PROBES_DIR, CONCEPTS_DIR, LANDING_DIR))
-    landing += [r for r in load_records(EXPECTED_DIR) if r["kind"] == "dense"] if EXPECTED_DIR.is_dir() else []
-    full = _replace_block(root / RESULTS_DOC, START, END, render(records, figures, root / RESULTS_DOC.parent, probes,
-                                                                 concepts, landing))
+    full = _replace_block(root / RESULTS_DOC, START, END, render(records, figures, root / RESULTS_DOC.parent,
+                                                                 *side_records()))
     short = _replace_block(readme, MAP_START, MAP_END, "\n\n".join([syllabus(records, expected()),
                                                                          headline(records, figures, root)]))
     return full or short
