@@ -5,7 +5,7 @@
 itself (its records adopted from the learner's folder by :func:`adopt`) and the other seeds the same settings from
 the command line. :func:`expected` reads them back, with the course's recorded wall time::
 
-    print(expected())      # "expect about <F1> (<low>-<high> over <n> seeds) at <speedup>x ..., in about <m> min"
+    print(expected())  # "expect about <F1> (<low>-<high> over <n> seeds) ..., at <speedup>x ..., after about <m> min"
 
     python -m bmp expected                          # that sentence, from the records
     python -m bmp expected adopt --from outputs/results --to data/results/expected \
