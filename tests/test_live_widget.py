@@ -167,11 +167,13 @@ def test_the_widget_lands_a_target_speed_next_to_the_threshold(run, monkeypatch)
     box = LivePruningWidget(run, method="sigmoid_threshold", value=0.2)
     masks_before = [m.detach().clone() for m in run.model.parameters()]
     assert box.target.landing is None and "move the slider" in box.target.status.value
+    assert box.target.kept.layout.display == "none"  # no empty image before a landing
     landing = box.target.land(1.5)
     assert landing is box.target.landing and landing.target.speedup == 1.5
     assert landing.predicted_speedup is not None and landing.measured_speedup > 0
     assert "bmp-live-target" in box.target.numbers.value and "1.5x" in box.target.numbers.value
     assert bytes(box.target.kept.value).startswith(b"\x89PNG") and box.target.status.value == ""
+    assert box.target.kept.layout.display is None
     assert all(torch.equal(a, b) for a, b in zip(masks_before, run.model.parameters()))
     calibrated = landing.latency
     assert box.target.land(2.0).latency is calibrated  # calibrated once, reused for the next target
@@ -183,5 +185,6 @@ def test_the_widget_lands_a_target_speed_next_to_the_threshold(run, monkeypatch)
     assert box.target.land(3.0) is None and box.target.landing is None
     assert "refused" in box.target.status.value and "smallest model" in box.target.status.value
     assert box.target.numbers.value == "" and bytes(box.target.kept.value) == b""
+    assert box.target.kept.layout.display == "none"
     with pytest.raises(ValueError, match="the slider spans"):  # never moved to the slider's end silently
         box.target.land(50.0)

@@ -134,6 +134,7 @@ class TargetControl(widgets.VBox):
         self.status = widgets.HTML("<i>move the slider to land a target on this run's scores</i>")
         self.numbers = widgets.HTML()
         self.kept = image()
+        self.kept.layout.display = "none"  # shown once a target has landed (an empty image draws as a broken one)
         super().__init__([self.slider, self.status, self.numbers, self.kept])
         self.add_class("bmp-live-target-form")
         self.slider.observe(lambda change: self.update(), names="value")
@@ -161,6 +162,7 @@ class TargetControl(widgets.VBox):
             self.status.value = f"<b>refused:</b> {html.escape(str(err))}"
             self.numbers.value = ""
             self.kept.value = b""  # no heatmap of an earlier landing beside the refusal
+            self.kept.layout.display = "none"
             return
         self._latency = self.landing.latency
         self.numbers.value = landing_html(self.landing)
@@ -169,6 +171,7 @@ class TargetControl(widgets.VBox):
                                                 dense_heads=config.num_attention_heads,
                                                 dense_neurons=config.intermediate_size,
                                                 title=f"kept at {self.slider.value:g}x"), dpi=80)
+        self.kept.layout.display = None
         self.status.value = ""
 
 
