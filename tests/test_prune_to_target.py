@@ -328,6 +328,7 @@ def test_a_keep_fraction_lands_on_its_share_of_every_matrix(method, windows, tmp
     ("topk", None, None, "--keep"),
     ("magnitude", 1.5, None, r"\(0, 1\]"),
     ("topk", 0.3, Target(density=0.3), "drop one"),
+    ("movement", 0.3, None, "prune with one of"),
 ])
 def test_keep_fractions_out_of_place_are_refused(method, keep, target, match):
     from bmp.training.prune import method_changes

@@ -150,9 +150,14 @@ def target_from(density: float | None, speedup: float | None, *, lam_flags: dict
     return target
 
 
+PRUNE_METHODS = ("sigmoid_threshold", "topk", "magnitude")  # how prune turns scores into masks (--method)
+
+
 def method_changes(method: str, keep: float | None, target: Target | None) -> dict:
     """The pruning config's changes for ``--method`` and ``--keep`` (none for the default method); a keep fraction
     without a keep-fraction method, or a method other than the default with a target, is refused naming the fix."""
+    if method not in PRUNE_METHODS:
+        raise ValueError(f"method {method!r}: prune with one of {', '.join(PRUNE_METHODS)}")
     if method not in KEEP_FRACTION_METHODS:
         if keep is not None:
             raise ValueError(f"--keep {keep:g} is a share kept by --method topk or magnitude; with {method} the "
@@ -187,7 +192,7 @@ def main(argv=None) -> None:
     parser.add_argument("--target-speedup", type=float, default=None,
                         help="prune to this speedup at the recorded CPU timing setting, through a latency model "
                              "timed here first, e.g. 2.5; instead of --lam")
-    parser.add_argument("--method", choices=("sigmoid_threshold", "topk", "magnitude"), default="sigmoid_threshold",
+    parser.add_argument("--method", choices=PRUNE_METHODS, default=PRUNE_METHODS[0],
                         help="how scores become masks: the learned sigmoid threshold with an L1 pull (default), or "
                              "a fixed share of every matrix by TopK on the learned scores or on |W| (see --keep)")
     parser.add_argument("--keep", type=float, default=None,
