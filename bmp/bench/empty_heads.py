@@ -18,7 +18,6 @@ With ``--record`` the result is written as ``empty-heads__<run name>.json`` in t
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from torch import Tensor
 from bmp.pruning.anatomy import encoder_layers
 from bmp.pruning.granularity import PruningConfig
 from bmp.pruning.liveness import alive_heads
-from bmp.pruning.masked import MASKED_CONFIG
+from bmp.pruning.masked import MASKED_CONFIG, load_pruning_config
 from bmp.results.concepts import EMPTY_HEADS_KIND as KIND
 
 RECORDS_ITSELF = True  # one record per run, named after it
@@ -96,8 +95,7 @@ def pruned_block(folder: Path) -> tuple[PruningConfig, tuple[int, int]]:
     if not path.is_file():
         raise FileNotFoundError(f"--run {folder}: no {MASKED_CONFIG} there; give a pruned run's final folder, e.g. "
                                 "runs/<run>/final")
-    raw = json.loads(path.read_text())
-    config = PruningConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    config = load_pruning_config(folder)
     if not isinstance(config.attention, tuple):
         raise ValueError(f"--run {folder} pruned attention by {config.attention!r}: this probe compares learned "
                          "blocks with shuffled ones, so use a block or hybrid run")

@@ -286,10 +286,18 @@ def save_masked(model: nn.Module, config: PruningConfig, folder) -> None:
     (folder / MASKED_CONFIG).write_text(json.dumps(asdict(config), indent=2) + "\n")
 
 
+def load_pruning_config(folder) -> PruningConfig:
+    """The :class:`PruningConfig` :func:`save_masked` wrote in ``folder``."""
+    import json
+    from pathlib import Path
+
+    raw = json.loads((Path(folder) / MASKED_CONFIG).read_text())
+    return PruningConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+
+
 def load_masked(model: nn.Module, folder) -> tuple[nn.Module, PruningConfig]:
     """Put masks on ``model`` (a plain model of the same shapes, e.g. the baked copy) and load the trained weights
     and scores saved by :func:`save_masked` from ``folder``."""
-    import json
     from pathlib import Path
 
     from safetensors.torch import load_file
@@ -298,8 +306,7 @@ def load_masked(model: nn.Module, folder) -> tuple[nn.Module, PruningConfig]:
     if not (folder / MASKED_WEIGHTS).is_file() or not (folder / MASKED_CONFIG).is_file():
         raise FileNotFoundError(f"{folder} holds no learned scores ({MASKED_WEIGHTS}, {MASKED_CONFIG}): pruned runs "
                                 "save them since bmp.training.prune records scores; rerun the pruning to get them")
-    raw = json.loads((folder / MASKED_CONFIG).read_text())
-    config = PruningConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    config = load_pruning_config(folder)
     add_masks(model, config)
     model.load_state_dict(load_file(str(folder / MASKED_WEIGHTS)))
     return model, config

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bmp.results.analysis import FINAL_KIND, Analysis, ComparedPoint, compare_at_speed
 from bmp.results.intervals import verdict
-from bmp.results.records import PRUNED_KINDS, RESULTS_DIR
+from bmp.results.records import PRUNED_KINDS, RESULTS_DIR, teacher_record
 from bmp.results.teachers import folder_key
 
 LANDING_DIR = RESULTS_DIR / "landing"  # target runs from the course's own teacher (scripts/target_landing.sh)
@@ -102,9 +102,8 @@ def landing_lines(records: list[dict]) -> list[str]:
         m = record["metrics"]
         speedup, fill_rate = m.get("cpu_speedup"), m.get("fill_rate")
         verdict_ = {True: "landed", False: "missed", None: "not measured"}[landed(asked, speedup, fill_rate)]
-        teacher = folder_key(record.get("config", {}).get("teacher", ""))
-        dense = next((r for r in records if r.get("kind") == "dense"
-                      and folder_key(r.get("config", {}).get("output_dir", "")) == teacher), None)
+        teacher = record.get("config", {}).get("teacher")
+        dense = teacher_record(records, teacher) if teacher else None
         against = f" (its teacher {dense['metrics']['f1']:.1f})" if dense else ""
         if asked.get("speedup") is not None:
             what = (f"asked {asked['speedup']:g}x, predicted {asked.get('predicted_speedup', float('nan')):.2f}x, "
