@@ -17,10 +17,12 @@ blocks are. So a size or speed target is met by choosing *units*, never loose bl
   shape is exactly the selection;
 - the best head is always kept: a model without attention can't relate the question to the context.
 
-Why a top-k and not a Lagrangian on the expected size (CoFi): on a short probe on the course data (same target,
-schedule and steps) the Lagrangian scored the same within noise, but it trailed the scheduled size all the way and
-ended above the budget, so a final projection was needed anyway, and it adds two knobs (its multipliers' learning
-rate, a temperature on the expected size). The top-k meets the schedule at every step by construction.
+This is the ``topk`` target method. The default, ``steer`` (:mod:`bmp.pruning.steering`), trains as a λ run does
+and uses this module only to read what is alive (:meth:`UnitBudget.alive`), to price it, and to end on the budget
+(:meth:`UnitBudget.project`). A Lagrangian on the expected size (CoFi) was tried on a short probe on the course data:
+it scored the same as the top-k within noise, but trailed the scheduled size all the way and ended above the
+budget, so it needed a final projection anyway, with two more knobs (its multipliers' learning rate, a temperature
+on the expected size).
 
 What a shape costs is a :class:`CostModel`: linear parameters (exact, so the fill rate follows) or seconds (a
 latency model fitted on this machine, :mod:`bmp.speed.latency`).
@@ -33,7 +35,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from bmp.pruning.anatomy import encoder_layers
+from bmp.pruning.anatomy import anatomy_of, encoder_layers
+from bmp.pruning.liveness import alive_heads, alive_neurons
 from bmp.pruning.masked import MaskedLinear, UnitScores
 
 
@@ -139,6 +142,14 @@ class _Group:
         for source in self.sources:
             source.module.hard = source.gate(keep)
 
+    def narrow_gates(self, keep: Tensor, back: Tensor) -> None:
+        """Keep the masks in force inside the ``keep`` units, all blocks of the ``back`` ones, none elsewhere."""
+        for source in self.sources:
+            module = source.module
+            module.hard = None
+            own = (module.mask() if isinstance(module, UnitScores) else module.block_mask()).detach()
+            module.hard = source.gate(keep) * torch.maximum(own, source.gate(back))
+
 
 def _group(part, kind: str, width: int, step: int, candidates) -> _Group | None:
     """The units of one layer's ``kind`` from the masked modules in ``candidates`` ((module, axis) pairs). ``width``:
@@ -175,7 +186,8 @@ class UnitBudget:
     def __init__(self, model: nn.Module, budget: Budget):
         self.budget = budget
         parts = encoder_layers(model)
-        self.layers = len(parts)
+        self.layers, self._parts = len(parts), parts
+        self._activation = anatomy_of(model).activation(model.config)
         self.dense = Shape(tuple(part.num_heads for part in parts), tuple(part.ffn_size for part in parts))
         groups = []
         for part in parts:
@@ -232,6 +244,43 @@ class UnitBudget:
             offset += group.count
             device = group.sources[0].module.scores.device
             group.set_gates(mine.to(device=device, dtype=group.sources[0].module.scores.dtype))
+        return self._shape(keep)
+
+    @torch.no_grad()
+    def alive(self) -> Tensor:
+        """Bool ``(units,)``: the units packing would keep under the masks in force now (a head lives while its V
+        rows and its output columns do, :mod:`bmp.pruning.liveness`), in the order :meth:`apply` ranks them."""
+        alive = []
+        for group in self.groups:
+            part = self._parts[group.layer]
+            if group.kind == "head":
+                each = alive_heads(*_in_use(part.value), _in_use(part.attn_out)[0], part.head_dim)
+            else:
+                each = alive_neurons(*_in_use(part.ffn_in), _in_use(part.ffn_out)[0], self._activation)
+            alive.append(each.cpu().view(group.count, group.size).any(dim=1))
+        return torch.cat(alive)
+
+    def shape_of(self, keep: Tensor) -> Shape:
+        """The packed shape when the units ``keep`` (bool, in :meth:`alive`'s order) stay."""
+        return self._shape(keep)
+
+    @torch.no_grad()
+    def project(self, alive: Tensor) -> Shape:
+        """End a steered run on the budget: the ``alive`` units are kept best first while they fit (the worst of
+        them go when they run over), then the gap is filled with the best pruned units that fit. A kept unit keeps
+        the masks in force inside it (the zeros a fill would refill), a unit brought back gets all its blocks, a
+        dropped one none. Returns the packed shape, which then meets the budget exactly as :meth:`apply` does."""
+        importance = torch.cat([g.importance().cpu() for g in self.groups])
+        rank = alive.double() * 2 + torch.sigmoid(importance.double())  # alive first, each side by its scores
+        keep = self._align(rank, self._select(rank, self.budget.target))
+        back = keep & ~alive
+        offset = 0
+        for group in self.groups:
+            span = slice(offset, offset + group.count)
+            offset += group.count
+            like = group.sources[0].module.scores
+            group.narrow_gates(keep[span].to(device=like.device, dtype=like.dtype),
+                               back[span].to(device=like.device, dtype=like.dtype))
         return self._shape(keep)
 
     def _select(self, importance: Tensor, allowance: float) -> Tensor:
@@ -300,6 +349,13 @@ class UnitBudget:
             offset += group.count
             (heads if group.kind == "head" else neurons)[group.layer] = kept
         return Shape(tuple(heads), tuple(neurons))
+
+
+def _in_use(module: nn.Module) -> tuple[Tensor, Tensor | None]:
+    """The weight and bias a layer computes with: masked for a masked layer."""
+    if isinstance(module, MaskedLinear):
+        return module.masked_weight_and_bias()
+    return module.weight, module.bias
 
 
 __all__ = ["Budget", "CostModel", "Shape", "UnitBudget"]

@@ -9,7 +9,9 @@
 packed encoder's linear weights as a share of the teacher's (``--target-density``, the fill rate ``finalize``
 reports) or a speed at the recorded CPU setting (``--target-speedup``, through a latency model timed on this machine
 first and recorded with the run, its prediction beside what ``finalize`` measures). The pruned model lands on it
-whatever the number of steps (:mod:`bmp.training.target`). ``--method topk`` or ``--method magnitude`` keep a fixed
+whatever the number of steps (:mod:`bmp.training.target`), by steering λ so that the size follows the schedule
+(``--target-method steer``, the default) or by keeping the best-scored heads and neurons that fit at every step
+(``--target-method topk``). ``--method topk`` or ``--method magnitude`` keep a fixed
 share of every matrix instead (``--keep``, reached on the same cubic schedule): TopK on the learned movement scores
 (Sanh et al.'s TopK variant, no L1 pull needed) or on the weights' magnitudes (the classic baseline, nothing learned).
 
@@ -49,7 +51,7 @@ from bmp.training.skeleton import (
     written,
 )
 from bmp.training.target import Target, TargetPlan, made_once, plan, save_latency, saved_latency
-from bmp.training.trainer import PruningRecipe, PruningTrainer
+from bmp.training.trainer import TARGET_METHODS, PruningRecipe, PruningTrainer
 
 
 def prune_run(teacher, recipe: PruningRecipe, profile: Profile | None = None, output_dir="runs/pruned",
@@ -124,9 +126,12 @@ def _plan(target: Target, student, output_dir, args, overwrite: bool) -> TargetP
 def recipe_for(preset_name: str, lam: float, lam_ffn: float | None = None, score_lr: float = 1e-2,
                cooldown: float | None = None, head_scale: float | None = None,
                distillation: Distillation = Distillation(), target: Target | None = None,
-               **pruning_changes) -> PruningRecipe:
-    """The recipe of ``python -m bmp prune``: a preset, lambdas on the reference's scale (none with a ``target``),
-    the default schedule and distillation."""
+               target_method: str | None = None, **pruning_changes) -> PruningRecipe:
+    """The recipe of ``python -m bmp prune``: a preset, lambdas on the reference's scale (none with a ``target``,
+    which ``target_method`` follows: steering λ by default), the default schedule and distillation."""
+    if target_method is not None and target is None:
+        raise ValueError(f"target_method={target_method!r} says how a size or speed target is followed, and no "
+                         "target was given: add target_density or target_speedup, or drop target_method")
     if target is None:
         regularization = Regularization(attention=lam, ffn=lam if lam_ffn is None else lam_ffn,
                                         **({} if head_scale is None else {"head_scale": head_scale}))
@@ -134,7 +139,8 @@ def recipe_for(preset_name: str, lam: float, lam_ffn: float | None = None, score
         regularization = Regularization(0.0, 0.0)
     schedule = {} if cooldown is None else {"schedule_cooldown": cooldown}
     return PruningRecipe(pruning=preset(preset_name, **pruning_changes), regularization=regularization,
-                         distillation=distillation, score_learning_rate=score_lr, target=target, **schedule)
+                         distillation=distillation, score_learning_rate=score_lr, target=target,
+                         **({"target_method": target_method} if target_method else {}), **schedule)
 
 
 def target_from(density: float | None, speedup: float | None, *, lam_flags: dict) -> Target | None:
@@ -192,6 +198,9 @@ def main(argv=None) -> None:
     parser.add_argument("--target-speedup", type=float, default=None,
                         help="prune to this speedup at the recorded CPU timing setting, through a latency model "
                              "timed here first, e.g. 2.5; instead of --lam")
+    parser.add_argument("--target-method", choices=TARGET_METHODS, default=None,
+                        help="how a target is followed: steer (default: a λ run whose λ is set each step to follow "
+                             "the size schedule) or topk (the best-scored heads and neurons that fit, each step)")
     parser.add_argument("--method", choices=PRUNE_METHODS, default=PRUNE_METHODS[0],
                         help="how scores become masks: the learned sigmoid threshold with an L1 pull (default), or "
                              "a fixed share of every matrix by TopK on the learned scores or on |W| (see --keep)")
@@ -243,7 +252,8 @@ def main(argv=None) -> None:
     overrides = {"seed": args.seed, **flags.trainer_overrides(args)}
     data = flags.data_from(args)
     result = prune_run(args.teacher, recipe_for(args.preset, lam, args.lam_ffn, score_lr, args.cooldown,
-                                                args.head_scale, distillation, target, **changes),
+                                                args.head_scale, distillation, target, args.target_method,
+                                                **changes),
                        profile, output, data=data, name=args.name, distill=not args.no_distill,
                        overwrite=args.overwrite, **flags.sequence_from(args), **overrides)
     print(result, result.metrics)

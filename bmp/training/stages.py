@@ -59,7 +59,7 @@ def finetune(model="embedded", data=None, *, output_dir=None, args: TrainingArgu
 
 def prune(teacher, data=None, *, preset: str = "hybrid", lam: float | None = None, lam_ffn: float | None = None,
           target_density: float | None = None, target_speedup: float | None = None,
-          method: str = "sigmoid_threshold", keep: float | None = None,
+          target_method: str | None = None, method: str = "sigmoid_threshold", keep: float | None = None,
           output_dir=None, args: TrainingArguments | None = None, profile: Profile | str | None = None,
           score_lr: float | None = None, distillation: Distillation | None = None, distill: bool = True,
           name: str | None = None, overwrite: bool = False, max_seq_length: int | None = None,
@@ -74,6 +74,8 @@ def prune(teacher, data=None, *, preset: str = "hybrid", lam: float | None = Non
     timing setting, through a latency model timed on this machine first: seconds). The run lands on it whatever
     its length, and records ``predicted_fill_rate`` (and ``predicted_speedup``, with the latency model) to set
     beside what :func:`finalize` measures. Not with ``preset="unstructured"``, which packs to nothing smaller.
+    ``target_method``: ``"steer"`` (default; a λ run whose λ follows the size schedule) or ``"topk"`` (the
+    best-scored heads and neurons that fit, each step).
     Or keep a fixed share of every matrix: ``method="topk"`` (ranked by the learned scores) or ``"magnitude"``
     (by |W|) with ``keep=0.25``, reached on the same schedule, with no L1 pull unless ``lam`` is given.
 
@@ -89,7 +91,8 @@ def prune(teacher, data=None, *, preset: str = "hybrid", lam: float | None = Non
     changes = method_changes(method, keep, target)
     lam = (0.0 if changes else profile.prune_lambda) if lam is None else lam
     recipe = recipe_for(preset, lam, lam_ffn, score_lr or profile.score_learning_rate,
-                        distillation=distillation or Distillation(), target=target, **changes)
+                        distillation=distillation or Distillation(), target=target, target_method=target_method,
+                        **changes)
     run_id = RunId(preset, None if target else lam, None if target else lam_ffn,
                    target=target.as_pair() if target else None, profile=profile.name)
     default = keep_run_folder(preset, method, keep, profile.name) if changes else f"runs/{run_id.name}"

@@ -11,9 +11,10 @@ one model, counted in what the target is about:
 - a speedup ``S`` is a speed at :data:`~bmp.speed.timing.CPU_SETTING`: a shape costs its seconds by a latency model
   calibrated on this machine (:mod:`bmp.speed.latency`), and the budget is the dense shape's seconds over ``S``.
 
-:class:`~bmp.pruning.budget.UnitBudget` then keeps the best-scored heads and neurons within it, the allowance
-shrinking on the recipe's cubic schedule. A target the architecture can't reach (a smaller model than one head and
-nothing else) is refused, naming the reachable end.
+The trainer then follows the budget, the allowance shrinking on the recipe's cubic schedule: by steering λ
+(:mod:`bmp.pruning.steering`, the default) or by keeping the best-scored heads and neurons within it at every step
+(:class:`~bmp.pruning.budget.UnitBudget`, ``target_method="topk"``); both end on the budget itself. A target the
+architecture can't reach (a smaller model than one head and nothing else) is refused, naming the reachable end.
 """
 from __future__ import annotations
 

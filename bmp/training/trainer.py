@@ -6,9 +6,13 @@ Checkpoints, resume, logging, progress bars and torchrun/accelerate DDP come fro
 - the loss adds ``progress * L1(sigmoid(scores))`` and, with a teacher, distillation;
 - logs carry the linear density and the heads and FFN neurons kept per layer.
 
-With a target (``PruningRecipe(target=Target(speedup=2.5))``) there is no threshold and no L1: each step keeps the
-best-scored heads and neurons within a budget that shrinks on the same schedule (:mod:`bmp.pruning.budget`), and
-the end of training projects onto the budget itself (:mod:`bmp.training.target`).
+With a target (``PruningRecipe(target=Target(speedup=2.5))``) the size follows a budget that shrinks on the same
+schedule, and the end of training projects onto the budget itself (:mod:`bmp.training.target`). How the budget is
+followed is ``recipe.target_method``:
+- ``"steer"`` (the default): a λ run whose λ is set each step by the gap between the packed cost alive now and the
+  schedule's allowance (:mod:`bmp.pruning.steering`);
+- ``"topk"``: no threshold and no L1; each step keeps the best-scored heads and neurons within the allowance
+  (:mod:`bmp.pruning.budget`).
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 from transformers import Trainer, TrainerCallback
+from transformers.trainer_callback import ExportableState
 
 from bmp.pruning.budget import Shape, UnitBudget
 from bmp.pruning.granularity import PruningConfig
@@ -24,6 +29,7 @@ from bmp.pruning.kept import kept_report
 from bmp.pruning.masked import MaskedLinear, has_masks, score_parameters, set_threshold
 from bmp.pruning.regularization import Regularization, l1_sigmoid
 from bmp.pruning.schedule import CubicSchedule
+from bmp.pruning.steering import Steering
 from bmp.training.distill import Distillation, check_teacher, hidden_state_loss, qa_distillation_loss
 from bmp.training.target import Target, TargetPlan, plan
 
@@ -42,16 +48,26 @@ class PruningRecipe:
     # course probes at lambda 60 (data/results/probes, validation articles): holding it for half the run pruned more
     # (linear density 0.738 against 0.784) and scored higher (validation F1 58.9 against 58.2) than holding it for 10%
     schedule_cooldown: float = 0.5
-    # a size or speed to prune to instead of lambda: the budget then follows the schedule (bmp.training.target)
+    # a size or speed to prune to instead of lambda: the budget then follows the schedule (bmp.training.target),
+    # by steering lambda (steering's knobs) or by a top-k of units
     target: Target | None = None
+    target_method: str = "steer"
+    steering: Steering = field(default_factory=Steering)
 
     def __post_init__(self):
         if self.score_learning_rate <= 0:
             raise ValueError("score_learning_rate must be positive (the reference uses 1e-2)")
         if not 0 <= self.schedule_warmup + self.schedule_cooldown <= 1:
             raise ValueError("schedule_warmup + schedule_cooldown must lie in [0, 1]")
+        if self.target_method not in TARGET_METHODS:
+            raise ValueError(f"target_method={self.target_method!r} is not one of {', '.join(TARGET_METHODS)}")
         if self.target is not None:
             self._check_target()
+
+    @property
+    def steered(self) -> bool:
+        """Whether a target is followed by steering lambda (else by a top-k of units, or there is no target)."""
+        return self.target is not None and self.target_method == "steer"
 
     def _check_target(self) -> None:
         if (1, 1) in (self.pruning.attention, self.pruning.ffn):
@@ -63,6 +79,9 @@ class PruningRecipe:
                              "learned method such as sigmoid_threshold")
         if self.pruning.min_heads:
             raise ValueError(f"{self.target} chooses the heads itself; min_heads would keep others: drop one")
+        if self.target_method == "steer" and self.pruning.method != "sigmoid_threshold":
+            raise ValueError(f"{self.target} steers the L1 pull of sigmoid_threshold, not {self.pruning.method}: use "
+                             "sigmoid_threshold, or target_method='topk'")
         if self.regularization == Regularization():  # left at its default: the target replaces it
             object.__setattr__(self, "regularization", Regularization(0.0, 0.0))
         elif self.regularization.attention or self.regularization.ffn:
@@ -72,6 +91,9 @@ class PruningRecipe:
     def schedule(self, total_steps: int) -> CubicSchedule:
         return CubicSchedule.from_fractions(self.pruning.initial_threshold, self.pruning.final_threshold,
                                             max(total_steps, 1), self.schedule_warmup, self.schedule_cooldown)
+
+
+TARGET_METHODS = ("steer", "topk")  # how a target is followed: steering lambda (default), or a top-k of units
 
 
 class DistillationTrainer(Trainer):
@@ -149,6 +171,9 @@ class PruningTrainer(DistillationTrainer):
                 raise ValueError(f"the plan is for {self.target_plan.target} but the recipe asks for {recipe.target}: "
                                  "make the plan from the recipe's target")
             self.budget = UnitBudget(self.model, self.target_plan.budget)
+        self.steerer = LambdaSteerer(self) if recipe.steered else None
+        if self.steerer is not None:
+            self.add_callback(self.steerer)
 
     def _plan_here(self, target: Target) -> TargetPlan:
         if target.speedup is not None and self.args.world_size > 1:
@@ -182,23 +207,29 @@ class PruningTrainer(DistillationTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         schedule = self.current_schedule()
         step = self.state.global_step
+        unwrapped = self.accelerator.unwrap_model(model)
+        ranked = self.budget is not None and self.steerer is None  # a top-k of units sets the masks
         if model.training:
-            if self.budget is not None:
+            if ranked:
                 self.budget.apply(schedule.progress(step))
             else:
-                set_threshold(self.accelerator.unwrap_model(model), schedule(step))
+                set_threshold(unwrapped, schedule(step))
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
-        if model.training and self.budget is None and self.recipe.pruning.method == "sigmoid_threshold":
-            loss = loss + schedule.progress(step) * l1_sigmoid(self.accelerator.unwrap_model(model),
-                                                              self.recipe.regularization)
+        if model.training and self.steerer is not None:  # the pull itself is steered: no ramp on top
+            loss = loss + l1_sigmoid(unwrapped, self.recipe.steering.regularization(self.steerer.lam))
+        elif model.training and not ranked and self.recipe.pruning.method == "sigmoid_threshold":
+            loss = loss + schedule.progress(step) * l1_sigmoid(unwrapped, self.recipe.regularization)
         return (loss, outputs) if return_outputs else loss
 
     def train(self, *args, **kwargs):
         result = super().train(*args, **kwargs)
         # leave the model at the schedule's end point, whatever step evaluation happens at; with a target, that is
         # the final projection: the budget itself, however few steps the schedule had
-        if self.budget is not None:
-            self.final_shape: Shape = self.budget.apply(1.0)
+        if self.steerer is not None:
+            set_threshold(self.model, self.current_schedule()(self.state.max_steps))
+            self.final_shape: Shape = self.budget.project(self.budget.alive())
+        elif self.budget is not None:
+            self.final_shape = self.budget.apply(1.0)
         else:
             set_threshold(self.model, self.current_schedule()(self.state.max_steps))
         return result
@@ -211,6 +242,8 @@ class PruningTrainer(DistillationTrainer):
                 dense = self.budget.cost(self.budget.dense)
                 logs = {**logs, "budget": round(self.budget.allowance(self.current_schedule().progress(step))
                                                 / dense, 4)}
+                if self.steerer is not None:
+                    logs["lambda"] = round(self.steerer.lam, 4)
             else:
                 logs = {**logs, "threshold": self.current_schedule()(step)}
             logs["density"] = round(report.linear_density, 4)
@@ -218,6 +251,40 @@ class PruningTrainer(DistillationTrainer):
                 logs[f"heads_{i}"] = heads
                 logs[f"neurons_{i}"] = neurons
         super().log(logs, start_time)
+
+
+class LambdaSteerer(TrainerCallback, ExportableState):
+    """Steers a target run's λ (:mod:`bmp.pruning.steering`): after each step, the packed cost alive now against the
+    schedule's allowance. Its λ is saved in every checkpoint (``trainer_state.json``) and read back on resume, so a
+    resumed run steers on from where it stopped."""
+
+    def __init__(self, trainer: "PruningTrainer"):
+        self.trainer, self.lam = trainer, trainer.recipe.steering.initial
+
+    def state(self) -> dict:
+        return {"args": {}, "attributes": {"lam": self.lam}}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        saved = state.stateful_callbacks.get(type(self).__name__) if state.global_step else None
+        if isinstance(saved, list):
+            saved = saved[-1] if saved else None
+        if saved:
+            self.lam = float(saved["attributes"]["lam"])
+        return control
+
+    def on_step_end(self, args, state, control, **kwargs):
+        trainer, budget = self.trainer, self.trainer.budget
+        schedule = trainer.current_schedule()
+        allowance = budget.allowance(schedule.progress(state.global_step))
+        # what the scores point at: the shape at the final threshold (the threshold in force lags behind on its
+        # schedule, and during warm-up keeps everything whatever the scores say)
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        set_threshold(model, schedule.final)
+        cost = budget.cost(budget.shape_of(budget.alive()))
+        set_threshold(model, schedule(state.global_step))
+        self.lam = trainer.recipe.steering.next_lambda(self.lam, cost, allowance, budget.cost(budget.dense),
+                                                       trainer.recipe.score_learning_rate)
+        return control
 
 
 class ScoreSnapshots(TrainerCallback):

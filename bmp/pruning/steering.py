@@ -1,0 +1,67 @@
+"""Steer λ to a budget: a λ run whose pull is set each step so that the packed size follows the schedule.
+
+A λ run prunes well but lands where it lands; a budget says where to land. Steering keeps everything a λ run does
+(sigmoid-threshold masks moving on the threshold schedule, the L1 pull on sigmoid(scores), the FFN pulled
+``ffn_ratio`` times as hard as attention) and makes λ the one thing that is controlled. After every step the packed
+cost of what is alive now (heads and FFN neurons as packing counts them) is set against the allowance of the
+schedule at that step (the dense cost at its start, the budget from its cool-down on), and log λ moves by ``gain``
+times the gap as a share of the dense cost, times the scores' learning rate: over the allowance, pull harder;
+under it, ease off. An integral controller in log space, so λ stays positive and a gap moves it by the same factor at
+any scale. The cost is read at the final threshold, the size the scores point at (the threshold in force lags on
+its schedule, and keeps everything during warm-up). The scores' learning rate sets how fast they can answer a change
+of pull (a score crosses the final threshold after about ``logit(0.1) / rate`` steps of steady push), so λ is
+moved no faster than that: a faster controller would keep pulling while the scores are still on their way, and
+overshoot.
+
+The run ends with a projection onto the budget (:meth:`bmp.pruning.budget.UnitBudget.project`), which changes only
+the units at the margin when the controller has kept up with the schedule.
+
+Why steer rather than rank units by their scores directly (the ``topk`` target method): on the course data, from
+the same teacher, a top-k of units ranked by mean score spread the FFN evenly over the layers and scored well below
+the λ front at the same speed, where a λ run prunes the last layers' FFN hardest (``docs/results.md``, "A target
+instead of a λ").
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from bmp.pruning.regularization import Regularization
+
+
+@dataclass(frozen=True)
+class Steering:
+    """How λ is steered. ``initial``: λ at the first step, on the reference's scale; ``gain``: the change of log λ per
+    step for a gap of the whole dense cost, per unit of the scores' learning rate (at a rate of 0.05, a gap of 10%
+    of the dense cost moves λ by ``exp(0.1 * 0.05 * gain)`` a step);
+    ``ffn_ratio``: the FFN's λ over attention's (2: the balance of the recorded front's best points);
+    ``bounds``: λ never leaves them."""
+
+    initial: float = 10.0
+    gain: float = 1.0
+    ffn_ratio: float = 2.0
+    bounds: tuple[float, float] = (1e-2, 1e4)
+
+    def __post_init__(self):
+        low, high = self.bounds
+        if not (0 < low <= self.initial <= high and math.isfinite(high)):
+            raise ValueError(f"steering needs 0 < bounds[0] <= initial <= bounds[1] < inf, got initial={self.initial}"
+                             f" and bounds={self.bounds}")
+        if not (self.gain > 0 and self.ffn_ratio > 0):
+            raise ValueError(f"steering needs a gain > 0 and an ffn_ratio > 0, got gain={self.gain}, "
+                             f"ffn_ratio={self.ffn_ratio}")
+
+    def next_lambda(self, lam: float, cost: float, allowance: float, dense: float, rate: float) -> float:
+        """λ for the next step, from this step's packed ``cost``, the schedule's ``allowance`` and the ``dense``
+        cost (all in the same unit), and ``rate``, the scores' learning rate."""
+        if not (dense > 0 and rate > 0):
+            raise ValueError(f"the dense cost and the scores' learning rate must be positive, got {dense} and {rate}")
+        low, high = self.bounds
+        return min(max(lam * math.exp(self.gain * rate * (cost - allowance) / dense), low), high)
+
+    def regularization(self, lam: float) -> Regularization:
+        """The L1 pull at λ: attention at ``lam``, the FFN at ``ffn_ratio`` times it."""
+        return Regularization(attention=lam, ffn=lam * self.ffn_ratio)
+
+
+__all__ = ["Steering"]

@@ -1,0 +1,154 @@
+"""A target followed by steering λ (the default target method): the controller, the projection onto the budget, the
+trainer's λ (logged, and carried through a resume) and the refusals, on the tiny model of test_prune_to_target."""
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from model_helpers import inputs, randomize_scores
+from test_prune_to_target import REPO, fill_rate, masked_student, sample_windows, train_to
+from transformers import TrainingArguments
+
+from bmp.models import load_tokenizer, tiny_bert
+from bmp.packing.pack import pack
+from bmp.pruning.budget import Budget, UnitBudget
+from bmp.pruning.masked import MaskedLinear, UnitScores, add_masks, masked_modules, set_threshold
+from bmp.pruning.steering import Steering
+from bmp.training.prune import recipe_for
+from bmp.training.target import Target, density_cost, plan
+from bmp.training.trainer import PruningRecipe, PruningTrainer
+
+
+@pytest.fixture(scope="module")
+def windows():
+    return sample_windows(load_tokenizer("tiny"))
+
+
+# ---------------------------------------------------------------- the controller
+
+def test_lambda_rises_over_the_allowance_falls_under_it_and_stays_in_bounds():
+    steering = Steering(initial=10.0, gain=2.0, bounds=(1.0, 100.0))
+    over = steering.next_lambda(10.0, cost=60.0, allowance=50.0, dense=100.0, rate=0.5)
+    assert over == pytest.approx(10.0 * math.exp(2.0 * 0.5 * 0.1))  # 10% of the dense cost over
+    assert steering.next_lambda(10.0, 40.0, 50.0, 100.0, 0.5) == pytest.approx(10.0 / math.exp(0.1))
+    assert steering.next_lambda(10.0, 50.0, 50.0, 100.0, 0.5) == 10.0  # on the allowance: unchanged
+    assert steering.next_lambda(99.0, 100.0, 0.0, 100.0, 5.0) == 100.0  # never past the bounds
+    assert steering.next_lambda(1.5, 0.0, 100.0, 100.0, 5.0) == 1.0
+    assert steering.regularization(4.0).attention == 4.0 and steering.regularization(4.0).ffn == 8.0
+
+
+@pytest.mark.parametrize("knobs,match", [
+    (dict(initial=0.0), "initial"), (dict(initial=5.0, bounds=(10.0, 20.0)), "initial"),
+    (dict(gain=0.0), "gain"), (dict(ffn_ratio=-1.0), "ffn_ratio"),
+])
+def test_steering_knobs_out_of_range_are_refused(knobs, match):
+    with pytest.raises(ValueError, match=match):
+        Steering(**knobs)
+
+
+# ---------------------------------------------------------------- the projection at the end of a steered run
+
+def _thresholded(name="hybrid", threshold=0.5):
+    model = masked_student(name)
+    randomize_scores(model)
+    set_threshold(model, threshold)  # sigmoid(score) > 0.5: about half the blocks, heads with holes in them
+    return model
+
+
+def _mask(module):
+    return (module.mask() if isinstance(module, UnitScores) else module.block_mask()).detach()
+
+
+@pytest.mark.parametrize("share", [0.6, 1.4])  # below and above what is alive
+def test_the_projection_meets_the_budget_and_keeps_the_masks_inside_kept_units(share):
+    model = _thresholded()
+    budget = UnitBudget(model, Budget(density_cost(model.config), float("inf")))
+    alive = budget.alive()
+    cost = density_cost(model.config)
+    alive_cost = cost.of(budget.shape_of(alive))
+    before = [_mask(m).clone() for m in masked_modules(model)]
+    dense = cost.of(budget.dense)
+    density = min(share * alive_cost / dense, 0.95)
+    budget = UnitBudget(model, plan(Target(density=density), model).budget)
+    shape = budget.project(alive)
+    assert fill_rate(model) == pytest.approx(density, abs=0.03)
+    kept = budget.alive()
+    assert budget.shape_of(kept) == shape  # what packing keeps is the shape returned
+    if share < 1:
+        assert not (kept & ~alive).any()  # over the budget: units only dropped
+    else:
+        assert (kept & ~alive).any()  # under it: the best pruned units brought back
+    for module, old in zip(masked_modules(model), before):
+        new = _mask(module)
+        assert bool((new <= torch.maximum(old, new)).all())
+        unchanged = (new == old) | (old == 0) | (new == 0)  # a kept unit keeps its holes, or gets all its blocks
+        assert bool(unchanged.all())
+    assert any(bool(((m.block_mask() == 0) & (m.block_mask().amax(dim=1, keepdim=True) > 0)).any())
+               for m in masked_modules(model) if isinstance(m, MaskedLinear) and m.part == "attention")  # holes
+    x = inputs()
+    torch.testing.assert_close(pack(model)(**x).start_logits, model(**x).start_logits, atol=1e-5, rtol=0)
+
+
+# ---------------------------------------------------------------- the trainer
+
+def test_a_steered_run_logs_its_lambda_and_lands(windows, tmp_path):
+    trainer = train_to("hybrid", Target(density=0.5), 24, windows, tmp_path)
+    lambdas = [row["lambda"] for row in trainer.state.log_history if "lambda" in row]
+    assert len(lambdas) >= 20 and len(set(lambdas)) > 1  # steered: λ moved
+    assert fill_rate(trainer.model) == pytest.approx(0.5, abs=0.03)
+
+
+def test_the_top_k_method_still_lands(windows, tmp_path):
+    trainer = train_to("hybrid", Target(density=0.4), 12, windows, tmp_path, target_method="topk")
+    assert not any("lambda" in row for row in trainer.state.log_history)
+    assert fill_rate(trainer.model) == pytest.approx(0.4, abs=0.03)
+
+
+def test_a_resumed_steered_run_carries_its_lambda_on(tmp_path):
+    from trainer_helpers import RECIPE, StopAt, masks_of, synthetic_qa
+
+    recipe = PruningRecipe(pruning=RECIPE.pruning, score_learning_rate=0.5, schedule_warmup=0.0,
+                           schedule_cooldown=0.25, target=Target(density=0.5))
+
+    def trainer(folder):
+        args = TrainingArguments(str(folder), max_steps=8, per_device_train_batch_size=8, learning_rate=1e-3,
+                                 save_strategy="steps", save_steps=4, report_to=[], seed=0, data_seed=0,
+                                 use_cpu=True, disable_tqdm=True, dataloader_num_workers=0)
+        return PruningTrainer(model=add_masks(tiny_bert(seed=0), recipe.pruning), args=args,
+                              train_dataset=synthetic_qa(), recipe=recipe, teacher=tiny_bert(seed=1))
+
+    full = trainer(tmp_path / "full")
+    full.train()
+    cut = trainer(tmp_path / "cut")
+    cut.add_callback(StopAt(4))
+    cut.train()
+    halfway = cut.steerer.lam
+    resumed = trainer(tmp_path / "cut")
+    assert resumed.steerer.lam == recipe.steering.initial != halfway  # a fresh trainer starts from the initial λ
+    resumed.train(resume_from_checkpoint=str(tmp_path / "cut" / "checkpoint-4"))
+    assert resumed.steerer.lam == pytest.approx(full.steerer.lam, rel=1e-6)
+    assert resumed.final_shape == full.final_shape
+    for a, b in zip(masks_of(full.model), masks_of(resumed.model)):
+        assert torch.equal(a, b)
+
+
+# ---------------------------------------------------------------- refusals
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: PruningRecipe(target=Target(density=0.3), target_method="lagrangian"), "steer, topk"),
+    (lambda: recipe_for("hybrid", 10, target_method="topk"), "no target was given"),
+])
+def test_target_methods_out_of_place_are_refused(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_cli_refuses_a_target_method_without_a_target_without_a_traceback(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "bmp", "prune", "--teacher", str(tmp_path / "none"),
+                           "--target-method", "topk"], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.startswith("error:") and "Traceback" not in done.stderr and "target" in done.stderr
