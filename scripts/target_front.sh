@@ -16,18 +16,18 @@ have() { compgen -G "$BMP_RESULTS_DIR/*__$1.json" > /dev/null; }
 
 # 1. the teacher, as notebook 04 trains it (the course profile's one epoch)
 have dense-course || "$PY" -m bmp finetune --profile course --output runs/teacher-course --name dense-course
-# 2. the λ front near both speeds: from this teacher λ 20 gave 1.7x (data/results/expected); from the sweep's
-#    4-epoch teacher λ 60 gave 1.6x, 120/240 2.7x and 240/480 4.3x, so a third of those here
-"$PY" -m bmp sweep --teacher "$TEACHER" --profile course hybrid:40/80 hybrid:80/160
-# 3. the targets, steered (the default target method)
-"$PY" -m bmp sweep --teacher "$TEACHER" --profile course hybrid:speedup=2.5 hybrid:speedup=4
-# 4. every model timed together, three interleaved runs
+# 2. the λ front near both speeds, each point followed by the target it is set against (steered: the default target
+#    method), so that a pair is done first: from this teacher λ 20 gave 1.7x (data/results/expected); from the
+#    sweep's 4-epoch teacher λ 60 gave 1.6x, 120/240 2.7x and 240/480 4.3x, so a third of those here
+"$PY" -m bmp sweep --teacher "$TEACHER" --profile course hybrid:40/80 hybrid:speedup=2.5
+"$PY" -m bmp sweep --teacher "$TEACHER" --profile course hybrid:80/160 hybrid:speedup=4
+# 3. every model timed together, three interleaved runs
 timed() { [ "$1" = 1 ] && compgen -G "$BMP_RESULTS_DIR/timing__*x384.json" > /dev/null || have "*-run$1"; }
 for run in 1 2 3; do
   timed "$run" || "$PY" -m bmp.bench timing --device cpu --repeats 10 --record --run "$run"
 done
 "$PY" -m bmp.bench pareto
-# 5. the same targets by the other method, a top-k of units, packed (not filled: its F1 is set against the packed λ
+# 4. the same targets by the other method, a top-k of units, packed (not filled: its F1 is set against the packed λ
 #    points, and finalize times it in a fresh process)
 for speedup in 2.5 4; do
   run=topk-hybrid-speedup$speedup-course
