@@ -681,14 +681,17 @@ else:
 #
 # A λ sets how hard the scores are pulled; how small the model ends up is found afterwards, and it moves with the
 # score learning rate and the number of steps too. A target names the end instead:
-# `python -m bmp prune --target-speedup 2.5` (or `bmp.prune(..., target_speedup=2.5)`) keeps, at every step, the
-# best-scored heads and FFN neurons that fit a budget, the budget shrinking on the same cubic schedule, and at its
-# last step the budget exactly. A head counts as gone only when all its blocks are, since that is what packing
-# removes. A size (`--target-density`) is counted in linear weights; a speed in seconds, by a latency model: a few
-# packed shapes timed on this machine at the recorded setting and fitted layer by layer.
+# `python -m bmp prune --target-speedup 2.5` (or `bmp.prune(..., target_speedup=2.5)`) trains as a λ run does and
+# lets the run set its own λ. After every step it reads the size the scores point at (the heads and FFN neurons
+# alive at the final threshold) against a budget that shrinks on the same cubic schedule: above it, λ grows; below
+# it, λ eases off. The last step projects onto the budget exactly. A head counts as gone only when all its blocks
+# are, since that is what packing removes. A size (`--target-density`) is counted in linear weights; a speed in
+# seconds, by a latency model: a few packed shapes timed on this machine at the recorded setting and fitted layer
+# by layer. (`--target-method topk` follows the budget another way: at every step it keeps the best-scored heads
+# and neurons that fit.)
 #
-# The live widget above has that last step too, under its threshold: the slider "or a target" applies it to
-# *this* run's learned scores, without training again. Pick 2.5× there (or set `TARGET_SPEEDUP` below) and
+# The live widget above has that last step too, under its threshold: the slider "or a target" keeps the
+# best-scored heads and neurons of *this* run that fit, without training again. Pick 2.5× there (or set `TARGET_SPEEDUP` below) and
 # compare what the latency model predicted with what the packed model measures against the teacher. The first
 # landing calibrates the latency model on this machine (the slow part); later ones reuse it. The F1 is before
 # any filling, and the scores were learned under λ, not under the budget: a target run trains toward it.
