@@ -690,11 +690,12 @@ else:
 # by layer. (`--target-method topk` follows the budget another way: at every step it keeps the best-scored heads
 # and neurons that fit.)
 #
-# The live widget above has that last step too, under its threshold: the slider "or a target" keeps the
-# best-scored heads and neurons of *this* run that fit, without training again. Pick 2.5× there (or set `TARGET_SPEEDUP` below) and
-# compare what the latency model predicted with what the packed model measures against the teacher. The first
-# landing calibrates the latency model on this machine (the slow part); later ones reuse it. The F1 is before
-# any filling, and the scores were learned under λ, not under the budget: a target run trains toward it.
+# The live widget above has a last step like that too, under its threshold: the slider "or a target" keeps the
+# best-scored heads and neurons of *this* run that fit, without training again. Pick 2.5× there (or set
+# `TARGET_SPEEDUP` below) and compare what the latency model predicted with what the packed model measures against
+# the teacher. The first landing calibrates the latency model on this machine (the slow part); later ones reuse it.
+# The F1 is before any filling, and the scores were learned under this run's λ, not toward the budget: a target
+# run trains toward it.
 
 # %%
 TARGET_SPEEDUP = 2.5  # try 1.5 or 4: a target beyond what this model can pack to is refused, naming the limit

@@ -9,11 +9,12 @@ from bmp.results.targets import summarize
 PROFILE = {"prune_epochs": 1, "epochs": 1}
 
 
-def _run(directory, name, *, speedup, f1, val, target=None, predicted=None, fill=0.3):
+def _run(directory, name, *, speedup, f1, val, target=None, predicted=None, fill=0.3, method=None, lam=None):
     prov = provenance(base_model="embedded", data_split="test", profile="course")
     recipe = {"regularization": {"attention": 0.0 if target else 120.0, "ffn": 0.0 if target else 120.0},
-              "target": target}
-    record(name, "pruned", {"f1": f1 - 2, "eval_split": "s", **({"predicted_speedup": predicted} if predicted else {})},
+              "target": target, **({"target_method": method} if method else {})}
+    record(name, "pruned", {"f1": f1 - 2, "eval_split": "s", **({"predicted_speedup": predicted} if predicted else {}),
+                            **({"final_lambda": lam} if lam else {})},
            prov, {"teacher": "runs/t/final", "output_dir": f"runs/{name}/final", "recipe": recipe,
                   "profile": PROFILE}, directory=directory)
     record(f"{name}-filled", "filled", {"f1": f1, "validation_f1": val, "eval_split": "s", "cpu_speedup": speedup,
@@ -37,7 +38,7 @@ def records(tmp_path):
 
 def test_a_target_run_is_found_through_its_pruned_record(records):
     filled = next(r for r in records if r["name"] == "hybrid-speedup2.5-course-filled")
-    assert target_of(filled, records) == {"speedup": 2.5, "predicted_speedup": 2.55}
+    assert target_of(filled, records) == {"speedup": 2.5, "method": "topk", "predicted_speedup": 2.55}
     lam = next(r for r in records if r["name"] == "hybrid-lam120-course-filled")
     assert target_of(lam, records) is None
 
@@ -110,3 +111,28 @@ def test_a_target_run_without_a_front_is_read_on_its_own(tmp_path):
     assert "asked 2.5x, predicted 2.50x, measured 2.60x: **landed** (±10%)" in lines[0]
     assert "(its teacher 61.0)" in lines[0] and "held-out F1 57.0" in lines[0]
     assert "asked 4x, predicted 4.00x, measured 3.20x: **missed**" in lines[1]
+
+
+def test_a_target_run_says_how_it_followed_its_budget(tmp_path):
+    """Steered runs name the λ they ended on; a record from before the method was named was a top-k."""
+    from bmp.results.target_runs import front_lines, landing_lines
+
+    prov = provenance(base_model="embedded", data_split="test", profile="course")
+    record("dense-t", "dense", {"f1": 70.0, "eval_split": "s"}, prov, {"output_dir": "runs/t/final"},
+           directory=tmp_path)
+    _run(tmp_path, "hybrid-lam40-course", speedup=2.7, f1=64.0, val=63.5)
+    _run(tmp_path, "hybrid-speedup2.5-course", speedup=2.6, f1=63.5, val=63.0,
+         target={"speedup": 2.5, "density": None}, predicted=2.5, method="steer", lam=57.25)
+    _run(tmp_path, "topk-hybrid-speedup2.5-course", speedup=2.4, f1=55.0, val=54.0,
+         target={"speedup": 2.5, "density": None}, predicted=2.5)
+    records = load_records(tmp_path)
+    lines = landing_lines(records)
+    assert "hybrid-speedup2.5-course-filled (steering λ, ending at λ 57.2)" in lines[0]
+    assert "topk-hybrid-speedup2.5-course-filled (a top-k of units)" in lines[1]
+    rows = {run.to_dict()["name"]: run.to_dict() for run in target_runs(analyse(records), records)}
+    steered, ranked = rows["hybrid-speedup2.5-course-filled"], rows["topk-hybrid-speedup2.5-course-filled"]
+    assert steered["target_method"] == "steer" and steered["final_lambda"] == 57.25
+    assert ranked["target_method"] == "topk" and ranked["final_lambda"] is None
+    section = front_lines(records)
+    assert section[0].startswith("- Speeds:") and any("against hybrid-lam40-course-filled" in line for line in section)
+    assert front_lines([r for r in records if r["kind"] != "filled"]) == []  # nothing filled yet: no section

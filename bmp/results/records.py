@@ -125,6 +125,11 @@ def provenance(*, base_model: str, data_split: str, profile: str, command: str |
     }
 
 
+def fmt(value, spec: str) -> str:
+    """A recorded number for a table or a line (``spec`` as in ``format``), or a dash where it was not recorded."""
+    return "–" if value is None else format(value, spec)
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
 

@@ -12,11 +12,11 @@ from bmp.results.analysis import Analysis, analyse
 from bmp.results.concepts import CONCEPTS_DIR, concept_lines
 from bmp.results.expected import EXPECTED_DIR, expected
 from bmp.results.intervals import NO_PREDICTIONS, judge, verdict
-from bmp.results.records import PROBES_DIR, REPO_ROOT, hardware_label, load_records, train_epochs_of
+from bmp.results.records import PROBES_DIR, REPO_ROOT, fmt, hardware_label, load_records, train_epochs_of
 from bmp.results.seeds import f1_text, preset_of
 from bmp.results.serving import serving_lines
 from bmp.results.speeds import TIMED
-from bmp.results.target_runs import LANDING_DIR, landing_lines, target_runs
+from bmp.results.target_runs import FRONT_DIR, LANDING_DIR, front_lines, landing_lines, target_run_lines
 from bmp.results.targets import TARGETS, check_all
 from bmp.results.tradeoff import RUN_KINDS
 
@@ -39,9 +39,6 @@ KIND_ORDER = {"dense": 0, "control": 1, "pruned": 2, "packed": 3, "filled": 4, "
 TAKEAWAY_KINDS = ("filled", "distil-recipe", "torch-pruning")  # the models one would ship, and the baselines
 
 
-def _fmt(value, spec: str) -> str:
-    return "–" if value is None else format(value, spec)
-
 
 def results_table(records: list[dict]) -> str:
     """One markdown row per recorded model run, in pipeline order. The CPU speedup column is each record's own
@@ -55,11 +52,11 @@ def results_table(records: list[dict]) -> str:
         m = r["metrics"]
         density = m.get("fill_rate", m.get("linear_density"))
         lines.append(
-            f"| {r['name']} | {r['kind']} | {r['provenance']['profile']} | {_fmt(r['provenance'].get('seed'), 'd')} | "
-            f"{_fmt(train_epochs_of(r, records), 'g')} | {_fmt(m.get('exact_match'), '.1f')} | "
-            f"{_fmt(m.get('f1'), '.1f')} | {_fmt(m.get('validation_f1'), '.1f')} | {_fmt(density, '.3f')} | "
+            f"| {r['name']} | {r['kind']} | {r['provenance']['profile']} | {fmt(r['provenance'].get('seed'), 'd')} | "
+            f"{fmt(train_epochs_of(r, records), 'g')} | {fmt(m.get('exact_match'), '.1f')} | "
+            f"{fmt(m.get('f1'), '.1f')} | {fmt(m.get('validation_f1'), '.1f')} | {fmt(density, '.3f')} | "
             f"{m.get('heads_per_layer', '–')} | {m.get('neurons_per_layer', '–')} | "
-            f"{_fmt(m.get('cpu_speedup'), '.2f')} | {m.get('eval_split', '?')} |")
+            f"{fmt(m.get('cpu_speedup'), '.2f')} | {m.get('eval_split', '?')} |")
     return "\n".join(lines)
 
 
@@ -104,7 +101,7 @@ def _gap_lines(comparison, target, label: str, lead: str = "") -> list[str]:
     for p in comparison.points:
         s = p.point
         head = (f"- {label} {s.name} ({f1_text(s.f1, s.f1_std, len(s.seeds))} at {s.speedup:.2f}x, "
-                f"{_fmt(s.train_epochs, 'g')} epochs)")
+                f"{fmt(s.train_epochs, 'g')} epochs)")
         if p.rival is None:
             lines.append(f"{head}: faster than every like-for-like rival, so not compared (no extrapolation).")
             continue
@@ -150,25 +147,6 @@ def targets(records: list[dict], analysis: Analysis | None = None) -> str:
     return "\n".join(lines)
 
 
-def target_run_lines(analysis: Analysis, records: list[dict]) -> list[str]:
-    """One line per run pruned to a target: asked, predicted, measured, and its gap to the λ-swept front."""
-    lines = []
-    for run in target_runs(analysis, records):
-        row = run.to_dict()
-        if row["target_speedup"] is not None:
-            asked = (f"{row['target_speedup']:g}x (predicted {_fmt(row['predicted_speedup'], '.2f')}x), measured "
-                     f"{_fmt(row['measured_speedup'], '.2f')}x")
-        else:
-            asked = (f"fill rate {row['target_density']:g} (predicted {_fmt(row['predicted_fill_rate'], '.3f')}), "
-                     f"measured {_fmt(row['fill_rate'], '.3f')}")
-        landed = {True: "landed", False: "missed its target", None: "not measured"}[row["landed"]]
-        front = ("faster than every λ-swept setting, so not compared" if row["front"] is None else
-                 f"{row['f1_gap_to_front']:+.1f} F1 against {row['front']} (the λ front at least as fast, chosen on "
-                 f"validation F1): {row['verdict']}")
-        lines.append(f"- target run {row['name']} ({row['f1']:.1f} F1): asked {asked}, {landed}; {front}.")
-    return lines
-
-
 def speed_tables(records: list[dict]) -> str:
     """One table per ``timing`` record (``python -m bmp.bench timing --record``): every model timed in one run, one
     row per architecture (a run's packed and filled models share their shape, so they share a row)."""
@@ -182,7 +160,7 @@ def speed_tables(records: list[dict]) -> str:
         timings = m["timings"]
         base = timings.get("dense base", {})
         spread = base.get("max_s", 0) / base["min_s"] if base.get("min_s") else None
-        lines.append(f"| dense base ({m['base']}) | {_fmt(base.get('median_s'), '.3f')} | {_fmt(spread, '.2f')} | "
+        lines.append(f"| dense base ({m['base']}) | {fmt(base.get('median_s'), '.3f')} | {fmt(spread, '.2f')} | "
                      "1.00 | – | – |")
         shared = m.get("timed_as", {})  # a run's packed model has its filled model's shape: one timing for both
         for name, speedup in sorted(m["speedups"].items(), key=lambda item: item[1]):
@@ -192,8 +170,8 @@ def speed_tables(records: list[dict]) -> str:
             also = sorted(other for other, timed in shared.items() if timed == name and other != name)
             label = f"{name} (also {', '.join(also)})" if also else name
             lines.append(f"| {label} | {t['median_s']:.3f} | {t['max_s'] / t['min_s']:.2f} | {speedup:.2f} | "
-                         f"{_fmt(check.get('linear_flop_reduction'), '.2f')} | "
-                         f"{_fmt(check.get('ratio_to_linear_reduction'), '.2f')} |")
+                         f"{fmt(check.get('linear_flop_reduction'), '.2f')} | "
+                         f"{fmt(check.get('ratio_to_linear_reduction'), '.2f')} |")
         for name, speedup in sorted(m.get("reference_speedups", {}).items(), key=lambda item: item[1]):
             t = timings[name]
             lines.append(f"| {name} architecture, random weights (speedup vs BERT-base) | {t['median_s']:.3f} | "
@@ -233,25 +211,26 @@ def probe_table(probes: list[dict]) -> str:
         heads, neurons = m.get("heads_per_layer") or [], m.get("neurons_per_layer") or []
         teacher = Path(str(config.get("teacher", "–")))
         teaching = "none" if config.get("distill") is False else \
-            f"α {_fmt(distill.get('alpha'), 'g')}, T {_fmt(distill.get('temperature'), 'g')}"
+            f"α {fmt(distill.get('alpha'), 'g')}, T {fmt(distill.get('temperature'), 'g')}"
         head_scale = reg.get("head_scale") if pruning.get("attention") == "head" else None  # heads only
         lines.append(
             f"| {r['name']} | {teacher.parent.name if teacher.name == 'final' else teacher.name} | "
             f"{preset_of(r['name']) or '–'} | "
-            f"{_fmt(reg.get('attention'), 'g')} / {_fmt(reg.get('ffn'), 'g')} | {_fmt(head_scale, '.2f')} | "
-            f"{_fmt(recipe.get('score_learning_rate'), 'g')} | {_fmt(recipe.get('schedule_cooldown'), 'g')} | "
+            f"{fmt(reg.get('attention'), 'g')} / {fmt(reg.get('ffn'), 'g')} | {fmt(head_scale, '.2f')} | "
+            f"{fmt(recipe.get('score_learning_rate'), 'g')} | {fmt(recipe.get('schedule_cooldown'), 'g')} | "
             f"{teaching} | "
-            f"{pruning.get('min_heads', 0)} | {_fmt(config.get('max_steps'), 'd')} | "
-            f"{_fmt(m.get('linear_density'), '.3f')} | {sum(heads) if heads else '–'} | "
+            f"{pruning.get('min_heads', 0)} | {fmt(config.get('max_steps'), 'd')} | "
+            f"{fmt(m.get('linear_density'), '.3f')} | {sum(heads) if heads else '–'} | "
             f"{sum(neurons) if neurons else '–'} | "
-            f"{_fmt(m.get('validation_f1'), '.1f')} |")
+            f"{fmt(m.get('validation_f1'), '.1f')} |")
     return "\n".join(lines)
 
 
 def render(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT, probes: list[dict] = (),
-           concepts: list[dict] = (), landing: list[dict] = ()) -> str:
-    """The full block of ``docs/results.md``; ``probes``, ``concepts`` and ``landing``: the records of
-    ``data/results/probes``, ``concepts`` and ``landing`` (each section only when there are some)."""
+           concepts: list[dict] = (), landing: list[dict] = (), front: list[dict] = ()) -> str:
+    """The full block of ``docs/results.md``; ``probes``, ``concepts``, ``landing`` and ``front``: the records of
+    ``data/results/probes``, ``concepts``, ``landing`` and ``target-front`` (each section only when there are
+    some)."""
     if not records:
         return "_No recorded runs yet._"
     images = [f"![{p.stem}]({p.relative_to(root).as_posix()})" for p in figures]
@@ -276,6 +255,9 @@ def render(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT
         *(["", "Speed targets from the course's own teacher (`scripts/target_landing.sh`, records in "
                "`data/results/landing`; the latency model's prediction against finalize's fresh-process timing):",
            "", *landing_lines(landing)] if landing_lines(landing) else []),
+        *(["", "A target against the λ front it replaces, everything from the course's own teacher "
+               "(`scripts/target_front.sh`, records in `data/results/target-front`):", "", *front_lines(front)]
+          if front_lines(front) else []),
     ])
 
 
@@ -360,13 +342,14 @@ def _replace_block(path: Path, start: str, end: str, body: str) -> bool:
     return new != text
 
 
-def side_records() -> tuple[list[dict], list[dict], list[dict]]:
-    """The records :func:`render` reads beside the comparison's: the recipe probes, the concept probes, and the
-    target runs from the course's teacher with that teacher's record (``data/results/expected``)."""
-    probes, concepts, landing = (load_records(folder) if folder.is_dir() else []
-                                 for folder in (PROBES_DIR, CONCEPTS_DIR, LANDING_DIR))
+def side_records() -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+    """The records :func:`render` reads beside the comparison's: the recipe probes, the concept probes, the target
+    runs from the course's teacher with that teacher's record (``data/results/expected``), and the targets set
+    against a λ front (``data/results/target-front``, which holds its own teacher)."""
+    probes, concepts, landing, front = (load_records(folder) if folder.is_dir() else []
+                                        for folder in (PROBES_DIR, CONCEPTS_DIR, LANDING_DIR, FRONT_DIR))
     landing += [r for r in load_records(EXPECTED_DIR) if r["kind"] == "dense"] if EXPECTED_DIR.is_dir() else []
-    return probes, concepts, landing
+    return probes, concepts, landing, front
 
 
 def update_readme(readme: Path = REPO_ROOT / "README.md", records: list[dict] | None = None) -> bool:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bmp.results.analysis import FINAL_KIND, Analysis, ComparedPoint, compare_at_speed
+from bmp.results.analysis import FINAL_KIND, Analysis, ComparedPoint, analyse, compare_at_speed
 from bmp.results.intervals import verdict
-from bmp.results.records import PRUNED_KINDS, RESULTS_DIR, teacher_record
+from bmp.results.records import PRUNED_KINDS, RESULTS_DIR, fmt, teacher_record
 from bmp.results.teachers import folder_key
 
 LANDING_DIR = RESULTS_DIR / "landing"  # target runs from the course's own teacher (scripts/target_landing.sh)
+FRONT_DIR = RESULTS_DIR / "target-front"  # targets against a λ front from one teacher (scripts/target_front.sh)
 SPEED_TOLERANCE = 0.10  # measured within ±10% of the speedup asked for
 DENSITY_TOLERANCE = 0.03  # packed fill rate within ±0.03 of the density asked for
 F1_MARGIN = 1.0  # F1 below the λ-swept front at the same speed
@@ -39,7 +40,11 @@ def target_of(record: dict, records: list[dict]) -> dict | None:
     if not target:
         return None
     metrics = pruned.get("metrics", {})
-    return {**target, **{key: metrics[key] for key in ("predicted_speedup", "predicted_fill_rate") if key in metrics}}
+    # records from before the steering method name none: the top-k was then the only way to follow a target
+    method = (pruned.get("config", {}).get("recipe") or {}).get("target_method", "topk")
+    return {**target, "method": method, **{key: metrics[key] for key in
+                                           ("predicted_speedup", "predicted_fill_rate", "final_lambda")
+                                           if key in metrics}}
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class TargetRun:
         gap = self.compared.gap
         return {"name": point.name, "seeds": list(point.seeds), "f1": point.f1,
                 "target_speedup": speedup, "target_density": self.target.get("density"),
+                "target_method": self.target.get("method"), "final_lambda": self.target.get("final_lambda"),
                 "predicted_speedup": self.target.get("predicted_speedup"),
                 "predicted_fill_rate": self.target.get("predicted_fill_rate"),
                 "measured_speedup": measured, "fill_rate": point.fill_rate,
@@ -88,6 +94,9 @@ def landed(asked: dict, speedup: float | None, fill_rate: float | None) -> bool 
     return None
 
 
+METHOD_WORDS = {"steer": "steering λ", "topk": "a top-k of units"}  # how a target run followed its budget
+
+
 def landing_lines(records: list[dict]) -> list[str]:
     """One line per packed or filled run pruned to a target, read on its own (``scripts/target_landing.sh``, from a
     teacher without a λ front): asked, predicted by the latency model, measured by finalize's fresh-process timing,
@@ -112,10 +121,43 @@ def landing_lines(records: list[dict]) -> list[str]:
             what = (f"asked a fill rate of {asked['density']:g}, predicted "
                     f"{asked.get('predicted_fill_rate', float('nan')):.3f}, packed {fill_rate:.3f}")
         tolerance = f"±{SPEED_TOLERANCE:.0%}" if asked.get("speedup") is not None else f"±{DENSITY_TOLERANCE:g}"
-        lines.append(f"- {record['name']}: {what}: **{verdict_}** ({tolerance}); fill rate {fill_rate:.3f}, "
+        how = METHOD_WORDS.get(asked["method"], asked["method"])
+        if asked.get("final_lambda") is not None:
+            how += f", ending at λ {asked['final_lambda']:.3g}"
+        lines.append(f"- {record['name']} ({how}): {what}: **{verdict_}** ({tolerance}); fill rate {fill_rate:.3f}, "
                      f"held-out F1 {m['f1']:.1f}{against}")
     return lines
 
 
-__all__ = ["DENSITY_TOLERANCE", "F1_MARGIN", "LANDING_DIR", "SPEED_TOLERANCE", "TargetRun", "landed", "landing_lines",
-           "target_of", "target_runs"]
+def target_run_lines(analysis: Analysis, records: list[dict]) -> list[str]:
+    """One line per run pruned to a target: asked, predicted, measured, and its gap to the λ-swept front."""
+    lines = []
+    for run in target_runs(analysis, records):
+        row = run.to_dict()
+        if row["target_speedup"] is not None:
+            asked = (f"{row['target_speedup']:g}x (predicted {fmt(row['predicted_speedup'], '.2f')}x), measured "
+                     f"{fmt(row['measured_speedup'], '.2f')}x")
+        else:
+            asked = (f"fill rate {row['target_density']:g} (predicted {fmt(row['predicted_fill_rate'], '.3f')}), "
+                     f"measured {fmt(row['fill_rate'], '.3f')}")
+        landed = {True: "landed", False: "missed its target", None: "not measured"}[row["landed"]]
+        front = ("faster than every λ-swept setting, so not compared" if row["front"] is None else
+                 f"{row['f1_gap_to_front']:+.1f} F1 against {row['front']} (the λ front at least as fast, chosen on "
+                 f"validation F1): {row['verdict']}")
+        lines.append(f"- target run {row['name']} ({row['f1']:.1f} F1): asked {asked}, {landed}; {front}.")
+    return lines
+
+
+def front_lines(front: list[dict]) -> list[str]:
+    """Targets set against a λ front from one teacher (``data/results/target-front``): each target run's gap to the
+    λ point chosen on validation among those at least as fast (speeds from the folder's own timing runs), then each
+    target run as finalize timed it, with how it followed its budget."""
+    if not any(r["kind"] == "filled" for r in front):
+        return []
+    analysis = analyse(front)
+    return [f"- Speeds: {analysis.describe_speed()}.", *target_run_lines(analysis, front), *landing_lines(front)]
+
+
+
+__all__ = ["DENSITY_TOLERANCE", "F1_MARGIN", "FRONT_DIR", "LANDING_DIR", "METHOD_WORDS", "SPEED_TOLERANCE",
+           "TargetRun", "front_lines", "landed", "landing_lines", "target_of", "target_run_lines", "target_runs"]
