@@ -33,12 +33,12 @@ from bmp.pruning.regularization import Regularization
 class Steering:
     """How λ is steered. ``initial``: λ at the first step, on the reference's scale; ``gain``: the change of log λ per
     step for a gap of the whole dense cost, per unit of the scores' learning rate (at a rate of 0.05, a gap of 10%
-    of the dense cost moves λ by ``exp(0.1 * 0.05 * gain)`` a step);
+    of the dense cost moves λ by ``exp(0.1 * 0.05 * gain)``, 1% at the default gain, a step);
     ``ffn_ratio``: the FFN's λ over attention's (2: the balance of the recorded front's best points);
     ``bounds``: λ never leaves them."""
 
     initial: float = 10.0
-    gain: float = 1.0
+    gain: float = 2.0
     ffn_ratio: float = 2.0
     bounds: tuple[float, float] = (1e-2, 1e4)
 
