@@ -136,3 +136,33 @@ def test_a_target_run_says_how_it_followed_its_budget(tmp_path):
     section = front_lines(records)
     assert section[0].startswith("- Speeds:") and any("against hybrid-lam40-course-filled" in line for line in section)
     assert front_lines([r for r in records if r["kind"] != "filled"]) == []  # nothing filled yet: no section
+
+
+def _packed_only(directory, name, *, speedup, f1, val, target=None):
+    """A run recorded pruned and packed, not filled (scripts/target_front.sh's 4x pair)."""
+    prov = provenance(base_model="embedded", data_split="test", profile="course")
+    recipe = {"regularization": {"attention": 0.0 if target else 80.0, "ffn": 0.0 if target else 160.0},
+              "target": target, **({"target_method": "steer"} if target else {})}
+    record(name, "pruned", {"f1": f1, "eval_split": "s"}, prov,
+           {"teacher": "runs/t/final", "output_dir": f"runs/{name}/final", "recipe": recipe, "profile": PROFILE},
+           directory=directory)
+    record(f"{name}-packed", "packed", {"f1": f1, "validation_f1": val, "eval_split": "s", "cpu_speedup": speedup,
+                                        "fill_rate": 0.2, "heads_per_layer": [3] * 6, "neurons_per_layer": [32] * 6},
+           prov, {"teacher": "runs/t/final", "pruned": f"runs/{name}/final", "output_dir": f"runs/{name}/packed",
+                  "profile": PROFILE}, directory=directory)
+
+
+def test_a_target_run_recorded_packed_meets_the_packed_front(records, tmp_path):
+    """Packed is set against packed: a target run that was not filled meets the packed λ points, and a filled
+    target run is reported once, filled."""
+    for r in records:  # the fixture's runs: filled ones, their packed twins not recorded
+        record(r["name"], r["kind"], r["metrics"], r["provenance"], r["config"], directory=tmp_path / "both")
+    _packed_only(tmp_path / "both", "hybrid-lam80-ffn160-course", speedup=4.4, f1=52.0, val=51.0)
+    _packed_only(tmp_path / "both", "hybrid-speedup4-course", speedup=4.1, f1=51.0, val=50.5,
+                 target={"speedup": 4, "density": None})
+    both = load_records(tmp_path / "both")
+    rows = {run.to_dict()["name"]: run.to_dict() for run in target_runs(analyse(both), both)}
+    assert set(rows) == {"hybrid-speedup2.5-course-filled", "hybrid-speedup4-course-packed"}
+    packed = rows["hybrid-speedup4-course-packed"]
+    assert packed["kind"] == "packed" and packed["front"] == "hybrid-lam80-ffn160-course-packed"
+    assert packed["f1_gap_to_front"] == pytest.approx(-1.0) and packed["landed"] is True

@@ -1,17 +1,20 @@
 """Steer λ to a budget: a λ run whose pull is set each step so that the packed size follows the schedule.
 
-A λ run prunes well but lands where it lands; a budget says where to land. Steering keeps everything a λ run does
+A λ run prunes well but lands where it lands; a budget says where to land. Steering trains as a λ run does
 (sigmoid-threshold masks moving on the threshold schedule, the L1 pull on sigmoid(scores), the FFN pulled
-``ffn_ratio`` times as hard as attention) and makes λ the one thing that is controlled. After every step the packed
-cost of what is alive now (heads and FFN neurons as packing counts them) is set against the allowance of the
-schedule at that step (the dense cost at its start, the budget from its cool-down on), and log λ moves by ``gain``
-times the gap as a share of the dense cost, times the scores' learning rate: over the allowance, pull harder;
-under it, ease off. An integral controller in log space, so λ stays positive and a gap moves it by the same factor at
-any scale. The cost is read at the final threshold, the size the scores point at (the threshold in force lags on
-its schedule, and keeps everything during warm-up). The scores' learning rate sets how fast they can answer a change
-of pull (a score crosses the final threshold after about ``logit(0.1) / rate`` steps of steady push), so λ is
-moved no faster than that: a faster controller would keep pulling while the scores are still on their way, and
-overshoot.
+``ffn_ratio`` times as hard as attention) and makes λ the one thing that is controlled. Two things differ: the pull
+is λ itself from the first step (a λ run ramps it in with the schedule; here the controller does), and λ moves.
+After every step the size the scores point at (the heads and FFN neurons alive at the *final* threshold, counted as
+packing counts them) is set against the allowance of the schedule at that step (the dense cost at its start, the
+budget from its cool-down on), and log λ moves by ``gain`` times the gap as a share of the dense cost, times the
+scores' learning rate as scheduled at that step: over the allowance, pull harder; under it, ease off. An integral
+controller in log space, so λ stays positive and a gap moves it by the same factor at any scale.
+
+The size is read at the final threshold because the threshold in force lags on its schedule (and keeps everything
+during warm-up) whatever the scores say. The scores' learning rate sets how fast they can answer a change of pull
+(a score crosses the final threshold after about ``|logit(0.1)| / rate`` steps of steady push), so λ moves no
+faster than that, and stops with them as the rate decays: a faster controller would keep pulling while the scores
+are still on their way, and overshoot.
 
 The run ends with a projection onto the budget (:meth:`bmp.pruning.budget.UnitBudget.project`), which changes only
 the units at the margin when the controller has kept up with the schedule.

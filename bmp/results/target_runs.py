@@ -58,7 +58,7 @@ class TargetRun:
         point, speedup = self.compared.point, self.target.get("speedup")
         measured = point.speedup
         gap = self.compared.gap
-        return {"name": point.name, "seeds": list(point.seeds), "f1": point.f1,
+        return {"name": point.name, "kind": point.kind, "seeds": list(point.seeds), "f1": point.f1,
                 "target_speedup": speedup, "target_density": self.target.get("density"),
                 "target_method": self.target.get("method"), "final_lambda": self.target.get("final_lambda"),
                 "predicted_speedup": self.target.get("predicted_speedup"),
@@ -72,16 +72,33 @@ class TargetRun:
 
 
 def target_runs(analysis: Analysis, records: list[dict]) -> list[TargetRun]:
-    """Every target setting (filled) of ``analysis`` met with the λ-swept filled setting chosen on validation F1
-    among those at least as fast, like for like; ``records``: all of them (the pruned records hold the targets)."""
-    targets = {name: target_of(record, records) for (kind, name), record in analysis.records.items()
-               if kind == FINAL_KIND}
-    finals = [s for s in analysis.settings if s.kind == FINAL_KIND]
-    aimed = [s for s in finals if targets.get(s.runs[0])]
-    swept = [s for s in finals if not targets.get(s.runs[0])]
-    comparison = compare_at_speed(aimed, swept, about="the target run minus the λ-swept front", point_minus_rival=True,
-                                  scores=lambda setting: analysis.scores(setting.kind, setting.runs))
-    return [TargetRun(point, targets[point.point.runs[0]]) for point in comparison.points]
+    """Every target setting of ``analysis`` met with the λ-swept setting chosen on validation F1 among those at
+    least as fast, like for like; ``records``: all of them (the pruned records hold the targets). Filled models are
+    set against filled ones; a target run recorded packed only (not filled) against the packed λ points."""
+    runs = []
+    for kind in (FINAL_KIND, "packed"):
+        targets = {name: target_of(record, records) for (kind_, name), record in analysis.records.items()
+                   if kind_ == kind}
+        settings = [s for s in analysis.settings if s.kind == kind]
+        aimed = [s for s in settings if targets.get(s.runs[0])]
+        if kind != FINAL_KIND:  # packed only where the run was not filled
+            filled = {run.compared.point.runs[0] for run in runs}
+            aimed = [s for s in aimed if _filled_name(s.runs[0]) not in filled]
+        swept = [s for s in settings if not targets.get(s.runs[0])]
+        comparison = compare_at_speed(aimed, swept, about="the target run minus the λ-swept front",
+                                      point_minus_rival=True,
+                                      scores=lambda setting: analysis.scores(setting.kind, setting.runs))
+        runs += [TargetRun(point, targets[point.point.runs[0]]) for point in comparison.points]
+    return runs
+
+
+def _interval(ci95) -> str:
+    return "not computed (no per-question predictions)" if ci95 is None else f"[{ci95[0]:+.1f}, {ci95[1]:+.1f}]"
+
+
+def _filled_name(packed: str) -> str:
+    """The filled model's record name of a packed one (finalize names them ``<run>-packed`` and ``<run>-filled``)."""
+    return packed.removesuffix("-packed") + "-filled"
 
 
 def landed(asked: dict, speedup: float | None, fill_rate: float | None) -> bool | None:
@@ -143,8 +160,10 @@ def target_run_lines(analysis: Analysis, records: list[dict]) -> list[str]:
         landed = {True: "landed", False: "missed its target", None: "not measured"}[row["landed"]]
         front = ("faster than every λ-swept setting, so not compared" if row["front"] is None else
                  f"{row['f1_gap_to_front']:+.1f} F1 against {row['front']} (the λ front at least as fast, chosen on "
-                 f"validation F1): {row['verdict']}")
-        lines.append(f"- target run {row['name']} ({row['f1']:.1f} F1): asked {asked}, {landed}; {front}.")
+                 f"validation F1), 95% interval {_interval(row['ci95'])}: {row['verdict']}")
+        lines.append(f"- target run {row['name']} ({row['kind']}, {row['f1']:.1f} F1, "
+                     f"{METHOD_WORDS.get(row['target_method'], row['target_method'])}): asked {asked}, {landed}; "
+                     f"{front}.")
     return lines
 
 

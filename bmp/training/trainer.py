@@ -173,6 +173,9 @@ class PruningTrainer(DistillationTrainer):
             self.budget = UnitBudget(self.model, self.target_plan.budget)
         self.steerer = LambdaSteerer(self) if recipe.steered else None
         if self.steerer is not None:
+            if self.args.restore_callback_states_from_checkpoint:
+                raise ValueError("restore_callback_states_from_checkpoint rebuilds callbacks from saved arguments; a "
+                                 "steered target run restores its λ itself on resume: leave that option off")
             self.add_callback(self.steerer)
 
     def _plan_here(self, target: Target) -> TargetPlan:
@@ -265,11 +268,12 @@ class LambdaSteerer(TrainerCallback, ExportableState):
         return {"args": {}, "attributes": {"lam": self.lam}}
 
     def on_train_begin(self, args, state, control, **kwargs):
-        saved = state.stateful_callbacks.get(type(self).__name__) if state.global_step else None
+        name = type(self).__name__
+        saved = state.stateful_callbacks.get(name) if state.global_step else None
         if isinstance(saved, list):
             saved = saved[-1] if saved else None
-        if saved:
-            self.lam = float(saved["attributes"]["lam"])
+        self.lam = float(saved["attributes"]["lam"]) if saved else self.trainer.recipe.steering.initial
+        state.stateful_callbacks.setdefault(name, self.state())  # a checkpoint from an unsteered run has none
         return control
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -282,8 +286,11 @@ class LambdaSteerer(TrainerCallback, ExportableState):
         set_threshold(model, schedule.final)
         cost = budget.cost(budget.shape_of(budget.alive()))
         set_threshold(model, schedule(state.global_step))
-        self.lam = trainer.recipe.steering.next_lambda(self.lam, cost, allowance, budget.cost(budget.dense),
-                                                       trainer.recipe.score_learning_rate)
+        # the scores' rate as scheduled now (their group is the optimizer's last): λ moves no faster than they can
+        # answer, and stops with them when the rate decays to 0
+        rate = trainer.optimizer.param_groups[-1]["lr"]
+        if rate > 0:
+            self.lam = trainer.recipe.steering.next_lambda(self.lam, cost, allowance, budget.cost(budget.dense), rate)
         return control
 
 
