@@ -191,10 +191,11 @@ def train_to(name: str, target: Target, steps: int, windows, folder, **recipe_ch
     return trainer
 
 
+@pytest.mark.parametrize("method", ["steer", "topk"])
 @pytest.mark.parametrize("steps", [4, 40])
 @pytest.mark.parametrize("name", PRESETS)
-def test_training_lands_on_the_target_density_whatever_the_steps(name, steps, windows, tmp_path):
-    trainer = train_to(name, Target(density=0.4), steps, windows, tmp_path)
+def test_training_lands_on_the_target_density_whatever_the_steps(name, steps, method, windows, tmp_path):
+    trainer = train_to(name, Target(density=0.4), steps, windows, tmp_path, target_method=method)
     assert fill_rate(trainer.model) == pytest.approx(0.4, abs=0.03)
     packed = pack(trainer.model, align_ffn=ALIGN_FFN)
     assert tuple(packed.config.heads_per_layer) == trainer.final_shape.heads
@@ -203,11 +204,12 @@ def test_training_lands_on_the_target_density_whatever_the_steps(name, steps, wi
     assert budgets[0] > budgets[-1] == pytest.approx(0.4, abs=0.03)  # the allowance shrank on the schedule
 
 
-def test_a_resumed_target_run_chooses_the_same_units(tmp_path):
+@pytest.mark.parametrize("method", ["steer", "topk"])
+def test_a_resumed_target_run_chooses_the_same_units(method, tmp_path):
     from trainer_helpers import RECIPE, StopAt, masks_of, synthetic_qa
 
     recipe = PruningRecipe(pruning=RECIPE.pruning, score_learning_rate=0.5, schedule_warmup=0.0,
-                           schedule_cooldown=0.25, target=Target(density=0.5))
+                           schedule_cooldown=0.25, target=Target(density=0.5), target_method=method)
 
     def trainer(folder):
         args = TrainingArguments(str(folder), max_steps=8, per_device_train_batch_size=8, learning_rate=1e-3,

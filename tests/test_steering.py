@@ -15,6 +15,7 @@ from bmp.models import load_tokenizer, tiny_bert
 from bmp.packing.pack import pack
 from bmp.pruning.budget import Budget, UnitBudget
 from bmp.pruning.masked import MaskedLinear, UnitScores, add_masks, masked_modules, set_threshold
+from bmp.pruning.regularization import l1_sigmoid
 from bmp.pruning.steering import Steering
 from bmp.training.prune import recipe_for
 from bmp.training.target import Target, density_cost, plan
@@ -75,18 +76,26 @@ def test_the_projection_meets_the_budget_and_keeps_the_masks_inside_kept_units(s
     shape = budget.project(alive)
     assert fill_rate(model) == pytest.approx(density, abs=0.03)
     kept = budget.alive()
+    modules = masked_modules(model)
     assert budget.shape_of(kept) == shape  # what packing keeps is the shape returned
     if share < 1:
         assert not (kept & ~alive).any()  # over the budget: units only dropped
     else:
         assert (kept & ~alive).any()  # under it: the best pruned units brought back
-    for module, old in zip(masked_modules(model), before):
-        new = _mask(module)
-        assert bool((new <= torch.maximum(old, new)).all())
-        unchanged = (new == old) | (old == 0) | (new == 0)  # a kept unit keeps its holes, or gets all its blocks
-        assert bool(unchanged.all())
+    importance = torch.cat([g.importance() for g in budget.groups])
+    if share < 1:  # worst first: the alive units dropped score below those kept (each layer's FFN is rounded to
+        dropped, stayed = importance[alive & ~kept], importance[alive & kept]  # whole multiples, so on average)
+        assert dropped.numel() and dropped.mean() < stayed.mean()
+    offset = 0
+    for group in budget.groups:  # a kept unit keeps its own masks, a unit brought back gets all, a dropped one none
+        span = slice(offset, offset + group.count)
+        offset += group.count
+        keep_, back_ = kept[span].float(), (kept & ~alive)[span].float()
+        for source in group.sources:
+            old = before[modules.index(source.module)]
+            assert torch.equal(_mask(source.module), source.gate(keep_) * torch.maximum(old, source.gate(back_)))
     assert any(bool(((m.block_mask() == 0) & (m.block_mask().amax(dim=1, keepdim=True) > 0)).any())
-               for m in masked_modules(model) if isinstance(m, MaskedLinear) and m.part == "attention")  # holes
+               for m in modules if isinstance(m, MaskedLinear) and m.part == "attention")  # holes in kept heads
     x = inputs()
     torch.testing.assert_close(pack(model)(**x).start_logits, model(**x).start_logits, atol=1e-5, rtol=0)
 
@@ -100,10 +109,48 @@ def test_a_steered_run_logs_its_lambda_and_lands(windows, tmp_path):
     assert fill_rate(trainer.model) == pytest.approx(0.5, abs=0.03)
 
 
-def test_the_top_k_method_still_lands(windows, tmp_path):
-    trainer = train_to("hybrid", Target(density=0.4), 12, windows, tmp_path, target_method="topk")
-    assert not any("lambda" in row for row in trainer.state.log_history)
-    assert fill_rate(trainer.model) == pytest.approx(0.4, abs=0.03)
+def sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def test_the_steerer_pulls_harder_over_the_allowance_and_the_pull_is_in_the_loss(tmp_path):
+    """One step of the controller inside the trainer: the size is read at the final threshold (the one in force is
+    put back), λ rises when the scores point above the allowance and falls below it, and the loss carries λ."""
+    from trainer_helpers import RECIPE, synthetic_qa
+
+    recipe = PruningRecipe(pruning=RECIPE.pruning, score_learning_rate=0.5, target=Target(density=0.4))
+    args = TrainingArguments(str(tmp_path), max_steps=10, per_device_train_batch_size=8, report_to=[], use_cpu=True,
+                             disable_tqdm=True, dataloader_num_workers=0)
+    trainer = PruningTrainer(model=add_masks(tiny_bert(seed=0), recipe.pruning), args=args,
+                             train_dataset=synthetic_qa(), recipe=recipe, teacher=tiny_bert(seed=1))
+    trainer.create_optimizer()
+    trainer.state.max_steps, trainer.state.global_step = 10, 2  # in the ramp: the threshold in force is below 0.1
+    schedule = trainer.current_schedule()
+    steerer, scores = trainer.steerer, [m.scores for m in masked_modules(trainer.model)]
+
+    def step_with_scores(value):
+        with torch.no_grad():
+            for s in scores:
+                s.fill_(value)
+        set_threshold(trainer.model, schedule(2))
+        before = steerer.lam
+        steerer.on_step_end(args, trainer.state, trainer.control)
+        assert all(m.threshold == schedule(2) for m in masked_modules(trainer.model))  # the threshold in force
+        return steerer.lam / before
+
+    assert 0 < schedule(2) < sigmoid(-2.5) < schedule.final
+    assert step_with_scores(-1.0) > 1  # sigmoid(-1) = 0.27: all alive at the final threshold, over the allowance
+    assert step_with_scores(-2.5) < 1  # alive at the threshold in force, but not at the final one: under it
+    trainer.model.train()
+    batch = trainer.data_collator([synthetic_qa()[i] for i in range(8)])
+    losses = []
+    for lam in (1.0, 100.0):
+        steerer.lam = lam
+        torch.manual_seed(0)
+        losses.append(float(trainer.compute_loss(trainer.model, batch).detach()))
+    pull = [float(l1_sigmoid(trainer.model, recipe.steering.regularization(lam))) for lam in (1.0, 100.0)]
+    assert pull[1] > pull[0] > 0
+    assert losses[1] - losses[0] == pytest.approx(pull[1] - pull[0], rel=1e-4)  # the L1 pull, at λ, is in the loss
 
 
 def test_a_resumed_steered_run_carries_its_lambda_on(tmp_path):

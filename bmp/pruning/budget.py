@@ -257,8 +257,8 @@ class UnitBudget:
                 each = alive_heads(*_in_use(part.value), _in_use(part.attn_out)[0], part.head_dim)
             else:
                 each = alive_neurons(*_in_use(part.ffn_in), _in_use(part.ffn_out)[0], self._activation)
-            alive.append(each.cpu().view(group.count, group.size).any(dim=1))
-        return torch.cat(alive)
+            alive.append(each.view(group.count, group.size).any(dim=1))
+        return torch.cat(alive).cpu()  # one copy off the device a step, not one per layer
 
     def shape_of(self, keep: Tensor) -> Shape:
         """The packed shape when the units ``keep`` (bool, in :meth:`alive`'s order) stay."""
