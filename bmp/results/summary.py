@@ -308,8 +308,9 @@ def syllabus(records: list[dict], expectation=None) -> str:
     return "\n".join(lines)
 
 
-def headline(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT) -> str:
-    """The README's results: the speed figure and one row per target (verdict, margin, the gap and its interval)."""
+def headline(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT, front: list[dict] = ()) -> str:
+    """The README's results: the speed figure, one row per target (verdict, margin, the gap and its interval), and
+    each run pruned to a speed against the λ front from its own teacher (``front``: ``data/results/target-front``)."""
     if not records:
         return "_No recorded runs yet._"
     analysis = analyse(records)
@@ -328,6 +329,10 @@ def headline(records: list[dict], figures: list[Path] = (), root: Path = REPO_RO
         speed = "–" if check.speed is None else \
             f"{check.speed.estimate:.2f}x ({check.speed.low:.2f}–{check.speed.high:.2f})"
         lines.append(f"| {check.target.describe()} | **{check.status}** | {measured} | {interval} | {speed} |")
+    aimed = target_run_lines(analyse(front), front) if any(r["kind"] in ("packed", "filled") for r in front) else []
+    if aimed:
+        lines += ["", "A speed instead of a λ (`--target-speedup`), against the λ front from the same teacher "
+                      "(`scripts/target_front.sh`):", "", *aimed]
     return "\n".join(lines)
 
 
@@ -358,10 +363,10 @@ def update_readme(readme: Path = REPO_ROOT / "README.md", records: list[dict] | 
     root = readme.parent
     records = records if records is not None else load_records()
     figures = write_figures(records, root / FIGURES)
-    full = _replace_block(root / RESULTS_DOC, START, END, render(records, figures, root / RESULTS_DOC.parent,
-                                                                 *side_records()))
+    side = side_records()
+    full = _replace_block(root / RESULTS_DOC, START, END, render(records, figures, root / RESULTS_DOC.parent, *side))
     short = _replace_block(readme, MAP_START, MAP_END, "\n\n".join([syllabus(records, expected()),
-                                                                         headline(records, figures, root)]))
+                                                                         headline(records, figures, root, side[3])]))
     return full or short
 
 
