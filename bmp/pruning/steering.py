@@ -19,10 +19,11 @@ are still on their way, and overshoot.
 The run ends with a projection onto the budget (:meth:`bmp.pruning.budget.UnitBudget.project`), which changes only
 the units at the margin when the controller has kept up with the schedule.
 
-Why steer rather than rank units by their scores directly (the ``topk`` target method): on the course data, from
-the same teacher, a top-k of units ranked by mean score spread the FFN evenly over the layers and scored well below
-the λ front at the same speed, where a λ run prunes the last layers' FFN hardest (``docs/results.md``, "A target
-instead of a λ").
+Why steer rather than rank units by their scores directly (the ``topk`` target method): the top-k runs to a
+speed from the course's teacher (``data/results/landing``) spread the FFN evenly over the layers and scored well
+below λ runs of the same speed, which prune the last layers' FFN hardest; ranking units from different layers by
+their raw scores is what a λ run avoids, since its pull is the same everywhere and each score answers it alone.
+``scripts/target_front.sh`` sets both methods against a λ front from one teacher (``docs/results.md``).
 """
 from __future__ import annotations
 
