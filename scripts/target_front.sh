@@ -17,9 +17,9 @@ have() { compgen -G "$BMP_RESULTS_DIR/*__$1.json" > /dev/null; }
 # 1. the teacher, as notebook 04 trains it (the course profile's one epoch)
 have dense-course || "$PY" -m bmp finetune --profile course --output runs/teacher-course --name dense-course
 # 2. a λ point and the target set against it, then a second λ point: from this teacher's recipe λ 20 gave 1.7x
-#    (data/results/expected), and λ 40/80 kept 19% of the linear weights, more pruned than 2.5x needs, so 28/56
+#    (data/results/expected), and λ 40/80 kept 19% of the linear weights, and packed to 3.2x, so 32/64
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile course hybrid:40/80 hybrid:speedup=2.5
-"$PY" -m bmp sweep --teacher "$TEACHER" --profile course hybrid:28/56
+"$PY" -m bmp sweep --teacher "$TEACHER" --profile course hybrid:32/64
 # 3. every model timed together, three interleaved runs (the reference architectures are not needed here)
 timed() { if [ "$1" = 1 ]; then compgen -G "$BMP_RESULTS_DIR/timing__*x384.json" > /dev/null; else have "*-run$1"; fi; }
 for run in 1 2 3; do
