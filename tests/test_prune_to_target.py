@@ -191,9 +191,8 @@ def train_to(name: str, target: Target, steps: int, windows, folder, **recipe_ch
     return trainer
 
 
-@pytest.mark.parametrize("method", ["steer", "topk"])
+@pytest.mark.parametrize("name,method", [*((name, "steer") for name in PRESETS), ("hybrid", "topk")])
 @pytest.mark.parametrize("steps", [4, 40])
-@pytest.mark.parametrize("name", PRESETS)
 def test_training_lands_on_the_target_density_whatever_the_steps(name, steps, method, windows, tmp_path):
     trainer = train_to(name, Target(density=0.4), steps, windows, tmp_path, target_method=method)
     assert fill_rate(trainer.model) == pytest.approx(0.4, abs=0.03)

@@ -103,9 +103,9 @@ def test_the_projection_meets_the_budget_and_keeps_the_masks_inside_kept_units(s
 # ---------------------------------------------------------------- the trainer
 
 def test_a_steered_run_logs_its_lambda_and_lands(windows, tmp_path):
-    trainer = train_to("hybrid", Target(density=0.5), 24, windows, tmp_path)
+    trainer = train_to("hybrid", Target(density=0.5), 12, windows, tmp_path)
     lambdas = [row["lambda"] for row in trainer.state.log_history if "lambda" in row]
-    assert len(lambdas) >= 20 and len(set(lambdas)) > 1  # steered: λ moved
+    assert len(lambdas) >= 10 and len(set(lambdas)) > 1  # steered: λ moved
     assert fill_rate(trainer.model) == pytest.approx(0.5, abs=0.03)
 
 
