@@ -4,6 +4,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -30,19 +31,32 @@ def windows():
 # ---------------------------------------------------------------- the controller
 
 def test_lambda_rises_over_the_allowance_falls_under_it_and_stays_in_bounds():
-    steering = Steering(initial=10.0, gain=2.0, bounds=(1.0, 100.0))
-    over = steering.next_lambda(10.0, cost=60.0, allowance=50.0, dense=100.0, rate=0.5)
-    assert over == pytest.approx(10.0 * math.exp(2.0 * 0.5 * 0.1))  # 10% of the dense cost over
-    assert steering.next_lambda(10.0, 40.0, 50.0, 100.0, 0.5) == pytest.approx(10.0 / math.exp(0.1))
-    assert steering.next_lambda(10.0, 50.0, 50.0, 100.0, 0.5) == 10.0  # on the allowance: unchanged
-    assert steering.next_lambda(99.0, 100.0, 0.0, 100.0, 5.0) == 100.0  # never past the bounds
-    assert steering.next_lambda(1.5, 0.0, 100.0, 100.0, 5.0) == 1.0
+    steering = Steering(initial=10.0, gain=2.0, lead=0.0, bounds=(1.0, 100.0))
+    start = steering.start()
+    over = steering.step(start, cost=60.0, allowance=50.0, dense=100.0, rate=0.5, response=4.0)
+    assert over.lam == pytest.approx(10.0 * math.exp(2.0 * 0.5 * 0.1))  # 10% of the dense cost over
+    assert steering.step(start, 40.0, 50.0, 100.0, 0.5, 4.0).lam == pytest.approx(10.0 / math.exp(0.1))
+    assert steering.step(start, 50.0, 50.0, 100.0, 0.5, 4.0).lam == 10.0  # on the allowance: unchanged
+    assert steering.step(replace(start, lam=99.0), 100.0, 0.0, 100.0, 5.0, 4.0).lam == 100.0  # never past the bounds
+    assert steering.step(replace(start, lam=1.5), 0.0, 100.0, 100.0, 5.0, 4.0).lam == 1.0
     assert steering.regularization(4.0).attention == 4.0 and steering.regularization(4.0).ffn == 8.0
+
+
+def test_the_gap_is_judged_ahead_at_its_trend():
+    """Over the allowance but closing fast: a controller that looks ahead eases off before the scores arrive, where
+    one that judges the gap as it is would still pull harder."""
+    ahead, now = Steering(lead=1.0, smoothing=0.0), Steering(lead=0.0, smoothing=0.0)
+    for steering, rises in ((now, True), (ahead, False)):
+        state = steering.step(steering.start(), cost=80.0, allowance=50.0, dense=100.0, rate=0.05, response=40.0)
+        closing = steering.step(state, cost=78.0, allowance=50.0, dense=100.0, rate=0.05, response=40.0)
+        assert closing.trend == pytest.approx(-0.02) and closing.gap == pytest.approx(0.28)
+        assert (closing.lam > state.lam) is rises  # 28% over, but at -2% a step it is gone in 14 of the 40 steps
 
 
 @pytest.mark.parametrize("knobs,match", [
     (dict(initial=0.0), "initial"), (dict(initial=5.0, bounds=(10.0, 20.0)), "initial"),
-    (dict(gain=0.0), "gain"), (dict(ffn_ratio=-1.0), "ffn_ratio"),
+    (dict(gain=0.0), "gain"), (dict(ffn_ratio=-1.0), "ffn_ratio"), (dict(lead=-1.0), "lead"),
+    (dict(smoothing=1.0), "smoothing"),
 ])
 def test_steering_knobs_out_of_range_are_refused(knobs, match):
     with pytest.raises(ValueError, match=match):

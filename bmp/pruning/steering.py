@@ -7,14 +7,17 @@ is λ itself from the first step (a λ run ramps it in with the schedule; here t
 After every step the size the scores point at (the heads and FFN neurons alive at the *final* threshold, counted as
 packing counts them) is set against the allowance of the schedule at that step (the dense cost at its start, the
 budget from its cool-down on), and log λ moves by ``gain`` times the gap as a share of the dense cost, times the
-scores' learning rate as scheduled at that step: over the allowance, pull harder; under it, ease off. An integral
-controller in log space, so λ stays positive and a gap moves it by the same factor at any scale.
+scores' learning rate as scheduled at that step: over the allowance, pull harder; under it, ease off. The gap is
+judged a response time ahead, at its present trend (a proportional-derivative look ahead on an integral
+controller, in log space, so λ stays positive and a gap moves it by the same factor at any scale).
 
 The size is read at the final threshold because the threshold in force lags on its schedule (and keeps everything
 during warm-up) whatever the scores say. The scores' learning rate sets how fast they can answer a change of pull
-(a score crosses the final threshold after about ``|logit(0.1)| / rate`` steps of steady push), so λ moves no
-faster than that, and stops with them as the rate decays: a faster controller would keep pulling while the scores
-are still on their way, and overshoot.
+(a score crosses the final threshold after about ``|logit(0.1)| / rate`` steps of steady push, the response
+time), so λ moves no faster than that, and stops with them as the rate decays. Judging the gap only as it is now
+overshot on the course data: the scores kept falling for a response time after λ stopped rising, and the run
+pruned well past its budget before λ came down (``docs/results.md``); judging it a response time ahead eases
+off while the size is still falling fast.
 
 The run ends with a projection onto the budget (:meth:`bmp.pruning.budget.UnitBudget.project`), which changes only
 the units at the margin when the controller has kept up with the schedule.
@@ -34,15 +37,29 @@ from bmp.pruning.regularization import Regularization
 
 
 @dataclass(frozen=True)
+class SteeringState:
+    """Where the controller is: ``lam``, the last gap (cost minus allowance, as a share of the dense cost; None
+    before the first step) and ``trend``, the gap's smoothed change per step."""
+
+    lam: float
+    gap: float | None = None
+    trend: float = 0.0
+
+
+@dataclass(frozen=True)
 class Steering:
     """How λ is steered. ``initial``: λ at the first step, on the reference's scale; ``gain``: the change of log λ per
     step for a gap of the whole dense cost, per unit of the scores' learning rate (at a rate of 0.05, a gap of 10%
-    of the dense cost moves λ by ``exp(0.1 * 0.05 * gain)``, 1% at the default gain, a step);
-    ``ffn_ratio``: the FFN's λ over attention's (2: the balance of the recorded front's best points);
-    ``bounds``: λ never leaves them."""
+    of the dense cost moves λ by ``exp(0.1 * 0.05 * gain)``, 1% at the default gain, a step); ``lead``: how far
+    ahead the gap is judged, in the scores' response times (the gap then, at its present trend: a controller that
+    waited for the scores to arrive would keep pulling while they are on their way, and overshoot); ``smoothing``:
+    of the trend, per step; ``ffn_ratio``: the FFN's λ over attention's (2: the balance of the recorded front's best
+    points); ``bounds``: λ never leaves them."""
 
     initial: float = 10.0
     gain: float = 2.0
+    lead: float = 1.0
+    smoothing: float = 0.9
     ffn_ratio: float = 2.0
     bounds: tuple[float, float] = (1e-2, 1e4)
 
@@ -51,21 +68,32 @@ class Steering:
         if not (0 < low <= self.initial <= high and math.isfinite(high)):
             raise ValueError(f"steering needs 0 < bounds[0] <= initial <= bounds[1] < inf, got initial={self.initial}"
                              f" and bounds={self.bounds}")
-        if not (self.gain > 0 and self.ffn_ratio > 0):
-            raise ValueError(f"steering needs a gain > 0 and an ffn_ratio > 0, got gain={self.gain}, "
-                             f"ffn_ratio={self.ffn_ratio}")
+        if not (self.gain > 0 and self.ffn_ratio > 0 and self.lead >= 0 and 0 <= self.smoothing < 1):
+            raise ValueError(f"steering needs a gain > 0, an ffn_ratio > 0, a lead >= 0 and a smoothing in [0, 1), got "
+                             f"gain={self.gain}, ffn_ratio={self.ffn_ratio}, lead={self.lead}, "
+                             f"smoothing={self.smoothing}")
 
-    def next_lambda(self, lam: float, cost: float, allowance: float, dense: float, rate: float) -> float:
-        """λ for the next step, from this step's packed ``cost``, the schedule's ``allowance`` and the ``dense``
-        cost (all in the same unit), and ``rate``, the scores' learning rate."""
-        if not (dense > 0 and rate > 0):
-            raise ValueError(f"the dense cost and the scores' learning rate must be positive, got {dense} and {rate}")
+    def start(self) -> SteeringState:
+        return SteeringState(self.initial)
+
+    def step(self, state: SteeringState, cost: float, allowance: float, dense: float, rate: float,
+             response: float) -> SteeringState:
+        """The state after a step whose packed ``cost`` met the schedule's ``allowance`` (both in the unit of the
+        ``dense`` cost), with the scores' learning ``rate`` and their ``response`` (steps a score takes to cross the
+        final threshold at that rate, capped by the caller at the steps left)."""
+        if not (dense > 0 and rate > 0 and response >= 0):
+            raise ValueError(f"the dense cost and the scores' learning rate must be positive and the response time "
+                             f"not negative, got {dense}, {rate} and {response}")
+        gap = (cost - allowance) / dense
+        change = 0.0 if state.gap is None else gap - state.gap
+        trend = self.smoothing * state.trend + (1 - self.smoothing) * change
+        ahead = gap + self.lead * response * trend
         low, high = self.bounds
-        return min(max(lam * math.exp(self.gain * rate * (cost - allowance) / dense), low), high)
+        return SteeringState(min(max(state.lam * math.exp(self.gain * rate * ahead), low), high), gap, trend)
 
     def regularization(self, lam: float) -> Regularization:
         """The L1 pull at λ: attention at ``lam``, the FFN at ``ffn_ratio`` times it."""
         return Regularization(attention=lam, ffn=lam * self.ffn_ratio)
 
 
-__all__ = ["Steering"]
+__all__ = ["Steering", "SteeringState"]

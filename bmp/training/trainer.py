@@ -16,7 +16,8 @@ followed is ``recipe.target_method``:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import nn
@@ -29,7 +30,7 @@ from bmp.pruning.kept import kept_report
 from bmp.pruning.masked import MaskedLinear, has_masks, score_parameters, set_threshold
 from bmp.pruning.regularization import Regularization, l1_sigmoid
 from bmp.pruning.schedule import CubicSchedule
-from bmp.pruning.steering import Steering
+from bmp.pruning.steering import Steering, SteeringState
 from bmp.training.distill import Distillation, check_teacher, hidden_state_loss, qa_distillation_loss
 from bmp.training.target import Target, TargetPlan, plan
 
@@ -257,22 +258,30 @@ class PruningTrainer(DistillationTrainer):
 
 
 class LambdaSteerer(TrainerCallback, ExportableState):
-    """Steers a target run's λ (:mod:`bmp.pruning.steering`): after each step, the packed cost alive now against the
-    schedule's allowance. Its λ is saved in every checkpoint (``trainer_state.json``) and read back on resume, so a
-    resumed run steers on from where it stopped."""
+    """Steers a target run's λ (:mod:`bmp.pruning.steering`): after each step, the packed cost the scores point at
+    (alive at the final threshold) against the schedule's allowance. Its state is saved in every checkpoint
+    (``trainer_state.json``) and read back on resume, so a resumed run steers on from where it stopped."""
 
     def __init__(self, trainer: "PruningTrainer"):
-        self.trainer, self.lam = trainer, trainer.recipe.steering.initial
+        self.trainer, self.steering = trainer, trainer.recipe.steering.start()
+
+    @property
+    def lam(self) -> float:
+        return self.steering.lam
+
+    @lam.setter
+    def lam(self, value: float) -> None:
+        self.steering = replace(self.steering, lam=value)
 
     def state(self) -> dict:
-        return {"args": {}, "attributes": {"lam": self.lam}}
+        return {"args": {}, "attributes": asdict(self.steering)}
 
     def on_train_begin(self, args, state, control, **kwargs):
         name = type(self).__name__
         saved = state.stateful_callbacks.get(name) if state.global_step else None
         if isinstance(saved, list):
             saved = saved[-1] if saved else None
-        self.lam = float(saved["attributes"]["lam"]) if saved else self.trainer.recipe.steering.initial
+        self.steering = (SteeringState(**saved["attributes"]) if saved else self.trainer.recipe.steering.start())
         state.stateful_callbacks.setdefault(name, self.state())  # a checkpoint from an unsteered run has none
         return control
 
@@ -290,7 +299,10 @@ class LambdaSteerer(TrainerCallback, ExportableState):
         # answer, and stops with them when the rate decays to 0
         rate = trainer.optimizer.param_groups[-1]["lr"]
         if rate > 0:
-            self.lam = trainer.recipe.steering.next_lambda(self.lam, cost, allowance, budget.cost(budget.dense), rate)
+            final = min(max(schedule.final, 1e-6), 1 - 1e-6)
+            response = min(abs(math.log(final / (1 - final))) / rate, max(state.max_steps - state.global_step, 0))
+            self.steering = trainer.recipe.steering.step(self.steering, cost, allowance, budget.cost(budget.dense),
+                                                         rate, response)
         return control
 
 
