@@ -135,6 +135,9 @@ def test_a_target_run_says_how_it_followed_its_budget(tmp_path):
     assert ranked["target_method"] == "topk" and ranked["final_lambda"] is None
     section = front_lines(records)
     assert section[0].startswith("- Speeds:") and any("against hybrid-lam40-course-filled" in line for line in section)
+    assert any(line.startswith("| hybrid-speedup2.5-course-filled | steering λ | [6, 6, 6, 6, 6, 6] |")
+               for line in section)  # each run's shape, layer by layer
+    assert any(line.startswith("| hybrid-lam40-course-filled | λ |") for line in section)
     assert front_lines([r for r in records if r["kind"] != "filled"]) == []  # nothing filled yet: no section
 
 

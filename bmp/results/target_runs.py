@@ -174,9 +174,27 @@ def front_lines(front: list[dict]) -> list[str]:
     if not any(r["kind"] == "filled" for r in front):
         return []
     analysis = analyse(front)
-    return [f"- Speeds: {analysis.describe_speed()}.", *target_run_lines(analysis, front), *landing_lines(front)]
+    return [f"- Speeds: {analysis.describe_speed()}.", *target_run_lines(analysis, front), *landing_lines(front), "",
+            *shape_table(front)]
+
+
+def shape_table(records: list[dict]) -> list[str]:
+    """Where each packed or filled run kept its heads and FFN neurons, layer by layer, with its F1s and speed (as
+    finalize timed it): the λ runs beside the target runs."""
+    rows = ["| run | how | heads per layer | FFN neurons per layer | fill rate | held-out F1 | validation F1 | "
+            "speedup |", "|---|---|---|---|---|---|---|---|"]
+    for record in sorted(records, key=lambda r: (r["kind"], r["name"])):
+        if record.get("kind") not in PRUNED_KINDS:
+            continue
+        m, asked = record["metrics"], target_of(record, records)
+        how = METHOD_WORDS.get(asked["method"], asked["method"]) if asked else "λ"
+        rows.append(f"| {record['name']} | {how} | {m.get('heads_per_layer')} | {m.get('neurons_per_layer')} | "
+                    f"{fmt(m.get('fill_rate'), '.3f')} | {fmt(m.get('f1'), '.1f')} | "
+                    f"{fmt(m.get('validation_f1'), '.1f')} | {fmt(m.get('cpu_speedup'), '.2f')}x |")
+    return rows
 
 
 
 __all__ = ["DENSITY_TOLERANCE", "F1_MARGIN", "FRONT_DIR", "LANDING_DIR", "METHOD_WORDS", "SPEED_TOLERANCE",
-           "TargetRun", "front_lines", "landed", "landing_lines", "target_of", "target_run_lines", "target_runs"]
+           "TargetRun", "front_lines", "landed", "landing_lines", "shape_table", "target_of", "target_run_lines",
+           "target_runs"]
