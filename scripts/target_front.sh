@@ -19,15 +19,16 @@ have dense-course || "$PY" -m bmp finetune --profile course --output runs/teache
 # 2. a λ point and the target set against it, steered: from this teacher's recipe λ 20 gave 1.7x
 #    (data/results/expected); from the sweep's 4-epoch teacher 120/240 gave 2.7x, so a third of that
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile course hybrid:40/80 hybrid:speedup=2.5
-#    that steered run overshot (its λ kept rising while the scores were still falling), so the same target again
-#    with the controller judging the gap a response time ahead (Steering.lead), recorded apart
+#    and a second λ point: 40/80 kept 19% of the linear weights and packed to 3.2x, so 32/64 for nearer 2.5x
+"$PY" -m bmp sweep --teacher "$TEACHER" --profile course hybrid:32/64
+#    the steered run overshot (its λ kept rising while the scores were still falling, and the end revived what it
+#    had pruned past the budget), so the same target again with the controller judging the gap a response time
+#    ahead (Steering.lead), recorded apart
 run=hybrid-speedup2.5-ahead-course
 have "$run" || "$PY" -m bmp prune --teacher "$TEACHER" --profile course --preset hybrid --target-speedup 2.5 \
   --output "runs/$run" --name "$run"
 have "$run-filled" || "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$TEACHER" --profile course \
   --output "runs/$run" --name "$run"
-#    and a second λ point: 40/80 kept 19% of the linear weights and packed to 3.2x, so 32/64 for nearer 2.5x
-"$PY" -m bmp sweep --teacher "$TEACHER" --profile course hybrid:32/64
 # 3. every model timed together, three interleaved runs (the reference architectures are not needed here)
 timed() { if [ "$1" = 1 ]; then compgen -G "$BMP_RESULTS_DIR/timing__*x384.json" > /dev/null; else have "*-run$1"; fi; }
 for run in 1 2 3; do
