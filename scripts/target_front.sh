@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # A target against the λ front it replaces, all from one teacher in one checkout: the course's teacher (notebook 04's
-# settings); hybrid at FFN-balanced λs (the balance of the recorded front's best points) around 2.5x, and hybrid
-# pruned to 2.5x by steering λ (the default target method, in two versions), each packed and filled; three
-# interleaved timing runs of them all. bench pareto sets each target run against the λ point chosen on validation
-# F1 among those at least as fast. Then, packed only: 4x steered, and both speeds by the other target method (a
-# top-k of units), each timed by finalize in a fresh process. Records go to data/results/target-front.
+# settings); hybrid at two FFN-balanced λs (the balance of the recorded front's best points) and hybrid pruned to
+# 2.5x by steering λ (the default target method), each packed and filled; three interleaved timing runs of them
+# all. bench pareto sets each target run against the λ point chosen on validation F1 among those at least as fast.
+# Then, packed only: 4x steered, and both speeds by the other target method (a top-k of units), each timed by
+# finalize in a fresh process. Records go to data/results/target-front.
 #   scripts/target_front.sh            # about 2.5 hours of 2 cores
 # Rerunnable: what is recorded is skipped; an interrupted run resumes from its checkpoint.
 set -euo pipefail
@@ -21,14 +21,6 @@ have dense-course || "$PY" -m bmp finetune --profile course --output runs/teache
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile course hybrid:40/80 hybrid:speedup=2.5
 #    and a second λ point: 40/80 kept 19% of the linear weights and packed to 3.2x, so 32/64 for nearer 2.5x
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile course hybrid:32/64
-#    the steered run overshot (its λ kept rising while the scores were still falling, and the end revived what it
-#    had pruned past the budget), so the same target again with the controller judging the gap a response time
-#    ahead (Steering.lead), recorded apart
-run=hybrid-speedup2.5-ahead-course
-have "$run" || "$PY" -m bmp prune --teacher "$TEACHER" --profile course --preset hybrid --target-speedup 2.5 \
-  --output "runs/$run" --name "$run"
-have "$run-filled" || "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$TEACHER" --profile course \
-  --output "runs/$run" --name "$run"
 # 3. every model timed together, three interleaved runs (the reference architectures are not needed here)
 timed() { if [ "$1" = 1 ]; then compgen -G "$BMP_RESULTS_DIR/timing__*x384.json" > /dev/null; else have "*-run$1"; fi; }
 for run in 1 2 3; do
