@@ -106,7 +106,7 @@ def prune_run(teacher, recipe: PruningRecipe, profile: Profile | None = None, ou
         extra = {}
         if target_plan is not None:
             metrics.update(target_plan.predicted(trainer.final_shape, baked.config))
-            if trainer.steerer is not None:  # the λ the run steered itself to, for a λ run of the same size
+            if trainer.steerer is not None:  # the λ the run steered itself to, at its end
                 metrics["final_lambda"] = round(trainer.steerer.lam, 3)
             extra = {"align_ffn": target_plan.budget.align_ffn}
             if target_plan.latency is not None:

@@ -9,8 +9,8 @@ Checkpoints, resume, logging, progress bars and torchrun/accelerate DDP come fro
 With a target (``PruningRecipe(target=Target(speedup=2.5))``) the size follows a budget that shrinks on the same
 schedule, and the end of training projects onto the budget itself (:mod:`bmp.training.target`). How the budget is
 followed is ``recipe.target_method``:
-- ``"steer"`` (the default): a λ run whose λ is set each step by the gap between the packed cost alive now and the
-  schedule's allowance (:mod:`bmp.pruning.steering`);
+- ``"steer"`` (the default): a λ run whose λ is set each step by the gap between the packed cost the scores point
+  at (alive at the final threshold) and the schedule's allowance (:mod:`bmp.pruning.steering`);
 - ``"topk"``: no threshold and no L1; each step keeps the best-scored heads and neurons within the allowance
   (:mod:`bmp.pruning.budget`).
 """
@@ -153,10 +153,11 @@ class PruningTrainer(DistillationTrainer):
     threshold, the linear density and the heads and neurons kept per layer.
 
     With ``recipe.target`` set (``PruningRecipe(pruning=bmp.preset("hybrid"), target=Target(density=0.3))``) the
-    trainer keeps the best heads and neurons within a shrinking budget instead, and ends exactly on it
-    (``trainer.final_shape``); ``target_plan`` is the plan :func:`bmp.training.target.plan` made, else one is made
-    here (a speed target times a latency model first, seconds). Logs then carry ``budget``, the share of the dense
-    cost allowed at that step.
+    trainer follows a shrinking budget instead, by steering λ (``trainer.steerer``, the default) or by a top-k of
+    units (``target_method="topk"``), and ends exactly on it (``trainer.final_shape``); ``target_plan`` is the plan
+    :func:`bmp.training.target.plan` made, else one is made here (a speed target times a latency model first,
+    seconds). Logs then carry ``budget``, the share of the dense cost allowed at that step, and ``lambda`` when
+    steered.
     """
 
     def __init__(self, *args, recipe: PruningRecipe, teacher: nn.Module | None = None,
