@@ -24,9 +24,10 @@ have dense-course || "$PY" -m bmp finetune --profile course --output runs/teache
 # 3. every model timed together, three interleaved runs (the reference architectures are not needed here)
 timed() { if [ "$1" = 1 ]; then compgen -G "$BMP_RESULTS_DIR/timing__*x384.json" > /dev/null; else have "*-run$1"; fi; }
 for run in 1 2 3; do
-  timed "$run" || "$PY" -m bmp.bench timing --device cpu --repeats 10 --references none --record --run "$run"
+  timed "$run" || "$PY" -m bmp.bench timing --device cpu --repeats 10 --references none --records "$BMP_RESULTS_DIR" \
+    --record --run "$run"
 done
-"$PY" -m bmp.bench pareto
+"$PY" -m bmp.bench pareto --records "$BMP_RESULTS_DIR"
 # 4. packed only: 4x steered, then both speeds by the other target method, a top-k of units
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile course --no-fill hybrid:speedup=4
 for speedup in 2.5 4; do

@@ -36,7 +36,7 @@ from bmp.results.targets import summarize
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bmp.bench pareto", description=__doc__.splitlines()[0])
-    parser.add_argument("--records", default=None, help="folder of records (default: data/results or $BMP_RESULTS_DIR)")
+    parser.add_argument("--records", default=None, help="folder of records (default: data/results)")
     parser.add_argument("--split", default=None, help="eval split to compare on (default: the one most runs used)")
     parser.add_argument("--speed-key", default=None,
                         help="use each record's own metrics[KEY] as its speedup (default: one timing run of every "

@@ -52,7 +52,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=None, help="default 10 on cuda, 3 on cpu")
     parser.add_argument("--warmup", type=int, default=None, help="default 3 on cuda, 2 on cpu")
     parser.add_argument("--base", default="embedded", help="'embedded', 'random' (its shape) or a model folder")
-    parser.add_argument("--records", default=None, help="records to read (default data/results or $BMP_RESULTS_DIR)")
+    parser.add_argument("--records", default=None, help="records to read (default: data/results, whatever "
+                        "$BMP_RESULTS_DIR says; that is where --record writes)")
     parser.add_argument("--shapes-dir", default=DEFAULT_SHAPES_DIR,
                         help="fallback folder of <record name>/config.json for models not on disk")
     parser.add_argument("--references", default=None,
