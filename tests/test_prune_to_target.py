@@ -191,10 +191,12 @@ def train_to(name: str, target: Target, steps: int, windows, folder, **recipe_ch
     return trainer
 
 
-@pytest.mark.parametrize("name,method", [*((name, "steer") for name in PRESETS), ("hybrid", "topk")])
-@pytest.mark.parametrize("steps", [4, 40])
+@pytest.mark.parametrize("name,steps,method", [*((name, steps, "steer") for name in PRESETS for steps in (4, 40)),
+                                               ("hybrid", 40, "topk")])
 def test_training_lands_on_the_target_density_whatever_the_steps(name, steps, method, windows, tmp_path):
     trainer = train_to(name, Target(density=0.4), steps, windows, tmp_path, target_method=method)
+    lambdas = {row["lambda"] for row in trainer.state.log_history if "lambda" in row}
+    assert bool(lambdas) == (method == "steer") and (len(lambdas) > 1 or steps == 4 or not lambdas)  # logged, moved
     assert fill_rate(trainer.model) == pytest.approx(0.4, abs=0.03)
     packed = pack(trainer.model, align_ffn=ALIGN_FFN)
     assert tuple(packed.config.heads_per_layer) == trainer.final_shape.heads
@@ -203,8 +205,7 @@ def test_training_lands_on_the_target_density_whatever_the_steps(name, steps, me
     assert budgets[0] > budgets[-1] == pytest.approx(0.4, abs=0.03)  # the allowance shrank on the schedule
 
 
-@pytest.mark.parametrize("method", ["steer", "topk"])
-def test_a_resumed_target_run_chooses_the_same_units(method, tmp_path):
+def test_a_resumed_target_run_chooses_the_same_units(tmp_path, method="topk"):  # steered: test_steering.py
     from trainer_helpers import RECIPE, StopAt, masks_of, synthetic_qa
 
     recipe = PruningRecipe(pruning=RECIPE.pruning, score_learning_rate=0.5, schedule_warmup=0.0,
