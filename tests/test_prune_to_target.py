@@ -205,7 +205,9 @@ def test_training_lands_on_the_target_density_whatever_the_steps(name, steps, me
     assert budgets[0] > budgets[-1] == pytest.approx(0.4, abs=0.03)  # the allowance shrank on the schedule
 
 
-def test_a_resumed_target_run_chooses_the_same_units(tmp_path, method="topk"):  # steered: test_steering.py
+@pytest.mark.parametrize("method", ["steer", "topk"])
+def test_a_resumed_target_run_chooses_the_same_units(method, tmp_path):
+    """Both target methods resume exactly; a steered run carries its λ on through the checkpoint."""
     from trainer_helpers import RECIPE, StopAt, masks_of, synthetic_qa
 
     recipe = PruningRecipe(pruning=RECIPE.pruning, score_learning_rate=0.5, schedule_warmup=0.0,
@@ -224,7 +226,11 @@ def test_a_resumed_target_run_chooses_the_same_units(tmp_path, method="topk"):  
     cut.add_callback(StopAt(4))
     cut.train()
     resumed = trainer(tmp_path / "cut")
+    if method == "steer":  # a fresh trainer starts from the initial λ, the checkpoint holds where it had got to
+        assert resumed.steerer.lam == recipe.steering.initial != cut.steerer.lam
     resumed.train(resume_from_checkpoint=str(tmp_path / "cut" / "checkpoint-4"))
+    if method == "steer":
+        assert resumed.steerer.lam == pytest.approx(full.steerer.lam, rel=1e-6)
     assert resumed.final_shape == full.final_shape
     for a, b in zip(masks_of(full.model), masks_of(resumed.model)):
         assert torch.equal(a, b)

@@ -1,5 +1,5 @@
 """A target followed by steering λ (the default target method): the controller, the projection onto the budget, the
-trainer's λ (logged, and carried through a resume) and the refusals, on the tiny model of test_prune_to_target."""
+trainer's λ and the refusals, on the tiny model of test_prune_to_target (which tests the resume of both methods)."""
 import math
 import os
 import subprocess
@@ -152,34 +152,6 @@ def test_the_steerer_pulls_harder_over_the_allowance_and_the_pull_is_in_the_loss
     pull = [float(l1_sigmoid(trainer.model, recipe.steering.regularization(lam))) for lam in (1.0, 100.0)]
     assert pull[1] > pull[0] > 0
     assert losses[1] - losses[0] == pytest.approx(pull[1] - pull[0], rel=1e-4)  # the L1 pull, at λ, is in the loss
-
-
-def test_a_resumed_steered_run_carries_its_lambda_on(tmp_path):
-    from trainer_helpers import RECIPE, StopAt, masks_of, synthetic_qa
-
-    recipe = PruningRecipe(pruning=RECIPE.pruning, score_learning_rate=0.5, schedule_warmup=0.0,
-                           schedule_cooldown=0.25, target=Target(density=0.5))
-
-    def trainer(folder):
-        args = TrainingArguments(str(folder), max_steps=8, per_device_train_batch_size=8, learning_rate=1e-3,
-                                 save_strategy="steps", save_steps=4, report_to=[], seed=0, data_seed=0,
-                                 use_cpu=True, disable_tqdm=True, dataloader_num_workers=0)
-        return PruningTrainer(model=add_masks(tiny_bert(seed=0), recipe.pruning), args=args,
-                              train_dataset=synthetic_qa(), recipe=recipe, teacher=tiny_bert(seed=1))
-
-    full = trainer(tmp_path / "full")
-    full.train()
-    cut = trainer(tmp_path / "cut")
-    cut.add_callback(StopAt(4))
-    cut.train()
-    halfway = cut.steerer.lam
-    resumed = trainer(tmp_path / "cut")
-    assert resumed.steerer.lam == recipe.steering.initial != halfway  # a fresh trainer starts from the initial λ
-    resumed.train(resume_from_checkpoint=str(tmp_path / "cut" / "checkpoint-4"))
-    assert resumed.steerer.lam == pytest.approx(full.steerer.lam, rel=1e-6)
-    assert resumed.final_shape == full.final_shape
-    for a, b in zip(masks_of(full.model), masks_of(resumed.model)):
-        assert torch.equal(a, b)
 
 
 # ---------------------------------------------------------------- refusals
