@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine:
 #   make course   # executes every notebook in order on the embedded model (course profile; times in README)
-#   make test     # the test suite plus every notebook under the smoke profile
+#   make test     # the test suite (on every core, up to 4 workers), then every notebook in order under the smoke profile
 # Everything installs into .venv (created on first use).
 
 PYTHON ?= python3
@@ -34,7 +34,7 @@ data:
 test: setup data
 	@command -v chromium >/dev/null || (test "$$(id -u)" = 0 && apt-get install -y -qq chromium >/dev/null) || echo "no chromium: the browser test will skip"
 	$(PY) -m ruff check bmp tests notebooks
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n auto --maxprocesses=4 tests
 	BMP_PROFILE=smoke BMP_SOLUTIONS=1 HF_HUB_OFFLINE=1 $(PY) -m pytest -q --nbmake --nbmake-timeout=300 notebooks/
 
 course: setup data
