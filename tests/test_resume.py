@@ -14,9 +14,9 @@ SCRIPT = Path(__file__).with_name("kill_resume.py")
 FINAL = {"finetune": "final", "prune": "final", "fill": "filled", "layer-drop": "final"}
 
 
-def launch(kind, teacher, output, results, pruned=None, kill_at=None) -> int:
+def launch(kinds, teacher, output, results, pruned=None, kill_at=None) -> int:
     env = {**os.environ, "BMP_RESULTS_DIR": str(results), "BMP_PROFILE": "smoke"}
-    command = [sys.executable, str(SCRIPT), kind, "--teacher", str(teacher), "--output", str(output)]
+    command = [sys.executable, str(SCRIPT), *kinds, "--teacher", str(teacher), "--output", str(output)]
     command += ["--pruned", str(pruned)] if pruned else []
     command += ["--kill-at", str(kill_at)] if kill_at is not None else []
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600).returncode
@@ -31,10 +31,12 @@ def teacher(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pruned(teacher, tmp_path_factory):
-    out = tmp_path_factory.mktemp("pruned")
-    assert launch("prune", teacher, out, out / "results") == 0
-    return out / "final"
+def straight(teacher, tmp_path_factory):
+    """Every kind run without interruption, one after the other in one process, each in its own folder (the fill
+    fills the prune run's model)."""
+    out = tmp_path_factory.mktemp("straight")
+    assert launch(["prune", "fill", "finetune", "layer-drop"], teacher, out, out / "results") == 0
+    return out
 
 
 def state(folder: Path) -> dict:
@@ -43,15 +45,14 @@ def state(folder: Path) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["finetune", "prune", "fill", "layer-drop"])
-def test_killed_run_resumes_to_the_same_weights(kind, teacher, pruned, tmp_path):
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    source = pruned if kind == "fill" else None
-    assert launch(kind, teacher, straight, tmp_path / "r1", source) == 0
-    code = launch(kind, teacher, killed, tmp_path / "r2", source, kill_at=4)
+def test_killed_run_resumes_to_the_same_weights(kind, teacher, straight, tmp_path):
+    killed = tmp_path / "killed"
+    source = straight / "prune" / "final" if kind == "fill" else None
+    code = launch([kind], teacher, killed, tmp_path / "results", source, kill_at=4)
     assert code == -9, f"the run was not killed (exit {code})"
     assert not (killed / FINAL[kind]).exists()
-    assert launch(kind, teacher, killed, tmp_path / "r2", source) == 0  # the same command again
-    expected, got = state(straight / FINAL[kind]), state(killed / FINAL[kind])
+    assert launch([kind], teacher, killed, tmp_path / "results", source) == 0  # the same command again
+    expected, got = state(straight / kind / FINAL[kind]), state(killed / FINAL[kind])
     assert expected.keys() == got.keys()
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-6, msg=f"{kind}: {key} differs")

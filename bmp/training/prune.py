@@ -230,6 +230,9 @@ def main(argv=None) -> None:
     profile = get_profile(args.profile)
     target = target_from(args.target_density, args.target_speedup,
                          lam_flags={"--lam": args.lam, "--lam-ffn": args.lam_ffn, "--head-scale": args.head_scale})
+    if args.target_method and target is None:  # the recipe refuses it too, in its keywords' spelling
+        raise ValueError(f"--target-method {args.target_method} says how a target is followed, and no target was "
+                         "given: add --target-density or --target-speedup, or drop --target-method")
     changes = method_changes(args.method, args.keep, target)
     # a keep fraction sets the size, so no L1 pull unless asked for (Sanh et al.'s TopK runs use none)
     lam = (0.0 if changes else profile.prune_lambda) if args.lam is None else args.lam
