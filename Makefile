@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine:
 #   make course   # executes every notebook in order on the embedded model (course profile; times in README)
-#   make test     # the test suite (on every core, up to 4 workers), then every notebook in order under the smoke profile
+#   make test     # the test suite and every notebook (in order, smoke profile: notebooks/conftest.py), on every core
 # Everything installs into .venv (created on first use).
 
 PYTHON ?= python3
@@ -35,8 +35,8 @@ data:
 test: setup data
 	@command -v chromium >/dev/null || (test "$$(id -u)" = 0 && apt-get install -y -qq chromium >/dev/null) || echo "no chromium: the browser test will skip"
 	$(PY) -m ruff check bmp tests notebooks
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q --durations=15 -n auto --maxprocesses=4 --dist loadfile tests
-	BMP_PROFILE=smoke BMP_SOLUTIONS=1 HF_HUB_OFFLINE=1 $(PY) -m pytest -q --durations=8 --nbmake --nbmake-timeout=300 notebooks/
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q --durations=20 -n auto --maxprocesses=4 --dist loadgroup \
+	  --nbmake --nbmake-timeout=300 notebooks/ tests
 
 course: setup data
 	$(PY) -m bmp course --profile $(PROFILE)

@@ -1,6 +1,9 @@
-"""Shared test setup: never reach for the network, and keep tokenizers from spawning threads on 2 cores. Under
-pytest-xdist (``make test`` runs two workers) each worker keeps torch to one thread, so the workers share the cores
-instead of fighting over them."""
+"""Shared test setup: never reach for the network, and keep tokenizers from spawning threads on 2 cores.
+
+Under pytest-xdist (``make test`` runs the tests and the notebooks in one session on every core, ``--dist
+loadgroup``) each worker keeps torch to one thread, so the workers share the cores instead of fighting over them; a
+test module's tests stay on one worker, so its module fixtures are built once; and the notebooks stay together on one
+worker, in the course's order (a notebook reuses the run of the one before it), while the tests fill the others."""
 import os
 from pathlib import Path
 
@@ -18,3 +21,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group("notebooks" if item.path.suffix == ".ipynb" else item.path.stem))
