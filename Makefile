@@ -35,7 +35,7 @@ data:
 test: setup data
 	@command -v chromium >/dev/null || (test "$$(id -u)" = 0 && apt-get install -y -qq chromium >/dev/null) || echo "no chromium: the browser test will skip"
 	$(PY) -m ruff check bmp tests notebooks
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q --durations=20 -n auto --maxprocesses=4 --dist loadgroup \
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q --durations=20 -n auto --maxprocesses=4 \
 	  --nbmake --nbmake-timeout=300 notebooks/ tests
 
 course: setup data
