@@ -23,8 +23,19 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items):
+    """The notebooks first, then the modules holding slow or browser tests, then the rest (each group in collection
+    order): under pytest-xdist the longest units start first instead of trailing at the end."""
+    slow = {item.path for item in items if item.get_closest_marker("slow") or item.get_closest_marker("browser")}
+    items.sort(key=lambda item: 0 if item.path.suffix == ".ipynb" else 1 if item.path in slow else 2)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: without it installed, never called
 def pytest_xdist_make_scheduler(config, log):
-    """pytest-xdist's scheduling by module, with every notebook in one unit, in collection order."""
+    """pytest-xdist's scheduling by module, with every notebook in one unit, in the order collected; another ``--dist``
+    than the default keeps its own scheduler."""
+    if config.getvalue("dist") not in ("load", "loadscope", "loadfile"):
+        return None
     from xdist.scheduler import LoadScopeScheduling
 
     class ModulesAndTheCourse(LoadScopeScheduling):
@@ -32,4 +43,5 @@ def pytest_xdist_make_scheduler(config, log):
             path = nodeid.split("::", 1)[0]
             return "notebooks" if path.endswith(".ipynb") else path
 
+    config.option.loadscopereorder = False  # the order above, not the units' sizes
     return ModulesAndTheCourse(config, log)

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -12,6 +14,7 @@ def python_blocks(path: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
 
 
+@pytest.mark.slow
 def test_your_own_model_guide_runs(tmp_path):
     """docs/your-own-model.md: its script runs end to end in a scratch folder and loads the packed model."""
     (block,) = python_blocks(REPO / "docs" / "your-own-model.md")

@@ -25,7 +25,6 @@ from bmp.training.prune import recipe_for, target_from
 from bmp.training.target import Target, density_cost, plan
 from bmp.training.trainer import PruningRecipe, PruningTrainer
 
-REPO = Path(__file__).resolve().parents[1]
 DIMS = dict(hidden_size=128, num_attention_heads=4, intermediate_size=256, num_hidden_layers=3)
 PRESETS = ("hybrid", "struct", "block")
 # the tiny model at the recorded batch and sequence: 20-150 ms a pass, enough compute for a head to show

@@ -185,6 +185,7 @@ def test_bad_training_flags_are_refused(cli_env):
     assert done.returncode == 2 and "--train-file" in done.stderr
 
 
+@pytest.mark.slow
 def test_two_processes_write_once(user_files, tmp_path):
     """prune and finalize under a 2-process gloo launch: one record per stage, folders that load, and the same F1
     as one process taking the same batches (file order, the batch split over the processes) to 1e-6."""
