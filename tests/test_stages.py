@@ -195,7 +195,7 @@ def test_two_processes_write_once(user_files, tmp_path):
     bmp.load_tokenizer().save_pretrained(teacher)
     script = str(REPO / "tests" / "ddp_stages.py")
     base = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    two = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533", script]
+    two = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", script]
     done = subprocess.run([*two, str(teacher), train, dev, str(tmp_path / "run")], capture_output=True, text=True,
                           env={**base, "BMP_RESULTS_DIR": str(tmp_path / "results")}, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
