@@ -146,7 +146,7 @@ def test_the_steerer_pulls_harder_over_the_allowance_and_the_pull_is_in_the_loss
         steerer.lam = lam
         torch.manual_seed(0)
         losses.append(float(trainer.compute_loss(trainer.model, batch).detach()))
-    pull = [float(l1_sigmoid(trainer.model, recipe.steering.regularization(lam))) for lam in (1.0, 100.0)]
+    pull = [float(l1_sigmoid(trainer.model, recipe.steering.regularization(lam)).detach()) for lam in (1.0, 100.0)]
     assert pull[1] > pull[0] > 0
     assert losses[1] - losses[0] == pytest.approx(pull[1] - pull[0], rel=1e-4)  # the L1 pull, at λ, is in the loss
 

@@ -113,6 +113,23 @@ def test_a_target_run_without_a_front_is_read_on_its_own(tmp_path):
     assert "asked 4x, predicted 4.00x, measured 3.20x: **missed**" in lines[1]
 
 
+def test_a_landing_is_judged_on_the_timing_runs_when_there_are_some(tmp_path):
+    """finalize's one fresh-process timing missed (3.49x for 4x), the timing runs' median landed (3.94x): the line
+    says landed, as the comparison does, and names both speeds."""
+    from bmp.results.intervals import SpeedInterval
+    from bmp.results.target_runs import landing_lines
+
+    _run(tmp_path, "hybrid-speedup4-course", speedup=3.49, f1=57.9, val=57.0,
+         target={"speedup": 4, "density": None}, predicted=4.01)
+    records = load_records(tmp_path)
+    (alone,) = landing_lines(records)
+    assert "measured 3.49x: **missed**" in alone
+    timed = {"hybrid-speedup4-course-filled": SpeedInterval(3.94, 3.79, 4.00, 3, "3 timing runs")}
+    (line,) = landing_lines(records, timed)
+    assert ("measured 3.94x (median of 3 timing runs, 3.79-4.00x; finalize's fresh-process timing 3.49x): "
+            "**landed**") in line
+
+
 def test_a_target_run_says_how_it_followed_its_budget(tmp_path):
     """Steered runs name the λ they ended on; a record from before the method was named was a top-k."""
     from bmp.results.target_runs import front_lines, landing_lines

@@ -9,10 +9,11 @@ like (same teacher, same epochs). The gap carries its paired interval and the on
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bmp.results.analysis import FINAL_KIND, Analysis, ComparedPoint, analyse, compare_at_speed
-from bmp.results.intervals import verdict
+from bmp.results.intervals import SpeedInterval, verdict
 from bmp.results.records import PRUNED_KINDS, RESULTS_DIR, fmt, teacher_record
 from bmp.results.teachers import folder_key
 
@@ -114,10 +115,13 @@ def landed(asked: dict, speedup: float | None, fill_rate: float | None) -> bool 
 METHOD_WORDS = {"steer": "steering λ", "topk": "a top-k of units"}  # how a target run followed its budget
 
 
-def landing_lines(records: list[dict]) -> list[str]:
+def landing_lines(records: list[dict], timed: Mapping[str, SpeedInterval] | None = None) -> list[str]:
     """One line per packed or filled run pruned to a target, read on its own (``scripts/target_landing.sh``, from a
-    teacher without a λ front): asked, predicted by the latency model, measured by finalize's fresh-process timing,
-    whether it landed, and its F1 against its teacher's when ``records`` hold the teacher's record."""
+    teacher without a λ front): asked, predicted by the latency model, measured, whether it landed, and its F1
+    against its teacher's when ``records`` hold the teacher's record. The measured speed is the median of the
+    timing runs when ``timed`` (run name -> speed over the timing runs) holds the run, as the targets judge it,
+    else finalize's one fresh-process timing; both are named."""
+    timed = timed or {}
     lines = []
     for record in sorted(records, key=lambda r: (r["name"], r["kind"])):
         if record.get("kind") not in PRUNED_KINDS:
@@ -126,7 +130,8 @@ def landing_lines(records: list[dict]) -> list[str]:
         if not asked:
             continue
         m = record["metrics"]
-        speedup, fill_rate = m.get("cpu_speedup"), m.get("fill_rate")
+        fresh, fill_rate, runs = m.get("cpu_speedup"), m.get("fill_rate"), timed.get(record["name"])
+        speedup = fresh if runs is None else runs.estimate
         verdict_ = {True: "landed", False: "missed", None: "not measured"}[landed(asked, speedup, fill_rate)]
         teacher = record.get("config", {}).get("teacher")
         dense = teacher_record(records, teacher) if teacher else None
@@ -134,6 +139,9 @@ def landing_lines(records: list[dict]) -> list[str]:
         if asked.get("speedup") is not None:
             what = (f"asked {asked['speedup']:g}x, predicted {asked.get('predicted_speedup', float('nan')):.2f}x, "
                     f"measured {speedup:.2f}x" if speedup is not None else f"asked {asked['speedup']:g}x, not timed")
+            if runs is not None:
+                what += (f" (median of {runs.runs} timing runs, {runs.low:.2f}-{runs.high:.2f}x; finalize's "
+                         f"fresh-process timing {fmt(fresh, '.2f')}x)")
         else:
             what = (f"asked a fill rate of {asked['density']:g}, predicted "
                     f"{asked.get('predicted_fill_rate', float('nan')):.3f}, packed {fill_rate:.3f}")
@@ -170,11 +178,12 @@ def target_run_lines(analysis: Analysis, records: list[dict]) -> list[str]:
 def front_lines(front: list[dict]) -> list[str]:
     """Targets set against a λ front from one teacher (``data/results/target-front``): each target run's gap to the
     λ point chosen on validation among those at least as fast (speeds from the folder's own timing runs), then each
-    target run as finalize timed it, with how it followed its budget."""
+    target run's landing on the same speeds (finalize's one timing beside them), with how it followed its budget."""
     if not any(r["kind"] == "filled" for r in front):
         return []
     analysis = analyse(front)
-    return [f"- Speeds: {analysis.describe_speed()}.", *target_run_lines(analysis, front), *landing_lines(front), "",
+    return [f"- Speeds: {analysis.describe_speed()}.", *target_run_lines(analysis, front),
+            *landing_lines(front, analysis.speed_intervals), "",
             *shape_table(front)]
 
 

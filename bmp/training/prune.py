@@ -132,8 +132,8 @@ def recipe_for(preset_name: str, lam: float, lam_ffn: float | None = None, score
     """The recipe of ``python -m bmp prune``: a preset, lambdas on the reference's scale (none with a ``target``,
     which ``target_method`` follows: steering λ by default), the default schedule and distillation."""
     if target_method is not None and target is None:
-        raise ValueError(f"target_method={target_method!r} says how a size or speed target is followed, and no "
-                         "target was given: add target_density or target_speedup, or drop target_method")
+        raise method_without_target(f"target_method={target_method!r}", "target_density or target_speedup",
+                                    "target_method")
     if target is None:
         regularization = Regularization(attention=lam, ffn=lam if lam_ffn is None else lam_ffn,
                                         **({} if head_scale is None else {"head_scale": head_scale}))
@@ -143,6 +143,12 @@ def recipe_for(preset_name: str, lam: float, lam_ffn: float | None = None, score
     return PruningRecipe(pruning=preset(preset_name, **pruning_changes), regularization=regularization,
                          distillation=distillation, score_learning_rate=score_lr, target=target,
                          **({"target_method": target_method} if target_method else {}), **schedule)
+
+
+def method_without_target(given: str, targets: str, method: str) -> ValueError:
+    """The refusal of a target method with no target, spelt as the user gave it (keywords or flags)."""
+    return ValueError(f"{given} says how a size or speed target is followed, and no target was given: add {targets}, "
+                      f"or drop {method}")
 
 
 def target_from(density: float | None, speedup: float | None, *, lam_flags: dict) -> Target | None:
@@ -231,8 +237,8 @@ def main(argv=None) -> None:
     target = target_from(args.target_density, args.target_speedup,
                          lam_flags={"--lam": args.lam, "--lam-ffn": args.lam_ffn, "--head-scale": args.head_scale})
     if args.target_method and target is None:  # the recipe refuses it too, in its keywords' spelling
-        raise ValueError(f"--target-method {args.target_method} says how a target is followed, and no target was "
-                         "given: add --target-density or --target-speedup, or drop --target-method")
+        raise method_without_target(f"--target-method {args.target_method}", "--target-density or --target-speedup",
+                                    "--target-method")
     changes = method_changes(args.method, args.keep, target)
     # a keep fraction sets the size, so no L1 pull unless asked for (Sanh et al.'s TopK runs use none)
     lam = (0.0 if changes else profile.prune_lambda) if args.lam is None else args.lam
