@@ -9,10 +9,12 @@ from bmp.results.targets import summarize
 PROFILE = {"prune_epochs": 1, "epochs": 1}
 
 
-def _run(directory, name, *, speedup, f1, val, target=None, predicted=None, fill=0.3, method=None, lam=None):
+def _run(directory, name, *, speedup, f1, val, target=None, predicted=None, fill=0.3, method=None, lam=None,
+         lead=None):
     prov = provenance(base_model="embedded", data_split="test", profile="course")
     recipe = {"regularization": {"attention": 0.0 if target else 120.0, "ffn": 0.0 if target else 120.0},
-              "target": target, **({"target_method": method} if method else {})}
+              "target": target, **({"target_method": method} if method else {}),
+              **({"steering": {"initial": 10.0, "lead": lead}} if lead is not None else {})}
     record(name, "pruned", {"f1": f1 - 2, "eval_split": "s", **({"predicted_speedup": predicted} if predicted else {}),
                             **({"final_lambda": lam} if lam else {})},
            prov, {"teacher": "runs/t/final", "output_dir": f"runs/{name}/final", "recipe": recipe,
@@ -142,14 +144,18 @@ def test_a_target_run_says_how_it_followed_its_budget(tmp_path):
          target={"speedup": 2.5, "density": None}, predicted=2.5, method="steer", lam=57.25)
     _run(tmp_path, "topk-hybrid-speedup2.5-course", speedup=2.4, f1=55.0, val=54.0,
          target={"speedup": 2.5, "density": None}, predicted=2.5)
+    _run(tmp_path, "hybrid-speedup2.5-lead1-course", speedup=2.5, f1=63.0, val=62.5,
+         target={"speedup": 2.5, "density": None}, predicted=2.5, method="steer", lam=40.0, lead=1.0)
     records = load_records(tmp_path)
     lines = landing_lines(records)
     assert "hybrid-speedup2.5-course-filled (steering λ, ending at λ 57.2)" in lines[0]
-    assert "topk-hybrid-speedup2.5-course-filled (a top-k of units)" in lines[1]
+    assert "hybrid-speedup2.5-lead1-course-filled (steering λ 1 response time(s) ahead, ending at λ 40)" in lines[1]
+    assert "topk-hybrid-speedup2.5-course-filled (a top-k of units)" in lines[2]
     rows = {run.to_dict()["name"]: run.to_dict() for run in target_runs(analyse(records), records)}
     steered, ranked = rows["hybrid-speedup2.5-course-filled"], rows["topk-hybrid-speedup2.5-course-filled"]
-    assert steered["target_method"] == "steer" and steered["final_lambda"] == 57.25
-    assert ranked["target_method"] == "topk" and ranked["final_lambda"] is None
+    assert steered["target_method"] == "steer" and steered["final_lambda"] == 57.25 and steered["steering_lead"] == 0
+    assert rows["hybrid-speedup2.5-lead1-course-filled"]["steering_lead"] == 1.0
+    assert ranked["target_method"] == "topk" and ranked["final_lambda"] is None and ranked["steering_lead"] is None
     section = front_lines(records)
     assert section[0].startswith("- Speeds:") and any("against hybrid-lam40-course-filled" in line for line in section)
     assert any(line.startswith("| hybrid-speedup2.5-course-filled | steering λ | [6, 6, 6, 6, 6, 6] |")

@@ -42,8 +42,10 @@ def target_of(record: dict, records: list[dict]) -> dict | None:
         return None
     metrics = pruned.get("metrics", {})
     # records from before the steering method name none: the top-k was then the only way to follow a target
-    method = (pruned.get("config", {}).get("recipe") or {}).get("target_method", "topk")
-    return {**target, "method": method, **{key: metrics[key] for key in
+    recipe = pruned.get("config", {}).get("recipe") or {}
+    method = recipe.get("target_method", "topk")
+    lead = (recipe.get("steering") or {}).get("lead") if method == "steer" else None
+    return {**target, "method": method, **({"lead": lead} if lead else {}), **{key: metrics[key] for key in
                                            ("predicted_speedup", "predicted_fill_rate", "final_lambda")
                                            if key in metrics}}
 
@@ -61,7 +63,8 @@ class TargetRun:
         gap = self.compared.gap
         return {"name": point.name, "kind": point.kind, "seeds": list(point.seeds), "f1": point.f1,
                 "target_speedup": speedup, "target_density": self.target.get("density"),
-                "target_method": self.target.get("method"), "final_lambda": self.target.get("final_lambda"),
+                "target_method": self.target.get("method"), "steering_lead": self.target.get("lead", 0.0) if
+                self.target.get("method") == "steer" else None, "final_lambda": self.target.get("final_lambda"),
                 "predicted_speedup": self.target.get("predicted_speedup"),
                 "predicted_fill_rate": self.target.get("predicted_fill_rate"),
                 "measured_speedup": measured, "fill_rate": point.fill_rate,
@@ -115,6 +118,13 @@ def landed(asked: dict, speedup: float | None, fill_rate: float | None) -> bool 
 METHOD_WORDS = {"steer": "steering λ", "topk": "a top-k of units"}  # how a target run followed its budget
 
 
+def method_words(asked: dict) -> str:
+    """How a target run followed its budget, in words (``asked``: :func:`target_of`'s), with the steering's
+    look-ahead when it had one."""
+    words = METHOD_WORDS.get(asked["method"], asked["method"])
+    return words + (f" {asked['lead']:g} response time(s) ahead" if asked.get("lead") else "")
+
+
 def landing_lines(records: list[dict], timed: Mapping[str, SpeedInterval] | None = None) -> list[str]:
     """One line per packed or filled run pruned to a target, read on its own (``scripts/target_landing.sh``, from a
     teacher without a λ front): asked, predicted by the latency model, measured, whether it landed, and its F1
@@ -146,7 +156,7 @@ def landing_lines(records: list[dict], timed: Mapping[str, SpeedInterval] | None
             what = (f"asked a fill rate of {asked['density']:g}, predicted "
                     f"{asked.get('predicted_fill_rate', float('nan')):.3f}, packed {fill_rate:.3f}")
         tolerance = f"±{SPEED_TOLERANCE:.0%}" if asked.get("speedup") is not None else f"±{DENSITY_TOLERANCE:g}"
-        how = METHOD_WORDS.get(asked["method"], asked["method"])
+        how = method_words(asked)
         if asked.get("final_lambda") is not None:
             how += f", ending at λ {asked['final_lambda']:.3g}"
         lines.append(f"- {record['name']} ({how}): {what}: **{verdict_}** ({tolerance}); fill rate {fill_rate:.3f}, "
@@ -170,7 +180,7 @@ def target_run_lines(analysis: Analysis, records: list[dict]) -> list[str]:
                  f"{row['f1_gap_to_front']:+.1f} F1 against {row['front']} (the λ front at least as fast, chosen on "
                  f"validation F1), 95% interval {_interval(row['ci95'])}: {row['verdict']}")
         lines.append(f"- target run {row['name']} ({row['kind']}, {row['f1']:.1f} F1, "
-                     f"{METHOD_WORDS.get(row['target_method'], row['target_method'])}): asked {asked}, {landed}; "
+                     f"{method_words(run.target)}): asked {asked}, {landed}; "
                      f"{front}.")
     return lines
 
@@ -196,7 +206,7 @@ def shape_table(records: list[dict]) -> list[str]:
         if record.get("kind") not in PRUNED_KINDS:
             continue
         m, asked = record["metrics"], target_of(record, records)
-        how = METHOD_WORDS.get(asked["method"], asked["method"]) if asked else "λ"
+        how = method_words(asked) if asked else "λ"
         rows.append(f"| {record['name']} | {how} | {m.get('heads_per_layer')} | {m.get('neurons_per_layer')} | "
                     f"{fmt(m.get('fill_rate'), '.3f')} | {fmt(m.get('f1'), '.1f')} | "
                     f"{fmt(m.get('validation_f1'), '.1f')} | {fmt(m.get('cpu_speedup'), '.2f')}x |")
@@ -205,5 +215,5 @@ def shape_table(records: list[dict]) -> list[str]:
 
 
 __all__ = ["DENSITY_TOLERANCE", "F1_MARGIN", "FRONT_DIR", "LANDING_DIR", "METHOD_WORDS", "SPEED_TOLERANCE",
-           "TargetRun", "front_lines", "landed", "landing_lines", "shape_table", "target_of", "target_run_lines",
-           "target_runs"]
+           "TargetRun", "front_lines", "landed", "landing_lines", "method_words", "shape_table", "target_of",
+           "target_run_lines", "target_runs"]
