@@ -1,5 +1,6 @@
-"""Prune to a speed by steering λ with a look-ahead (``Steering(lead=...)``, a Python-only knob of the recipe), as
-``python -m bmp prune --target-speedup S`` does otherwise: the experiment behind the steering's default.
+r"""Prune to a speed by steering λ with a look-ahead (``Steering(lead=...)``, a Python-only knob of the recipe),
+otherwise as ``python -m bmp prune --target-speedup S`` does: the experiment that tests a look-ahead against the
+default (``lead=0``, the size gap judged as it is).
 
     python scripts/steer_lead.py --teacher runs/teacher-course/final --target-speedup 4 --lead 1 \
         --output runs/hybrid-speedup4-lead1-course --name hybrid-speedup4-lead1-course
@@ -11,6 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bmp from this checkout, installed or not
 
 from bmp.cli import run
 from bmp.profiles import get_profile
@@ -19,7 +23,7 @@ from bmp.training.target import Target
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--teacher", required=True)
     parser.add_argument("--target-speedup", type=float, required=True)
     parser.add_argument("--lead", type=float, required=True, help="response times ahead the size gap is judged")

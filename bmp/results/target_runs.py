@@ -9,11 +9,10 @@ like (same teacher, same epochs). The gap carries its paired interval and the on
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bmp.results.analysis import FINAL_KIND, Analysis, ComparedPoint, analyse, compare_at_speed
-from bmp.results.intervals import SpeedInterval, verdict
+from bmp.results.intervals import verdict
 from bmp.results.records import PRUNED_KINDS, RESULTS_DIR, fmt, teacher_record
 from bmp.results.teachers import folder_key
 
@@ -59,12 +58,13 @@ class TargetRun:
 
     def to_dict(self) -> dict:
         point, speedup = self.compared.point, self.target.get("speedup")
+        lead = self.target.get("lead", 0.0) if self.target.get("method") == "steer" else None
         measured = point.speedup
         gap = self.compared.gap
         return {"name": point.name, "kind": point.kind, "seeds": list(point.seeds), "f1": point.f1,
                 "target_speedup": speedup, "target_density": self.target.get("density"),
-                "target_method": self.target.get("method"), "steering_lead": self.target.get("lead", 0.0) if
-                self.target.get("method") == "steer" else None, "final_lambda": self.target.get("final_lambda"),
+                "target_method": self.target.get("method"), "steering_lead": lead,
+                "final_lambda": self.target.get("final_lambda"),
                 "predicted_speedup": self.target.get("predicted_speedup"),
                 "predicted_fill_rate": self.target.get("predicted_fill_rate"),
                 "measured_speedup": measured, "fill_rate": point.fill_rate,
@@ -122,16 +122,16 @@ def method_words(asked: dict) -> str:
     """How a target run followed its budget, in words (``asked``: :func:`target_of`'s), with the steering's
     look-ahead when it had one."""
     words = METHOD_WORDS.get(asked["method"], asked["method"])
-    return words + (f" {asked['lead']:g} response time(s) ahead" if asked.get("lead") else "")
+    lead = asked.get("lead")
+    return words + (f", the size gap judged {lead:g} response time{'' if lead == 1 else 's'} ahead" if lead else "")
 
 
-def landing_lines(records: list[dict], timed: Mapping[str, SpeedInterval] | None = None) -> list[str]:
-    """One line per packed or filled run pruned to a target, read on its own (``scripts/target_landing.sh``, from a
-    teacher without a λ front): asked, predicted by the latency model, measured, whether it landed, and its F1
-    against its teacher's when ``records`` hold the teacher's record. The measured speed is the median of the
-    timing runs when ``timed`` (run name -> speed over the timing runs) holds the run, as the targets judge it,
-    else finalize's one fresh-process timing; both are named."""
-    timed = timed or {}
+def landing_lines(records: list[dict], analysis: Analysis | None = None) -> list[str]:
+    """One line per packed or filled run pruned to a target: asked, predicted by the latency model, measured, whether
+    it landed, and its F1 against its teacher's when ``records`` hold the teacher's record. The measured speed is
+    ``analysis``'s (the timing runs' median, as the targets judge it, with their range and finalize's one
+    fresh-process timing beside it) when it has one for the run, else finalize's timing: a run read on its own
+    (``scripts/target_landing.sh``, from a teacher without a λ front)."""
     lines = []
     for record in sorted(records, key=lambda r: (r["name"], r["kind"])):
         if record.get("kind") not in PRUNED_KINDS:
@@ -140,27 +140,29 @@ def landing_lines(records: list[dict], timed: Mapping[str, SpeedInterval] | None
         if not asked:
             continue
         m = record["metrics"]
-        fresh, fill_rate, runs = m.get("cpu_speedup"), m.get("fill_rate"), timed.get(record["name"])
-        speedup = fresh if runs is None else runs.estimate
+        fresh, fill_rate = m.get("cpu_speedup"), m.get("fill_rate")
+        timed = None if analysis is None or not analysis.speed.one_run else analysis.speed.speedup_of(record)
+        speedup = fresh if timed is None else timed
         verdict_ = {True: "landed", False: "missed", None: "not measured"}[landed(asked, speedup, fill_rate)]
         teacher = record.get("config", {}).get("teacher")
         dense = teacher_record(records, teacher) if teacher else None
         against = f" (its teacher {dense['metrics']['f1']:.1f})" if dense else ""
         if asked.get("speedup") is not None:
-            what = (f"asked {asked['speedup']:g}x, predicted {asked.get('predicted_speedup', float('nan')):.2f}x, "
-                    f"measured {speedup:.2f}x" if speedup is not None else f"asked {asked['speedup']:g}x, not timed")
-            if runs is not None:
-                what += (f" (median of {runs.runs} timing runs, {runs.low:.2f}-{runs.high:.2f}x; finalize's "
-                         f"fresh-process timing {fmt(fresh, '.2f')}x)")
+            what = (f"asked {asked['speedup']:g}x, predicted {fmt(asked.get('predicted_speedup'), '.2f')}x, "
+                    + ("not timed" if speedup is None else f"measured {speedup:.2f}x"))
+            if timed is not None:
+                spread = analysis.speed_intervals.get(record["name"])
+                what += (f" ({spread.how}: {spread.low:.2f}-{spread.high:.2f}x" if spread else " (the timing run")
+                what += f"; finalize's fresh-process timing {fmt(fresh, '.2f')}x)"
         else:
             what = (f"asked a fill rate of {asked['density']:g}, predicted "
-                    f"{asked.get('predicted_fill_rate', float('nan')):.3f}, packed {fill_rate:.3f}")
+                    f"{fmt(asked.get('predicted_fill_rate'), '.3f')}, packed {fmt(fill_rate, '.3f')}")
         tolerance = f"±{SPEED_TOLERANCE:.0%}" if asked.get("speedup") is not None else f"±{DENSITY_TOLERANCE:g}"
         how = method_words(asked)
         if asked.get("final_lambda") is not None:
             how += f", ending at λ {asked['final_lambda']:.3g}"
-        lines.append(f"- {record['name']} ({how}): {what}: **{verdict_}** ({tolerance}); fill rate {fill_rate:.3f}, "
-                     f"held-out F1 {m['f1']:.1f}{against}")
+        lines.append(f"- {record['name']} ({how}): {what}: **{verdict_}** ({tolerance}); fill rate "
+                     f"{fmt(fill_rate, '.3f')}, held-out F1 {m['f1']:.1f}{against}")
     return lines
 
 
@@ -193,7 +195,7 @@ def front_lines(front: list[dict]) -> list[str]:
         return []
     analysis = analyse(front)
     return [f"- Speeds: {analysis.describe_speed()}.", *target_run_lines(analysis, front),
-            *landing_lines(front, analysis.speed_intervals), "",
+            *landing_lines(front, analysis), "",
             *shape_table(front)]
 
 
