@@ -28,6 +28,14 @@ for epochs in "$EPOCHS" "$LONGER"; do
   step "teacher-$PROFILE-${epochs}ep" finetune --profile "$PROFILE" --epochs "$epochs" \
     --output "runs/teacher-$PROFILE-${epochs}ep" --name "teacher-$PROFILE-${epochs}ep"
 done
+if [ ! -f "$TEACHER/config.json" ]; then  # recorded, so step 1 skipped it, but runs/ is not tracked
+  folder=${TEACHER%/final}
+  echo "error: $TEACHER is recorded but not on this machine: restore runs/ from where the sweep ran, or retrain" \
+    "it (python -m bmp finetune --profile $PROFILE --epochs $EPOCHS --output $folder --name ${folder#runs/}" \
+    "--overwrite; its record is replaced, and runs recorded from the old teacher are not like for like with new" \
+    "ones)" >&2
+  exit 2
+fi
 # 2. the score balance the head L1 scale comes from, measured on that teacher
 have score_balance || "$PY" -m bmp.bench score_balance --teacher "$TEACHER" --profile "$PROFILE" --record
 # 3. the dense control: the teacher distilled into itself for as long as prune + fill
