@@ -25,7 +25,7 @@ have dense-course || "$PY" -m bmp finetune --profile course --output runs/teache
 # 3. the 4x target against λ points on either side of it: 40/80 packed to 3.0x in the timing runs, so 64/128 and
 #    100/200 for 4x and past it
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile course hybrid:64/128 hybrid:speedup=4 hybrid:100/200
-#    100/200 timed at 3.86x in the timing runs, slower than the 4x target's 3.94x, so 120/240 to be past it
+#    100/200 then timed at 3.86x in the timing runs, slower than the 4x target's 3.94x: 120/240 to be past it
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile course hybrid:120/240
 #    the steered 4x run overshot (λ rose to ~128 while the scores were on their way, the density fell to 0.11, the
 #    projection revived units whole): the same target with the size gap judged one response time ahead

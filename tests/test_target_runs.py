@@ -9,9 +9,13 @@ from bmp.results.targets import summarize
 PROFILE = {"prune_epochs": 1, "epochs": 1}
 
 
+def _prov() -> dict:
+    return provenance(base_model="embedded", data_split="test", profile="course")
+
+
 def _run(directory, name, *, speedup, f1, val, target=None, predicted=None, fill=0.3, method=None, lam=None,
          lead=None):
-    prov = provenance(base_model="embedded", data_split="test", profile="course")
+    prov = _prov()
     recipe = {"regularization": {"attention": 0.0 if target else 120.0, "ffn": 0.0 if target else 120.0},
               "target": target, **({"target_method": method} if method else {}),
               **({"steering": {"initial": 10.0, "lead": lead}} if lead is not None else {})}
@@ -25,11 +29,15 @@ def _run(directory, name, *, speedup, f1, val, target=None, predicted=None, fill
                   "profile": PROFILE}, directory=directory)
 
 
+def _teacher(directory, name="dense-t", f1=70.0):
+    """The dense teacher every run here starts from (runs/t/final)."""
+    record(name, "dense", {"f1": f1, "eval_split": "s"}, _prov(), {"output_dir": "runs/t/final"},
+           directory=directory)
+
+
 @pytest.fixture
 def records(tmp_path):
-    prov = provenance(base_model="embedded", data_split="test", profile="course")
-    record("dense-t", "dense", {"f1": 70.0, "eval_split": "s"}, prov, {"output_dir": "runs/t/final"},
-           directory=tmp_path)
+    _teacher(tmp_path)
     _run(tmp_path, "hybrid-lam60-course", speedup=2.2, f1=66.0, val=65.0)
     _run(tmp_path, "hybrid-lam120-course", speedup=2.7, f1=64.0, val=63.5)  # the λ front at >= 2.6x
     _run(tmp_path, "hybrid-lam240-course", speedup=3.9, f1=60.0, val=59.0)
@@ -71,7 +79,7 @@ def test_the_results_block_says_where_each_target_run_landed(records):
 
 def test_a_student_off_the_distilbert_recipe_is_reported_but_not_averaged(records, tmp_path):
     """distil-2L keeps layers 0 and 3 of 6, not every other one: its gap is listed, the mean is distil-3L's alone."""
-    prov = provenance(base_model="embedded", data_split="test", profile="course")
+    prov = _prov()
     for name, layers, f1 in (("distil-3L-course", [0, 2, 4], 60.0), ("distil-2L-course", [0, 3], 25.0)):
         record(name, "distil-recipe", {"f1": f1, "validation_f1": f1, "eval_split": "s", "cpu_speedup": 2.0,
                                        "layers_kept": layers},
@@ -85,7 +93,7 @@ def test_a_student_off_the_distilbert_recipe_is_reported_but_not_averaged(record
 
 def test_the_peer_counts_at_its_best_per_budget(records, tmp_path):
     """Two Torch-Pruning variants at one budget: both are compared, the mean counts the one best on validation."""
-    prov = provenance(base_model="embedded", data_split="test", profile="course")
+    prov = _prov()
     for name, val, f1 in (("torch-pruning-taylor-per-layer-d0.3-course", 58.0, 60.0),
                           ("torch-pruning-taylor-global-it4-d0.3-course", 61.0, 59.0)):
         record(name, "torch-pruning", {"f1": f1, "validation_f1": val, "eval_split": "s", "cpu_speedup": 2.5},
@@ -101,9 +109,7 @@ def test_a_target_run_without_a_front_is_read_on_its_own(tmp_path):
     whether each landed within ±10%, with its teacher's F1."""
     from bmp.results.target_runs import landing_lines
 
-    prov = provenance(base_model="embedded", data_split="test", profile="course")
-    record("teacher-t", "dense", {"f1": 61.0, "eval_split": "s"}, prov, {"output_dir": "runs/t/final"},
-           directory=tmp_path)
+    _teacher(tmp_path, "teacher-t", f1=61.0)
     _run(tmp_path, "course-hybrid-speedup2.5-course", speedup=2.6, f1=57.0, val=56.0,
          target={"speedup": 2.5, "density": None}, predicted=2.5)
     _run(tmp_path, "course-hybrid-speedup4-course", speedup=3.2, f1=50.0, val=49.0,
@@ -121,16 +127,13 @@ def test_a_landing_is_judged_on_the_timing_runs_when_there_are_some(tmp_path):
     speeds, and the packed twin (timed as the filled model) lands with it."""
     from bmp.results.target_runs import front_lines, landing_lines
 
-    prov = provenance(base_model="embedded", data_split="test", profile="course")
-    record("dense-t", "dense", {"f1": 70.0, "eval_split": "s"}, prov, {"output_dir": "runs/t/final"},
-           directory=tmp_path)
+    _teacher(tmp_path)
     _run(tmp_path, "hybrid-lam64-course", speedup=3.6, f1=60.0, val=59.0)
     _run(tmp_path, "hybrid-speedup4-course", speedup=3.49, f1=57.9, val=57.0,
          target={"speedup": 4, "density": None}, predicted=4.01, method="steer", lam=108.7)
-    prov_packed = provenance(base_model="embedded", data_split="test", profile="course")
     record("hybrid-speedup4-course-packed", "packed", {"f1": 48.9, "validation_f1": 48.0, "eval_split": "s",
                                                        "cpu_speedup": 3.49, "fill_rate": 0.162},
-           prov_packed, {"teacher": "runs/t/final", "pruned": "runs/hybrid-speedup4-course/final",
+           _prov(), {"teacher": "runs/t/final", "pruned": "runs/hybrid-speedup4-course/final",
                          "output_dir": "runs/hybrid-speedup4-course/packed", "profile": PROFILE}, directory=tmp_path)
     alone = [line for line in landing_lines(load_records(tmp_path)) if "speedup4-course-filled" in line]
     assert "measured 3.49x: **missed**" in alone[0]
@@ -139,7 +142,7 @@ def test_a_landing_is_judged_on_the_timing_runs_when_there_are_some(tmp_path):
                     "hybrid-lam64-course-filled": lam64}
         record(f"timing-run{run}", "timing", {"device": "cpu", "dtype": "fp32", "batch": 8, "seq": 384,
                                               "hardware": "CPU test, 2 threads", "speedups": speedups},
-               {**prov, "date": f"2026-02-0{run}T00:00:00+00:00"}, directory=tmp_path)
+               {**_prov(), "date": f"2026-02-0{run}T00:00:00+00:00"}, directory=tmp_path)
     section = front_lines(load_records(tmp_path))
     landings = [line for line in section if line.startswith("- hybrid-speedup4-course-")]
     assert len(landings) == 2
@@ -154,9 +157,7 @@ def test_a_target_run_says_how_it_followed_its_budget(tmp_path):
     """Steered runs name the λ they ended on; a record from before the method was named was a top-k."""
     from bmp.results.target_runs import front_lines, landing_lines
 
-    prov = provenance(base_model="embedded", data_split="test", profile="course")
-    record("dense-t", "dense", {"f1": 70.0, "eval_split": "s"}, prov, {"output_dir": "runs/t/final"},
-           directory=tmp_path)
+    _teacher(tmp_path)
     _run(tmp_path, "hybrid-lam40-course", speedup=2.7, f1=64.0, val=63.5)
     _run(tmp_path, "hybrid-speedup2.5-course", speedup=2.6, f1=63.5, val=63.0,
          target={"speedup": 2.5, "density": None}, predicted=2.5, method="steer", lam=57.25)
@@ -185,7 +186,7 @@ def test_a_target_run_says_how_it_followed_its_budget(tmp_path):
 
 def _packed_only(directory, name, *, speedup, f1, val, target=None):
     """A run recorded pruned and packed, not filled (scripts/target_front.sh's 4x pair)."""
-    prov = provenance(base_model="embedded", data_split="test", profile="course")
+    prov = _prov()
     recipe = {"regularization": {"attention": 0.0 if target else 80.0, "ffn": 0.0 if target else 160.0},
               "target": target, **({"target_method": "steer"} if target else {})}
     record(name, "pruned", {"f1": f1, "eval_split": "s"}, prov,
