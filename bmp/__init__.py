@@ -38,6 +38,7 @@ from bmp.pruning.granularity import PRESETS, PruningConfig, preset
 from bmp.pruning.kept import kept_report
 from bmp.pruning.masked import add_masks, baked_copy, set_threshold
 from bmp.pruning.schedule import CubicSchedule
+from bmp.pruning.steering import Steering
 from bmp.squad.answer import Answer, answer
 
 __version__ = "0.1.0"
@@ -60,5 +61,5 @@ def __getattr__(name: str):
 __all__ = ["finetune", "prune", "finalize", "control", "evaluate", "export_onnx", "quantize_int8", "load_squad",
            "PruningTrainer", "RunResult", "Answer", "answer", "PRESETS", "PruningConfig", "preset", "add_masks",
            "baked_copy", "set_threshold", "load_base", "load_tokenizer", "tiny_bert", "pack", "get_profile",
-           "kept_report", "load_packed", "save_packed", "CubicSchedule", "size_report", "tradeoff_widget",
+           "kept_report", "load_packed", "save_packed", "CubicSchedule", "Steering", "size_report", "tradeoff_widget",
            "live_pruning_widget"]

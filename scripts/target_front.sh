@@ -30,7 +30,7 @@ have dense-course || "$PY" -m bmp finetune --profile course --output runs/teache
 #    the steered 4x run overshot (λ rose to ~128 while the scores were on their way, the density fell to 0.11, the
 #    projection revived units whole): the same target with the size gap judged one response time ahead
 run=hybrid-speedup4-lead1-course
-have "$run" || "$PY" scripts/steer_lead.py --teacher "$TEACHER" --profile course --target-speedup 4 --lead 1 \
+have "$run" || "$PY" -m bmp prune --teacher "$TEACHER" --profile course --target-speedup 4 --steer-lead 1 \
   --output "runs/$run" --name "$run"
 have "$run-filled" || "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$TEACHER" --profile course \
   --output "runs/$run" --name "$run"

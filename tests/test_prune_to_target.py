@@ -338,3 +338,32 @@ def test_cli_refuses_a_method_without_its_share_without_a_traceback(tmp_path, ca
     assert main(["prune", "--teacher", str(tmp_path / "none"), "--method", "magnitude"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "--keep" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- steering's knobs: --ffn-ratio, --steer-lead
+
+def test_steering_knobs_reach_the_recipe_of_a_steered_target_only():
+    from bmp.pruning.steering import Steering
+
+    knobs = Steering(ffn_ratio=4.0, lead=1.0)
+    recipe = recipe_for("hybrid", 10, target=Target(speedup=2.5), steering=knobs)
+    assert recipe.steered and recipe.steering == knobs
+    assert recipe.steering.regularization(10.0).ffn == 40.0
+    assert recipe_for("hybrid", 10, target=Target(speedup=2.5)).steering == Steering()  # the default, unchanged
+    with pytest.raises(ValueError, match="no λ is steered"):
+        recipe_for("hybrid", 10, steering=knobs)  # a λ run: nothing is steered
+    with pytest.raises(ValueError, match="no λ is steered"):
+        recipe_for("hybrid", 10, target=Target(speedup=2.5), target_method="topk", steering=knobs)
+
+
+@pytest.mark.parametrize("argv,culprit", [
+    (["--steer-lead", "1"], "--steer-lead"),                                           # no target
+    (["--ffn-ratio", "4", "--target-density", "0.3", "--target-method", "topk"], "--ffn-ratio"),
+    (["--ffn-ratio", "0", "--target-density", "0.3"], "ffn_ratio"),                      # out of range
+])
+def test_cli_refuses_steering_knobs_out_of_place_before_the_teacher_loads(argv, culprit, tmp_path, capsys):
+    from bmp.cli import main
+
+    assert main(["prune", "--teacher", str(tmp_path / "none"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and culprit in err and "Traceback" not in err and "none" not in err

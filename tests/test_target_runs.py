@@ -125,7 +125,8 @@ def test_a_landing_is_judged_on_the_timing_runs_when_there_are_some(tmp_path):
     """finalize's one fresh-process timing missed (3.49x for 4x) where the timing runs' median lands (3.94x): read
     on its own the line says missed; in the front's section it says landed, as the comparison does, names both
     speeds, and the packed twin (timed as the filled model) lands with it."""
-    from bmp.results.target_runs import front_lines, landing_lines
+    from bmp.results.target_runs import landing_lines
+    from bmp.results.verdicts import front_section
 
     _teacher(tmp_path)
     _run(tmp_path, "hybrid-lam64-course", speedup=3.6, f1=60.0, val=59.0)
@@ -143,7 +144,7 @@ def test_a_landing_is_judged_on_the_timing_runs_when_there_are_some(tmp_path):
         record(f"timing-run{run}", "timing", {"device": "cpu", "dtype": "fp32", "batch": 8, "seq": 384,
                                               "hardware": "CPU test, 2 threads", "speedups": speedups},
                {**_prov(), "date": f"2026-02-0{run}T00:00:00+00:00"}, directory=tmp_path)
-    section = front_lines(load_records(tmp_path))
+    section = front_section(load_records(tmp_path))
     landings = [line for line in section if line.startswith("- hybrid-speedup4-course-")]
     assert len(landings) == 2
     for line in landings:
@@ -155,7 +156,8 @@ def test_a_landing_is_judged_on_the_timing_runs_when_there_are_some(tmp_path):
 
 def test_a_target_run_says_how_it_followed_its_budget(tmp_path):
     """Steered runs name the λ they ended on; a record from before the method was named was a top-k."""
-    from bmp.results.target_runs import front_lines, landing_lines
+    from bmp.results.target_runs import landing_lines
+    from bmp.results.verdicts import front_section
 
     _teacher(tmp_path)
     _run(tmp_path, "hybrid-lam40-course", speedup=2.7, f1=64.0, val=63.5)
@@ -176,12 +178,13 @@ def test_a_target_run_says_how_it_followed_its_budget(tmp_path):
     assert steered["target_method"] == "steer" and steered["final_lambda"] == 57.25 and steered["steering_lead"] == 0
     assert rows["hybrid-speedup2.5-lead1-course-filled"]["steering_lead"] == 1.0
     assert ranked["target_method"] == "topk" and ranked["final_lambda"] is None and ranked["steering_lead"] is None
-    section = front_lines(records)
-    assert section[0].startswith("- Speeds:") and any("against hybrid-lam40-course-filled" in line for line in section)
+    section = front_section(records)
+    assert section[0].startswith("- Reference") and any(line.startswith("- Speeds:") for line in section)
+    assert any("against hybrid-lam40-course-filled" in line for line in section)
     assert any(line.startswith("| hybrid-speedup2.5-course-filled | steering λ | [6, 6, 6, 6, 6, 6] |")
                for line in section)  # each run's shape, layer by layer
     assert any(line.startswith("| hybrid-lam40-course-filled | λ |") for line in section)
-    assert front_lines([r for r in records if r["kind"] != "filled"]) == []  # nothing filled yet: no section
+    assert front_section([r for r in records if r["kind"] != "filled"]) == []  # nothing filled yet: no section
 
 
 def _packed_only(directory, name, *, speedup, f1, val, target=None):

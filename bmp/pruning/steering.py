@@ -20,11 +20,11 @@ Overshoot, as recorded: judging the gap as it is (``lead=0``, the default), the 
 (``data/results/target-front``) kept raising λ while the scores were still on their way, pruned well past its
 budget in the ramp and never grew back as λ came down; the projection at the end brought back the best pruned units
 whole, and the fill trained them in again. ``lead=1`` (ease off while the size is still falling fast) was meant
-against that, and measured from the same teacher (``scripts/steer_lead.py``): asked 4x, it pruned further still
-(15 heads against 19, λ ending at 115 against 109) and timed at 4.70x against 3.77x for ``lead=0`` in the same
-timing runs, outside the ±10% a target must land in, and scored less after the fill (56.2 validation F1 against
-57.0). Early in the ramp the size lags the falling allowance, so the gap's trend points up and a look-ahead pulls
-harder, not softer. So the default stays ``lead=0``.
+against that, and measured from the same teacher (``python -m bmp prune --steer-lead 1``): asked 4x, it pruned
+further still (15 heads against 19, λ ending at 115 against 109) and timed at 4.70x against 3.77x for ``lead=0`` in
+the same timing runs, outside the ±10% a target must land in, and scored less after the fill (56.2 validation F1
+against 57.0). Early in the ramp the size lags the falling allowance, so the gap's trend points up and a look-ahead
+pulls harder, not softer. So the default stays ``lead=0``.
 
 The run ends with a projection onto the budget (:meth:`bmp.pruning.budget.UnitBudget.project`), which changes only
 the units at the margin when the controller has kept up with the schedule.

@@ -11,14 +11,13 @@ from pathlib import Path
 from bmp.results.analysis import Analysis, analyse
 from bmp.results.concepts import CONCEPTS_DIR, concept_lines
 from bmp.results.expected import EXPECTED_DIR, expected
-from bmp.results.intervals import NO_PREDICTIONS, judge, verdict
 from bmp.results.records import PROBES_DIR, REPO_ROOT, fmt, hardware_label, load_records, train_epochs_of
-from bmp.results.seeds import f1_text, preset_of
+from bmp.results.seeds import preset_of
 from bmp.results.serving import serving_lines
 from bmp.results.speeds import TIMED
-from bmp.results.target_runs import FRONT_DIR, LANDING_DIR, front_lines, landing_lines, target_run_lines
-from bmp.results.targets import TARGETS, check_all
+from bmp.results.target_runs import FRONT_DIR, LANDING_DIR, landing_lines, target_run_lines
 from bmp.results.tradeoff import RUN_KINDS
+from bmp.results.verdicts import comparison_lines, front_section, target_table
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"  # docs/results.md: everything
 MAP_START, MAP_END = "<!-- map:start -->", "<!-- map:end -->"  # README.md: the syllabus and the headline
@@ -94,54 +93,13 @@ def takeaways(records: list[dict], analysis: Analysis | None = None) -> str:
     return "\n".join(lines)
 
 
-def _gap_lines(comparison, target, label: str, lead: str = "") -> list[str]:
-    """One line per compared point: the rival chosen on validation F1, the signed gap (``lead`` names whom it
-    favours, "struct is"), its 95% interval and its verdict against ``target``'s margin."""
-    lines = []
-    for p in comparison.points:
-        s = p.point
-        head = (f"- {label} {s.name} ({f1_text(s.f1, s.f1_std, len(s.seeds))} at {s.speedup:.2f}x, "
-                f"{fmt(s.train_epochs, 'g')} epochs)")
-        if p.rival is None:
-            lines.append(f"{head}: faster than every like-for-like rival, so not compared (no extrapolation).")
-            continue
-        r = p.rival
-        judged = "" if target is None else f": {verdict(p.interval, target.margin)}"
-        ci = ("no interval (" + NO_PREDICTIONS + ")" if p.interval is None
-              else f"95% CI [{p.interval.low:+.1f}, {p.interval.high:+.1f}]")
-        lines.append(f"{head}: meets {r.name} ({f1_text(r.f1, r.f1_std, len(r.seeds))} at {r.speedup:.2f}x, "
-                     f"chosen on validation F1), {lead + ' ' if lead else ''}**{p.gap:+.1f} F1**, {ci}{judged}"
-                     + ("." if p.in_mean else "; reported on its own, not in the mean."))
-    return lines
-
-
-def verdict_rule() -> str:
-    """The verdict rule as :func:`bmp.results.intervals.judge` states it (its docstring's first paragraph)."""
-    first = judge.__doc__.split("\n\n")[0]
-    return " ".join(first.replace("``", "").split())
-
-
 def targets(records: list[dict], analysis: Analysis | None = None) -> str:
-    """The targets of :data:`bmp.results.targets.TARGETS`, checked as ``python -m bmp.bench pareto`` checks them:
-    the reference (max of teacher and control trained as long), where the speeds come from, the verdict rule, each
-    verdict, then every point of the comparisons at equal speed with its rival, interval and verdict."""
+    """The targets of :data:`bmp.results.targets.TARGETS`, checked as ``python -m bmp.bench pareto`` checks them
+    (:func:`comparison_lines`), then each run pruned to a target and what int8 serving costs."""
     analysis = analysis or analyse(records)
     if not analysis.pruned and not analysis.of_kinds(("distil-recipe", "torch-pruning")):
         return "_No packed or filled run recorded yet._"
-    by_gap = {t.gap: t for t in TARGETS if t.gap is not None}
-    lines = [f"- Reference (of the teacher most runs came from; each run is measured against its own teacher's, "
-             f"with controls trained as long): {analysis.reference.describe()}.",
-             f"- Speeds: {analysis.describe_speed()}.",
-             "- Settings, and the rival each comparison meets, are chosen on validation F1 and reported on held-out "
-             "F1 (mean ± std over seeds); where a record has no validation F1, a target's choice falls back to "
-             "held-out F1 and says so, and a comparison leaves it out.",
-             f"- Verdicts: {verdict_rule()} Intervals are 95%, paired over the held-out questions and pooled over "
-             "seeds (`bmp.results.intervals`)."]
-    for c in check_all(analysis):
-        lines.append(f"- {c.target.describe()}: **{c.status}**; {c.note}.")
-    lines += _gap_lines(analysis.struct_vs_hybrid, by_gap.get("struct_vs_hybrid"), "struct point", "struct is")
-    lines += _gap_lines(analysis.vs_distil_recipe, by_gap.get("vs_distil_recipe"), "vs the layer-dropped student")
-    lines += _gap_lines(analysis.vs_torch_pruning, by_gap.get("vs_torch_pruning"), "vs the Torch-Pruning model")
+    lines = comparison_lines(analysis)
     lines += target_run_lines(analysis, records)
     lines += serving_lines(records, analysis)
     return "\n".join(lines)
@@ -255,9 +213,9 @@ def render(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT
         *(["", "Speed targets from the course's own teacher (`scripts/target_landing.sh`, records in "
                "`data/results/landing`; the latency model's prediction against finalize's fresh-process timing):",
            "", *landing_lines(landing)] if landing_lines(landing) else []),
-        *(["", "A target against the λ front it replaces, everything from the course's own teacher "
-               "(`scripts/target_front.sh`, records in `data/results/target-front`):", "", *front_lines(front)]
-          if front_lines(front) else []),
+        *(["", "The front from the course's own teacher, a target against the λ front it replaces, and the "
+               "comparisons with paired intervals (`scripts/target_front.sh` and `scripts/review_front.sh`, records "
+               "in `data/results/target-front`):", "", *front_section(front)] if front_section(front) else []),
     ])
 
 
@@ -309,30 +267,25 @@ def syllabus(records: list[dict], expectation=None) -> str:
 
 
 def headline(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT, front: list[dict] = ()) -> str:
-    """The README's results: the speed figure, one row per target (verdict, margin, the gap and its interval), and
-    each run pruned to a speed against the λ front from its own teacher (``front``: ``data/results/target-front``)."""
+    """The README's results: the speed figure, then one row per target (verdict, what was measured, the gap's
+    interval, the speed), judged on the front from the course's teacher (``front``: ``data/results/target-front``,
+    whose models keep their per-question predictions) and on the main sweep, and where the target runs are."""
     if not records:
         return "_No recorded runs yet._"
     analysis = analyse(records)
     lines = [f"![{p.stem}]({p.relative_to(root).as_posix()})" for p in figures if p.stem == "f1_vs_speedup"]
-    lines += ["", f"Targets ({TIMED['device'].upper()}, batch {TIMED['batch']} x sequence {TIMED['seq']}, "
-                  f"{TIMED['dtype']}; held-out F1 against {analysis.reference.describe_short()}):", "",
-              "| target | verdict | measured | 95% interval of the F1 gap | speed (range) |", "|---|---|---|---|---|"]
-    for check in check_all(analysis):
-        interval = "–" if check.gap is None else f"[{check.gap.low:+.1f}, {check.gap.high:+.1f}]"
-        if check.value is None:
-            measured = "–"
-        elif check.target.min_speedup is not None:  # a speed target's value is the F1 its setting loses
-            measured = f"{check.value:.1f} F1 below the reference"
-        else:
-            measured = f"mean gap {check.value:+.1f} F1"
-        speed = "–" if check.speed is None else \
-            f"{check.speed.estimate:.2f}x ({check.speed.low:.2f}–{check.speed.high:.2f})"
-        lines.append(f"| {check.target.describe()} | **{check.status}** | {measured} | {interval} | {speed} |")
-    aimed = target_run_lines(analyse(front), front) if any(r["kind"] in ("packed", "filled") for r in front) else []
+    setting = f"{TIMED['device'].upper()}, batch {TIMED['batch']} x sequence {TIMED['seq']}, {TIMED['dtype']}"
+    judged = analyse(front) if any(r["kind"] == "filled" for r in front) else None
+    if judged is not None:
+        lines += ["", f"Targets on the front from the course's own teacher, whose models keep their per-question "
+                      f"predictions ({setting}; held-out F1 against {judged.reference.describe_short()}; "
+                      "`scripts/review_front.sh`):", "", *target_table(judged)]
+    lines += ["", f"Targets on the main sweep (`scripts/sweep.sh`; {setting}; held-out F1 against "
+                  f"{analysis.reference.describe_short()}):", "", *target_table(analysis)]
+    aimed = target_run_lines(judged, front) if judged is not None else []
     if aimed:
-        lines += ["", "A speed instead of a λ (`--target-speedup`), against the λ front from the same teacher "
-                      "(`scripts/target_front.sh`):", "", *aimed]
+        lines += ["", f"A speed instead of a λ (`--target-speedup`): {len(aimed)} runs from the course's teacher, "
+                      "each against the λ front it replaces, are in [docs/results.md](docs/results.md)."]
     return "\n".join(lines)
 
 

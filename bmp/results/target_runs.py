@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bmp.results.analysis import FINAL_KIND, Analysis, ComparedPoint, analyse, compare_at_speed
+from bmp.results.analysis import FINAL_KIND, Analysis, ComparedPoint, compare_at_speed
 from bmp.results.intervals import verdict
 from bmp.results.records import PRUNED_KINDS, RESULTS_DIR, fmt, teacher_record
 from bmp.results.teachers import folder_key
@@ -187,18 +187,6 @@ def target_run_lines(analysis: Analysis, records: list[dict]) -> list[str]:
     return lines
 
 
-def front_lines(front: list[dict]) -> list[str]:
-    """Targets set against a λ front from one teacher (``data/results/target-front``): each target run's gap to the
-    λ point chosen on validation among those at least as fast (speeds from the folder's own timing runs), then each
-    target run's landing on the same speeds (finalize's one timing beside them), with how it followed its budget."""
-    if not any(r["kind"] == "filled" for r in front):
-        return []
-    analysis = analyse(front)
-    return [f"- Speeds: {analysis.describe_speed()}.", *target_run_lines(analysis, front),
-            *landing_lines(front, analysis), "",
-            *shape_table(front)]
-
-
 def shape_table(records: list[dict]) -> list[str]:
     """Where each packed or filled run kept its heads and FFN neurons, layer by layer, with its F1s and speed (as
     finalize timed it): the λ runs beside the target runs."""
@@ -217,5 +205,5 @@ def shape_table(records: list[dict]) -> list[str]:
 
 
 __all__ = ["DENSITY_TOLERANCE", "F1_MARGIN", "FRONT_DIR", "LANDING_DIR", "METHOD_WORDS", "SPEED_TOLERANCE",
-           "TargetRun", "front_lines", "landed", "landing_lines", "method_words", "shape_table", "target_of",
+           "TargetRun", "landed", "landing_lines", "method_words", "shape_table", "target_of",
            "target_run_lines", "target_runs"]

@@ -34,6 +34,7 @@ from bmp.pruning.granularity import KEEP_FRACTION_METHODS, preset, preset_of
 from bmp.pruning.kept import kept_report
 from bmp.pruning.masked import add_masks, baked_copy, save_masked
 from bmp.pruning.regularization import Regularization
+from bmp.pruning.steering import Steering
 from bmp.results.run_id import RunId, with_seed
 from bmp.squad import train_collator
 from bmp.training import flags
@@ -128,12 +129,16 @@ def _plan(target: Target, student, output_dir, args, overwrite: bool) -> TargetP
 def recipe_for(preset_name: str, lam: float, lam_ffn: float | None = None, score_lr: float = 1e-2,
                cooldown: float | None = None, head_scale: float | None = None,
                distillation: Distillation = Distillation(), target: Target | None = None,
-               target_method: str | None = None, **pruning_changes) -> PruningRecipe:
+               target_method: str | None = None, steering: Steering | None = None,
+               **pruning_changes) -> PruningRecipe:
     """The recipe of ``python -m bmp prune``: a preset, lambdas on the reference's scale (none with a ``target``,
-    which ``target_method`` follows: steering λ by default), the default schedule and distillation."""
+    which ``target_method`` follows: steering λ by default, with ``steering``'s knobs), the default schedule and
+    distillation."""
     if target_method is not None and target is None:
         raise method_without_target(f"target_method={target_method!r}", "target_density or target_speedup",
                                     "target_method")
+    if steering is not None and (target is None or target_method not in (None, "steer")):
+        raise steering_without_steer("steering", "target_density or target_speedup", "target_method='topk'")
     if target is None:
         regularization = Regularization(attention=lam, ffn=lam if lam_ffn is None else lam_ffn,
                                         **({} if head_scale is None else {"head_scale": head_scale}))
@@ -142,7 +147,8 @@ def recipe_for(preset_name: str, lam: float, lam_ffn: float | None = None, score
     schedule = {} if cooldown is None else {"schedule_cooldown": cooldown}
     return PruningRecipe(pruning=preset(preset_name, **pruning_changes), regularization=regularization,
                          distillation=distillation, score_learning_rate=score_lr, target=target,
-                         **({"target_method": target_method} if target_method else {}), **schedule)
+                         **({"target_method": target_method} if target_method else {}),
+                         **({"steering": steering} if steering else {}), **schedule)
 
 
 def method_without_target(given: str, targets: str, method: str) -> ValueError:
@@ -162,6 +168,12 @@ def target_from(density: float | None, speedup: float | None, *, lam_flags: dict
         raise ValueError(f"{' and '.join(given)} set an L1 pull, and {target} sets how much is pruned: they would "
                          f"fight; drop {' and '.join(given)} (or the target)")
     return target
+
+
+def steering_without_steer(given: str, targets: str, topk: str) -> ValueError:
+    """The refusal of steering's knobs where no λ is steered: no target, or a target followed by a top-k of units."""
+    return ValueError(f"{given} tunes how λ is steered to a size or speed target, and no λ is steered here: add "
+                      f"{targets} (steered by default, not with {topk}), or drop {given}")
 
 
 PRUNE_METHODS = ("sigmoid_threshold", "topk", "magnitude")  # how prune turns scores into masks (--method)
@@ -209,6 +221,11 @@ def main(argv=None) -> None:
     parser.add_argument("--target-method", choices=TARGET_METHODS, default=None,
                         help="how a target is followed: steer (default: a λ run whose λ is set each step to follow "
                              "the size schedule) or topk (the best-scored heads and neurons that fit, each step)")
+    parser.add_argument("--ffn-ratio", type=float, default=None,
+                        help=f"with a steered target: the FFN's λ over attention's (default: {Steering.ffn_ratio:g})")
+    parser.add_argument("--steer-lead", type=float, default=None,
+                        help="with a steered target: how many of the scores' response times ahead the size gap is "
+                             f"judged (default: {Steering.lead:g}; see bmp.pruning.steering)")
     parser.add_argument("--method", choices=PRUNE_METHODS, default=PRUNE_METHODS[0],
                         help="how scores become masks: the learned sigmoid threshold with an L1 pull (default), or "
                              "a fixed share of every matrix by TopK on the learned scores or on |W| (see --keep)")
@@ -239,6 +256,12 @@ def main(argv=None) -> None:
     if args.target_method and target is None:  # the recipe refuses it too, in its keywords' spelling
         raise method_without_target(f"--target-method {args.target_method}", "--target-density or --target-speedup",
                                     "--target-method")
+    knobs = {key: value for key, value in (("ffn_ratio", args.ffn_ratio), ("lead", args.steer_lead))
+             if value is not None}
+    if knobs and (target is None or args.target_method == "topk"):
+        given = " and ".join(f"--{'steer-lead' if key == 'lead' else 'ffn-ratio'}" for key in knobs)
+        raise steering_without_steer(given, "--target-density or --target-speedup", "--target-method topk")
+    steering = Steering(**knobs) if knobs else None  # refuses values out of range before the teacher loads
     changes = method_changes(args.method, args.keep, target)
     # a keep fraction sets the size, so no L1 pull unless asked for (Sanh et al.'s TopK runs use none)
     lam = (0.0 if changes else profile.prune_lambda) if args.lam is None else args.lam
@@ -264,7 +287,7 @@ def main(argv=None) -> None:
     data = flags.data_from(args)
     result = prune_run(args.teacher, recipe_for(args.preset, lam, args.lam_ffn, score_lr, args.cooldown,
                                                 args.head_scale, distillation, target, args.target_method,
-                                                **changes),
+                                                steering, **changes),
                        profile, output, data=data, name=args.name, distill=not args.no_distill,
                        overwrite=args.overwrite, **flags.sequence_from(args), **overrides)
     print(result, result.metrics)

@@ -27,6 +27,7 @@ from transformers import TrainingArguments
 from bmp.models import load_saved, load_tokenizer
 from bmp.packing.pack import ALIGN_FFN
 from bmp.profiles import Profile, get_profile
+from bmp.pruning.steering import Steering
 from bmp.results.run_id import RunId
 from bmp.squad import SquadSplits, load_squad
 from bmp.training.control import control_run
@@ -59,7 +60,8 @@ def finetune(model="embedded", data=None, *, output_dir=None, args: TrainingArgu
 
 def prune(teacher, data=None, *, preset: str = "hybrid", lam: float | None = None, lam_ffn: float | None = None,
           target_density: float | None = None, target_speedup: float | None = None,
-          target_method: str | None = None, method: str = "sigmoid_threshold", keep: float | None = None,
+          target_method: str | None = None, steering: Steering | None = None, method: str = "sigmoid_threshold",
+          keep: float | None = None,
           output_dir=None, args: TrainingArguments | None = None, profile: Profile | str | None = None,
           score_lr: float | None = None, distillation: Distillation | None = None, distill: bool = True,
           name: str | None = None, overwrite: bool = False, max_seq_length: int | None = None,
@@ -75,7 +77,8 @@ def prune(teacher, data=None, *, preset: str = "hybrid", lam: float | None = Non
     its length, and records ``predicted_fill_rate`` (and ``predicted_speedup``, with the latency model) to set
     beside what :func:`finalize` measures. Not with ``preset="unstructured"``, which packs to nothing smaller.
     ``target_method``: ``"steer"`` (default; a λ run whose λ follows the size schedule) or ``"topk"`` (the
-    best-scored heads and neurons that fit, each step).
+    best-scored heads and neurons that fit, each step); ``steering``: a :class:`bmp.pruning.steering.Steering`
+    with the steered λ's knobs (the FFN's share of the pull, a look-ahead).
     Or keep a fixed share of every matrix: ``method="topk"`` (ranked by the learned scores) or ``"magnitude"``
     (by |W|) with ``keep=0.25``, reached on the same schedule, with no L1 pull unless ``lam`` is given.
 
@@ -92,7 +95,7 @@ def prune(teacher, data=None, *, preset: str = "hybrid", lam: float | None = Non
     lam = (0.0 if changes else profile.prune_lambda) if lam is None else lam
     recipe = recipe_for(preset, lam, lam_ffn, score_lr or profile.score_learning_rate,
                         distillation=distillation or Distillation(), target=target, target_method=target_method,
-                        **changes)
+                        steering=steering, **changes)
     run_id = RunId(preset, None if target else lam, None if target else lam_ffn,
                    target=target.as_pair() if target else None, profile=profile.name)
     default = keep_run_folder(preset, method, keep, profile.name) if changes else f"runs/{run_id.name}"

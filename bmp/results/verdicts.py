@@ -1,0 +1,90 @@
+"""The targets' verdicts and the comparisons at equal speed, as the lines ``docs/results.md`` and the README show:
+the reference, where the speeds come from, the one verdict rule, each target's verdict, and every compared point
+with its rival, its paired interval and its verdict."""
+from __future__ import annotations
+
+from bmp.results.analysis import Analysis, analyse
+from bmp.results.intervals import NO_PREDICTIONS, judge, verdict
+from bmp.results.records import fmt
+from bmp.results.seeds import f1_text
+from bmp.results.target_runs import landing_lines, shape_table, target_run_lines
+from bmp.results.targets import TARGETS, check_all
+
+
+def _gap_lines(comparison, target, label: str, lead: str = "") -> list[str]:
+    """One line per compared point: the rival chosen on validation F1, the signed gap (``lead`` names whom it
+    favours, "struct is"), its 95% interval and its verdict against ``target``'s margin."""
+    lines = []
+    for p in comparison.points:
+        s = p.point
+        head = (f"- {label} {s.name} ({f1_text(s.f1, s.f1_std, len(s.seeds))} at {s.speedup:.2f}x, "
+                f"{fmt(s.train_epochs, 'g')} epochs)")
+        if p.rival is None:
+            lines.append(f"{head}: faster than every like-for-like rival, so not compared (no extrapolation).")
+            continue
+        r = p.rival
+        judged = "" if target is None else f": {verdict(p.interval, target.margin)}"
+        ci = ("no interval (" + NO_PREDICTIONS + ")" if p.interval is None
+              else f"95% CI [{p.interval.low:+.1f}, {p.interval.high:+.1f}]")
+        lines.append(f"{head}: meets {r.name} ({f1_text(r.f1, r.f1_std, len(r.seeds))} at {r.speedup:.2f}x, "
+                     f"chosen on validation F1), {lead + ' ' if lead else ''}**{p.gap:+.1f} F1**, {ci}{judged}"
+                     + ("." if p.in_mean else "; reported on its own, not in the mean."))
+    return lines
+
+
+def verdict_rule() -> str:
+    """The verdict rule as :func:`bmp.results.intervals.judge` states it (its docstring's first paragraph)."""
+    first = judge.__doc__.split("\n\n")[0]
+    return " ".join(first.replace("``", "").split())
+
+
+def comparison_lines(analysis: Analysis) -> list[str]:
+    """The reference (max of teacher and control trained as long), where the speeds come from, the verdict rule,
+    each target's verdict, then every point of the comparisons at equal speed with its rival, interval and
+    verdict."""
+    by_gap = {t.gap: t for t in TARGETS if t.gap is not None}
+    lines = [f"- Reference (of the teacher most runs came from; each run is measured against its own teacher's, "
+             f"with controls trained as long): {analysis.reference.describe()}.",
+             f"- Speeds: {analysis.describe_speed()}.",
+             "- Settings, and the rival each comparison meets, are chosen on validation F1 and reported on held-out "
+             "F1 (mean ± std over seeds); where a record has no validation F1, a target's choice falls back to "
+             "held-out F1 and says so, and a comparison leaves it out.",
+             f"- Verdicts: {verdict_rule()} Intervals are 95%, paired over the held-out questions and pooled over "
+             "seeds (`bmp.results.intervals`)."]
+    for c in check_all(analysis):
+        lines.append(f"- {c.target.describe()}: **{c.status}**; {c.note}.")
+    lines += _gap_lines(analysis.struct_vs_hybrid, by_gap.get("struct_vs_hybrid"), "struct point", "struct is")
+    lines += _gap_lines(analysis.vs_distil_recipe, by_gap.get("vs_distil_recipe"), "vs the layer-dropped student")
+    lines += _gap_lines(analysis.vs_torch_pruning, by_gap.get("vs_torch_pruning"), "vs the Torch-Pruning model")
+    return lines
+
+
+def front_section(front: list[dict]) -> list[str]:
+    """The front from the course's teacher (``data/results/target-front``), whose models keep their per-question
+    predictions: its comparisons and verdicts (:func:`comparison_lines`), each target run against the λ front and
+    its landing on the same speeds, and every model's shape; nothing until a run is filled."""
+    if not any(r["kind"] == "filled" for r in front):
+        return []
+    analysis = analyse(front)
+    return [*comparison_lines(analysis), *target_run_lines(analysis, front), *landing_lines(front, analysis), "",
+            *shape_table(front)]
+
+
+def target_table(analysis: Analysis) -> list[str]:
+    """One row per target: its verdict, what was measured, the gap's 95% interval and the speed with its range."""
+    lines = ["| target | verdict | measured | 95% interval of the F1 gap | speed (range) |", "|---|---|---|---|---|"]
+    for check in check_all(analysis):
+        interval = "–" if check.gap is None else f"[{check.gap.low:+.1f}, {check.gap.high:+.1f}]"
+        if check.value is None:
+            measured = "–"
+        elif check.target.min_speedup is not None:  # a speed target's value is the F1 its setting loses
+            measured = f"{check.value:.1f} F1 below the reference"
+        else:
+            measured = f"mean gap {check.value:+.1f} F1"
+        speed = "–" if check.speed is None else \
+            f"{check.speed.estimate:.2f}x ({check.speed.low:.2f}–{check.speed.high:.2f})"
+        lines.append(f"| {check.target.describe()} | **{check.status}** | {measured} | {interval} | {speed} |")
+    return lines
+
+
+__all__ = ["comparison_lines", "front_section", "target_table", "verdict_rule"]
