@@ -3,9 +3,9 @@
 # on this machine with their per-question predictions, so each gap gets a paired interval. The main sweep's teacher
 # and models (data/results, from an AMD EPYC machine) are not, and its records hold no per-question predictions.
 # From the same course teacher: the dense control trained as long with the same distillation, three seeds of it and
-# of both headline settings, then the peer at its best, the DistilBERT recipe as published, and every model timed
-# again in three interleaved runs.
-#   scripts/review_front.sh            # about 9 hours of 2 cores (a pruned and filled run is about 40 minutes)
+# of both headline settings, then the peer at its best, the DistilBERT recipe as published, three attempts to close
+# the gap, and every model timed again in three interleaved runs.
+#   scripts/review_front.sh            # about 14 hours of 2 cores (a pruned and filled run is about 45 minutes)
 # Rerunnable: what is recorded is skipped; an interrupted run resumes from its newest checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,7 +55,42 @@ step_student() {  # NAME, then layer-drop options
 }
 step_student distil-3L-cos-course --hidden-distill 1 --hidden-loss cosine
 step_student distil-3L-course
-# 5. every model timed together, three interleaved runs, then the comparison
+# 5. attempts to close the gap, each at both headline settings (the same targets, so at about equal speed), judged
+#    on validation F1 against the headline run and against a control trained as long
+headline() {  # SPEEDUP -> the prune options of that headline setting
+  if [ "$1" = 4 ]; then echo "--target-speedup 4 --steer-lead 1"; else echo "--target-speedup $1"; fi
+}
+#    a longer fill (3 epochs instead of 1) of the headline models, against a control trained for 1 + 3 epochs
+have control-course-4ep || "$PY" -m bmp control --teacher "$TEACHER" --profile course --epochs 4 \
+  --output runs/control-course-4ep --name control-course-4ep
+for run in hybrid-speedup2.5-course hybrid-speedup4-lead1-course; do
+  have "$run-fill3-filled" || "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$TEACHER" \
+    --profile course --epochs 3 --fill-only --output "runs/$run-fill3" --name "$run-fill3"
+done
+#    hidden-state distillation (CoFi's layer-wise MSE) in pruning and filling, with the FFN pulled 4x as hard as
+#    attention (the headline runs pull it twice as hard)
+for speedup in 2.5 4; do
+  run=hidden-hybrid-speedup$speedup-course
+  # shellcheck disable=SC2046  # the options split on purpose
+  have "$run" || "$PY" -m bmp prune --teacher "$TEACHER" --profile course $(headline "$speedup") --ffn-ratio 4 \
+    --hidden-distill 1 --output "runs/$run" --name "$run"
+  have "$run-filled" || "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$TEACHER" --profile course \
+    --hidden-distill 1 --output "runs/$run" --name "$run"
+done
+#    a stronger teacher: the control (when it beats the teacher on validation F1) pruned and filled to the same
+#    targets, against its own control (the control distilled into itself as long)
+strong=runs/control-course/final
+for speedup in 2.5 4; do
+  run=strong-hybrid-speedup$speedup-course
+  # shellcheck disable=SC2046
+  have "$run" || "$PY" -m bmp prune --teacher "$strong" --profile course $(headline "$speedup") \
+    --output "runs/$run" --name "$run"
+  have "$run-filled" || "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$strong" --profile course \
+    --output "runs/$run" --name "$run"
+done
+have control-of-control-course || "$PY" -m bmp control --teacher "$strong" --profile course \
+  --output runs/control-of-control-course --name control-of-control-course
+# 6. every model timed together, three interleaved runs, then the comparison
 for run in 1 2 3; do
   "$PY" -m bmp.bench timing --device cpu --repeats 10 --references none --records "$BMP_RESULTS_DIR" --record \
     --run "$run"

@@ -21,37 +21,13 @@ import numpy as np
 from bmp.results import intervals, tradeoff
 from bmp.results.intervals import Gap, SpeedInterval
 from bmp.results.records import PRUNED_KINDS
-from bmp.results.seeds import VALIDATION, Choice, Setting, best_at, group_settings, like_for_like, setting_name
+from bmp.results.seeds import VALIDATION, Choice, Setting, best_at, group_settings, like_for_like
+from bmp.results.shipped import INT8_AT, Int8Drop, int8_drop
 from bmp.results.speeds import SpeedSource, newest_timing, speed_source
 from bmp.results.teachers import Reference, folder_key, reference_for, reference_of_record
 
 FINAL_KIND = "filled"  # struct and hybrid are compared as the models one ships: packed, then filled
 DISTIL_KIND, TORCH_PRUNING_KIND = "distil-recipe", "torch-pruning"
-SHIP_KIND = "deploy-accuracy"  # python -m bmp ship: a model's F1 in torch fp32, ONNX Runtime fp32 and int8
-INT8_AT = 4.0  # the int8 cost is that of the best model at >= 4x
-
-
-@dataclass(frozen=True)
-class Int8Drop:
-    """A shipped model's held-out F1 in each form, and what int8 onnxruntime loses (record kind ``deploy-accuracy``,
-    made by ``python -m bmp ship``)."""
-
-    record: str
-    model: str | None
-    torch_fp32_f1: float
-    ort_int8_f1: float
-    run: str | None = None  # the run record that made the model, when the ship record names it
-    of_headline: bool = False  # the model is the best one at >= INT8_AT x (else the newest shipped model stands in)
-    ort_fp32_f1: float | None = None
-
-    @property
-    def f1_drop(self) -> float:
-        return self.torch_fp32_f1 - self.ort_int8_f1
-
-    def to_dict(self) -> dict:
-        return {"record": self.record, "model": self.model, "run": self.run, "of_headline": self.of_headline,
-                "torch_fp32_f1": self.torch_fp32_f1, "ort_fp32_f1": self.ort_fp32_f1,
-                "ort_int8_f1": self.ort_int8_f1, "f1_drop": self.f1_drop}
 
 
 @dataclass(frozen=True)
@@ -146,6 +122,7 @@ class Analysis:
     int8: Int8Drop | None
     left_out_other_splits: tuple[tuple[str, int], ...] = ()
     timing_runs: int = 0
+    main_epochs: float | None = None  # how long the main reference's runs trained after it (most of them)
     speed_intervals: Mapping[str, SpeedInterval] = field(default_factory=dict, hash=False, repr=False)
     references: Mapping[tuple, Reference] = field(default_factory=dict, hash=False, repr=False)
     records: Mapping[tuple[str, str], dict] = field(default_factory=dict, hash=False, repr=False)  # (kind, name)
@@ -163,9 +140,16 @@ class Analysis:
         draw. No comparison picks from it: they choose on validation F1."""
         return tradeoff.front(self.pruned)
 
+    @property
+    def main_line(self) -> list[Setting]:
+        """The pruned settings from the main reference's teacher, trained no longer than most of its runs, whom the
+        headline is chosen from: another teacher or length has another reference (see :mod:`bmp.results.attempts`)."""
+        return [s for s in self.pruned if s.teacher == self.reference.teacher_dir and (
+            self.main_epochs is None or (s.train_epochs is not None and s.train_epochs <= self.main_epochs + 1e-9))]
+
     def best_at(self, min_speedup: float) -> Choice | None:
-        """The pruned setting chosen on validation F1 among those at least ``min_speedup`` times faster."""
-        return best_at(self.pruned, min_speedup)
+        """The main line's setting chosen on validation F1 among those at least ``min_speedup`` times faster."""
+        return best_at(self.main_line, min_speedup)
 
     def gap(self, name: str) -> Comparison:
         if name not in COMPARISONS:
@@ -271,30 +255,38 @@ def best_per_budget(peers: list[Setting], records: Mapping) -> list[Setting]:
 
 def ffn_balance_of(record: dict, pruned_by_folder: Mapping[str, dict]) -> float | None:
     """FFN lambda over attention lambda of the pruning recipe behind a pruned, packed or filled record (a packed or
-    filled record names its pruned model's folder); None for other kinds or when the recipe is not recorded."""
+    filled record names its pruned model's folder), the steering's ratio for a run steered to a target; None for
+    other kinds or when the recipe is not recorded."""
     config = record.get("config", {})
     if record.get("kind") in PRUNED_KINDS:
         config = pruned_by_folder.get(folder_key(config.get("pruned", "")), {}).get("config", {})
     elif record.get("kind") != "pruned":
         return None
-    regularization = (config.get("recipe") or {}).get("regularization") or {}
+    recipe = config.get("recipe") or {}
+    if recipe.get("target") and recipe.get("target_method") == "steer":  # λ is steered, the balance held fixed
+        ratio = (recipe.get("steering") or {}).get("ffn_ratio")
+        return None if ratio is None else float(ratio)
+    regularization = recipe.get("regularization") or {}
     attention, ffn = regularization.get("attention"), regularization.get("ffn")
     return None if not attention or ffn is None else float(ffn) / float(attention)
 
 
-def _main_reference(records, runs: list[tradeoff.Run], split: str | None) -> Reference:
+def _main_reference(records, runs: list[tradeoff.Run], split: str | None) -> tuple[Reference, float | None]:
     """The reference of the teacher most runs name (ties: the folder first in order), with its controls trained as
-    long as most of those runs; without runs, that of the newest dense record on ``split``."""
+    long as most of its runs past packing, and that length; without runs, that of the newest dense record on
+    ``split``."""
     counts = Counter(run.teacher for run in runs if run.teacher is not None)
     if counts:
         folder = min(counts, key=lambda t: (-counts[t], t))
-        lengths = Counter(run.train_epochs for run in runs if run.teacher == folder)
+        own = [run for run in runs if run.teacher == folder]
+        # how long the models one ships trained (a packed model is a step on the way to its filled one)
+        lengths = Counter(run.train_epochs for run in [r for r in own if r.kind != "packed"] or own)
         epochs = min(lengths, key=lambda e: (-lengths[e], e is None, e or 0.0))
-        return reference_for(records, folder, split, epochs)
+        return reference_for(records, folder, split, epochs), epochs
     dense = [r for r in records if r.get("kind") == "dense" and tradeoff.eval_split_of(r) == split
              and r.get("metrics", {}).get("f1") is not None]
     newest = max(dense, key=lambda r: r.get("provenance", {}).get("date", ""), default=None)
-    return Reference(None, split) if newest is None else reference_of_record(records, newest)
+    return (Reference(None, split) if newest is None else reference_of_record(records, newest)), None
 
 
 def _timed(records, compared: list[str], speed: SpeedSource | None) -> tuple[SpeedSource, list[dict]]:
@@ -308,28 +300,6 @@ def _timed(records, compared: list[str], speed: SpeedSource | None) -> tuple[Spe
     if not compared or newest_timing(records) not in timed:
         return speed_source(records, compared), []
     return (intervals.median_source(timed) if len(timed) > 1 else speed_source(records, compared)), timed
-
-
-def shipped(records) -> list[Int8Drop]:
-    """Every ``deploy-accuracy`` record with its torch fp32 and int8 F1, oldest first."""
-    found = sorted((r for r in records if r.get("kind") == SHIP_KIND
-                    and r.get("metrics", {}).get("torch_fp32_f1") is not None
-                    and r.get("metrics", {}).get("ort_int8_f1") is not None),
-                   key=lambda r: r.get("provenance", {}).get("date", ""))
-    return [Int8Drop(record=r["name"], model=r.get("config", {}).get("model") or r.get("config", {}).get("output_dir"),
-                     torch_fp32_f1=float(r["metrics"]["torch_fp32_f1"]), ort_int8_f1=float(r["metrics"]["ort_int8_f1"]),
-                     run=r.get("config", {}).get("run"), ort_fp32_f1=r["metrics"].get("ort_fp32_f1"))
-            for r in found]
-
-
-def int8_drop(records, setting: str | None = None) -> Int8Drop | None:
-    """The newest shipped model of a run of ``setting`` (the best setting at >= 4x, shipped by ``python -m bmp ship
-    --best 4``); else the newest shipped model, flagged as not the headline one; None without ship records."""
-    found = shipped(records)
-    of_setting = [s for s in found if setting is not None and s.run is not None and setting_name(s.run) == setting]
-    if not found:
-        return None
-    return replace((of_setting or found)[-1], of_headline=bool(of_setting))
 
 
 def analyse(records, split: str | None = None, speed: SpeedSource | None = None) -> Analysis:
@@ -350,7 +320,7 @@ def analyse(records, split: str | None = None, speed: SpeedSource | None = None)
     settings = group_settings(runs, references, balances)
     finals = [s for s in settings if s.kind == FINAL_KIND]
     pruned = [s for s in settings if s.kind in PRUNED_KINDS]
-    headline = best_at(pruned, INT8_AT)
+    reference, main_epochs = _main_reference(records, runs, split)
     other_splits = Counter(tradeoff.eval_split_of(r) for r in records
                            if r.get("kind") in tradeoff.RUN_KINDS and tradeoff.eval_split_of(r) != split)
 
@@ -360,8 +330,8 @@ def analyse(records, split: str | None = None, speed: SpeedSource | None = None)
     like = "chosen on validation F1 among those at least as fast, same teacher and epochs"
     peers = [s for s in settings if s.kind == TORCH_PRUNING_KIND]
     peer_best = best_per_budget(peers, on_split)
-    return Analysis(
-        split=split, speed=speed, reference=_main_reference(records, runs, split), settings=tuple(settings),
+    analysis = Analysis(
+        split=split, speed=speed, reference=reference, settings=tuple(settings),
         struct_vs_hybrid=compare_at_speed(
             [s for s in finals if s.preset == "struct"], [s for s in finals if s.preset == "hybrid"],
             about=f"struct minus the hybrid setting {like} and FFN balance ({FINAL_KIND})", point_minus_rival=True,
@@ -375,13 +345,14 @@ def analyse(records, split: str | None = None, speed: SpeedSource | None = None)
             peers, pruned, scores=scores, in_mean=lambda s: s in peer_best,
             about=f"the pruned setting {like}, minus the Torch-Pruning model (the mean counts, at each budget, "
                   "the variant its users would pick: the best on validation F1)"),
-        int8=int8_drop(records, None if headline is None else headline.setting.name),
-        left_out_other_splits=tuple(sorted((str(k), v) for k, v in other_splits.items())),
-        timing_runs=len(timed),
+        int8=None, left_out_other_splits=tuple(sorted((str(k), v) for k, v in other_splits.items())),
+        timing_runs=len(timed), main_epochs=main_epochs,
         speed_intervals={name: i for name in compared if (i := intervals.speed_interval(timed, name)) is not None}
         if timed else {},
         references=references, records=on_split)
+    headline = analysis.best_at(INT8_AT)
+    return replace(analysis, int8=int8_drop(records, None if headline is None else headline.setting.name))
 
 
-__all__ = ["COMPARISONS", "FINAL_KIND", "SHIP_KIND", "Analysis", "ComparedPoint", "Comparison", "Int8Drop", "analyse",
-           "compare_at_speed", "ffn_balance_of", "int8_drop", "shipped"]
+__all__ = ["COMPARISONS", "FINAL_KIND", "Analysis", "ComparedPoint", "Comparison", "analyse", "compare_at_speed",
+           "ffn_balance_of"]

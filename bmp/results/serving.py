@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bmp.deploy.runtime import DISABLED_OPTIMIZERS
-from bmp.results.analysis import Analysis, Int8Drop, shipped
+from bmp.results.analysis import Analysis
 from bmp.results.seeds import setting_name
+from bmp.results.shipped import Int8Drop, shipped
 from bmp.results.speeds import TIMED
 from bmp.results.targets import MET, MISSED, NOT_MEASURED, SPEED_TARGETS
 

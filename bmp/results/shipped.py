@@ -1,0 +1,58 @@
+"""The shipped models (``python -m bmp ship``): each one's F1 in torch fp32, ONNX Runtime fp32 and int8, and which
+one the int8 target is judged on (that of the best model at >= :data:`INT8_AT` x)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from bmp.results.seeds import setting_name
+
+SHIP_KIND = "deploy-accuracy"  # python -m bmp ship: a model's F1 in torch fp32, ONNX Runtime fp32 and int8
+INT8_AT = 4.0  # the int8 cost is that of the best model at >= 4x
+
+
+@dataclass(frozen=True)
+class Int8Drop:
+    """A shipped model's held-out F1 in each form, and what int8 onnxruntime loses (record kind ``deploy-accuracy``,
+    made by ``python -m bmp ship``)."""
+
+    record: str
+    model: str | None
+    torch_fp32_f1: float
+    ort_int8_f1: float
+    run: str | None = None  # the run record that made the model, when the ship record names it
+    of_headline: bool = False  # the model is the best one at >= INT8_AT x (else the newest shipped model stands in)
+    ort_fp32_f1: float | None = None
+
+    @property
+    def f1_drop(self) -> float:
+        return self.torch_fp32_f1 - self.ort_int8_f1
+
+    def to_dict(self) -> dict:
+        return {"record": self.record, "model": self.model, "run": self.run, "of_headline": self.of_headline,
+                "torch_fp32_f1": self.torch_fp32_f1, "ort_fp32_f1": self.ort_fp32_f1,
+                "ort_int8_f1": self.ort_int8_f1, "f1_drop": self.f1_drop}
+
+
+def shipped(records) -> list[Int8Drop]:
+    """Every ``deploy-accuracy`` record with its torch fp32 and int8 F1, oldest first."""
+    found = sorted((r for r in records if r.get("kind") == SHIP_KIND
+                    and r.get("metrics", {}).get("torch_fp32_f1") is not None
+                    and r.get("metrics", {}).get("ort_int8_f1") is not None),
+                   key=lambda r: r.get("provenance", {}).get("date", ""))
+    return [Int8Drop(record=r["name"], model=r.get("config", {}).get("model") or r.get("config", {}).get("output_dir"),
+                     torch_fp32_f1=float(r["metrics"]["torch_fp32_f1"]), ort_int8_f1=float(r["metrics"]["ort_int8_f1"]),
+                     run=r.get("config", {}).get("run"), ort_fp32_f1=r["metrics"].get("ort_fp32_f1"))
+            for r in found]
+
+
+def int8_drop(records, setting: str | None = None) -> Int8Drop | None:
+    """The newest shipped model of a run of ``setting`` (the best setting at >= 4x, shipped by ``python -m bmp ship
+    --best 4``); else the newest shipped model, flagged as not the headline one; None without ship records."""
+    found = shipped(records)
+    of_setting = [s for s in found if setting is not None and s.run is not None and setting_name(s.run) == setting]
+    if not found:
+        return None
+    return replace((of_setting or found)[-1], of_headline=bool(of_setting))
+
+
+__all__ = ["INT8_AT", "SHIP_KIND", "Int8Drop", "int8_drop", "shipped"]
