@@ -274,6 +274,19 @@ def test_the_headline_is_chosen_from_the_main_teachers_runs_trained_as_long(tmp_
     assert analysis.best_at(2.5).setting.name == "hybrid-a-filled"
 
 
+def test_a_control_is_the_teacher_of_runs_distilled_from_it(tmp_path):
+    """The stronger-teacher attempt prunes from the control: its runs' reference is that control, with the
+    control distilled into itself as its own control."""
+    _teacher(tmp_path)
+    record("control-t", "control", {"f1": 72.0, "eval_split": SPLIT, "epochs": 2, "predictions": _answers(72.0)},
+           _prov(42), {"teacher": TEACHER, "output_dir": "runs/control-t/final"}, directory=tmp_path)
+    record("control-of-control-t", "control", {"f1": 73.0, "eval_split": SPLIT, "epochs": 2},
+           _prov(42), {"teacher": "runs/control-t/final", "output_dir": "runs/cc/final"}, directory=tmp_path)
+    ref = reference_for(load_records(tmp_path), "runs/control-t/final", SPLIT, 2)
+    assert ref.teacher == "control-t" and ref.teacher_f1 == 72.0
+    assert ref.controls == ("control-of-control-t",) and ref.reference_f1 == 73.0
+
+
 def test_a_steered_runs_ffn_balance_is_its_steering_ratio(tmp_path):
     from bmp.results.analysis import ffn_balance_of
 

@@ -19,6 +19,8 @@ on one split:
   interval of its gap, null without per-question predictions), ``verdict`` (met / missed / inconclusive, by
   :func:`bmp.results.intervals.judge`; null when not measured), ``front_chosen_on``, ``seeds`` per side and
   ``timing_runs``;
+- ``attempts`` (:mod:`bmp.results.attempts`): each change of the headline recipe at its target, its gap to its own
+  reference against the headline run's, on validation (what decides) and held-out (``ci95``, ``verdict``);
 - ``serving`` (:mod:`bmp.results.serving`): the deploy bench's ratios, each shipped model's F1 per form, and the
   serving targets (int8 against torch, the int8 F1 cost, the combined speedup).
 """

@@ -156,9 +156,20 @@ class Analysis:
             raise ValueError(f"unknown comparison {name!r}: use {', '.join(COMPARISONS)}")
         return getattr(self, name)
 
-    def scores(self, kind: str, names) -> tuple[list[dict] | None, list[str]]:
-        """Held-out per-question F1 of the runs ``names`` of ``kind`` (:func:`~bmp.results.intervals.scores_of`)."""
-        return _scores(self.records, kind, names)
+    def scores(self, kind: str, names, split: str = "heldout") -> tuple[list[dict] | None, list[str]]:
+        """Per-question F1 on ``split`` (the held-out questions, or ``"validation"``) of the runs ``names`` of
+        ``kind`` (:func:`~bmp.results.intervals.scores_of`)."""
+        return _scores(self.records, kind, names, split)
+
+    def reference_scores(self, setting: Setting, split: str = "heldout") -> tuple[list[dict] | None, list[str]]:
+        """Per-question F1 of the setting's reference: its control's seeds, or its teacher when that is stronger
+        (None, with no names, when the reference is unknown)."""
+        ref = self.reference_of(setting)
+        if ref is None or ref.reference_f1 is None:
+            return None, []
+        kind, names = ("control", ref.controls) if ref.source == "control" else (_teacher_kind(self.records, ref),
+                                                                                (ref.teacher,))
+        return self.scores(kind, names, split)
 
     def reference_of(self, setting: Setting) -> Reference | None:
         return self.references.get((setting.teacher, setting.train_epochs))
@@ -167,12 +178,10 @@ class Analysis:
         """F1(setting) - F1(its reference), paired on the held-out questions and pooled over the setting's seeds and
         the control's (or, when the teacher is the reference, the teacher alone); and the runs lacking
         predictions."""
-        ref = self.reference_of(setting)
-        if ref is None or ref.reference_f1 is None:
+        against, missing_ref = self.reference_scores(setting)
+        if against is None and not missing_ref:
             return None, []
-        kind, names = ("control", ref.controls) if ref.source == "control" else ("dense", (ref.teacher,))
         point, missing = self.scores(setting.kind, setting.runs)
-        against, missing_ref = self.scores(kind, names)
         if point is None or against is None:
             return None, missing + missing_ref
         return intervals.paired_gap(point, against), []
@@ -191,8 +200,14 @@ class Analysis:
         return f"{self.speed.describe()}; no timing run to give a speed its range, so no speed target can be met"
 
 
-def _scores(records: Mapping[tuple[str, str], dict], kind: str, names) -> tuple[list[dict] | None, list[str]]:
-    return intervals.scores_of([records[(kind, name)] for name in names])
+def _scores(records: Mapping[tuple[str, str], dict], kind: str, names,
+            split: str = "heldout") -> tuple[list[dict] | None, list[str]]:
+    return intervals.scores_of([records[(kind, name)] for name in names], split)
+
+
+def _teacher_kind(records: Mapping[tuple[str, str], dict], ref: Reference) -> str:
+    """The kind of a reference's teacher record: dense, or a control that runs were distilled from."""
+    return "dense" if ("dense", ref.teacher) in records else "control"
 
 
 def compare_at_speed(points, rivals, *, about: str, point_minus_rival: bool = False,

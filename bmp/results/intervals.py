@@ -145,6 +145,18 @@ def mean_gap(pairs: Sequence[tuple[Scores, Scores]]) -> Gap:
                len(ids))
 
 
+def difference_of_gaps(a: Scores, a_reference: Scores, b: Scores, b_reference: Scores) -> Gap:
+    """(F1(A) - F1(A's reference)) - (F1(B) - F1(B's reference)) on the questions all four share, bootstrapped like
+    any gap: how much nearer its own reference A lands than B does (each side pooled over its seeds)."""
+    every = [*a, *a_reference, *b, *b_reference]
+    ids = sorted(set.intersection(*(set(scores) for scores in every))) if every else []
+    if not ids:
+        raise ValueError("the compared models share no question: were they scored on the same split?")
+    differences = ((_pooled(a, ids) - _pooled(a_reference, ids)) - (_pooled(b, ids) - _pooled(b_reference, ids)))
+    low, high = bootstrap_interval(differences)
+    return Gap(float(differences.mean()), low, high, (len(a),), (len(b),), len(ids))
+
+
 def paired_gap(a: Scores, b: Scores) -> Gap:
     """F1(A) - F1(B) on the same questions, pooled over each model's seeds (``a`` and ``b``: one mapping per seed)."""
     return mean_gap([(a, b)])

@@ -255,12 +255,13 @@ def teacher_base_model(teacher_dir, directory: str | Path | None = None) -> str 
 
 
 def teacher_record(records: list[dict], teacher_dir, split: str | None = None) -> dict | None:
-    """The dense record whose saved model is ``teacher_dir`` (scored on ``split`` when given), or None.
+    """The dense record whose saved model is ``teacher_dir`` (scored on ``split`` when given), or None. A dense
+    control is a teacher too when runs are distilled from it (a stronger teacher than the one it came from).
 
     The one teacher lookup: folders are compared repo-relative, so a record made in another checkout still
     matches; when several records name the folder, the newest wins."""
     wanted = repo_relative(teacher_dir)
-    matches = [r for r in records if r.get("kind") == "dense"
+    matches = [r for r in records if r.get("kind") in ("dense", "control")
                and repo_relative(REPO_ROOT / r.get("config", {}).get("output_dir", "")) == wanted
                and (split is None or r.get("metrics", {}).get("eval_split") == split)]
     return max(matches, key=lambda r: r.get("provenance", {}).get("date", ""), default=None)

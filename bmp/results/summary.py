@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from bmp.results.analysis import Analysis, analyse
+from bmp.results.attempts import attempt_lines, attempts
 from bmp.results.concepts import CONCEPTS_DIR, concept_lines
 from bmp.results.expected import EXPECTED_DIR, expected
 from bmp.results.records import PROBES_DIR, REPO_ROOT, fmt, hardware_label, load_records, train_epochs_of
@@ -101,6 +102,7 @@ def targets(records: list[dict], analysis: Analysis | None = None) -> str:
         return "_No packed or filled run recorded yet._"
     lines = comparison_lines(analysis)
     lines += target_run_lines(analysis, records)
+    lines += attempt_lines(attempts(analysis, records))
     lines += serving_lines(records, analysis)
     return "\n".join(lines)
 

@@ -26,13 +26,7 @@ F1_MARGIN = 1.0  # F1 below the λ-swept front at the same speed
 def target_of(record: dict, records: list[dict]) -> dict | None:
     """``{"speedup": 2.5}`` or ``{"density": 0.3}`` for a run pruned to a target (a pruned record's recipe says so;
     a packed or filled one names its pruned folder), else None; with the pruned record's predictions."""
-    pruned = record
-    if record.get("kind") in PRUNED_KINDS:
-        folder = folder_key(record.get("config", {}).get("pruned", ""))
-        pruned = next((r for r in records if r.get("kind") == "pruned"
-                       and folder_key(r.get("config", {}).get("output_dir", "")) == folder), None)
-    elif record.get("kind") != "pruned":
-        return None
+    pruned = pruned_of(record, records)
     if pruned is None:
         return None
     target = {k: v for k, v in ((pruned.get("config", {}).get("recipe") or {}).get("target") or {}).items()
@@ -47,6 +41,18 @@ def target_of(record: dict, records: list[dict]) -> dict | None:
     return {**target, "method": method, **({"lead": lead} if lead else {}), **{key: metrics[key] for key in
                                            ("predicted_speedup", "predicted_fill_rate", "final_lambda")
                                            if key in metrics}}
+
+
+def pruned_of(record: dict, records: list[dict]) -> dict | None:
+    """The pruned record behind a pruned, packed or filled record (a packed or filled one names its pruned folder),
+    or None."""
+    if record.get("kind") == "pruned":
+        return record
+    if record.get("kind") not in PRUNED_KINDS:
+        return None
+    folder = folder_key(record.get("config", {}).get("pruned", ""))
+    return next((r for r in records if r.get("kind") == "pruned"
+                 and folder_key(r.get("config", {}).get("output_dir", "")) == folder), None)
 
 
 @dataclass(frozen=True)
@@ -205,5 +211,5 @@ def shape_table(records: list[dict]) -> list[str]:
 
 
 __all__ = ["DENSITY_TOLERANCE", "F1_MARGIN", "FRONT_DIR", "LANDING_DIR", "METHOD_WORDS", "SPEED_TOLERANCE",
-           "TargetRun", "landed", "landing_lines", "method_words", "shape_table", "target_of",
+           "TargetRun", "landed", "landing_lines", "method_words", "pruned_of", "shape_table", "target_of",
            "target_run_lines", "target_runs"]

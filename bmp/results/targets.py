@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bmp.results.analysis import COMPARISONS, Analysis, Comparison, analyse
+from bmp.results.attempts import attempts
 from bmp.results.intervals import (
     INCONCLUSIVE,
     MET,
@@ -223,6 +224,8 @@ def summarize(records, split: str | None = None, speed: SpeedSource | None = Non
         "targets": [c.to_dict() for c in check_all(analysis)],
         # runs pruned to a size or a speed: asked, predicted, measured, and their gap to the λ-swept front
         "target_runs": [run.to_dict() for run in target_runs(analysis, records)],
+        # a change of the headline recipe at its target, each held to its own reference (bmp.results.attempts)
+        "attempts": [attempt.to_dict() for attempt in attempts(analysis, records)],
         "left_out_other_splits": dict(analysis.left_out_other_splits),
     })
     return result

@@ -4,6 +4,7 @@ with its rival, its paired interval and its verdict."""
 from __future__ import annotations
 
 from bmp.results.analysis import Analysis, analyse
+from bmp.results.attempts import attempt_lines, attempts
 from bmp.results.intervals import NO_PREDICTIONS, judge, verdict
 from bmp.results.records import fmt
 from bmp.results.seeds import f1_text
@@ -66,8 +67,8 @@ def front_section(front: list[dict]) -> list[str]:
     if not any(r["kind"] == "filled" for r in front):
         return []
     analysis = analyse(front)
-    return [*comparison_lines(analysis), *target_run_lines(analysis, front), *landing_lines(front, analysis), "",
-            *shape_table(front)]
+    return [*comparison_lines(analysis), *target_run_lines(analysis, front),
+            *attempt_lines(attempts(analysis, front)), *landing_lines(front, analysis), "", *shape_table(front)]
 
 
 def target_table(analysis: Analysis) -> list[str]:

@@ -1,0 +1,107 @@
+"""Attempts to close the gap, on hand-made records: each change of the headline recipe at its target is held to its
+own reference (a longer fill to a control trained as long, a stronger teacher to that teacher's own control) and set
+against the headline run's gap to its reference. Every hand-made model answers each question equally well, so the
+paired intervals collapse onto their estimates, worked out by hand below."""
+import pytest
+
+from bmp.results.analysis import analyse
+from bmp.results.attempts import attempt_lines, attempts
+from bmp.results.records import Predictions, load_records, record
+from bmp.results.targets import summarize
+
+SPLIT = "dev-by-article"
+TEACHER, STRONG = "runs/t/final", "runs/control-t/final"
+
+
+def _prov(seed=42):
+    return {"command": "test", "base_model": "tiny", "data_split": "test split", "profile": "smoke",
+            "hardware": {"cpu": "x86_64", "torch_threads": 2}, "date": "2026-01-01T00:00:00+00:00",
+            "git_commit": "test", "seed": seed}
+
+
+def _answers(f1, val):
+    return Predictions({"heldout": {f"h{i}": ("x", 0.0, f1 / 100) for i in range(5)},
+                        "validation": {f"v{i}": ("x", 0.0, val / 100) for i in range(5)}})
+
+
+def _dense(folder, kind, name, f1, val, out, teacher=None, epochs=None, answers=True):
+    metrics = {"f1": f1, "validation_f1": val, "eval_split": SPLIT, **({"epochs": epochs} if epochs else {}),
+               **({"predictions": _answers(f1, val)} if answers else {})}
+    record(name, kind, metrics, _prov(), {"output_dir": out, **({"teacher": teacher} if teacher else {})},
+           directory=folder)
+
+
+def _aimed(folder, name, f1, val, *, teacher=TEACHER, epochs=2, ffn_ratio=2.0, hidden_prune=0.0, hidden_fill=0.0,
+           pruned=None, answers=True):
+    """A run pruned to 2.5x by steering λ (unless ``pruned`` names another run's pruned folder), then filled."""
+    pruned = pruned or name
+    if pruned == name:
+        recipe = {"regularization": {"attention": 0.0, "ffn": 0.0}, "target": {"speedup": 2.5, "density": None},
+                  "target_method": "steer", "steering": {"lead": 0.0, "ffn_ratio": ffn_ratio},
+                  "distillation": {"hidden": hidden_prune}}
+        record(name, "pruned", {"f1": f1 - 5, "eval_split": SPLIT}, _prov(),
+               {"teacher": teacher, "output_dir": f"runs/{name}/final", "recipe": recipe}, directory=folder)
+    metrics = {"f1": f1, "validation_f1": val, "eval_split": SPLIT, "cpu_speedup": 2.6, "train_epochs": epochs,
+               **({"predictions": _answers(f1, val)} if answers else {})}
+    record(f"{name}-filled", "filled", metrics, _prov(),
+           {"teacher": teacher, "pruned": f"runs/{pruned}/final", "output_dir": f"runs/{name}/filled",
+            **({"distillation": {"hidden": hidden_fill}} if hidden_fill else {})}, directory=folder)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    _dense(tmp_path, "dense", "dense-t", 70.0, 70.0, TEACHER)
+    _dense(tmp_path, "control", "control-t", 72.0, 71.0, STRONG, teacher=TEACHER, epochs=2)
+    _dense(tmp_path, "control", "control-t-4ep", 74.0, 73.0, "runs/c4/final", teacher=TEACHER, epochs=4)
+    _dense(tmp_path, "control", "control-of-control-t", 73.0, 72.0, "runs/cc/final", teacher=STRONG, epochs=2)
+    _aimed(tmp_path, "hybrid-speedup2.5-t", 66.0, 65.0)  # the headline: 6 below its control, 6 on validation
+    record("hybrid-lam40-t-filled", "filled", {"f1": 67.0, "validation_f1": 60.0, "eval_split": SPLIT,
+                                               "cpu_speedup": 2.7, "train_epochs": 2}, _prov(),
+           {"teacher": TEACHER, "output_dir": "runs/l/filled"}, directory=tmp_path)  # a λ run: aimed at nothing
+    return tmp_path
+
+
+def test_each_attempt_is_held_to_its_own_reference(folder):
+    _aimed(folder, "hybrid-speedup2.5-t-fill3", 69.0, 68.0, epochs=4, pruned="hybrid-speedup2.5-t")  # 5 below 74
+    _aimed(folder, "hidden-hybrid-speedup2.5-t", 65.0, 64.0, ffn_ratio=4.0, hidden_prune=1.0, hidden_fill=1.0)
+    _aimed(folder, "strong-hybrid-speedup2.5-t", 68.0, 67.0, teacher=STRONG)  # 5 below its own control's 73
+    records = load_records(folder)
+    found = {a.setting.name: a for a in attempts(analyse(records), records)}
+    assert set(found) == {"hybrid-speedup2.5-t-fill3-filled", "hidden-hybrid-speedup2.5-t-filled",
+                          "strong-hybrid-speedup2.5-t-filled"}
+    assert {a.headline.name for a in found.values()} == {"hybrid-speedup2.5-t-filled"}
+    longer, hidden, strong = (found[n] for n in ("hybrid-speedup2.5-t-fill3-filled",
+                                                 "hidden-hybrid-speedup2.5-t-filled",
+                                                 "strong-hybrid-speedup2.5-t-filled"))
+    assert longer.changes == ("4 epochs after its teacher (2)",)
+    assert longer.heldout.estimate == pytest.approx(1.0) and longer.validation == pytest.approx(1.0)
+    assert longer.verdict == "met" and longer.becomes_recipe
+    assert hidden.changes == ("the FFN pulled 4x as hard as attention (2x)",
+                              "hidden-state distillation while pruning at weight 1 (0)",
+                              "hidden-state distillation while filling at weight 1 (0)")
+    assert hidden.heldout.estimate == pytest.approx(-1.0) and hidden.verdict == "missed"
+    assert hidden.becomes_recipe is False
+    assert strong.changes == (f"teacher {STRONG} (the headline's: {TEACHER})",)
+    assert strong.heldout.estimate == pytest.approx(1.0) and strong.verdict == "met"
+    row = next(a for a in summarize(records)["attempts"] if a["name"] == "strong-hybrid-speedup2.5-t-filled")
+    assert row["ci95"] == pytest.approx([1.0, 1.0]) and row["chosen_on"] == "validation"
+    (line,) = [line for line in attempt_lines([strong])]
+    assert "changes by **+1.0 F1**, 95% CI [+1.0, +1.0] (+1.0 on validation: becomes the recipe): met" in line
+
+
+def test_an_attempt_without_predictions_is_not_measured(folder):
+    _aimed(folder, "hidden-hybrid-speedup2.5-t", 65.0, 64.0, hidden_prune=1.0, answers=False)
+    records = load_records(folder)
+    (attempt,) = attempts(analyse(records), records)
+    assert attempt.heldout is None and attempt.verdict == "inconclusive" and attempt.becomes_recipe is None
+    assert attempt.missing == ("hidden-hybrid-speedup2.5-t-filled",)
+    assert "not measured (no per-question predictions for hidden-hybrid-speedup2.5-t-filled)" in \
+        attempt_lines([attempt])[0]
+
+
+def test_no_headline_no_attempt(tmp_path):
+    """A recipe change with no plain run at its target has nothing to be set against."""
+    _dense(tmp_path, "dense", "dense-t", 70.0, 70.0, TEACHER)
+    _aimed(tmp_path, "hidden-hybrid-speedup2.5-t", 65.0, 64.0, hidden_prune=1.0)
+    records = load_records(tmp_path)
+    assert attempts(analyse(records), records) == []
