@@ -3,9 +3,9 @@
 # on this machine with their per-question predictions, so each gap gets a paired interval. The main sweep's teacher
 # and models (data/results, from an AMD EPYC machine) are not, and its records hold no per-question predictions.
 # From the same course teacher: the dense control trained as long with the same distillation, three seeds of it and
-# of both headline settings, then the peer at its best, the DistilBERT recipe as published, three attempts to close
-# the gap, and every model timed again in three interleaved runs.
-#   scripts/review_front.sh            # about 14 hours of 2 cores (a pruned and filled run is about 45 minutes)
+# of both headline settings, then the peer at its best, the DistilBERT recipe as published, struct at both speeds,
+# three attempts to close the gap, and every model timed again in three interleaved runs.
+#   scripts/review_front.sh            # about 15 hours of 2 cores (a pruned and filled run is about 45 minutes)
 # Rerunnable: what is recorded is skipped; an interrupted run resumes from its newest checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +55,8 @@ step_student() {  # NAME, then layer-drop options
 }
 step_student distil-3L-cos-course --hidden-distill 1 --hidden-loss cosine
 step_student distil-3L-course
+#    and struct (whole heads instead of 32x32 blocks) steered to both speeds, like for like with the hybrid front
+"$PY" -m bmp sweep --teacher "$TEACHER" --profile course struct:speedup=2.5 struct:speedup=4
 # 5. attempts to close the gap, each at both headline settings (the same targets, so at about equal speed), judged
 #    on validation F1 against the headline run and against a control trained as long
 headline() {  # SPEEDUP -> the prune options of that headline setting

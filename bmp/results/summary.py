@@ -284,6 +284,13 @@ def headline(records: list[dict], figures: list[Path] = (), root: Path = REPO_RO
                       "`scripts/review_front.sh`):", "", *target_table(judged)]
     lines += ["", f"Targets on the main sweep (`scripts/sweep.sh`; {setting}; held-out F1 against "
                   f"{analysis.reference.describe_short()}):", "", *target_table(analysis)]
+    tried = attempts(judged, front) if judged is not None else []
+    if tried:
+        kept = [a.setting.name for a in tried if a.becomes_recipe]
+        lines += ["", f"Attempts to close the gap at the headline targets, each held to its own reference: "
+                      f"{len(tried)} tried, {len(kept)} landing nearer it than the headline run on validation"
+                      + (f" ({', '.join(kept)})" if kept else "") + "; intervals and verdicts in "
+                      "[docs/results.md](docs/results.md)."]
     aimed = target_run_lines(judged, front) if judged is not None else []
     if aimed:
         lines += ["", f"A speed instead of a λ (`--target-speedup`): {len(aimed)} runs from the course's teacher, "
