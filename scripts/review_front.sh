@@ -6,7 +6,8 @@
 # of both headline settings, then the peer at its best, the DistilBERT recipe as published, struct at both speeds,
 # three attempts to close the gap, and every model timed again in three interleaved runs.
 #   scripts/review_front.sh            # about 15 hours of 2 cores (a pruned and filled run is about 45 minutes)
-# Rerunnable: what is recorded is skipped; an interrupted run resumes from its newest checkpoint.
+# Rerunnable: every run already recorded is skipped, and an interrupted one resumes from its newest checkpoint; the
+# timing runs and the comparison at the end are made again each time (a few minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -47,7 +48,7 @@ for like in hybrid-speedup2.5-course-filled hybrid-speedup4-lead1-course-filled;
   done
 done
 # 4. the DistilBERT recipe as published (every other layer kept, logits and hidden states distilled, cosine), and
-#    the logits-only student beside it
+#    the logits-only student beside it (a labelled row: the comparison's mean counts the published recipe only)
 step_student() {  # NAME, then layer-drop options
   local name=$1; shift
   have "$name" || "$PY" -m bmp layer-drop --teacher "$TEACHER" --profile course --keep 3 --output "runs/$name" \
@@ -70,7 +71,7 @@ for run in hybrid-speedup2.5-course hybrid-speedup4-lead1-course; do
     --profile course --epochs 3 --fill-only --output "runs/$run-fill3" --name "$run-fill3"
 done
 #    hidden-state distillation (CoFi's layer-wise MSE) in pruning and filling, with the FFN pulled 4x as hard as
-#    attention (the headline runs pull it twice as hard)
+#    attention (the headline runs pull it twice as hard): one attempt of two changes together, as CoFi prunes
 for speedup in 2.5 4; do
   run=hidden-hybrid-speedup$speedup-course
   # shellcheck disable=SC2046  # the options split on purpose
@@ -79,8 +80,8 @@ for speedup in 2.5 4; do
   have "$run-filled" || "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$TEACHER" --profile course \
     --hidden-distill 1 --output "runs/$run" --name "$run"
 done
-#    a stronger teacher: the control (when it beats the teacher on validation F1) pruned and filled to the same
-#    targets, against its own control (the control distilled into itself as long)
+#    a stronger teacher: the control pruned and filled to the same targets, against its own control (the control
+#    distilled into itself as long); stronger when its validation F1 beats the teacher's (the records say)
 strong=runs/control-course/final
 for speedup in 2.5 4; do
   run=strong-hybrid-speedup$speedup-course

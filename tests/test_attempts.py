@@ -20,20 +20,23 @@ def _prov(seed=42):
             "git_commit": "test", "seed": seed}
 
 
-def _answers(f1, val):
-    return Predictions({"heldout": {f"h{i}": ("x", 0.0, f1 / 100) for i in range(5)},
-                        "validation": {f"v{i}": ("x", 0.0, val / 100) for i in range(5)}})
+def _answers(f1, val=None):
+    """Every held-out question scored ``f1``, every validation one ``val`` (None: no validation predictions)."""
+    splits = {"heldout": {f"h{i}": ("x", 0.0, f1 / 100) for i in range(5)}}
+    if val is not None:
+        splits["validation"] = {f"v{i}": ("x", 0.0, val / 100) for i in range(5)}
+    return Predictions(splits)
 
 
-def _dense(folder, kind, name, f1, val, out, teacher=None, epochs=None, answers=True):
+def _dense(folder, kind, name, f1, val, out, teacher=None, epochs=None, answers=True, held_out_only=False):
     metrics = {"f1": f1, "validation_f1": val, "eval_split": SPLIT, **({"epochs": epochs} if epochs else {}),
-               **({"predictions": _answers(f1, val)} if answers else {})}
+               **({"predictions": _answers(f1, None if held_out_only else val)} if answers else {})}
     record(name, kind, metrics, _prov(), {"output_dir": out, **({"teacher": teacher} if teacher else {})},
            directory=folder)
 
 
 def _aimed(folder, name, f1, val, *, teacher=TEACHER, epochs=2, ffn_ratio=2.0, hidden_prune=0.0, hidden_fill=0.0,
-           pruned=None, answers=True):
+           pruned=None, answers=True, held_out_only=False):
     """A run pruned to 2.5x by steering λ (unless ``pruned`` names another run's pruned folder), then filled."""
     pruned = pruned or name
     if pruned == name:
@@ -43,7 +46,7 @@ def _aimed(folder, name, f1, val, *, teacher=TEACHER, epochs=2, ffn_ratio=2.0, h
         record(name, "pruned", {"f1": f1 - 5, "eval_split": SPLIT}, _prov(),
                {"teacher": teacher, "output_dir": f"runs/{name}/final", "recipe": recipe}, directory=folder)
     metrics = {"f1": f1, "validation_f1": val, "eval_split": SPLIT, "cpu_speedup": 2.6, "train_epochs": epochs,
-               **({"predictions": _answers(f1, val)} if answers else {})}
+               **({"predictions": _answers(f1, None if held_out_only else val)} if answers else {})}
     record(f"{name}-filled", "filled", metrics, _prov(),
            {"teacher": teacher, "pruned": f"runs/{pruned}/final", "output_dir": f"runs/{name}/filled",
             **({"distillation": {"hidden": hidden_fill}} if hidden_fill else {})}, directory=folder)
@@ -70,7 +73,7 @@ def test_each_attempt_is_held_to_its_own_reference(folder):
     found = {a.setting.name: a for a in attempts(analyse(records), records)}
     assert set(found) == {"hybrid-speedup2.5-t-fill3-filled", "hidden-hybrid-speedup2.5-t-filled",
                           "strong-hybrid-speedup2.5-t-filled"}
-    assert {a.headline.name for a in found.values()} == {"hybrid-speedup2.5-t-filled"}
+    assert {a.plain.name for a in found.values()} == {"hybrid-speedup2.5-t-filled"}
     longer, hidden, strong = (found[n] for n in ("hybrid-speedup2.5-t-fill3-filled",
                                                  "hidden-hybrid-speedup2.5-t-filled",
                                                  "strong-hybrid-speedup2.5-t-filled"))
@@ -82,7 +85,7 @@ def test_each_attempt_is_held_to_its_own_reference(folder):
                               "hidden-state distillation while filling at weight 1 (0)")
     assert hidden.heldout.estimate == pytest.approx(-1.0) and hidden.verdict == "missed"
     assert hidden.becomes_recipe is False
-    assert strong.changes == (f"teacher {STRONG} (the headline's: {TEACHER})",)
+    assert strong.changes == (f"teacher {STRONG} (the plain run's: {TEACHER})",)
     assert strong.heldout.estimate == pytest.approx(1.0) and strong.verdict == "met"
     row = next(a for a in summarize(records)["attempts"] if a["name"] == "strong-hybrid-speedup2.5-t-filled")
     assert row["ci95"] == pytest.approx([1.0, 1.0]) and row["chosen_on"] == "validation"
@@ -99,13 +102,40 @@ def test_an_attempt_without_predictions_is_not_measured(folder):
     (attempt,) = attempts(analyse(records), records)
     assert attempt.heldout is None and attempt.verdict == "inconclusive" and attempt.becomes_recipe is None
     assert attempt.missing == ("hidden-hybrid-speedup2.5-t-filled",)
-    assert "not measured (no per-question predictions for hidden-hybrid-speedup2.5-t-filled)" in \
-        attempt_lines([attempt])[0]
+    assert "not measured (missing: hidden-hybrid-speedup2.5-t-filled)" in attempt_lines([attempt])[0]
 
 
-def test_no_headline_no_attempt(tmp_path):
-    """A recipe change with no plain run at its target has nothing to be set against."""
+def test_no_plain_run_no_attempt(tmp_path):
+    """Recipe changes with no plain run at their target have nothing to be set against: neither is taken for it."""
     _dense(tmp_path, "dense", "dense-t", 70.0, 70.0, TEACHER)
+    _dense(tmp_path, "control", "control-t", 72.0, 71.0, STRONG, teacher=TEACHER, epochs=2)
     _aimed(tmp_path, "hidden-hybrid-speedup2.5-t", 65.0, 64.0, hidden_prune=1.0)
+    _aimed(tmp_path, "strong-hybrid-speedup2.5-t", 68.0, 67.0, teacher=STRONG)
+    record("hybrid-lam40-t-filled", "filled", {"f1": 67.0, "validation_f1": 60.0, "eval_split": SPLIT,
+                                               "cpu_speedup": 2.7, "train_epochs": 2}, _prov(),
+           {"teacher": TEACHER, "output_dir": "runs/l/filled"}, directory=tmp_path)  # so the main teacher is t
     records = load_records(tmp_path)
+    assert analyse(records).reference.teacher_dir == TEACHER
     assert attempts(analyse(records), records) == []
+
+
+def test_an_attempt_measured_held_out_only_is_not_decided(folder):
+    """Records without validation predictions (or without a recorded FFN balance) are reported, never crash."""
+    _aimed(folder, "hybrid-speedup2.5-t-fill3", 69.0, 68.0, epochs=4, pruned="hybrid-speedup2.5-t",
+           held_out_only=True)
+    _dense(folder, "control", "control-t-4ep", 74.0, 73.0, "runs/c4/final", teacher=TEACHER, epochs=4,
+           held_out_only=True)
+    records = load_records(folder)
+    (attempt,) = attempts(analyse(records), records)
+    assert attempt.validation is None and attempt.becomes_recipe is None
+    assert attempt.heldout.estimate == pytest.approx(1.0)
+    assert "(not measured on validation): met" in attempt_lines([attempt])[0]
+
+
+def test_a_recipe_without_a_recorded_balance_says_so():
+    from bmp.results.attempts import Recipe
+
+    plain = Recipe(TEACHER, 2.0, None, 0.0, 0.0)
+    assert Recipe(TEACHER, 2.0, 4.0, 0.0, 0.0).changes_from(plain) == (
+        "the FFN pulled 4x as hard as attention (–x)",)
+    assert Recipe(TEACHER, 2.0, None, 0.0, 0.0).changes_from(plain) == ()

@@ -279,7 +279,12 @@ def test_bench_deploy_shape_from_the_chosen_setting(tmp_path):
                                                   "cpu_speedup": 4.5, "heads_per_layer": [2] * 6,
                                                   "neurons_per_layer": [64] * 6},
            prov, {"teacher": "runs/old/final", "output_dir": "runs/hybrid-lam140-old"}, directory=tmp_path)
-    assert recorded_shape(tmp_path, "best:4", 6)[2] == "record hybrid-lam140-old-filled"  # any teacher's best
+    # the choice the targets make: from the teacher most runs came from, not the raw best of another teacher's
+    assert recorded_shape(tmp_path, "best:4", 6)[2] == "record hybrid-lam140-t-filled"
+    record("dense-old", "dense", {"f1": 75.0, "eval_split": "s"}, prov, {"output_dir": "runs/old/final"},
+           directory=tmp_path)
+    heads, _, source = recorded_shape(tmp_path, "best:4", 6, teacher="runs/old/final")  # that teacher's, when named
+    assert source == "record hybrid-lam140-old-filled" and heads == (2,) * 6
     heads, _, source = recorded_shape(tmp_path, "best:4", 6, teacher="runs/t/final")  # only the given teacher's
     assert source == "record hybrid-lam140-t-filled" and heads == (3,) * 6
     with pytest.raises(ValueError, match="--shape best:9: no recorded pruned run"):

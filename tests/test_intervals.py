@@ -11,6 +11,7 @@ from bmp.results.intervals import (
     MISSED,
     Gap,
     combine,
+    difference_of_gaps,
     judge,
     mean_gap,
     paired_gap,
@@ -51,6 +52,23 @@ def test_a_noisy_shift_gives_an_interval_around_it(base):
     assert paired_gap([_scores(a)], [_scores(base)]) == gap  # a fixed random state: the same interval every time
     reversed_ = paired_gap([_scores(base)], [_scores(a)])
     assert reversed_.estimate == pytest.approx(-gap.estimate)
+
+
+def test_a_difference_of_gaps_is_the_gap_of_the_per_question_differences(base):
+    """(A - its reference) - (B - its reference), question by question: with the references alike it is the plain
+    paired gap A - B, interval and all; a reference that scores every question 3 higher costs A 3 F1."""
+    rng = np.random.default_rng(4)
+    a, b = base + rng.normal(1, 10, size=base.size), base + rng.normal(0, 10, size=base.size)
+    reference = base + rng.normal(0, 5, size=base.size)
+    alike = difference_of_gaps([_scores(a)], [_scores(reference)], [_scores(b)], [_scores(reference)])
+    plain = paired_gap([_scores(a)], [_scores(b)])
+    assert alike.estimate == pytest.approx(plain.estimate) and alike.ci95 == pytest.approx(plain.ci95)
+    assert alike.low < alike.estimate < alike.high
+    higher = difference_of_gaps([_scores(a)], [_scores(reference + 3)], [_scores(b)], [_scores(reference)])
+    assert higher.estimate == pytest.approx(plain.estimate - 3) and higher.ci95 == pytest.approx(
+        [plain.low - 3, plain.high - 3], abs=0.05)
+    with pytest.raises(ValueError, match="share no question"):
+        difference_of_gaps([_scores(a)], [_scores(a, prefix="v")], [_scores(b)], [_scores(b)])
 
 
 def test_pairing_is_narrower_than_the_models_own_spread(base):

@@ -78,17 +78,23 @@ def test_the_results_block_says_where_each_target_run_landed(records):
 
 
 def test_a_student_off_the_distilbert_recipe_is_reported_but_not_averaged(records, tmp_path):
-    """distil-2L keeps layers 0 and 3 of 6, not every other one: its gap is listed, the mean is distil-3L's alone."""
+    """distil-2L keeps layers 0 and 3 of 6, not every other one, and distil-3L-logits distils the logits only: their
+    gaps are listed, the mean is that of distil-3L-cos alone (every other layer, hidden states by cosine)."""
     prov = _prov()
-    for name, layers, f1 in (("distil-3L-course", [0, 2, 4], 60.0), ("distil-2L-course", [0, 3], 25.0)):
+    cosine = {"hidden": 1.0, "hidden_loss": "cosine"}
+    for name, layers, f1, distillation in (("distil-3L-cos-course", [0, 2, 4], 60.0, cosine),
+                                           ("distil-3L-logits-course", [0, 2, 4], 59.0, {"hidden": 0.0}),
+                                           ("distil-2L-course", [0, 3], 25.0, cosine)):
         record(name, "distil-recipe", {"f1": f1, "validation_f1": f1, "eval_split": "s", "cpu_speedup": 2.0,
                                        "layers_kept": layers},
-               prov, {"teacher": "runs/t/final", "epochs": 2, "layers": layers, "output_dir": f"runs/{name}/final"},
-               directory=tmp_path)
+               prov, {"teacher": "runs/t/final", "epochs": 2, "layers": layers, "output_dir": f"runs/{name}/final",
+                      "distillation": distillation}, directory=tmp_path)
     comparison = analyse(load_records(tmp_path)).vs_distil_recipe
     by_name = {p.name: p for p in comparison.points}
-    assert by_name["distil-2L-course"].gap is not None and not by_name["distil-2L-course"].in_mean
-    assert comparison.mean == pytest.approx(by_name["distil-3L-course"].gap)
+    for off in ("distil-2L-course", "distil-3L-logits-course"):
+        assert by_name[off].gap is not None and not by_name[off].in_mean
+    assert by_name["distil-3L-cos-course"].in_mean
+    assert comparison.mean == pytest.approx(by_name["distil-3L-cos-course"].gap)
 
 
 def test_the_peer_counts_at_its_best_per_budget(records, tmp_path):

@@ -3,7 +3,7 @@ long), seeds averaged, every choice made on validation F1, speeds from the timin
 like for like, each with a paired interval over the held-out questions (:mod:`bmp.results.intervals`).
 
     analysis = analyse(load_records())
-    analysis.best_at(4.0)            # the setting chosen on validation F1 among those >= 4x, reported held-out
+    analysis.best_at(4.0)            # the main line's setting chosen on validation F1 among those >= 4x
     analysis.vs_distil_recipe.mean   # the pruned settings' lead over the layer-dropped students
     analysis.vs_distil_recipe.interval   # its 95% interval (None until the runs have per-question predictions)
 
@@ -21,7 +21,7 @@ import numpy as np
 from bmp.results import intervals, tradeoff
 from bmp.results.intervals import Gap, SpeedInterval
 from bmp.results.records import PRUNED_KINDS
-from bmp.results.seeds import VALIDATION, Choice, Setting, best_at, group_settings, like_for_like
+from bmp.results.seeds import VALIDATION, Choice, Setting, at_most, best_at, group_settings, like_for_like
 from bmp.results.shipped import INT8_AT, Int8Drop, int8_drop
 from bmp.results.speeds import SpeedSource, newest_timing, speed_source
 from bmp.results.teachers import Reference, folder_key, reference_for, reference_of_record
@@ -122,7 +122,7 @@ class Analysis:
     int8: Int8Drop | None
     left_out_other_splits: tuple[tuple[str, int], ...] = ()
     timing_runs: int = 0
-    main_epochs: float | None = None  # how long the main reference's runs trained after it (most of them)
+    main_epochs: float | None = None  # how long most of the main teacher's filled runs trained after it
     speed_intervals: Mapping[str, SpeedInterval] = field(default_factory=dict, hash=False, repr=False)
     references: Mapping[tuple, Reference] = field(default_factory=dict, hash=False, repr=False)
     records: Mapping[tuple[str, str], dict] = field(default_factory=dict, hash=False, repr=False)  # (kind, name)
@@ -144,8 +144,10 @@ class Analysis:
     def main_line(self) -> list[Setting]:
         """The pruned settings from the main reference's teacher, trained no longer than most of its runs, whom the
         headline is chosen from: another teacher or length has another reference (see :mod:`bmp.results.attempts`)."""
+        if not any(s.teacher == self.reference.teacher_dir for s in self.pruned):  # no run names its teacher
+            return self.pruned
         return [s for s in self.pruned if s.teacher == self.reference.teacher_dir and (
-            self.main_epochs is None or (s.train_epochs is not None and s.train_epochs <= self.main_epochs + 1e-9))]
+            self.main_epochs is None or (s.train_epochs is not None and at_most(s.train_epochs, self.main_epochs)))]
 
     def best_at(self, min_speedup: float) -> Choice | None:
         """The main line's setting chosen on validation F1 among those at least ``min_speedup`` times faster."""
@@ -250,11 +252,14 @@ def compare_at_speed(points, rivals, *, about: str, point_minus_rival: bool = Fa
 
 
 def departs_from_recipe(record: dict) -> bool:
-    """Whether a layer-dropped student's recorded layers are not every other one from the first (0, 2, 4, ...), as
-    the DistilBERT recipe keeps them: ``--keep 2`` keeps 0 and 3 of 6. Such a student is reported on its own, never
-    averaged in; a record that names no layers is taken at its word."""
+    """Whether a layer-dropped student departs from the DistilBERT recipe as published: every other layer kept from
+    the first (0, 2, 4, ...; ``--keep 2`` keeps 0 and 3 of 6), and the hidden states distilled with a cosine loss
+    beside the logits (a record from before hidden-state distillation distilled logits only). Such a student is
+    reported on its own, never averaged in; a record that names no layers is taken at its word on them."""
     layers = record.get("metrics", {}).get("layers_kept") or record.get("config", {}).get("layers")
-    return bool(layers) and list(layers) != list(range(0, 2 * len(layers), 2))
+    distillation = record.get("config", {}).get("distillation") or {}
+    cosine = (distillation.get("hidden") or 0) > 0 and distillation.get("hidden_loss") == "cosine"
+    return (bool(layers) and list(layers) != list(range(0, 2 * len(layers), 2))) or not cosine
 
 
 def best_per_budget(peers: list[Setting], records: Mapping) -> list[Setting]:
@@ -288,14 +293,14 @@ def ffn_balance_of(record: dict, pruned_by_folder: Mapping[str, dict]) -> float 
 
 def _main_reference(records, runs: list[tradeoff.Run], split: str | None) -> tuple[Reference, float | None]:
     """The reference of the teacher most runs name (ties: the folder first in order), with its controls trained as
-    long as most of its runs past packing, and that length; without runs, that of the newest dense record on
-    ``split``."""
+    long as most of its filled runs (of all its runs when none is filled), and that length; without runs, that of
+    the newest dense record on ``split``."""
     counts = Counter(run.teacher for run in runs if run.teacher is not None)
     if counts:
         folder = min(counts, key=lambda t: (-counts[t], t))
         own = [run for run in runs if run.teacher == folder]
-        # how long the models one ships trained (a packed model is a step on the way to its filled one)
-        lengths = Counter(run.train_epochs for run in [r for r in own if r.kind != "packed"] or own)
+        # how long its filled models trained (a packed model is a step on the way to its filled one)
+        lengths = Counter(run.train_epochs for run in [r for r in own if r.kind == FINAL_KIND] or own)
         epochs = min(lengths, key=lambda e: (-lengths[e], e is None, e or 0.0))
         return reference_for(records, folder, split, epochs), epochs
     dense = [r for r in records if r.get("kind") == "dense" and tradeoff.eval_split_of(r) == split
@@ -355,7 +360,7 @@ def analyse(records, split: str | None = None, speed: SpeedSource | None = None)
             [s for s in settings if s.kind == DISTIL_KIND], pruned, scores=scores,
             in_mean=lambda s: not departs_from_recipe(on_split.get((DISTIL_KIND, s.runs[0]), {})),
             about=f"the pruned setting {like}, minus the layer-dropped student (the mean counts only students "
-                  "of the DistilBERT recipe, every other layer kept)"),
+                  "of the DistilBERT recipe: every other layer kept, hidden states distilled with a cosine loss)"),
         vs_torch_pruning=compare_at_speed(
             peers, pruned, scores=scores, in_mean=lambda s: s in peer_best,
             about=f"the pruned setting {like}, minus the Torch-Pruning model (the mean counts, at each budget, "

@@ -89,13 +89,21 @@ class Setting:
                 "ffn_balance": self.ffn_balance}
 
 
+def same(x: float | None, y: float | None) -> bool:
+    """Whether two recorded quantities (epochs, an FFN balance) are the same: both known and equal within
+    :data:`TOLERANCE`."""
+    return x is not None and y is not None and abs(x - y) <= TOLERANCE
+
+
+def at_most(x: float, y: float) -> bool:
+    """``x <= y`` within :data:`TOLERANCE`."""
+    return x <= y + TOLERANCE
+
+
 def like_for_like(a: Setting, b: Setting) -> bool:
     """Whether two settings may be compared: the same teacher, the same epochs of training after it, and the same
     FFN balance when both were pruned with a recipe (a student or a Torch-Pruning model has none). The one rule every
     comparison at equal speed uses."""
-    def same(x, y):
-        return x is not None and y is not None and abs(x - y) <= TOLERANCE
-
     return (a.teacher is not None and a.teacher == b.teacher and same(a.train_epochs, b.train_epochs)
             and (a.ffn_balance is None or b.ffn_balance is None or same(a.ffn_balance, b.ffn_balance)))
 
@@ -183,5 +191,5 @@ def best_at(settings: list[Setting], min_speedup: float, *, validation_only: boo
     return Choice(best, VALIDATION if on_validation else HELD_OUT, min_speedup)
 
 
-__all__ = ["HELD_OUT", "VALIDATION", "Choice", "Setting", "best_at", "f1_text", "group_settings", "like_for_like",
-           "preset_of", "seed_of", "setting_name"]
+__all__ = ["HELD_OUT", "VALIDATION", "Choice", "Setting", "at_most", "best_at", "f1_text", "group_settings",
+           "like_for_like", "preset_of", "same", "seed_of", "setting_name"]

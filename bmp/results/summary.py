@@ -217,7 +217,7 @@ def render(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT
            "", *landing_lines(landing)] if landing_lines(landing) else []),
         *(["", "The front from the course's own teacher, a target against the λ front it replaces, and the "
                "comparisons with paired intervals (`scripts/target_front.sh` and `scripts/review_front.sh`, records "
-               "in `data/results/target-front`):", "", *front_section(front)] if front_section(front) else []),
+               "in `data/results/target-front`):", "", *section] if (section := front_section(front)) else []),
     ])
 
 
@@ -293,8 +293,9 @@ def headline(records: list[dict], figures: list[Path] = (), root: Path = REPO_RO
                       "[docs/results.md](docs/results.md)."]
     aimed = target_run_lines(judged, front) if judged is not None else []
     if aimed:
-        lines += ["", f"A speed instead of a λ (`--target-speedup`): {len(aimed)} runs from the course's teacher, "
-                      "each against the λ front it replaces, are in [docs/results.md](docs/results.md)."]
+        lines += ["", f"A speed instead of a λ (`--target-speedup`): {len(aimed)} target settings from the course's "
+                      "teacher, each against the λ front at its speed where one is like for like, are in "
+                      "[docs/results.md](docs/results.md)."]
     return "\n".join(lines)
 
 

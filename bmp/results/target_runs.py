@@ -184,7 +184,9 @@ def target_run_lines(analysis: Analysis, records: list[dict]) -> list[str]:
             asked = (f"fill rate {row['target_density']:g} (predicted {fmt(row['predicted_fill_rate'], '.3f')}), "
                      f"measured {fmt(row['fill_rate'], '.3f')}")
         landed = {True: "landed", False: "missed its target", None: "not measured"}[row["landed"]]
-        front = ("faster than every λ-swept setting, so not compared" if row["front"] is None else
+        unmatched = ("faster than every λ-swept setting like it" if run.compared.rivals else
+                     "no λ-swept setting like it (another teacher, length or FFN balance)")
+        front = (f"{unmatched}, so not compared" if row["front"] is None else
                  f"{row['f1_gap_to_front']:+.1f} F1 against {row['front']} (the λ front at least as fast, chosen on "
                  f"validation F1), 95% interval {_interval(row['ci95'])}: {row['verdict']}")
         lines.append(f"- target run {row['name']} ({row['kind']}, {row['f1']:.1f} F1, "

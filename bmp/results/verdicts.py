@@ -21,7 +21,9 @@ def _gap_lines(comparison, target, label: str, lead: str = "") -> list[str]:
         head = (f"- {label} {s.name} ({f1_text(s.f1, s.f1_std, len(s.seeds))} at {s.speedup:.2f}x, "
                 f"{fmt(s.train_epochs, 'g')} epochs)")
         if p.rival is None:
-            lines.append(f"{head}: faster than every like-for-like rival, so not compared (no extrapolation).")
+            lines.append(f"{head}: faster than every like-for-like rival, so not compared (no extrapolation)."
+                         if p.rivals else f"{head}: no like-for-like rival (same teacher, epochs and FFN balance), "
+                         "so not compared.")
             continue
         r = p.rival
         judged = "" if target is None else f": {verdict(p.interval, target.margin)}"

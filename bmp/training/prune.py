@@ -138,7 +138,8 @@ def recipe_for(preset_name: str, lam: float, lam_ffn: float | None = None, score
         raise method_without_target(f"target_method={target_method!r}", "target_density or target_speedup",
                                     "target_method")
     if steering is not None and (target is None or target_method not in (None, "steer")):
-        raise steering_without_steer("steering", "target_density or target_speedup", "target_method='topk'")
+        raise steering_without_steer("steering", None if target else "target_density or target_speedup",
+                                     "target_method='topk'")
     if target is None:
         regularization = Regularization(attention=lam, ffn=lam if lam_ffn is None else lam_ffn,
                                         **({} if head_scale is None else {"head_scale": head_scale}))
@@ -165,15 +166,21 @@ def target_from(density: float | None, speedup: float | None, *, lam_flags: dict
     target = Target(density=density, speedup=speedup)  # refuses both at once, and values out of range
     given = [flag for flag, value in lam_flags.items() if value is not None]
     if given:
+        ratio = {"--lam-ffn": " (with a target, --ffn-ratio sets how much harder the FFN is pulled)",
+                 "lam_ffn": " (with a target, steering=bmp.Steering(ffn_ratio=...) sets how much harder the FFN is "
+                            "pulled)"}
+        ratio = next((ratio[flag] for flag in given if flag in ratio), "")
         raise ValueError(f"{' and '.join(given)} set an L1 pull, and {target} sets how much is pruned: they would "
-                         f"fight; drop {' and '.join(given)} (or the target)")
+                         f"fight; drop {' and '.join(given)} (or the target){ratio}")
     return target
 
 
-def steering_without_steer(given: str, targets: str, topk: str) -> ValueError:
-    """The refusal of steering's knobs where no λ is steered: no target, or a target followed by a top-k of units."""
-    return ValueError(f"{given} tunes how λ is steered to a size or speed target, and no λ is steered here: add "
-                      f"{targets} (steered by default, not with {topk}), or drop {given}")
+def steering_without_steer(given: str, targets: str | None, topk: str) -> ValueError:
+    """The refusal of steering's knobs where no λ is steered: no target (``targets`` names how to give one), or a
+    target followed by a top-k of units (``targets`` None)."""
+    fix = f"add {targets} (steered by default)" if targets else f"drop {topk} (steering is the default)"
+    return ValueError(f"{given} tunes how λ is steered to a size or speed target, and no λ is steered here: {fix}, "
+                      f"or drop {given}")
 
 
 PRUNE_METHODS = ("sigmoid_threshold", "topk", "magnitude")  # how prune turns scores into masks (--method)
@@ -260,7 +267,8 @@ def main(argv=None) -> None:
              if value is not None}
     if knobs and (target is None or args.target_method == "topk"):
         given = " and ".join(f"--{'steer-lead' if key == 'lead' else 'ffn-ratio'}" for key in knobs)
-        raise steering_without_steer(given, "--target-density or --target-speedup", "--target-method topk")
+        raise steering_without_steer(given, None if target else "--target-density or --target-speedup",
+                                     "--target-method topk")
     steering = Steering(**knobs) if knobs else None  # refuses values out of range before the teacher loads
     changes = method_changes(args.method, args.keep, target)
     # a keep fraction sets the size, so no L1 pull unless asked for (Sanh et al.'s TopK runs use none)

@@ -23,7 +23,6 @@ from bmp.models import load_saved, load_tokenizer
 from bmp.profiles import REPO_ROOT, SEED, Profile, get_profile
 from bmp.results.analysis import analyse
 from bmp.results.records import load_records, repo_relative, results_dir
-from bmp.results.seeds import best_at
 from bmp.results.shipped import SHIP_KIND
 from bmp.results.tradeoff import RUN_KINDS
 from bmp.training.evaluation import evaluate_qa, prepare_data
@@ -57,17 +56,16 @@ def _run_records(records_dir=None) -> list[dict]:
 
 
 def chosen_run(min_speedup: float, records_dir=None, teacher=None) -> Shipped:
-    """The run of the setting chosen at ``min_speedup``x or faster (its default-seed run when it has one): the
-    headline setting of the runs distilled from ``teacher`` when it is given (the main line: its runs trained as
-    long as most of them), else the best of every recorded pruned run, whatever its teacher."""
+    """The run of the setting chosen at ``min_speedup``x or faster (its default-seed run when it has one), as the
+    targets choose it (:meth:`bmp.results.analysis.Analysis.best_at`: the main teacher's runs, trained no longer than
+    its filled runs), among the runs distilled from ``teacher`` when it is given."""
 
     records = load_records(records_dir)
     if teacher is not None:
         wanted = repo_relative(teacher)
         records = [r for r in records if r.get("kind") not in RUN_KINDS
                    or repo_relative(REPO_ROOT / str(r.get("config", {}).get("teacher", ""))) == wanted]
-    analysis = analyse(records)
-    choice = analysis.best_at(min_speedup) if teacher is not None else best_at(analysis.pruned, min_speedup)
+    choice = analyse(records).best_at(min_speedup)
     if choice is None:
         of = f" distilled from {repo_relative(teacher)}" if teacher is not None else ""
         raise ValueError(f"--best {min_speedup:g}: no recorded pruned run{of} is {min_speedup:g}x faster; run the "
