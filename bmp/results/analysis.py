@@ -142,8 +142,8 @@ class Analysis:
 
     @property
     def main_line(self) -> list[Setting]:
-        """The pruned settings from the main reference's teacher, trained no longer than most of its runs, whom the
-        headline is chosen from: another teacher or length has another reference (see :mod:`bmp.results.attempts`)."""
+        """The pruned settings from the main reference's teacher, trained no longer than most of its filled runs: the
+        headline is chosen from them, since another teacher or length has another reference (:mod:`~.attempts`)."""
         if not any(s.teacher == self.reference.teacher_dir for s in self.pruned):  # no run names its teacher
             return self.pruned
         return [s for s in self.pruned if s.teacher == self.reference.teacher_dir and (
