@@ -96,6 +96,16 @@ def test_each_attempt_is_held_to_its_own_reference(folder):
     assert "hidden-hybrid" not in readme.split("3 tried", 1)[1].split(";", 1)[0]
 
 
+def test_a_stronger_teacher_with_no_control_of_its_own_is_its_own_reference(folder):
+    """Without the control's control, the strong run is held to the control it was distilled from (a control
+    record), question by question: 68 - 72 = -4 against the plain run's -6."""
+    (folder / "control__control-of-control-t.json").unlink()
+    _aimed(folder, "strong-hybrid-speedup2.5-t", 68.0, 67.0, teacher=STRONG)
+    records = load_records(folder)
+    (strong,) = attempts(analyse(records), records)
+    assert strong.heldout.estimate == pytest.approx(2.0) and strong.validation == pytest.approx(2.0)
+
+
 def test_an_attempt_without_predictions_is_not_measured(folder):
     _aimed(folder, "hidden-hybrid-speedup2.5-t", 65.0, 64.0, hidden_prune=1.0, answers=False)
     records = load_records(folder)

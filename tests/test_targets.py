@@ -284,7 +284,7 @@ def test_a_control_is_the_teacher_of_runs_distilled_from_it(tmp_path):
     record("control-of-control-t", "control", {"f1": 73.0, "eval_split": SPLIT, "epochs": 2},
            _prov(42), {"teacher": "runs/control-t/final", "output_dir": "runs/cc/final"}, directory=tmp_path)
     ref = reference_for(load_records(tmp_path), "runs/control-t/final", SPLIT, 2)
-    assert ref.teacher == "control-t" and ref.teacher_f1 == 72.0
+    assert ref.teacher == "control-t" and ref.teacher_f1 == 72.0 and ref.teacher_kind == "control"
     assert ref.controls == ("control-of-control-t",) and ref.reference_f1 == 73.0
 
 

@@ -169,8 +169,7 @@ class Analysis:
         ref = self.reference_of(setting)
         if ref is None or ref.reference_f1 is None:
             return None, []
-        kind, names = ("control", ref.controls) if ref.source == "control" else (_teacher_kind(self.records, ref),
-                                                                                (ref.teacher,))
+        kind, names = ("control", ref.controls) if ref.source == "control" else (ref.teacher_kind, (ref.teacher,))
         return self.scores(kind, names, split)
 
     def reference_of(self, setting: Setting) -> Reference | None:
@@ -205,11 +204,6 @@ class Analysis:
 def _scores(records: Mapping[tuple[str, str], dict], kind: str, names,
             split: str = "heldout") -> tuple[list[dict] | None, list[str]]:
     return intervals.scores_of([records[(kind, name)] for name in names], split)
-
-
-def _teacher_kind(records: Mapping[tuple[str, str], dict], ref: Reference) -> str:
-    """The kind of a reference's teacher record: dense, or a control that runs were distilled from."""
-    return "dense" if ("dense", ref.teacher) in records else "control"
 
 
 def compare_at_speed(points, rivals, *, about: str, point_minus_rival: bool = False,

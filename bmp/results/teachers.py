@@ -25,6 +25,7 @@ class Reference:
     teacher_dir: str | None
     split: str | None
     teacher: str | None = None  # record names
+    teacher_kind: str = "dense"  # of the teacher's record: a control is the teacher of runs distilled from it
     teacher_f1: float | None = None
     teacher_epochs: float | None = None
     teacher_converged: bool | None = None  # from the validation curves, when recorded (see :func:`convergence`)
@@ -168,6 +169,7 @@ def reference_for(records, teacher_dir, split: str | None, epochs: float | None 
     metrics = (dense or {}).get("metrics", {})
     return Reference(
         teacher_dir=folder_key(teacher_dir), split=split, teacher=None if dense is None else dense.get("name"),
+        teacher_kind="dense" if dense is None else dense.get("kind", "dense"),
         teacher_f1=None if dense is None else float(metrics["f1"]),
         teacher_epochs=None if dense is None else teacher_epochs_of(dense),
         teacher_converged=converged, convergence_note=note,
