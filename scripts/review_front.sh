@@ -40,9 +40,10 @@ for speedup in 2.5 4; do
     --output "runs/$run" --name "$run"
   have "$run-filled" || "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$strong" --profile course \
     --output "runs/$run" --name "$run"
+  # its reference, right after the first run that needs it
+  have control-of-control-course || "$PY" -m bmp control --teacher "$strong" --profile course \
+    --output runs/control-of-control-course --name control-of-control-course
 done
-have control-of-control-course || "$PY" -m bmp control --teacher "$strong" --profile course \
-  --output runs/control-of-control-course --name control-of-control-course
 #    a longer fill (3 epochs instead of 1) of the headline models, against a control trained for 1 + 3 epochs
 have control-course-4ep || "$PY" -m bmp control --teacher "$TEACHER" --profile course --epochs 4 \
   --output runs/control-course-4ep --name control-course-4ep
