@@ -8,12 +8,8 @@
 #   scripts/review_front.sh            # about 15 hours of 2 cores (a pruned and filled run is about 45 minutes)
 # Rerunnable: every run already recorded is skipped, and an interrupted one resumes from its newest checkpoint; the
 # timing runs and the comparison at the end are made again each time (a few minutes).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-PY=${PY:-.venv/bin/python}
-export BMP_RESULTS_DIR=${BMP_RESULTS_DIR:-data/results/target-front} HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-TEACHER=runs/teacher-course/final
-have() { compgen -G "$BMP_RESULTS_DIR/*__$1.json" > /dev/null; }
+# shellcheck source=scripts/front.sh
+source "$(dirname "$0")/front.sh"  # BMP_RESULTS_DIR, TEACHER, have, time_all
 if [ ! -f "$TEACHER/config.json" ]; then
   echo "error: $TEACHER is not on this machine: run scripts/target_front.sh first (it trains the teacher)" >&2
   exit 2
@@ -97,8 +93,4 @@ step_student distil-3L-course
 #    and struct (whole heads instead of 32x32 blocks) steered to both speeds, like for like with the hybrid front
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile course struct:speedup=2.5 struct:speedup=4
 # 6. every model timed together, three interleaved runs, then the comparison
-for run in 1 2 3; do
-  "$PY" -m bmp.bench timing --device cpu --repeats 10 --references none --records "$BMP_RESULTS_DIR" --record \
-    --run "$run"
-done
-"$PY" -m bmp.bench pareto --records "$BMP_RESULTS_DIR"
+time_all

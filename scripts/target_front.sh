@@ -8,12 +8,8 @@
 # Records go to data/results/target-front.
 #   scripts/target_front.sh            # about 5.5 hours of 2 cores
 # Rerunnable: what is recorded is skipped; an interrupted run resumes from its checkpoint.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-PY=${PY:-.venv/bin/python}
-export BMP_RESULTS_DIR=${BMP_RESULTS_DIR:-data/results/target-front} HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-TEACHER=runs/teacher-course/final
-have() { compgen -G "$BMP_RESULTS_DIR/*__$1.json" > /dev/null; }
+# shellcheck source=scripts/front.sh
+source "$(dirname "$0")/front.sh"  # BMP_RESULTS_DIR, TEACHER, have, time_all
 
 # 1. the teacher, as notebook 04 trains it (the course profile's one epoch)
 have dense-course || "$PY" -m bmp finetune --profile course --output runs/teacher-course --name dense-course
@@ -34,15 +30,8 @@ have "$run" || "$PY" -m bmp prune --teacher "$TEACHER" --profile course --target
   --output "runs/$run" --name "$run"
 have "$run-filled" || "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$TEACHER" --profile course \
   --output "runs/$run" --name "$run"
-# 4. every model timed together, three interleaved runs (the reference architectures are not needed here); timed
-#    again whenever the script runs, so that the runs hold every model it made (a run is under a minute)
-time_all() {
-  for run in 1 2 3; do
-    "$PY" -m bmp.bench timing --device cpu --repeats 10 --references none --records "$BMP_RESULTS_DIR" --record \
-      --run "$run"
-  done
-  "$PY" -m bmp.bench pareto --records "$BMP_RESULTS_DIR"
-}
+# 4. every model timed together, three interleaved runs; timed again whenever the script runs, so that the runs
+#    hold every model it made
 time_all
 # 5. packed only: both speeds by the other target method, a top-k of units, then timed with every other model
 made=0
