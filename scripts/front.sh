@@ -1,11 +1,29 @@
 # The target front's shared setup, sourced by scripts/target_front.sh and scripts/review_front.sh: where its records
-# go, its teacher, how a step is skipped, and how every model is timed.
+# go, its teacher, how a step is skipped, how a model a step starts from is made or rebuilt, and how every model is
+# timed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PY:-.venv/bin/python}
 export BMP_RESULTS_DIR=${BMP_RESULTS_DIR:-data/results/target-front} HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 TEACHER=runs/teacher-course/final
+REBUILT=outputs/rebuilt-front  # rebuilt runs' own records: compared with the tracked ones, never committed
 have() { compgen -G "$BMP_RESULTS_DIR/*__$1.json" > /dev/null; }
+# RECORD FOLDER, then the `python -m bmp` arguments that make FOLDER: a model a later step starts from. Made when
+# unrecorded. When recorded but not on this machine (runs/ is not tracked, and a fresh checkout lacks it), made again
+# by the same command with its records in $REBUILT, and the queue goes on only if it scores what its record says
+# (python -m bmp rescore --rebuilt): otherwise the runs started from it would not be kin of the recorded ones.
+need() {
+  local name=$1 folder=$2; shift 2
+  if ! have "$name"; then "$PY" -m bmp "$@"; return; fi
+  [ -f "$folder/config.json" ] && return
+  echo "== rebuilding $name, recorded but not on this machine: python -m bmp $*"
+  BMP_RESULTS_DIR=$REBUILT "$PY" -m bmp "$@"
+  "$PY" -m bmp rescore "$folder" --record "$name" --records "$BMP_RESULTS_DIR" --rebuilt "$REBUILT"
+}
+# the teacher, as notebook 04 trains it (the course profile's one epoch)
+need_teacher() {
+  need dense-course "$TEACHER" finetune --profile course --output runs/teacher-course --name dense-course
+}
 # every model timed together, three interleaved runs (the reference architectures are not needed here), then the
 # comparison; a run is under a minute
 time_all() {

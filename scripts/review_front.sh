@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
-# What the results issue asks, run on the target front (data/results/target-front): its teacher and every model are
-# on this machine with their per-question predictions, so each gap gets a paired interval. The main sweep's teacher
-# and models (data/results, from an AMD EPYC machine) are not, and its records hold no per-question predictions.
+# What the results issue asks, run on the target front (data/results/target-front): its teacher and every model were
+# made on this 2-core Intel machine, and each record holds its per-question predictions, so each gap gets a paired
+# interval. The main sweep's teacher and models (data/results, from an AMD EPYC machine) are not, and its records
+# hold no per-question predictions.
 # From the same course teacher: the dense control trained as long with the same distillation, three attempts to close
 # the gap, three seeds of the control and of both headline settings, then the peer at its best, the DistilBERT
 # recipe as published, struct at both speeds, and every model timed again in three interleaved runs.
 #   scripts/review_front.sh            # about 15 hours of 2 cores (a pruned and filled run is about 45 minutes)
-# Rerunnable: every run already recorded is skipped, and an interrupted one resumes from its newest checkpoint; the
-# timing runs and the comparison at the end are made again each time (a few minutes).
+# Rerunnable: every run already recorded is skipped, an interrupted one resumes from its newest checkpoint, and a
+# model a step starts from is rebuilt and checked when runs/ lacks it (need, in front.sh); the timing runs and the comparison at the end are made again each time (a few minutes).
 # shellcheck source=scripts/front.sh
-source "$(dirname "$0")/front.sh"  # BMP_RESULTS_DIR, TEACHER, have, time_all
-if [ ! -f "$TEACHER/config.json" ]; then
-  echo "error: $TEACHER is not on this machine: run scripts/target_front.sh first (it trains the teacher)" >&2
-  exit 2
-fi
+source "$(dirname "$0")/front.sh"  # BMP_RESULTS_DIR, TEACHER, have, need, need_teacher, time_all
+need_teacher
 
 # 1. the dense control: the teacher distilled into itself for as many steps as prune + fill, the reference every
 #    pruned model of this front is held to when it beats the teacher
-have control-course || "$PY" -m bmp control --teacher "$TEACHER" --profile course --output runs/control-course \
-  --name control-course
+strong=runs/control-course/final
+need_control() {
+  need control-course "$strong" control --teacher "$TEACHER" --profile course --output runs/control-course \
+    --name control-course
+}
+have control-course || need_control
 # 2. attempts to close the gap, first: the control scored 3.6 F1 above this one-epoch teacher, so the gap to the
 #    reference is wide, and a winning attempt becomes the headline recipe (its seeds are then the ones to run).
 #    Each at both headline settings (the same targets, so at about equal speed), held to its own reference and
@@ -26,47 +28,60 @@ have control-course || "$PY" -m bmp control --teacher "$TEACHER" --profile cours
 headline() {  # SPEEDUP -> the prune options of that headline setting
   if [ "$1" = 4 ]; then echo "--target-speedup 4 --steer-lead 1"; else echo "--target-speedup $1"; fi
 }
+headline_run() {  # SPEEDUP [SEED] -> the name of that headline setting's run
+  local name=hybrid-speedup$1-course
+  [ "$1" != 4 ] || name=hybrid-speedup4-lead1-course
+  echo "$name${2:+-s$2}"
+}
+# RUN TEACHER, then prune's options, then -- and finalize's: RUN pruned from TEACHER (its pruned model rebuilt when a
+# fresh checkout lacks it) and filled, unless its filled model is recorded
+prune_and_fill() {
+  local run=$1 teacher=$2; shift 2
+  local prune=() && while [ "$1" != -- ]; do prune+=("$1"); shift; done && shift
+  have "$run-filled" && return
+  need "$run" "runs/$run/final" prune --teacher "$teacher" --profile course "${prune[@]}" --output "runs/$run" \
+    --name "$run"
+  "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$teacher" --profile course "$@" --output "runs/$run" \
+    --name "$run"
+}
 #    a stronger teacher: the control pruned and filled to the same targets, against its own control (the control
 #    distilled into itself as long); stronger when its validation F1 beats the teacher's (the records say)
-strong=runs/control-course/final
 for speedup in 2.5 4; do
   run=strong-hybrid-speedup$speedup-course
-  # shellcheck disable=SC2046
-  have "$run" || "$PY" -m bmp prune --teacher "$strong" --profile course $(headline "$speedup") \
-    --output "runs/$run" --name "$run"
-  have "$run-filled" || "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$strong" --profile course \
-    --output "runs/$run" --name "$run"
+  have "$run-filled" || need_control
+  # shellcheck disable=SC2046  # the options split on purpose
+  prune_and_fill "$run" "$strong" $(headline "$speedup") --
   # its reference, right after the first run that needs it
-  have control-of-control-course || "$PY" -m bmp control --teacher "$strong" --profile course \
-    --output runs/control-of-control-course --name control-of-control-course
+  have control-of-control-course || { need_control; "$PY" -m bmp control --teacher "$strong" --profile course \
+    --output runs/control-of-control-course --name control-of-control-course; }
 done
 #    a longer fill (3 epochs instead of 1) of the headline models, against a control trained for 1 + 3 epochs
 have control-course-4ep || "$PY" -m bmp control --teacher "$TEACHER" --profile course --epochs 4 \
   --output runs/control-course-4ep --name control-course-4ep
-for run in hybrid-speedup2.5-course hybrid-speedup4-lead1-course; do
-  have "$run-fill3-filled" || "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$TEACHER" \
-    --profile course --epochs 3 --fill-only --output "runs/$run-fill3" --name "$run-fill3"
+for speedup in 2.5 4; do
+  run=$(headline_run "$speedup")
+  # shellcheck disable=SC2046
+  have "$run-fill3-filled" || { need "$run" "runs/$run/final" prune --teacher "$TEACHER" --profile course \
+    $(headline "$speedup") --output "runs/$run" --name "$run"
+    "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$TEACHER" --profile course --epochs 3 --fill-only \
+      --output "runs/$run-fill3" --name "$run-fill3"; }
 done
 #    hidden-state distillation (CoFi's layer-wise MSE) in pruning and filling, with the FFN pulled 4x as hard as
 #    attention (the headline runs pull it twice as hard): one attempt of two changes together, as CoFi prunes
 for speedup in 2.5 4; do
-  run=hidden-hybrid-speedup$speedup-course
-  # shellcheck disable=SC2046  # the options split on purpose
-  have "$run" || "$PY" -m bmp prune --teacher "$TEACHER" --profile course $(headline "$speedup") --ffn-ratio 4 \
-    --hidden-distill 1 --output "runs/$run" --name "$run"
-  have "$run-filled" || "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$TEACHER" --profile course \
-    --hidden-distill 1 --output "runs/$run" --name "$run"
+  # shellcheck disable=SC2046
+  prune_and_fill "hidden-hybrid-speedup$speedup-course" "$TEACHER" $(headline "$speedup") --ffn-ratio 4 \
+    --hidden-distill 1 -- --hidden-distill 1
 done
 # 3. seeds 43 and 44 of the control and of both headline settings. Chosen on validation F1 by `bench pareto
 #    --records data/results/target-front` (2026-12-07): at >= 2.5x the target run steered to 2.5x, at >= 4x the 4x
 #    target steered one response time ahead (4.70x, 56.2 validation F1; the λ points past 4x scored lower)
 for seed in 43 44; do
-  "$PY" -m bmp sweep --teacher "$TEACHER" --profile course "hybrid:speedup=2.5@$seed"
-  run=hybrid-speedup4-lead1-course-s$seed
-  have "$run" || "$PY" -m bmp prune --teacher "$TEACHER" --profile course --target-speedup 4 --steer-lead 1 \
-    --seed "$seed" --output "runs/$run" --name "$run"
-  have "$run-filled" || "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$TEACHER" --profile course \
-    --seed "$seed" --output "runs/$run" --name "$run"
+  for speedup in 2.5 4; do
+    # shellcheck disable=SC2046
+    prune_and_fill "$(headline_run "$speedup" "$seed")" "$TEACHER" $(headline "$speedup") --seed "$seed" -- \
+      --seed "$seed"
+  done
   have "control-course-s$seed" || "$PY" -m bmp control --teacher "$TEACHER" --profile course --seed "$seed" \
     --output "runs/control-course-s$seed" --name "control-course-s$seed"
 done

@@ -12,7 +12,7 @@
 source "$(dirname "$0")/front.sh"  # BMP_RESULTS_DIR, TEACHER, have, time_all
 
 # 1. the teacher, as notebook 04 trains it (the course profile's one epoch)
-have dense-course || "$PY" -m bmp finetune --profile course --output runs/teacher-course --name dense-course
+need_teacher
 # 2. a λ point and the target set against it, steered: from this teacher's recipe λ 20 gave 1.7x
 #    (data/results/expected); from the sweep's 4-epoch teacher 120/240 gave 2.7x, so a third of that
 "$PY" -m bmp sweep --teacher "$TEACHER" --profile course hybrid:40/80 hybrid:speedup=2.5

@@ -195,3 +195,27 @@ def test_rescore_saves_the_predictions_of_a_recorded_model(tmp_path):
         main([str(folder), "--record", "tiny-filled", "--records", str(tmp_path / "results")])
     with pytest.raises(ValueError, match="no record of that name"):
         rescore(folder, "missing", tmp_path / "results")
+
+
+def test_a_rebuilt_model_is_checked_against_its_tracked_record(tmp_path, capsys):
+    from bmp.training.rescore import main, reproduced
+
+    tracked, rebuilt, folder = tmp_path / "results", tmp_path / "rebuilt", tmp_path / "model"
+    record("teacher", "dense", {"f1": 63.32, "validation_f1": 62.57}, _prov(), directory=tracked)
+    record("teacher", "dense", {"f1": 63.34, "validation_f1": 62.57}, _prov(), directory=rebuilt)
+    assert reproduced("teacher", rebuilt, tracked) == {"heldout": (63.32, 63.34), "validation": (62.57, 62.57)}
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    before = (tracked / "dense__teacher.json").read_text()
+    main([str(folder), "--record", "teacher", "--records", str(tracked), "--rebuilt", str(rebuilt)])
+    assert "reproduces teacher: heldout F1 63.34 (recorded 63.32)" in capsys.readouterr().out
+    assert (tracked / "dense__teacher.json").read_text() == before  # nothing written
+
+    record("teacher", "dense", {"f1": 63.32, "validation_f1": 62.0}, _prov(), directory=rebuilt)  # another model
+    with pytest.raises(ValueError, match="rebuilt teacher scores validation F1 62.000, the tracked record 62.570"):
+        reproduced("teacher", rebuilt, tracked)
+    record("teacher", "dense", {"f1": 63.32}, _prov(), directory=rebuilt)  # evaluated otherwise
+    with pytest.raises(ValueError, match="holds no validation_f1"):
+        reproduced("teacher", rebuilt, tracked)
+    with pytest.raises(FileNotFoundError, match="no saved model there"):
+        main([str(tmp_path / "nowhere"), "--record", "teacher", "--records", str(tracked), "--rebuilt", str(rebuilt)])

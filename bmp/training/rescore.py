@@ -7,6 +7,10 @@ same questions. This evaluates the saved model again on the held-out and validat
 profile (with the record's bf16 setting), checks the F1 it gets is the recorded one (within :data:`F1_TOLERANCE`:
 the same model on the same questions), then writes the predictions beside the record and adds their path to it.
 Every other field of the record is kept as it was: this is the one place code rewrites a tracked record.
+
+A model rebuilt by rerunning its record's command (records to a scratch folder) is checked without evaluating it
+again: ``--rebuilt outputs/rebuilt-front`` compares the scratch record's scores with the tracked one's and writes
+nothing. Runs that start from a rebuilt model are the recorded ones' kin only when it passes.
 """
 from __future__ import annotations
 
@@ -104,15 +108,49 @@ def rescore(folder, record_name: str, records_dir=None) -> Rescored:
     return Rescored(record_path, pointer, compared)
 
 
+def reproduced(record_name: str, rebuilt_dir, records_dir=None) -> dict[str, tuple[float, float]]:
+    """Each split's F1 as tracked and as rebuilt: the record ``record_name`` made again into ``rebuilt_dir`` by
+    rerunning its command must score what the tracked one in ``records_dir`` does (raises otherwise)."""
+
+    tracked = find_record(record_name, records_dir)["metrics"]
+    rebuilt = find_record(record_name, rebuilt_dir)["metrics"]
+    compared = {}
+    for split, (key, _) in SCORED.items():
+        if tracked.get(key) is None:
+            continue
+        if rebuilt.get(key) is None:
+            raise ValueError(f"the rebuilt record {record_name} in {rebuilt_dir} holds no {key}: it was not "
+                             "evaluated as the tracked one was; rebuild it with the record's own command")
+        old, new = float(tracked[key]), float(rebuilt[key])
+        if abs(new - old) > F1_TOLERANCE:
+            raise ValueError(f"rebuilt {record_name} scores {split} F1 {new:.3f}, the tracked record {old:.3f} "
+                             f"(more than {F1_TOLERANCE} apart): training did not reproduce here, so runs started "
+                             "from it would not be the recorded runs' kin; rerun the whole comparison from one "
+                             "teacher instead")
+        compared[split] = (old, new)
+    return compared
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bmp rescore", description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="the saved model of the record, e.g. runs/<run>/filled")
     parser.add_argument("--record", required=True, help="the record's name (its file is <kind>__<name>.json)")
     parser.add_argument("--records", default=None, help="folder of records (default data/results)")
+    parser.add_argument("--rebuilt", default=None, metavar="DIR",
+                        help="the folder was rebuilt by rerunning the record's command with its records in DIR: "
+                             "compare those scores with the tracked record's instead of evaluating, write nothing")
     args = parser.parse_args(argv)
-    if args.records is not None and not Path(args.records).is_dir():
-        raise FileNotFoundError(f"--records {args.records}: no such folder; pass the folder of the records")
-    print(rescore(args.folder, args.record, args.records))
+    for option, folder in (("--records", args.records), ("--rebuilt", args.rebuilt)):
+        if folder is not None and not Path(folder).is_dir():
+            raise FileNotFoundError(f"{option} {folder}: no such folder; pass a folder of records")
+    if args.rebuilt is None:
+        print(rescore(args.folder, args.record, args.records))
+        return
+    if not (Path(args.folder) / "config.json").is_file():
+        raise FileNotFoundError(f"{args.folder}: no saved model there (no config.json); pass the rebuilt folder")
+    compared = reproduced(args.record, args.rebuilt, args.records)
+    print(f"{args.folder} reproduces {args.record}: " + ", ".join(
+        f"{split} F1 {new:.2f} (recorded {old:.2f})" for split, (old, new) in compared.items()))
 
 
 if __name__ == "__main__":
