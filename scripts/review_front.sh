@@ -55,6 +55,13 @@ for speedup in 2.5 4; do
   have control-of-control-course || { need_control; "$PY" -m bmp control --teacher "$strong" --profile course \
     --output runs/control-of-control-course --name control-of-control-course; }
 done
+#    hidden-state distillation (CoFi's layer-wise MSE) in pruning and filling, with the FFN pulled 4x as hard as
+#    attention (the headline runs pull it twice as hard): one attempt of two changes together, as CoFi prunes
+for speedup in 2.5 4; do
+  # shellcheck disable=SC2046
+  prune_and_fill "hidden-hybrid-speedup$speedup-course" "$TEACHER" $(headline "$speedup") --ffn-ratio 4 \
+    --hidden-distill 1 -- --hidden-distill 1
+done
 #    a longer fill (3 epochs instead of 1) of the headline models, against a control trained for 1 + 3 epochs
 have control-course-4ep || "$PY" -m bmp control --teacher "$TEACHER" --profile course --epochs 4 \
   --output runs/control-course-4ep --name control-course-4ep
@@ -65,13 +72,6 @@ for speedup in 2.5 4; do
     $(headline "$speedup") --output "runs/$run" --name "$run"
     "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$TEACHER" --profile course --epochs 3 --fill-only \
       --output "runs/$run-fill3" --name "$run-fill3"; }
-done
-#    hidden-state distillation (CoFi's layer-wise MSE) in pruning and filling, with the FFN pulled 4x as hard as
-#    attention (the headline runs pull it twice as hard): one attempt of two changes together, as CoFi prunes
-for speedup in 2.5 4; do
-  # shellcheck disable=SC2046
-  prune_and_fill "hidden-hybrid-speedup$speedup-course" "$TEACHER" $(headline "$speedup") --ffn-ratio 4 \
-    --hidden-distill 1 -- --hidden-distill 1
 done
 # 3. seeds 43 and 44 of the control and of both headline settings. Chosen on validation F1 by `bench pareto
 #    --records data/results/target-front` (2026-12-07): at >= 2.5x the target run steered to 2.5x, at >= 4x the 4x
