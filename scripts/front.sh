@@ -8,16 +8,19 @@ export BMP_RESULTS_DIR=${BMP_RESULTS_DIR:-data/results/target-front} HF_HUB_OFFL
 TEACHER=runs/teacher-course/final
 REBUILT=outputs/rebuilt-front  # rebuilt runs' own records: compared with the tracked ones, never committed
 have() { compgen -G "$BMP_RESULTS_DIR/*__$1.json" > /dev/null; }
-# RECORD FOLDER, then the `python -m bmp` arguments that make FOLDER: a model a later step starts from. Made when
+# a `python -m bmp` command that trains, in plain fp32: the front began on a CPU without fast bf16, and bf16 autocast
+# (the default on a CPU with it) would be another recipe, and no rebuilt model would match its record
+train() { "$PY" -m bmp "$@" --fp32; }
+# RECORD FOLDER, then the `train` arguments that make FOLDER: a model a later step starts from. Made when
 # unrecorded. When recorded but not on this machine (runs/ is not tracked, and a fresh checkout lacks it), made again
 # by the same command with its records in $REBUILT, and the queue goes on only if it scores what its record says
 # (python -m bmp rescore --rebuilt): otherwise the runs started from it would not be kin of the recorded ones.
 need() {
   local name=$1 folder=$2; shift 2
-  if ! have "$name"; then "$PY" -m bmp "$@"; return; fi
+  if ! have "$name"; then train "$@"; return; fi
   [ -f "$folder/config.json" ] && return
-  echo "== rebuilding $name, recorded but not on this machine: python -m bmp $*"
-  BMP_RESULTS_DIR=$REBUILT "$PY" -m bmp "$@"
+  echo "== rebuilding $name, recorded but not on this machine: python -m bmp $* --fp32"
+  BMP_RESULTS_DIR=$REBUILT train "$@"
   "$PY" -m bmp rescore "$folder" --record "$name" --records "$BMP_RESULTS_DIR" --rebuilt "$REBUILT"
 }
 # the teacher, as notebook 04 trains it (the course profile's one epoch)

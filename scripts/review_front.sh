@@ -10,7 +10,7 @@
 # Rerunnable: every run already recorded is skipped, an interrupted one resumes from its newest checkpoint, and a
 # model a step starts from is rebuilt and checked when runs/ lacks it (need, in front.sh); the timing runs and the comparison at the end are made again each time (a few minutes).
 # shellcheck source=scripts/front.sh
-source "$(dirname "$0")/front.sh"  # BMP_RESULTS_DIR, TEACHER, have, need, need_teacher, time_all
+source "$(dirname "$0")/front.sh"  # BMP_RESULTS_DIR, TEACHER, have, train, need, need_teacher, time_all
 need_teacher
 
 # 1. the dense control: the teacher distilled into itself for as many steps as prune + fill, the reference every
@@ -41,7 +41,7 @@ prune_and_fill() {
   have "$run-filled" && return
   need "$run" "runs/$run/final" prune --teacher "$teacher" --profile course "${prune[@]}" --output "runs/$run" \
     --name "$run"
-  "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$teacher" --profile course "$@" --output "runs/$run" \
+  train finalize --pruned "runs/$run/final" --teacher "$teacher" --profile course "$@" --output "runs/$run" \
     --name "$run"
 }
 #    a stronger teacher: the control pruned and filled to the same targets, against its own control (the control
@@ -52,7 +52,7 @@ for speedup in 2.5 4; do
   # shellcheck disable=SC2046  # the options split on purpose
   prune_and_fill "$run" "$strong" $(headline "$speedup") --
   # its reference, right after the first run that needs it
-  have control-of-control-course || { need_control; "$PY" -m bmp control --teacher "$strong" --profile course \
+  have control-of-control-course || { need_control; train control --teacher "$strong" --profile course \
     --output runs/control-of-control-course --name control-of-control-course; }
 done
 #    hidden-state distillation (CoFi's layer-wise MSE) in pruning and filling, with the FFN pulled 4x as hard as
@@ -63,14 +63,14 @@ for speedup in 2.5 4; do
     --hidden-distill 1 -- --hidden-distill 1
 done
 #    a longer fill (3 epochs instead of 1) of the headline models, against a control trained for 1 + 3 epochs
-have control-course-4ep || "$PY" -m bmp control --teacher "$TEACHER" --profile course --epochs 4 \
+have control-course-4ep || train control --teacher "$TEACHER" --profile course --epochs 4 \
   --output runs/control-course-4ep --name control-course-4ep
 for speedup in 2.5 4; do
   run=$(headline_run "$speedup")
   # shellcheck disable=SC2046
   have "$run-fill3-filled" || { need "$run" "runs/$run/final" prune --teacher "$TEACHER" --profile course \
     $(headline "$speedup") --output "runs/$run" --name "$run"
-    "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$TEACHER" --profile course --epochs 3 --fill-only \
+    train finalize --pruned "runs/$run/final" --teacher "$TEACHER" --profile course --epochs 3 --fill-only \
       --output "runs/$run-fill3" --name "$run-fill3"; }
 done
 # 3. seeds 43 and 44 of the control and of both headline settings. Chosen on validation F1 by `bench pareto
@@ -82,7 +82,7 @@ for seed in 43 44; do
     prune_and_fill "$(headline_run "$speedup" "$seed")" "$TEACHER" $(headline "$speedup") --seed "$seed" -- \
       --seed "$seed"
   done
-  have "control-course-s$seed" || "$PY" -m bmp control --teacher "$TEACHER" --profile course --seed "$seed" \
+  have "control-course-s$seed" || train control --teacher "$TEACHER" --profile course --seed "$seed" \
     --output "runs/control-course-s$seed" --name "control-course-s$seed"
 done
 # 4. the peer, keeping as many linear parameters as each headline model: as its users would prune (heads and neurons
@@ -92,7 +92,7 @@ for like in hybrid-speedup2.5-course-filled hybrid-speedup4-lead1-course-filled;
   for how in "global-it4:--scope global --iterative-steps 4" "per-layer:--scope per-layer"; do
     run="torch-pruning-taylor-${how%%:*}-as-${like%-course-filled}-course"
     # shellcheck disable=SC2086  # the options split on purpose
-    have "$run" || "$PY" -m bmp torch-pruning --teacher "$TEACHER" --profile course --like "$like" \
+    have "$run" || train torch-pruning --teacher "$TEACHER" --profile course --like "$like" \
       --importance taylor ${how#*:} --output "runs/$run" --name "$run"
   done
 done
@@ -100,12 +100,14 @@ done
 #    the logits-only student beside it (a labelled row: the comparison's mean counts the published recipe only)
 step_student() {  # NAME, then layer-drop options
   local name=$1; shift
-  have "$name" || "$PY" -m bmp layer-drop --teacher "$TEACHER" --profile course --keep 3 --output "runs/$name" \
+  have "$name" || train layer-drop --teacher "$TEACHER" --profile course --keep 3 --output "runs/$name" \
     --name "$name" "$@"
 }
 step_student distil-3L-cos-course --hidden-distill 1 --hidden-loss cosine
 step_student distil-3L-course
 #    and struct (whole heads instead of 32x32 blocks) steered to both speeds, like for like with the hybrid front
-"$PY" -m bmp sweep --teacher "$TEACHER" --profile course struct:speedup=2.5 struct:speedup=4
+for speedup in 2.5 4; do
+  prune_and_fill "struct-speedup$speedup-course" "$TEACHER" --preset struct --target-speedup "$speedup" --
+done
 # 6. every model timed together, three interleaved runs, then the comparison
 time_all

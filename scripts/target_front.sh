@@ -26,9 +26,9 @@ need_teacher
 #    the steered 4x run overshot (λ rose to ~128 while the scores were on their way, the density fell to 0.11, the
 #    projection revived units whole): the same target with the size gap judged one response time ahead
 run=hybrid-speedup4-lead1-course
-have "$run" || "$PY" -m bmp prune --teacher "$TEACHER" --profile course --target-speedup 4 --steer-lead 1 \
+have "$run" || train prune --teacher "$TEACHER" --profile course --target-speedup 4 --steer-lead 1 \
   --output "runs/$run" --name "$run"
-have "$run-filled" || "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$TEACHER" --profile course \
+have "$run-filled" || train finalize --pruned "runs/$run/final" --teacher "$TEACHER" --profile course \
   --output "runs/$run" --name "$run"
 # 4. every model timed together, three interleaved runs; timed again whenever the script runs, so that the runs
 #    hold every model it made
@@ -37,9 +37,9 @@ time_all
 made=0
 for speedup in 2.5 4; do
   run=topk-hybrid-speedup$speedup-course
-  have "$run" || "$PY" -m bmp prune --teacher "$TEACHER" --profile course --preset hybrid \
+  have "$run" || train prune --teacher "$TEACHER" --profile course --preset hybrid \
     --target-speedup "$speedup" --target-method topk --output "runs/$run" --name "$run"
-  have "$run-packed" || { "$PY" -m bmp finalize --pruned "runs/$run/final" --teacher "$TEACHER" --profile course \
+  have "$run-packed" || { train finalize --pruned "runs/$run/final" --teacher "$TEACHER" --profile course \
     --output "runs/$run" --name "$run" --no-fill && made=1; }
 done
 [ "$made" = 0 ] || time_all

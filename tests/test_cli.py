@@ -102,6 +102,17 @@ def _script_commands(path) -> list[tuple[str, str, list[str]]]:
         probe = re.match(r'\s*probe (\S+)(.*)', code)  # probe_recipe.sh: probe NAME PRUNE-OPTIONS
         if probe:
             calls.append(("cli", "prune", [t for t in shlex.split(probe.group(2)) if t.startswith("--")]))
+        # front.sh's helpers: train COMMAND OPTIONS, need RECORD FOLDER COMMAND OPTIONS, and
+        # prune_and_fill RUN TEACHER PRUNE-OPTIONS -- FINALIZE-OPTIONS
+        for match in re.finditer(r'(?:^\s*|[|&{;]\s*)(?:train|need \S+ \S+) ([a-z-]+)(.*?)(?:\|\||;|$)', code):
+            calls.append(("cli", match.group(1),
+                          ["--fp32", *(t for t in shlex.split(match.group(2)) if t.startswith("--"))]))
+        both = re.match(r'\s*prune_and_fill (.*)', code)
+        if both:
+            tokens = shlex.split(both.group(1))[2:]  # past RUN and TEACHER
+            split = tokens.index("--")
+            for name, given in (("prune", tokens[:split]), ("finalize", tokens[split + 1:])):
+                calls.append(("cli", name, ["--fp32", *(t for t in given if t.startswith("--"))]))
     return calls
 
 
@@ -117,7 +128,7 @@ def _options_of(kind: str, name: str, capsys) -> str:
     return capsys.readouterr().out
 
 
-@pytest.mark.parametrize("script", ["sweep.sh", "probe_recipe.sh"])
+@pytest.mark.parametrize("script", ["sweep.sh", "probe_recipe.sh", "front.sh", "target_front.sh", "review_front.sh"])
 def test_the_recorded_scripts_call_real_commands_and_options(script, capsys):
     """A typo in scripts/sweep.sh would only surface hours into the sweep: every command and option it uses must
     exist (``--record`` is the bench runner's own flag)."""

@@ -5,7 +5,7 @@ import pytest
 
 from bmp.models import load_base, load_tokenizer
 from bmp.profiles import get_profile
-from bmp.training.evaluation import prepare_data
+from bmp.training.evaluation import fast_bf16, prepare_data
 from bmp.training.finalize import finalize_run
 from bmp.training.finetune import finetune_dense
 from bmp.training.prune import prune_run, recipe_for
@@ -44,6 +44,22 @@ def test_every_stage_is_recorded_with_provenance(pipeline):
         assert rec["provenance"]["profile"] == "smoke" and rec["provenance"]["seed"] == 42
         assert "sample" in rec["provenance"]["data_split"]
         assert 0 <= rec["metrics"]["f1"] <= 100 and rec["metrics"]["eval_split"] == "sample"
+        assert rec["config"]["bf16_autocast"] is fast_bf16()  # the default precision, as the run trained
+
+
+@pytest.mark.parametrize("flag, autocast", [([], True), (["--fp32"], False)])
+def test_the_record_says_the_precision_the_run_trained_in(pipeline, tmp_path, monkeypatch, flag, autocast):
+    """--fp32 turns off the bf16 autocast a CPU with fast bf16 gets by default (to match runs made without it), and
+    the record says what the run did, not what the CPU could."""
+    import bmp.training.skeleton as skeleton
+    from bmp.training.control import main
+
+    monkeypatch.setattr(skeleton, "fast_bf16", lambda: True)  # as on a CPU with AVX512-BF16, whatever this one has
+    monkeypatch.setenv("BMP_RESULTS_DIR", str(tmp_path / "results"))
+    main(["--teacher", str(pipeline["teacher"].output_dir), "--profile", "smoke", "--output", str(tmp_path / "run"),
+          "--name", "precision", "--max-steps", "2", *flag])
+    saved = json.loads((tmp_path / "results" / "control__precision.json").read_text())
+    assert saved["config"]["bf16_autocast"] is autocast
 
 
 def test_packing_keeps_the_pruned_predictions(pipeline):
@@ -145,13 +161,15 @@ def test_a_run_from_a_teacher_names_the_teachers_base(tmp_path, monkeypatch):
     record("teacher", "dense", {"f1": 50.0}, provenance(base_model="runs/other-base", data_split="sample",
                                                           profile="smoke"), config={"output_dir": str(teacher)})
     from_teacher = json.loads(record_run("student", "control", {"f1": 1.0}, profile, data, seed=42,
-                                         teacher=teacher).read_text())
+                                         bf16=False, teacher=teacher).read_text())
     assert from_teacher["provenance"]["base_model"] == "runs/other-base"
+    assert from_teacher["config"]["bf16_autocast"] is False  # as the run's arguments said, whatever the CPU has
     unknown = json.loads(record_run("other", "control", {"f1": 1.0}, profile, data, seed=42,
-                                    teacher=tmp_path / "elsewhere").read_text())
+                                    bf16=True, teacher=tmp_path / "elsewhere").read_text())
     assert unknown["provenance"]["base_model"] == profile.model
-    given = json.loads(record_run("given", "control", {"f1": 1.0}, profile, data, seed=42, teacher=teacher,
-                                  base_model="embedded").read_text())
+    assert unknown["config"]["bf16_autocast"] is True
+    given = json.loads(record_run("given", "control", {"f1": 1.0}, profile, data, seed=42, bf16=False,
+                                  teacher=teacher, base_model="embedded").read_text())
     assert given["provenance"]["base_model"] == "embedded"
 
 

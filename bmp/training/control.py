@@ -40,9 +40,10 @@ def control_run(teacher, profile: Profile | None = None, output_dir=None, data=N
     model = written(trainer.args, final, lambda folder: trainer.save_model(str(folder)))
     metrics, path = {}, None
     if trainer.args.should_save:
-        metrics = {**evaluate_both(model, data, teacher.tokenizer), "train_s": round(train_s, 1),
+        metrics = {**evaluate_both(model, data, teacher.tokenizer, trainer.args.bf16), "train_s": round(train_s, 1),
                    "train_steps": trainer.state.global_step, "epochs": epochs, **step_points(trainer.state)}
-        path = record_run(name, "control", metrics, profile, data, seed=seed, teacher=teacher.folder,
+        path = record_run(name, "control", metrics, profile, data, seed=seed, bf16=trainer.args.bf16,
+                          teacher=teacher.folder,
                           output_dir=final, epochs=epochs, distillation=asdict(distillation or Distillation()))
     return RunResult(model, metrics, final, path)
 

@@ -124,12 +124,12 @@ def evaluate_qa(model, data: QAData, tokenizer, batch_size: int = 32, max_answer
             PREDICTIONS_KEY: Predictions({split: per_question})}
 
 
-def evaluate_both(model, data: QAData, tokenizer) -> dict:
+def evaluate_both(model, data: QAData, tokenizer, bf16: bool | None = None) -> dict:
     """Held-out EM/F1 (reported) plus ``validation_f1`` / ``validation_exact_match`` (for choosing settings), and
-    both splits' per-question ``predictions``."""
-    metrics = evaluate_qa(model, data, tokenizer)
+    both splits' per-question ``predictions``; ``bf16`` as in :func:`predict_logits` (a run passes its own)."""
+    metrics = evaluate_qa(model, data, tokenizer, bf16=bf16)
     if data.validation_features is not None:
-        val = evaluate_qa(model, data, tokenizer, split="validation")
+        val = evaluate_qa(model, data, tokenizer, split="validation", bf16=bf16)
         metrics.update(validation_f1=val["f1"], validation_exact_match=val["exact_match"],
                        validation_questions=val["eval_questions"])
         metrics[PREDICTIONS_KEY] = metrics[PREDICTIONS_KEY] | val[PREDICTIONS_KEY]
@@ -145,22 +145,22 @@ class ValidationCurve(TrainerCallback):
     def __init__(self, data: QAData, tokenizer, *, at_epochs: bool = True):
         self.data, self.tokenizer, self.at_epochs = data, tokenizer, at_epochs
 
-    def _point(self, state, model, key: str) -> None:
+    def _point(self, args, state, model, key: str) -> None:
         if self.data.validation_features is None or model is None:
             return
-        scores = evaluate_qa(model, self.data, self.tokenizer, split="validation")
+        scores = evaluate_qa(model, self.data, self.tokenizer, split="validation", bf16=args.bf16)
         state.log_history.append({"epoch": state.epoch, "step": state.global_step, key: scores["f1"]})
 
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
         if self.at_epochs:
-            self._point(state, model, "validation_f1")
+            self._point(args, state, model, "validation_f1")
         return control
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         every = args.eval_steps if not args.eval_steps or args.eval_steps >= 1 else \
             max(1, round(args.eval_steps * state.max_steps))  # transformers reads a value below 1 as a share
         if every and state.global_step % int(every) == 0:
-            self._point(state, model, "validation_f1_at_step")
+            self._point(args, state, model, "validation_f1_at_step")
         return control
 
     def curve(self, state) -> list[dict]:

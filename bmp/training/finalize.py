@@ -82,7 +82,8 @@ def finalize_run(pruned, teacher, profile: Profile | None = None, output_dir=Non
     stages = [("packed", packed, 0.0)] if record_packed else []
     # the arguments that know the process topology (torchrun): the fill's, else the profile's for this folder
     fill_points = {}
-    writer = args or run_arguments(profile, output_dir, None, default_epochs=profile.epochs, default_lr=1.0)
+    writer = args or run_arguments(profile, output_dir, None, default_epochs=profile.epochs, default_lr=1.0,
+                                   **{key: fill_overrides[key] for key in ("bf16", "fp16") if key in fill_overrides})
     if do_fill:
         start = time.perf_counter()
         filled, trainer = fill(copy.deepcopy(packed), teacher, profile, output_dir / "fill", data, args=args,
@@ -102,12 +103,13 @@ def finalize_run(pruned, teacher, profile: Profile | None = None, output_dir=Non
         metrics, path = {}, None
         if writer.should_save:  # one process times, records and writes the model card
             teacher_dir = teacher_dir or teacher.saved_folder(output_dir / "teacher")
-            metrics = {**model_metrics(model, folder, teacher_dir, data, teacher.tokenizer, speed=speed),
+            metrics = {**model_metrics(model, folder, teacher_dir, data, teacher.tokenizer, speed=speed,
+                                             bf16=writer.bf16),
                        "train_s": round(train_s, 1), **(fill_points if kind == "filled" else {}),
                        **({"timed_as": results[0].metrics.get("timed_as", results[0].output_dir.name)}
                           if speed is not None else {})}
             speed = metrics  # the filled model has the packed model's shape: one timing serves both
-            path = record_run(f"{name}-{kind}", kind, metrics, profile, data, seed=writer.seed,
+            path = record_run(f"{name}-{kind}", kind, metrics, profile, data, seed=writer.seed, bf16=writer.bf16,
                               base_model=base_model, pruned=pruned_dir, teacher=teacher.folder,
                               align_ffn=align_ffn, output_dir=Path(folder),
                               **{key: asdict(value) if is_dataclass(value) else value

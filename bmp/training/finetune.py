@@ -15,7 +15,7 @@ from bmp.profiles import SEED, Profile, get_profile
 from bmp.results.records import provenance, record, repo_relative
 from bmp.squad import train_collator
 from bmp.training import flags
-from bmp.training.evaluation import ValidationCurve, converged, evaluate_both, fast_bf16, step_points
+from bmp.training.evaluation import ValidationCurve, converged, evaluate_both, step_points
 from bmp.training.skeleton import RunResult, claim_folder, data_fingerprint, qa_data, run_arguments, written
 
 
@@ -48,7 +48,7 @@ def finetune_dense(profile: Profile | None = None, model_name: str | None = None
     points = curve.curve(trainer.state)
     metrics, path = {}, None
     if args.should_save:  # one process evaluates and records
-        metrics = {**evaluate_both(model, data, tokenizer), "train_s": round(train_s, 1),
+        metrics = {**evaluate_both(model, data, tokenizer, args.bf16), "train_s": round(train_s, 1),
                    "train_windows": len(data.train_features), "train_steps": trainer.state.global_step,
                    "epochs": args.num_train_epochs, "validation_curve": points, "converged": converged(points),
                    **step_points(trainer.state)}
@@ -56,7 +56,7 @@ def finetune_dense(profile: Profile | None = None, model_name: str | None = None
                       provenance(base_model=str(model_name), data_split=data.splits.description,
                                  profile=profile.name, seed=args.seed),
                       config={"profile": profile.__dict__, "output_dir": repo_relative(final),
-                              "bf16_autocast": fast_bf16(), **train_overrides})
+                              "bf16_autocast": bool(args.bf16), **train_overrides})
     return RunResult(model, metrics, final, path)
 
 

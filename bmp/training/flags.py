@@ -52,6 +52,9 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     precision = group.add_mutually_exclusive_group()
     precision.add_argument("--bf16", action="store_true", default=None, help="bf16 mixed precision")
     precision.add_argument("--fp16", action="store_true", default=None, help="fp16 mixed precision (GPU)")
+    precision.add_argument("--fp32", action="store_true", default=None,
+                           help="plain fp32, also where the CPU has fast bf16 (the default there): to match or "
+                                "rebuild runs made on a CPU without it")
     group.add_argument("--overwrite", action="store_true",
                        help="start afresh in an --output folder that holds another run's checkpoints")
 
@@ -92,6 +95,8 @@ def trainer_overrides(args: argparse.Namespace) -> dict:
         overrides["bf16"] = False  # the profile turns bf16 on where the hardware has it; fp16 asked for wins
     if overrides.get("bf16"):
         overrides["fp16"] = False
+    if getattr(args, "fp32", None):
+        overrides.update(bf16=False, fp16=False)
     for flag in ("batch_size", "gradient_accumulation_steps", "max_steps", "save_steps", "eval_steps",
                  "max_seq_length"):
         value = getattr(args, flag, None)

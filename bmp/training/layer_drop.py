@@ -80,9 +80,11 @@ def layer_drop_run(teacher, layers: list[int], profile: Profile | None = None, o
     metrics, path = {}, None
     if trainer.args.should_save:
         teacher_dir = teacher.saved_folder(output_dir / "teacher")
-        metrics = {**model_metrics(model, final, teacher_dir, data, teacher.tokenizer, teacher.model.config),
+        metrics = {**model_metrics(model, final, teacher_dir, data, teacher.tokenizer, teacher.model.config,
+                                  bf16=trainer.args.bf16),
                    "train_s": round(train_s, 1), "train_steps": trainer.state.global_step, "layers_kept": layers}
-        path = record_run(name, "distil-recipe", metrics, profile, data, seed=seed, base_model=base_model_name,
+        path = record_run(name, "distil-recipe", metrics, profile, data, seed=seed, bf16=trainer.args.bf16,
+                          base_model=base_model_name,
                           teacher=teacher.folder, layers=layers, epochs=epochs, output_dir=final,
                           distillation=asdict(distillation))
     return RunResult(model, metrics, final, path)

@@ -347,9 +347,11 @@ def torch_pruning_run(teacher, linear_density: float, profile: Profile | None = 
     metrics, path = {}, None
     if trainer.args.should_save:
         teacher_dir = teacher.saved_folder(output_dir / "teacher")
-        metrics = {**model_metrics(model, final, teacher_dir, data, tokenizer, teacher.model.config),
+        metrics = {**model_metrics(model, final, teacher_dir, data, tokenizer, teacher.model.config,
+                                  bf16=trainer.args.bf16),
                    "train_s": round(train_s, 1), "train_steps": trainer.state.global_step, "prune_s": info["prune_s"]}
-        path = record_run(name, "torch-pruning", metrics, profile, data, seed=seed, teacher=teacher.folder,
+        path = record_run(name, "torch-pruning", metrics, profile, data, seed=seed, bf16=trainer.args.bf16,
+                          teacher=teacher.folder,
                           output_dir=final, importance=importance, target_density=linear_density, epochs=epochs,
                           scope=spec.scope, iterative_steps=spec.iterative_steps,
                           taylor_batches=spec.taylor_batches if importance == "taylor" else None,

@@ -101,7 +101,7 @@ def prune_run(teacher, recipe: PruningRecipe, profile: Profile | None = None, ou
     baked = written(args, final, save)
     metrics, path = {}, None
     if args.should_save:  # one process evaluates and records
-        metrics = {**evaluate_both(baked, data, teacher.tokenizer), **kept_report(baked).to_dict(),
+        metrics = {**evaluate_both(baked, data, teacher.tokenizer, args.bf16), **kept_report(baked).to_dict(),
                    "train_s": round(train_s, 1), "train_steps": trainer.state.global_step,
                    "epochs": args.num_train_epochs, **step_points(trainer.state)}
         extra = {}
@@ -113,8 +113,8 @@ def prune_run(teacher, recipe: PruningRecipe, profile: Profile | None = None, ou
             if target_plan.latency is not None:
                 extra["latency_model"] = target_plan.latency.to_dict()
         path = record_run(name or Path(output_dir).name, "pruned", metrics, profile, data, seed=args.seed,
-                          base_model=base_model, recipe=asdict(recipe), teacher=teacher.folder, distill=distill,
-                          output_dir=final, **extra,
+                          bf16=args.bf16, base_model=base_model, recipe=asdict(recipe), teacher=teacher.folder,
+                          distill=distill, output_dir=final, **extra,
                           **{key: value for key, value in train_overrides.items() if key != "seed"})
     return RunResult(baked, metrics, final, path)
 

@@ -127,8 +127,8 @@ def ship_accuracy(model_dir, profile: Profile | None = None, *, threads: int = 2
                    **{key: round(size / 2**20, 1) for key, size in sizes.items()})
     name = name or f"ship-{run or model_dir.parent.name + '-' + model_dir.name}"
     optional = {key: value for key, value in (("run", run), ("teacher", teacher)) if value is not None}
-    record_run(name, KIND, metrics, profile, data, seed=seed, model=model_dir, threads=threads, opset=DEFAULT_OPSET,
-               quantization="dynamic int8, per-channel weights", bf16_autocast=False, **optional)
+    record_run(name, KIND, metrics, profile, data, seed=seed, bf16=False, model=model_dir, threads=threads,
+               opset=DEFAULT_OPSET, quantization="dynamic int8, per-channel weights", **optional)
     return metrics
 
 

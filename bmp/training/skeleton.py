@@ -296,9 +296,10 @@ def written(args: TrainingArguments, folder, save: Callable[[Path], object]) -> 
 
 # ---------------------------------------------------------------- records
 
-def record_run(name: str, kind: str, metrics: dict, profile: Profile, data: QAData, *, seed: int,
+def record_run(name: str, kind: str, metrics: dict, profile: Profile, data: QAData, *, seed: int, bf16: bool,
                base_model: str | None = None, **config):
-    """Record a run with its provenance; path-like config values are stored repo-relative. A run from a
+    """Record a run with its provenance; path-like config values are stored repo-relative, and ``bf16`` (whether
+    the run trained and scored under bf16 autocast, as its arguments said) as ``bf16_autocast``. A run from a
     ``teacher`` names the teacher's base model unless ``base_model`` is given (the profile's model is only asked for,
     and the teacher may have been trained from another)."""
     if base_model is None and config.get("teacher") is not None:
@@ -310,7 +311,7 @@ def record_run(name: str, kind: str, metrics: dict, profile: Profile, data: QADa
     return record(name, kind, metrics,
                   provenance(base_model=base_model or profile.model, data_split=data.splits.description,
                              profile=profile.name, seed=seed),
-                  config={"bf16_autocast": fast_bf16(), **config, "profile": asdict(profile)})
+                  config={"bf16_autocast": bool(bf16), **config, "profile": asdict(profile)})
 
 
 SIZE_KEYS = ("total_params", "linear_params", "dense_linear_params", "fill_rate", "nonzero_fill_rate",
@@ -321,13 +322,14 @@ SPEED_KEYS = ("cpu_speedup", "cpu_dense_median_s", "cpu_packed_median_s", "cpu_t
 
 
 def model_metrics(model, folder: Path, teacher_dir, data: QAData, tokenizer, dense_config=None,
-                  speed: dict | None = None) -> dict:
+                  speed: dict | None = None, *, bf16: bool) -> dict:
     """What every model-making run records about the model it saved: held-out and validation scores, its size
     against the dense model, and its CPU speedup over the teacher timed in a fresh process. ``speed``: the timing
-    of a model of the same shape, reused (a run's packed and filled models share their shape, hence their speed)."""
+    of a model of the same shape, reused (a run's packed and filled models share their shape, hence their speed).
+    ``bf16``: scored under bf16 autocast, as the run trained."""
     size = size_report(model, dense_config, folder=folder).to_dict()
     timed = fresh_speedup(teacher_dir, folder) if speed is None else {k: speed[k] for k in SPEED_KEYS if k in speed}
-    return {**evaluate_both(model, data, tokenizer), **{k: size[k] for k in SIZE_KEYS if k in size}, **timed}
+    return {**evaluate_both(model, data, tokenizer, bf16), **{k: size[k] for k in SIZE_KEYS if k in size}, **timed}
 
 
 __all__ = ["SEED", "SETTINGS_FILE", "DistilRun", "RunResult", "Teacher", "claim_folder", "data_fingerprint",
