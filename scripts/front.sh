@@ -4,9 +4,25 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PY:-.venv/bin/python}
-export BMP_RESULTS_DIR=${BMP_RESULTS_DIR:-data/results/target-front} HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# A front's runs all start from one teacher, and a rebuilt teacher matches its record only on the CPU kind that made
+# it (fp32 differs in the last bits between an Intel Xeon and an AMD EPYC, and a whole training run drifts apart):
+# so each CPU kind keeps its own front, found by its teacher's record, or begun in data/results/front-<cpu>.
+front_of_this_cpu() {
+  "$PY" - <<'EOF'
+import json, re
+from pathlib import Path
+from bmp.results.records import cpu_model
+here = cpu_model()
+fronts = [p.parent for p in sorted(Path("data/results").glob("*/dense__dense-course.json"))
+          if json.loads(p.read_text())["provenance"]["hardware"].get("cpu_model") == here]
+print(fronts[0] if fronts else "data/results/front-" + re.sub(r"[^a-z0-9]+", "-", here.lower()).strip("-"))
+EOF
+}
+BMP_RESULTS_DIR=${BMP_RESULTS_DIR:-$(front_of_this_cpu)}
+export BMP_RESULTS_DIR HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+echo "front: $BMP_RESULTS_DIR"
 TEACHER=runs/teacher-course/final
-REBUILT=outputs/rebuilt-front  # rebuilt runs' own records: compared with the tracked ones, never committed
+REBUILT=outputs/rebuilt-$(basename "$BMP_RESULTS_DIR")  # rebuilt runs' own records: compared with the tracked ones, never committed
 have() { compgen -G "$BMP_RESULTS_DIR/*__$1.json" > /dev/null; }
 # a `python -m bmp` command that trains, in plain fp32: the front began on a CPU without fast bf16, and bf16 autocast
 # (the default on a CPU with it) would be another recipe, and no rebuilt model would match its record

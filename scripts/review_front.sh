@@ -13,18 +13,6 @@
 source "$(dirname "$0")/front.sh"  # BMP_RESULTS_DIR, TEACHER, have, train, need, need_teacher, time_all
 need_teacher
 
-# 1. the dense control: the teacher distilled into itself for as many steps as prune + fill, the reference every
-#    pruned model of this front is held to when it beats the teacher
-strong=runs/control-course/final
-need_control() {
-  need control-course "$strong" control --teacher "$TEACHER" --profile course --output runs/control-course \
-    --name control-course
-}
-have control-course || need_control
-# 2. attempts to close the gap, first: the control scored 3.6 F1 above this one-epoch teacher, so the gap to the
-#    reference is wide, and a winning attempt becomes the headline recipe (its seeds are then the ones to run).
-#    Each at both headline settings (the same targets, so at about equal speed), held to its own reference and
-#    set against the plain run on validation F1 (bmp.results.attempts)
 headline() {  # SPEEDUP -> the prune options of that headline setting
   if [ "$1" = 4 ]; then echo "--target-speedup 4 --steer-lead 1"; else echo "--target-speedup $1"; fi
 }
@@ -44,6 +32,24 @@ prune_and_fill() {
   train finalize --pruned "runs/$run/final" --teacher "$teacher" --profile course "$@" --output "runs/$run" \
     --name "$run"
 }
+# 1. the dense control: the teacher distilled into itself for as many steps as prune + fill, the reference every
+#    pruned model of this front is held to when it beats the teacher
+strong=runs/control-course/final
+need_control() {
+  need control-course "$strong" control --teacher "$TEACHER" --profile course --output runs/control-course \
+    --name control-course
+}
+have control-course || need_control
+#    and the headline settings from this teacher (made by scripts/target_front.sh on the first front, with the λ front
+#    they were chosen against; a front begun here starts with them)
+for speedup in 2.5 4; do
+  # shellcheck disable=SC2046  # the options split on purpose
+  prune_and_fill "$(headline_run "$speedup")" "$TEACHER" $(headline "$speedup") --
+done
+# 2. attempts to close the gap, first: the control scored 3.6 F1 above this one-epoch teacher, so the gap to the
+#    reference is wide, and a winning attempt becomes the headline recipe (its seeds are then the ones to run).
+#    Each at both headline settings (the same targets, so at about equal speed), held to its own reference and
+#    set against the plain run on validation F1 (bmp.results.attempts)
 #    a stronger teacher: the control pruned and filled to the same targets, against its own control (the control
 #    distilled into itself as long); stronger when its validation F1 beats the teacher's (the records say)
 for speedup in 2.5 4; do
