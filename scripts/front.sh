@@ -1,24 +1,12 @@
-# The target front's shared setup, sourced by scripts/target_front.sh and scripts/review_front.sh: where its records
-# go, its teacher, how a step is skipped, how a model a step starts from is made or rebuilt, and how every model is
+# A front's shared setup, sourced by scripts/target_front.sh and scripts/review_front.sh: where its records go, its
+# teacher, how a step is skipped, how a model a step starts from is made or rebuilt, and how every model is
 # timed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PY:-.venv/bin/python}
-# A front's runs all start from one teacher, and a rebuilt teacher matches its record only on the CPU kind that made
-# it (fp32 differs in the last bits between an Intel Xeon and an AMD EPYC, and a whole training run drifts apart):
-# so each CPU kind keeps its own front, found by its teacher's record, or begun in data/results/front-<cpu>.
-front_of_this_cpu() {
-  "$PY" - <<'EOF'
-import json, re
-from pathlib import Path
-from bmp.results.records import cpu_model
-here = cpu_model()
-fronts = [p.parent for p in sorted(Path("data/results").glob("*/dense__dense-course.json"))
-          if json.loads(p.read_text())["provenance"]["hardware"].get("cpu_model") == here]
-print(fronts[0] if fronts else "data/results/front-" + re.sub(r"[^a-z0-9]+", "-", here.lower()).strip("-"))
-EOF
-}
-BMP_RESULTS_DIR=${BMP_RESULTS_DIR:-$(front_of_this_cpu)}
+# A front's runs all start from one teacher, and a rebuilt model matches its record only on the CPU kind that made
+# it: each CPU kind keeps its own front (bmp.results.fronts), found by its teacher's record or begun here.
+BMP_RESULTS_DIR=${BMP_RESULTS_DIR:-$("$PY" -c "from bmp.results.fronts import front_of_this_cpu as f; print(f())")}
 export BMP_RESULTS_DIR HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 echo "front: $BMP_RESULTS_DIR"
 TEACHER=runs/teacher-course/final

@@ -6,6 +6,7 @@ import pytest
 
 from bmp.results.analysis import analyse
 from bmp.results.attempts import attempt_lines, attempts
+from bmp.results.fronts import Front
 from bmp.results.records import Predictions, load_records, record
 from bmp.results.summary import headline
 from bmp.results.targets import summarize
@@ -91,7 +92,7 @@ def test_each_attempt_is_held_to_its_own_reference(folder):
     assert row["ci95"] == pytest.approx([1.0, 1.0]) and row["chosen_on"] == "validation"
     (line,) = [line for line in attempt_lines([strong])]
     assert "changes by **+1.0 F1**, 95% CI [+1.0, +1.0] (+1.0 on validation: becomes the recipe): met" in line
-    readme = headline(records, front=records)  # the README's map counts them and names those that win
+    readme = headline(records, fronts_=[Front(folder, tuple(records))])  # the map counts them, names the winners
     assert "3 tried, 2 landing nearer it than the headline run on validation (" in readme
     assert "hidden-hybrid" not in readme.split("3 tried", 1)[1].split(";", 1)[0]
 

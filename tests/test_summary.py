@@ -63,7 +63,7 @@ def test_update_rewrites_only_between_markers(tmp_path):
     assert full.startswith("head\n") and full.endswith("\ntail\n") and "\nold\n" not in full
     assert "hybrid-lam40-course-filled" in full  # every run is in docs/results.md
     assert short.startswith("intro\n") and short.endswith("\noutro\n") and "old map" not in short
-    assert "| target | verdict |" in short and "01_movement_scores" in short  # the README is the map
+    assert "| target | judged on | verdict |" in short and "01_movement_scores" in short  # the README is the map
     assert "](figures/f1_vs_speedup.png)" in full and "](docs/figures/f1_vs_speedup.png)" in short
 
 

@@ -12,11 +12,12 @@ from bmp.results.analysis import Analysis, analyse
 from bmp.results.attempts import attempt_lines, attempts
 from bmp.results.concepts import CONCEPTS_DIR, concept_lines
 from bmp.results.expected import EXPECTED_DIR, expected
-from bmp.results.records import PROBES_DIR, REPO_ROOT, fmt, hardware_label, load_records, train_epochs_of
+from bmp.results.fronts import FRONT_DIR, Front, fronts
+from bmp.results.records import PROBES_DIR, REPO_ROOT, fmt, hardware_label, load_records, repo_relative, train_epochs_of
 from bmp.results.seeds import preset_of
 from bmp.results.serving import serving_lines
 from bmp.results.speeds import TIMED
-from bmp.results.target_runs import FRONT_DIR, LANDING_DIR, landing_lines, target_run_lines
+from bmp.results.target_runs import LANDING_DIR, landing_lines, target_run_lines
 from bmp.results.tradeoff import RUN_KINDS
 from bmp.results.verdicts import comparison_lines, front_section, target_table
 
@@ -187,10 +188,10 @@ def probe_table(probes: list[dict]) -> str:
 
 
 def render(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT, probes: list[dict] = (),
-           concepts: list[dict] = (), landing: list[dict] = (), front: list[dict] = ()) -> str:
-    """The full block of ``docs/results.md``; ``probes``, ``concepts``, ``landing`` and ``front``: the records of
-    ``data/results/probes``, ``concepts``, ``landing`` and ``target-front`` (each section only when there are
-    some)."""
+           concepts: list[dict] = (), landing: list[dict] = (), fronts_: list[Front] = ()) -> str:
+    """The full block of ``docs/results.md``; ``probes``, ``concepts`` and ``landing``: the records of
+    ``data/results/probes``, ``concepts`` and ``landing``, and ``fronts_`` each CPU kind's front (each section only
+    when there are some)."""
     if not records:
         return "_No recorded runs yet._"
     images = [f"![{p.stem}]({p.relative_to(root).as_posix()})" for p in figures]
@@ -215,10 +216,20 @@ def render(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT
         *(["", "Speed targets from the course's own teacher (`scripts/target_landing.sh`, records in "
                "`data/results/landing`; the latency model's prediction against finalize's fresh-process timing):",
            "", *landing_lines(landing)] if landing_lines(landing) else []),
-        *(["", "The front from the course's own teacher, a target against the λ front it replaces, and the "
-               "comparisons with paired intervals (`scripts/target_front.sh` and `scripts/review_front.sh`, records "
-               "in `data/results/target-front`):", "", *section] if (section := front_section(front)) else []),
+        *[line for front in fronts_ for line in _front_block(front)],
     ])
+
+
+def _front_block(front: Front) -> list[str]:
+    """A front's section of ``docs/results.md``, under a line that says where it was made and by what."""
+    section = front_section(list(front.records))
+    if not section:
+        return []
+    first = front.folder.name == FRONT_DIR.name  # the one with the λ front its targets were set against
+    return ["", f"The front from the course's own teacher on an {front.label}"
+                + (", a target against the λ front it replaces," if first else "") + " and the comparisons with "
+                "paired intervals (" + ("`scripts/target_front.sh` and " if first else "") + "`scripts/review_front.sh`"
+                f", records in `{repo_relative(front.folder)}`):", "", *section]
 
 
 FIGURES = Path("docs") / "figures"  # next to the README
@@ -268,30 +279,32 @@ def syllabus(records: list[dict], expectation=None) -> str:
     return "\n".join(lines)
 
 
-def headline(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT, front: list[dict] = ()) -> str:
-    """The README's results: the speed figure, then one row per target (verdict, what was measured, the gap's
-    interval, the speed), judged on the front from the course's teacher (``front``: ``data/results/target-front``,
-    whose models keep their per-question predictions) and on the main sweep, and where the target runs are."""
+def headline(records: list[dict], figures: list[Path] = (), root: Path = REPO_ROOT,
+             fronts_: list[Front] = ()) -> str:
+    """The README's results: the speed figure, then one row per target and place (verdict, what was measured, the
+    gap's interval, the speed), judged on each CPU kind's front (``fronts_``, whose models keep their per-question
+    predictions) and on the main sweep, and where the attempts and the target runs are."""
     if not records:
         return "_No recorded runs yet._"
     analysis = analyse(records)
     lines = [f"![{p.stem}]({p.relative_to(root).as_posix()})" for p in figures if p.stem == "f1_vs_speedup"]
     setting = f"{TIMED['device'].upper()}, batch {TIMED['batch']} x sequence {TIMED['seq']}, {TIMED['dtype']}"
-    judged = analyse(front) if any(r["kind"] == "filled" for r in front) else None
-    if judged is not None:
-        lines += ["", f"Targets on the front from the course's own teacher, whose models keep their per-question "
-                      f"predictions ({setting}; held-out F1 against {judged.reference.describe_short()}; "
-                      "`scripts/review_front.sh`):", "", *target_table(judged)]
-    lines += ["", f"Targets on the main sweep (`scripts/sweep.sh`; {setting}; held-out F1 against "
-                  f"{analysis.reference.describe_short()}):", "", *target_table(analysis)]
-    tried = attempts(judged, front) if judged is not None else []
+    judged = [(front, analyse(list(front.records))) for front in fronts_ if front.any_filled()]
+    places = [(f"{front.label} front", analysed) for front, analysed in judged] + [("main sweep", analysis)]
+    lines += ["", f"Targets ({setting}; held-out F1), each place held to its own reference: "
+                  + "; ".join(f"the {where}, {analysed.reference.describe_short()}" for where, analysed in places)
+                  + ". A front is every run from one teacher on one CPU kind, whose models keep their per-question "
+                  "predictions (`scripts/review_front.sh`); the main sweep is `scripts/sweep.sh`:", "",
+              *target_table(places)]
+    tried = [(front, attempt) for front, analysed in judged for attempt in attempts(analysed, list(front.records))]
     if tried:
-        kept = [a.setting.name for a in tried if a.becomes_recipe]
+        kept = [f"{attempt.setting.name} on the {front.label} front" for front, attempt in tried
+                if attempt.becomes_recipe]
         lines += ["", f"Attempts to close the gap at the headline targets, each held to its own reference: "
                       f"{len(tried)} tried, {len(kept)} landing nearer it than the headline run on validation"
                       + (f" ({', '.join(kept)})" if kept else "") + "; intervals and verdicts in "
                       "[docs/results.md](docs/results.md)."]
-    aimed = target_run_lines(judged, front) if judged is not None else []
+    aimed = [line for front, analysed in judged for line in target_run_lines(analysed, list(front.records))]
     if aimed:
         lines += ["", f"A speed instead of a λ (`--target-speedup`): {len(aimed)} target settings from the course's "
                       "teacher, each against the λ front at its speed where one is like for like, are in "
@@ -310,14 +323,14 @@ def _replace_block(path: Path, start: str, end: str, body: str) -> bool:
     return new != text
 
 
-def side_records() -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+def side_records() -> tuple[list[dict], list[dict], list[dict], list[Front]]:
     """The records :func:`render` reads beside the comparison's: the recipe probes, the concept probes, the target
-    runs from the course's teacher with that teacher's record (``data/results/expected``), and the targets set
-    against a λ front (``data/results/target-front``, which holds its own teacher)."""
-    probes, concepts, landing, front = (load_records(folder) if folder.is_dir() else []
-                                        for folder in (PROBES_DIR, CONCEPTS_DIR, LANDING_DIR, FRONT_DIR))
+    runs from the course's teacher with that teacher's record (``data/results/expected``), and each CPU kind's front
+    (:mod:`bmp.results.fronts`, each holding its own teacher)."""
+    probes, concepts, landing = (load_records(folder) if folder.is_dir() else []
+                                 for folder in (PROBES_DIR, CONCEPTS_DIR, LANDING_DIR))
     landing += [r for r in load_records(EXPECTED_DIR) if r["kind"] == "dense"] if EXPECTED_DIR.is_dir() else []
-    return probes, concepts, landing, front
+    return probes, concepts, landing, fronts()
 
 
 def update_readme(readme: Path = REPO_ROOT / "README.md", records: list[dict] | None = None) -> bool:

@@ -17,7 +17,6 @@ from bmp.results.records import PRUNED_KINDS, RESULTS_DIR, fmt, teacher_record
 from bmp.results.teachers import folder_key
 
 LANDING_DIR = RESULTS_DIR / "landing"  # target runs from the course's own teacher (scripts/target_landing.sh)
-FRONT_DIR = RESULTS_DIR / "target-front"  # targets against a λ front from one teacher (scripts/target_front.sh)
 SPEED_TOLERANCE = 0.10  # measured within ±10% of the speedup asked for
 DENSITY_TOLERANCE = 0.03  # packed fill rate within ±0.03 of the density asked for
 F1_MARGIN = 1.0  # F1 below the λ-swept front at the same speed
@@ -212,6 +211,6 @@ def shape_table(records: list[dict]) -> list[str]:
 
 
 
-__all__ = ["DENSITY_TOLERANCE", "F1_MARGIN", "FRONT_DIR", "LANDING_DIR", "METHOD_WORDS", "SPEED_TOLERANCE",
+__all__ = ["DENSITY_TOLERANCE", "F1_MARGIN", "LANDING_DIR", "METHOD_WORDS", "SPEED_TOLERANCE",
            "TargetRun", "landed", "landing_lines", "method_words", "pruned_of", "shape_table", "target_of",
            "target_run_lines", "target_runs"]

@@ -63,8 +63,8 @@ def comparison_lines(analysis: Analysis) -> list[str]:
 
 
 def front_section(front: list[dict]) -> list[str]:
-    """The front from the course's teacher (``data/results/target-front``), whose models keep their per-question
-    predictions: its comparisons and verdicts (:func:`comparison_lines`), each target run against the λ front and
+    """A front's records (:mod:`bmp.results.fronts`: every run from one teacher on one CPU kind), whose models keep
+    their per-question predictions: its comparisons and verdicts (:func:`comparison_lines`), each target run against the λ front and
     its landing on the same speeds, and every model's shape; nothing until a run is filled."""
     if not any(r["kind"] == "filled" for r in front):
         return []
@@ -73,20 +73,38 @@ def front_section(front: list[dict]) -> list[str]:
             *attempt_lines(attempts(analysis, front)), *landing_lines(front, analysis), "", *shape_table(front)]
 
 
-def target_table(analysis: Analysis) -> list[str]:
-    """One row per target: its verdict, what was measured, the gap's 95% interval and the speed with its range."""
-    lines = ["| target | verdict | measured | 95% interval of the F1 gap | speed (range) |", "|---|---|---|---|---|"]
-    for check in check_all(analysis):
-        interval = "–" if check.gap is None else f"[{check.gap.low:+.1f}, {check.gap.high:+.1f}]"
-        if check.value is None:
-            measured = "–"
-        elif check.target.min_speedup is not None:  # a speed target's value is the F1 its setting loses
-            measured = f"{check.value:.1f} F1 below the reference"
-        else:
-            measured = f"mean gap {check.value:+.1f} F1"
-        speed = "–" if check.speed is None else \
-            f"{check.speed.estimate:.2f}x ({check.speed.low:.2f}–{check.speed.high:.2f})"
-        lines.append(f"| {check.target.describe()} | **{check.status}** | {measured} | {interval} | {speed} |")
+def _cells(check) -> list[str]:
+    """A target's check as table cells: its verdict, what it measured, its gap's interval, its speed with the range."""
+    interval = "–" if check.gap is None else f"[{check.gap.low:+.1f}, {check.gap.high:+.1f}]"
+    if check.value is None:
+        measured = "–"
+    elif check.target.min_speedup is not None:  # a speed target's value is the F1 its setting loses
+        measured = f"{check.value:.1f} F1 below the reference"
+    else:
+        measured = f"mean gap {check.value:+.1f} F1"
+    speed = "–" if check.speed is None else \
+        f"{check.speed.estimate:.2f}x ({check.speed.low:.2f}–{check.speed.high:.2f})"
+    return [f"**{check.status}**", measured, interval, speed]
+
+
+def target_table(judged: list[tuple[str, Analysis]]) -> list[str]:
+    """One row per target and place it was judged on (``judged``: each place's name and analysis, each held to its
+    own reference): the verdict, what was measured, the gap's 95% interval and the speed with its range. The
+    targets a place has not measured yet are named in a line below, not as rows."""
+    measured, unmeasured = {}, {}
+    for where, analysis in judged:
+        for check in check_all(analysis):
+            found = unmeasured if check.status == "not measured" else measured
+            found.setdefault(check.target.describe(), []).append((where, check))
+    lines = ["| target | judged on | verdict | measured | 95% interval of the F1 gap | speed (range) |",
+             "|---|---|---|---|---|---|"]
+    for said, places in measured.items():
+        lines += ["| " + " | ".join([said if i == 0 else "", where, *_cells(check)]) + " |"
+                  for i, (where, check) in enumerate(places)]
+    if unmeasured:
+        lines += ["", "Not measured yet: " + "; ".join(
+            f"{said} ({'anywhere' if len(places) == len(judged) else 'on ' + ', '.join(f'the {w}' for w, _ in places)})"
+            for said, places in unmeasured.items()) + "."]
     return lines
 
 
