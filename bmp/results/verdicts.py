@@ -64,8 +64,9 @@ def comparison_lines(analysis: Analysis) -> list[str]:
 
 def front_section(front: list[dict]) -> list[str]:
     """A front's records (:mod:`bmp.results.fronts`: every run from one teacher on one CPU kind), whose models keep
-    their per-question predictions: its comparisons and verdicts (:func:`comparison_lines`), each target run against the λ front and
-    its landing on the same speeds, and every model's shape; nothing until a run is filled."""
+    their per-question predictions: its comparisons and verdicts (:func:`comparison_lines`), each target run
+    against the λ front and its landing on the same speeds, and every model's shape; nothing until a run is
+    filled."""
     if not any(r["kind"] == "filled" for r in front):
         return []
     analysis = analyse(front)
