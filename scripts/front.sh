@@ -10,7 +10,8 @@ BMP_RESULTS_DIR=${BMP_RESULTS_DIR:-$("$PY" -c "from bmp.results.fronts import fr
 export BMP_RESULTS_DIR HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 echo "front: $BMP_RESULTS_DIR"
 TEACHER=runs/teacher-course/final
-REBUILT=outputs/rebuilt-$(basename "$BMP_RESULTS_DIR")  # rebuilt runs' own records: compared with the tracked ones, never committed
+# rebuilt runs' own records: compared with the tracked ones, never committed
+REBUILT=outputs/rebuilt-$(basename "$BMP_RESULTS_DIR")
 have() { compgen -G "$BMP_RESULTS_DIR/*__$1.json" > /dev/null; }
 # a `python -m bmp` command that trains, in plain fp32: the front began on a CPU without fast bf16, and bf16 autocast
 # (the default on a CPU with it) would be another recipe, and no rebuilt model would match its record

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# What the results issue asks, run on the target front (data/results/target-front): its teacher and every model were
-# made on this 2-core Intel machine, and each record holds its per-question predictions, so each gap gets a paired
-# interval. The main sweep's teacher and models (data/results, from an AMD EPYC machine) are not, and its records
-# hold no per-question predictions.
-# From the same course teacher: the dense control trained as long with the same distillation, three attempts to close
-# the gap, three seeds of the control and of both headline settings, then the peer at its best, the DistilBERT
-# recipe as published, struct at both speeds, and every model timed again in three interleaved runs.
+# What the results issue asks, run on this CPU kind's front (bmp.results.fronts: data/results/target-front for the
+# Intel Xeon that made the first one, data/results/front-<cpu> for another): every model of a front comes from its
+# one teacher, and each record holds its per-question predictions, so each gap gets a paired interval. The main
+# sweep's teacher and models (data/results, from an AMD EPYC machine) are gone, and its records hold no per-question
+# predictions.
+# From the front's course teacher: the dense control trained as long with the same distillation and both headline
+# settings, three attempts to close the gap, three seeds of the control and of both headline settings, then the peer
+# at its best, the DistilBERT recipe as published, struct at both speeds, and every model timed again in three
+# interleaved runs.
 #   scripts/review_front.sh            # about 15 hours of 2 cores (a pruned and filled run is about 45 minutes)
 # Rerunnable: every run already recorded is skipped, an interrupted one resumes from its newest checkpoint, and a
-# model a step starts from is rebuilt and checked when runs/ lacks it (need, in front.sh); the timing runs and the comparison at the end are made again each time (a few minutes).
+# model a step starts from is rebuilt and checked when runs/ lacks it (need, in front.sh); the timing runs and the
+# comparison at the end are made again each time (a few minutes).
 # shellcheck source=scripts/front.sh
 source "$(dirname "$0")/front.sh"  # BMP_RESULTS_DIR, TEACHER, have, train, need, need_teacher, time_all
 need_teacher
@@ -46,8 +49,9 @@ for speedup in 2.5 4; do
   # shellcheck disable=SC2046  # the options split on purpose
   prune_and_fill "$(headline_run "$speedup")" "$TEACHER" $(headline "$speedup") --
 done
-# 2. attempts to close the gap, first: the control scored 3.6 F1 above this one-epoch teacher, so the gap to the
-#    reference is wide, and a winning attempt becomes the headline recipe (its seeds are then the ones to run).
+# 2. attempts to close the gap, first: on the first front the control scored 3.6 F1 above its one-epoch teacher, so
+#    the gap to the reference is wide, and a winning attempt becomes the headline recipe (its seeds are then the
+#    ones to run).
 #    Each at both headline settings (the same targets, so at about equal speed), held to its own reference and
 #    set against the plain run on validation F1 (bmp.results.attempts)
 #    a stronger teacher: the control pruned and filled to the same targets, against its own control (the control
