@@ -62,6 +62,24 @@ def test_the_record_says_the_precision_the_run_trained_in(pipeline, tmp_path, mo
     assert saved["config"]["bf16_autocast"] is autocast
 
 
+def test_prune_and_finalize_record_fp32_once(pipeline, tmp_path, monkeypatch):
+    """--fp32 reaches prune's and finalize's records as their precision, once (not again among their settings)."""
+    import bmp.training.skeleton as skeleton
+    from bmp.training.finalize import main as finalize
+    from bmp.training.prune import main as prune
+
+    monkeypatch.setattr(skeleton, "fast_bf16", lambda: True)  # the default would be bf16 autocast
+    monkeypatch.setenv("BMP_RESULTS_DIR", str(tmp_path / "results"))
+    teacher, run = str(pipeline["teacher"].output_dir), tmp_path / "run"
+    prune(["--teacher", teacher, "--profile", "smoke", "--output", str(run), "--name", "p", "--max-steps", "2",
+           "--fp32"])
+    finalize(["--pruned", str(run / "final"), "--teacher", teacher, "--profile", "smoke", "--output", str(run),
+              "--name", "p", "--max-steps", "2", "--fp32"])
+    for kind, name in (("pruned", "p"), ("packed", "p-packed"), ("filled", "p-filled")):
+        config = json.loads((tmp_path / "results" / f"{kind}__{name}.json").read_text())["config"]
+        assert config["bf16_autocast"] is False and "bf16" not in config and "fp16" not in config
+
+
 def test_packing_keeps_the_pruned_predictions(pipeline):
     pruned, (packed, filled) = pipeline["pruned"], pipeline["final"]
     # exact packing: same answers up to bf16 rounding of the (optional) autocast evaluation

@@ -28,6 +28,7 @@ from bmp.training import flags
 from bmp.training.distill import Distillation
 from bmp.training.evaluation import step_points
 from bmp.training.skeleton import (
+    FROM_ARGUMENTS,
     RunResult,
     distil_train,
     model_metrics,
@@ -113,7 +114,7 @@ def finalize_run(pruned, teacher, profile: Profile | None = None, output_dir=Non
                               base_model=base_model, pruned=pruned_dir, teacher=teacher.folder,
                               align_ffn=align_ffn, output_dir=Path(folder),
                               **{key: asdict(value) if is_dataclass(value) else value
-                                 for key, value in fill_overrides.items() if key != "seed"})
+                                 for key, value in fill_overrides.items() if key not in FROM_ARGUMENTS})
             write_card(folder, recipe, metrics, path)
         results.append(RunResult(model, metrics, folder, path))
     return results

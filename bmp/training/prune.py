@@ -41,6 +41,7 @@ from bmp.training import flags
 from bmp.training.distill import Distillation
 from bmp.training.evaluation import ValidationCurve, evaluate_both, step_points
 from bmp.training.skeleton import (
+    FROM_ARGUMENTS,
     RunResult,
     claim_folder,
     data_fingerprint,
@@ -115,7 +116,7 @@ def prune_run(teacher, recipe: PruningRecipe, profile: Profile | None = None, ou
         path = record_run(name or Path(output_dir).name, "pruned", metrics, profile, data, seed=args.seed,
                           bf16=args.bf16, base_model=base_model, recipe=asdict(recipe), teacher=teacher.folder,
                           distill=distill, output_dir=final, **extra,
-                          **{key: value for key, value in train_overrides.items() if key != "seed"})
+                          **{key: value for key, value in train_overrides.items() if key not in FROM_ARGUMENTS})
     return RunResult(baked, metrics, final, path)
 
 

@@ -296,6 +296,11 @@ def written(args: TrainingArguments, folder, save: Callable[[Path], object]) -> 
 
 # ---------------------------------------------------------------- records
 
+# what record_run takes from the run's arguments (the provenance's seed, the config's bf16_autocast): never passed
+# again among a run's settings
+FROM_ARGUMENTS = ("seed", "bf16", "fp16")
+
+
 def record_run(name: str, kind: str, metrics: dict, profile: Profile, data: QAData, *, seed: int, bf16: bool,
                base_model: str | None = None, **config):
     """Record a run with its provenance; path-like config values are stored repo-relative, and ``bf16`` (whether
