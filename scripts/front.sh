@@ -13,20 +13,26 @@ TEACHER=runs/teacher-course/final
 # rebuilt runs' own records: compared with the tracked ones, never committed
 REBUILT=outputs/rebuilt-$(basename "$BMP_RESULTS_DIR")
 have() { compgen -G "$BMP_RESULTS_DIR/*__$1.json" > /dev/null; }
-# a `python -m bmp` command that trains, in plain fp32: the front began on a CPU without fast bf16, and bf16 autocast
-# (the default on a CPU with it) would be another recipe, and no rebuilt model would match its record
+# a `python -m bmp` command that trains, in plain fp32: every front trains so (the first began on a CPU without fast
+# bf16), so that the fronts share one recipe and a model rebuilt on a CPU with fast bf16 can match its record
 train() { "$PY" -m bmp "$@" --fp32; }
 # RECORD FOLDER, then the `train` arguments that make FOLDER: a model a later step starts from. Made when
 # unrecorded. When recorded but not on this machine (runs/ is not tracked, and a fresh checkout lacks it), made again
 # by the same command with its records in $REBUILT, and the queue goes on only if it scores what its record says
-# (python -m bmp rescore --rebuilt): otherwise the runs started from it would not be kin of the recorded ones.
+# (python -m bmp rescore --rebuilt): otherwise the runs started from it would not be kin of the recorded ones. A
+# rebuild stays marked unchecked until it passes, so a rerun after a failed or killed one checks it again.
 need() {
   local name=$1 folder=$2; shift 2
   if ! have "$name"; then train "$@"; return; fi
-  [ -f "$folder/config.json" ] && return
-  echo "== rebuilding $name, recorded but not on this machine: python -m bmp $* --fp32"
-  BMP_RESULTS_DIR=$REBUILT train "$@"
+  local unchecked=$REBUILT/$name.unchecked
+  if [ -f "$folder/config.json" ] && [ ! -f "$unchecked" ]; then return; fi
+  mkdir -p "$REBUILT" && touch "$unchecked"
+  if [ ! -f "$folder/config.json" ] || ! compgen -G "$REBUILT/*__$name.json" > /dev/null; then
+    echo "== rebuilding $name, recorded but not on this machine: python -m bmp $* --fp32"
+    BMP_RESULTS_DIR=$REBUILT train "$@"
+  fi
   "$PY" -m bmp rescore "$folder" --record "$name" --records "$BMP_RESULTS_DIR" --rebuilt "$REBUILT"
+  rm "$unchecked"
 }
 # the teacher, as notebook 04 trains it (the course profile's one epoch)
 need_teacher() {

@@ -8,7 +8,8 @@
 # settings, three attempts to close the gap, three seeds of the control and of both headline settings, then the peer
 # at its best, the DistilBERT recipe as published, struct at both speeds, and every model timed again in three
 # interleaved runs.
-#   scripts/review_front.sh            # about 15 hours of 2 cores (a pruned and filled run is about 45 minutes)
+#   scripts/review_front.sh            # about 15 hours of 2 cores (a pruned and filled run is about 45 minutes),
+#                                      # 2 more to begin a front (its teacher, control and headline settings)
 # Rerunnable: every run already recorded is skipped, an interrupted one resumes from its newest checkpoint, and a
 # model a step starts from is rebuilt and checked when runs/ lacks it (need, in front.sh); the timing runs and the
 # comparison at the end are made again each time (a few minutes).

@@ -5,11 +5,17 @@
 # gap judged one response time ahead, each packed and filled; three interleaved timing runs of them all. bench
 # pareto sets each target run against the λ point chosen on validation F1 among those at least as fast. Then,
 # packed only: both speeds by the other target method (a top-k of units), and the timing runs again with them.
-# Records go to data/results/target-front.
+# Records go to data/results/target-front, the first front (an Intel Xeon's, whose CPU trains in fp32 by default, as
+# `bmp sweep` does): on another CPU kind it stops, and that kind's front begins with scripts/review_front.sh.
 #   scripts/target_front.sh            # about 5.5 hours of 2 cores
 # Rerunnable: what is recorded is skipped; an interrupted run resumes from its checkpoint.
 # shellcheck source=scripts/front.sh
-source "$(dirname "$0")/front.sh"  # BMP_RESULTS_DIR, TEACHER, have, time_all
+source "$(dirname "$0")/front.sh"  # BMP_RESULTS_DIR, TEACHER, have, train, need_teacher, time_all
+if [ "$(basename "$BMP_RESULTS_DIR")" != target-front ]; then
+  echo "error: this CPU's front is $BMP_RESULTS_DIR, and the λ front belongs to the first one" \
+    "(data/results/target-front): run scripts/review_front.sh here" >&2
+  exit 2
+fi
 
 # 1. the teacher, as notebook 04 trains it (the course profile's one epoch)
 need_teacher

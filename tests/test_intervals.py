@@ -201,8 +201,9 @@ def test_a_rebuilt_model_is_checked_against_its_tracked_record(tmp_path, capsys)
     from bmp.training.rescore import main, reproduced
 
     tracked, rebuilt, folder = tmp_path / "results", tmp_path / "rebuilt", tmp_path / "model"
-    record("teacher", "dense", {"f1": 63.32, "validation_f1": 62.57}, _prov(), directory=tracked)
-    record("teacher", "dense", {"f1": 63.34, "validation_f1": 62.57}, _prov(), directory=rebuilt)
+    made = {"bf16_autocast": False, "output_dir": "runs/teacher/final"}
+    record("teacher", "dense", {"f1": 63.32, "validation_f1": 62.57}, _prov(), made, directory=tracked)
+    record("teacher", "dense", {"f1": 63.34, "validation_f1": 62.57}, _prov(), made, directory=rebuilt)
     assert reproduced("teacher", rebuilt, tracked) == {"heldout": (63.32, 63.34), "validation": (62.57, 62.57)}
     folder.mkdir()
     (folder / "config.json").write_text("{}")
@@ -211,10 +212,15 @@ def test_a_rebuilt_model_is_checked_against_its_tracked_record(tmp_path, capsys)
     assert "reproduces teacher: heldout F1 63.34 (recorded 63.32)" in capsys.readouterr().out
     assert (tracked / "dense__teacher.json").read_text() == before  # nothing written
 
-    record("teacher", "dense", {"f1": 63.32, "validation_f1": 62.0}, _prov(), directory=rebuilt)  # another model
+    record("teacher", "dense", {"f1": 63.34, "validation_f1": 62.57}, _prov(), {**made, "bf16_autocast": True},
+           directory=rebuilt)  # the same scores by chance, in another precision
+    with pytest.raises(ValueError, match="made with bf16 autocast True, the tracked record with False: rebuild it "
+                                         "with the record's precision"):
+        reproduced("teacher", rebuilt, tracked)
+    record("teacher", "dense", {"f1": 63.32, "validation_f1": 62.0}, _prov(), made, directory=rebuilt)  # another
     with pytest.raises(ValueError, match="rebuilt teacher scores validation F1 62.000, the tracked record 62.570"):
         reproduced("teacher", rebuilt, tracked)
-    record("teacher", "dense", {"f1": 63.32}, _prov(), directory=rebuilt)  # evaluated otherwise
+    record("teacher", "dense", {"f1": 63.32}, _prov(), made, directory=rebuilt)  # evaluated otherwise
     with pytest.raises(ValueError, match="holds no validation_f1"):
         reproduced("teacher", rebuilt, tracked)
     with pytest.raises(FileNotFoundError, match="no saved model there"):

@@ -196,3 +196,24 @@ def test_the_filled_model_shares_the_packed_models_timing(pipeline):
     packed, filled = pipeline["final"]
     assert filled.metrics["cpu_speedup"] == packed.metrics["cpu_speedup"]
     assert filled.metrics["timed_as"] == "packed" and "timed_as" not in packed.metrics
+
+
+def test_a_folder_trained_in_another_precision_is_refused(tmp_path):
+    """Checkpoints made under bf16 autocast are not resumed in fp32 (the record would say fp32 of a mixed run); a
+    folder from before the precision was kept says nothing of it, and resumes."""
+    from transformers import TrainingArguments
+
+    from bmp.training.skeleton import SETTINGS_FILE, claim_folder
+
+    folder = tmp_path / "run"
+
+    def args(bf16: bool) -> TrainingArguments:
+        return TrainingArguments(str(folder), use_cpu=True, bf16=bf16, report_to=[])
+
+    assert claim_folder(folder, {"kind": "control"}, args(False)) is None
+    (folder / "final").mkdir()  # the run got as far as its model
+    with pytest.raises(ValueError, match=r"other settings \({'bf16': False}\); this run asks for {'bf16': True}"):
+        claim_folder(folder, {"kind": "control"}, args(True))
+    saved = json.loads((folder / SETTINGS_FILE).read_text())
+    (folder / SETTINGS_FILE).write_text(json.dumps({k: v for k, v in saved.items() if k not in ("bf16", "fp16")}))
+    assert claim_folder(folder, {"kind": "control"}, args(True)) is None

@@ -112,8 +112,14 @@ def reproduced(record_name: str, rebuilt_dir, records_dir=None) -> dict[str, tup
     """Each split's F1 as tracked and as rebuilt: the record ``record_name`` made again into ``rebuilt_dir`` by
     rerunning its command must score what the tracked one in ``records_dir`` does (raises otherwise)."""
 
-    tracked = find_record(record_name, records_dir)["metrics"]
-    rebuilt = find_record(record_name, rebuilt_dir)["metrics"]
+    tracked_record, rebuilt_record = find_record(record_name, records_dir), find_record(record_name, rebuilt_dir)
+    for key, what, fix in (("bf16_autocast", "bf16 autocast", "with the record's precision (--fp32 or --bf16)"),
+                           ("output_dir", "its folder", "into the record's folder")):
+        old, new = (record.get("config", {}).get(key) for record in (tracked_record, rebuilt_record))
+        if old != new:
+            raise ValueError(f"rebuilt {record_name} was made with {what} {new}, the tracked record with {old}: "
+                             f"rebuild it {fix}")
+    tracked, rebuilt = tracked_record["metrics"], rebuilt_record["metrics"]
     compared = {}
     for split, (key, _) in SCORED.items():
         if tracked.get(key) is None:

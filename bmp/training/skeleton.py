@@ -212,21 +212,28 @@ def run_arguments(profile: Profile, output_dir, args: TrainingArguments | None =
 
 # ---------------------------------------------------------------- resuming only what the same settings made
 
+PRECISION = ("bf16", "fp16")  # the training's precision among a folder's settings
+
+
 def claim_folder(output_dir, settings: dict, args: TrainingArguments, *, overwrite: bool = False) -> str | None:
     """Make ``output_dir`` this run's, and return the checkpoint to resume from (None: start afresh).
 
     A folder whose checkpoints were made with other settings (preset, lambda, target, data, teacher, and the
-    training's seed, learning rate, batch and length) is refused, naming both, unless ``overwrite``, which deletes
-    its checkpoints and the models made from them (final, and a pruning run's fill, packed and filled) first."""
+    training's seed, learning rate, batch, length and precision) is refused, naming both, unless ``overwrite``,
+    which deletes its checkpoints and the models made from them (final, and a pruning run's fill, packed and
+    filled) first."""
     output_dir = Path(output_dir)
     path = output_dir / SETTINGS_FILE
     batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * max(args.world_size, 1)
     settings = {**settings, "seed": args.seed, "learning_rate": args.learning_rate, "batch": batch,
-                "epochs": args.num_train_epochs, "max_steps": args.max_steps,
+                "epochs": args.num_train_epochs, "max_steps": args.max_steps, "bf16": bool(args.bf16),
+                "fp16": bool(args.fp16),
                 **({"teacher": os.path.abspath(settings["teacher"])} if settings.get("teacher") not in (None, "None")
                    else {})}  # a teacher named two ways (relative, absolute) is one teacher
     settings = json.loads(json.dumps(settings, default=str))  # as it will read back
     previous = json.loads(path.read_text()) if path.is_file() else None
+    if previous is not None:  # a folder from before the precision was kept says nothing of it
+        previous = {**{key: settings[key] for key in PRECISION if key not in previous}, **previous}
     started = resume_point(output_dir) is not None or (output_dir / "final").exists()
     if started and previous != settings and not overwrite:
         changed = sorted(k for k in set(settings) | set(previous or {})
