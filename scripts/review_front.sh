@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# What the results issue asks, run on this CPU kind's front (bmp.results.fronts: data/results/target-front for the
-# Intel Xeon that made the first one, data/results/front-<cpu> for another): every model of a front comes from its
-# one teacher, and each record holds its per-question predictions, so each gap gets a paired interval. The main
+# What the results issue asks, run on this CPU kind's front (bmp.results.fronts: data/results/front-<cpu>; the first,
+# data/results/target-front, stands as recorded, since its teacher can't be rebuilt): every model of a front comes
+# from its one teacher, and each record holds its per-question predictions, so each gap gets a paired interval. The main
 # sweep's teacher and models (data/results, from an AMD EPYC machine) are gone, and its records hold no per-question
 # predictions.
 # From the front's course teacher: the dense control trained as long with the same distillation and both headline

@@ -3,7 +3,7 @@ begun in its own folder, and judged beside the others, each held to its own refe
 from pathlib import Path
 
 from bmp.results.fronts import FRONT_DIR, front_dirs, front_of_cpu, fronts
-from bmp.results.records import Predictions, provenance, record
+from bmp.results.records import INIT_SEED_KEY, Predictions, provenance, record
 
 TEACHER = "runs/teacher-course/final"
 INTEL, AMD = "Intel(R) Xeon(R) Processor @ 2.80GHz", "AMD EPYC"
@@ -14,14 +14,15 @@ def _answers(f1):
     return Predictions({"heldout": {f"q{i}": ("x", 0.0, f1 / 100) for i in range(4)}})
 
 
-def _front(folder: Path, cpu: str, control_f1: float, run_f1: float) -> None:
-    """A front made on ``cpu``: its teacher, its control, and one setting at 2.6x (two seeds, the same F1)."""
+def _front(folder: Path, cpu: str, control_f1: float, run_f1: float, seeded: bool = True) -> None:
+    """A front made on ``cpu``: its teacher (its head drawn from its seed unless not ``seeded``: then the front can't
+    go on), its control, and one setting at 2.6x (two seeds, the same F1)."""
     def prov(seed=42):
         made = provenance(base_model="embedded", data_split="dev by article", profile="course", seed=seed)
         return {**made, "hardware": {**made["hardware"], "cpu_model": cpu}}
 
     record("dense-course", "dense", {"f1": 60.0, "eval_split": "dev-by-article", "predictions": _answers(60.0)},
-           prov(), {"output_dir": TEACHER}, directory=folder)
+           prov(), {"output_dir": TEACHER, **({INIT_SEED_KEY: 42} if seeded else {})}, directory=folder)
     record("control-course", "control", {"f1": control_f1, **SPLIT, "predictions": _answers(control_f1)}, prov(),
            {"teacher": TEACHER}, directory=folder)
     for name, seed in (("hybrid-speedup2.5-course-filled", 42), ("hybrid-speedup2.5-course-s43-filled", 43)):
@@ -40,6 +41,18 @@ def test_a_cpu_kind_finds_its_own_front_or_begins_one(tmp_path):
     assert front_of_cpu(AMD, tmp_path) == tmp_path / "front-amd-epyc"
     assert front_of_cpu("Apple M3", tmp_path) == tmp_path / "front-apple-m3"
     assert [front.label for front in fronts(tmp_path)] == ["Intel Xeon", "AMD EPYC"]
+
+
+def test_a_front_whose_teacher_cannot_be_rebuilt_stands_as_recorded(tmp_path):
+    """A teacher whose head was drawn unseeded can't be rebuilt, so its front takes no more runs: the CPU begins
+    another beside it."""
+    _front(tmp_path / FRONT_DIR.name, INTEL, 64.0, 63.5, seeded=False)
+    _front(tmp_path / "front-amd-epyc", AMD, 66.0, 62.0, seeded=False)
+    assert [front.open for front in fronts(tmp_path)] == [False, False]
+    assert front_of_cpu(INTEL, tmp_path) == tmp_path / "front-intel-r-xeon-r-processor-2-80ghz"
+    assert front_of_cpu(AMD, tmp_path) == tmp_path / "front-amd-epyc-2"
+    _front(tmp_path / "front-amd-epyc-2", AMD, 66.0, 62.0)  # begun there
+    assert front_of_cpu(AMD, tmp_path) == tmp_path / "front-amd-epyc-2"
 
 
 def test_the_map_judges_each_front_beside_the_main_sweep(tmp_path):

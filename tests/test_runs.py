@@ -217,3 +217,23 @@ def test_a_folder_trained_in_another_precision_is_refused(tmp_path):
     saved = json.loads((folder / SETTINGS_FILE).read_text())
     (folder / SETTINGS_FILE).write_text(json.dumps({k: v for k, v in saved.items() if k not in ("bf16", "fp16")}))
     assert claim_folder(folder, {"kind": "control"}, args(True)) is None
+
+
+def test_the_teachers_new_head_is_drawn_from_the_runs_seed(tmp_path, monkeypatch):
+    """A teacher can be rebuilt only if its question-answering head (new on top of the base model) starts from the
+    run's seed: however much the process drew before, two fine-tunes with one seed make the same model."""
+    import torch
+
+    from bmp.results.records import INIT_SEED_KEY
+
+    monkeypatch.setenv("BMP_RESULTS_DIR", str(tmp_path / "results"))
+    profile = get_profile("smoke")
+    data = prepare_data(profile, load_tokenizer())
+    heads = []
+    for draws in (1, 7):
+        torch.rand(draws)  # the process's generator elsewhere each time
+        run = finetune_dense(profile, "embedded", tmp_path / f"teacher-{draws}", data=data, record_name=f"t{draws}",
+                             max_steps=1, disable_tqdm=True)
+        heads.append(run.model.qa_outputs.weight.detach().clone())
+        assert json.loads(run.record_path.read_text())["config"][INIT_SEED_KEY] == 42
+    assert torch.equal(heads[0], heads[1])

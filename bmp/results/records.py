@@ -135,6 +135,7 @@ def slug(text: str) -> str:
 
 
 PREDICTIONS_KEY = "predictions"  # metrics key: a Predictions when evaluated, the sidecar's path once recorded
+INIT_SEED_KEY = "init_seed"  # a fine-tune's config: the seed its new head was drawn with (none: not reproducible)
 PREDICTIONS_FOLDER = "predictions"  # beside the records: <records>/predictions/<kind>__<name>.json.gz
 SPLITS = ("heldout", "validation")  # the splits a run is evaluated on (QAData.split)
 

@@ -8,11 +8,11 @@ import argparse
 import time
 from pathlib import Path
 
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer, TrainingArguments, set_seed
 
 from bmp.models import load_base, load_profile_model
 from bmp.profiles import SEED, Profile, get_profile
-from bmp.results.records import provenance, record, repo_relative
+from bmp.results.records import INIT_SEED_KEY, provenance, record, repo_relative
 from bmp.squad import train_collator
 from bmp.training import flags
 from bmp.training.evaluation import ValidationCurve, converged, evaluate_both, step_points
@@ -27,13 +27,14 @@ def finetune_dense(profile: Profile | None = None, model_name: str | None = None
     on SQuAD, save it to ``output_dir/final`` and record EM/F1. ``data`` and ``args`` as in
     :func:`bmp.training.prune.prune_run`."""
     profile = profile or get_profile()
+    args = run_arguments(profile, output_dir, args, default_epochs=profile.epochs, default_lr=profile.learning_rate,
+                         **train_overrides)
+    set_seed(args.seed)  # the new question-answering head starts from the run's seed, not from the process's
     if model_name is None:
         model, tokenizer, model_name = load_profile_model(profile)
     else:
         model, tokenizer = load_base(model_name)
     data = qa_data(data, tokenizer, profile, max_seq_length=max_seq_length, doc_stride=doc_stride)
-    args = run_arguments(profile, output_dir, args, default_epochs=profile.epochs, default_lr=profile.learning_rate,
-                         **train_overrides)
     settings = {"kind": "dense", "model": str(model_name), "data": data_fingerprint(data), "seed": args.seed,
                 "epochs": args.num_train_epochs, "max_steps": args.max_steps, "learning_rate": args.learning_rate}
     resume = claim_folder(output_dir, settings, args, overwrite=overwrite)
@@ -56,7 +57,7 @@ def finetune_dense(profile: Profile | None = None, model_name: str | None = None
                       provenance(base_model=str(model_name), data_split=data.splits.description,
                                  profile=profile.name, seed=args.seed),
                       config={"profile": profile.__dict__, "output_dir": repo_relative(final),
-                              "bf16_autocast": bool(args.bf16), **train_overrides})
+                              "bf16_autocast": bool(args.bf16), INIT_SEED_KEY: args.seed, **train_overrides})
     return RunResult(model, metrics, final, path)
 
 
