@@ -37,7 +37,7 @@ def _dense(folder, kind, name, f1, val, out, teacher=None, epochs=None, answers=
 
 
 def _aimed(folder, name, f1, val, *, teacher=TEACHER, epochs=2, ffn_ratio=2.0, hidden_prune=0.0, hidden_fill=0.0,
-           pruned=None, answers=True, held_out_only=False):
+           pruned=None, answers=True, held_out_only=False, speedup=2.6):
     """A run pruned to 2.5x by steering λ (unless ``pruned`` names another run's pruned folder), then filled."""
     pruned = pruned or name
     if pruned == name:
@@ -46,7 +46,7 @@ def _aimed(folder, name, f1, val, *, teacher=TEACHER, epochs=2, ffn_ratio=2.0, h
                   "distillation": {"hidden": hidden_prune}}
         record(name, "pruned", {"f1": f1 - 5, "eval_split": SPLIT}, _prov(),
                {"teacher": teacher, "output_dir": f"runs/{name}/final", "recipe": recipe}, directory=folder)
-    metrics = {"f1": f1, "validation_f1": val, "eval_split": SPLIT, "cpu_speedup": 2.6, "train_epochs": epochs,
+    metrics = {"f1": f1, "validation_f1": val, "eval_split": SPLIT, "cpu_speedup": speedup, "train_epochs": epochs,
                **({"predictions": _answers(f1, None if held_out_only else val)} if answers else {})}
     record(f"{name}-filled", "filled", metrics, _prov(),
            {"teacher": teacher, "pruned": f"runs/{pruned}/final", "output_dir": f"runs/{name}/filled",
@@ -93,8 +93,31 @@ def test_each_attempt_is_held_to_its_own_reference(folder):
     (line,) = [line for line in attempt_lines([strong])]
     assert "changes by **+1.0 F1**, 95% CI [+1.0, +1.0] (+1.0 on validation: becomes the recipe): met" in line
     readme = headline(records, fronts_=[Front(folder, tuple(records))])  # the map counts them, names the winners
-    assert "3 tried, 2 landing nearer it than the headline run on validation (" in readme
+    assert "3 tried, 2 landing nearer it than the plain run on validation (" in readme
     assert "hidden-hybrid" not in readme.split("3 tried", 1)[1].split(";", 1)[0]
+
+
+def test_the_winning_recipe_is_the_headline(folder):
+    """An attempt that lands nearer its own reference on validation becomes what the target is judged on (and what
+    is shipped and seeded); one that lands further, or lands slower than the target, does not."""
+    records = load_records(folder)
+    assert analyse(records).best_at(2.5).setting.name == "hybrid-speedup2.5-t-filled"
+    _aimed(folder, "hidden-hybrid-speedup2.5-t", 65.0, 64.0, hidden_prune=1.0)  # -7 on validation, against -6
+    _aimed(folder, "strong-hybrid-speedup2.5-t", 68.0, 67.0, teacher=STRONG, speedup=2.4)  # -5, but too slow
+    records = load_records(folder)
+    assert analyse(records).best_at(2.5).instead_of is None
+    _aimed(folder, "strong-hybrid-speedup2.5-t", 68.0, 67.0, teacher=STRONG)  # -5 at 2.6x: it wins
+    records = load_records(folder)
+    choice = analyse(records).best_at(2.5)
+    assert choice.setting.name == "strong-hybrid-speedup2.5-t-filled" and choice.chosen_on == "validation"
+    assert choice.instead_of.name == "hybrid-speedup2.5-t-filled"
+    result = summarize(records)
+    assert result["best_at_2_5x"]["run"] == "strong-hybrid-speedup2.5-t-filled"
+    assert result["best_at_2_5x"]["instead_of"] == "hybrid-speedup2.5-t-filled"
+    (check,) = [t for t in result["targets"] if t["key"] == "speed_2_5x"]
+    assert check["status"] == "not measured" and "needs >= 2 seeds, has 1" in check["note"]
+    assert "its recipe having won over hybrid-speedup2.5-t-filled's" in check["note"]
+    assert check["estimate"] == pytest.approx(-5.0)  # held to its own reference, the control's control
 
 
 def test_a_stronger_teacher_with_no_control_of_its_own_is_its_own_reference(folder):

@@ -2,8 +2,9 @@
 import pytest
 
 from bmp.results.analysis import analyse
+from bmp.results.lineage import target_of
 from bmp.results.records import load_records, provenance, record
-from bmp.results.target_runs import target_of, target_runs
+from bmp.results.target_runs import target_runs
 from bmp.results.targets import summarize
 
 PROFILE = {"prune_epochs": 1, "epochs": 1}

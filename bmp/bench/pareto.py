@@ -8,7 +8,8 @@ on one split:
   run's own teacher's reference, with controls trained as long as that run;
 - ``best_at_2_5x`` / ``best_at_4x`` (one per speed target): the pruned setting chosen on mean validation F1 among
   those that fast, reported on held-out F1 as ``{run, f1, f1_std, seeds, speedup, validation_f1, f1_drop}``, with
-  its ``speed_interval`` over the timing runs;
+  its ``speed_interval`` over the timing runs; ``instead_of`` names the plain run it replaced when an attempt at
+  that target won on validation (the headline recipe is then the attempt's);
 - ``struct_gap_vs_hybrid``, ``f1_gap_vs_distil_recipe``, ``f1_gap_vs_torch_pruning``: comparisons at equal speed,
   like for like (same teacher, epochs and FFN balance), each point meeting the rival chosen on validation F1 among
   those at least as fast: ``{about, mean, ci95, verdict, front_chosen_on, rivals_used, seeds, points}``;

@@ -7,18 +7,22 @@ to its own reference (the stronger of its teacher and that teacher's control tra
 :meth:`bmp.results.analysis.Analysis.reference_scores`), and an attempt helps when it lands nearer its reference
 than the plain run lands to its own. That difference of gaps is taken question by question
 (:func:`bmp.results.intervals.difference_of_gaps`): on the validation questions to decide whether the change becomes
-the recipe (it does when it lands nearer there), and on the held-out ones to report, with its paired interval and
-the one verdict rule held to zero ("met": it closes part of the gap; "missed": it widens it).
+the recipe (it does when it lands nearer there; the target is then judged on it, :meth:`.analysis.Analysis.best_at`),
+and on the held-out ones to report, with its paired interval and the one verdict rule held to zero ("met": it closes
+part of the gap; "missed": it widens it).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from bmp.results.analysis import FINAL_KIND, Analysis
 from bmp.results.intervals import Gap, difference_of_gaps, verdict
-from bmp.results.records import SPLITS, fmt
+from bmp.results.lineage import pruned_of, target_of
+from bmp.results.records import FINAL_KIND, SPLITS, fmt
 from bmp.results.seeds import Setting, same
-from bmp.results.target_runs import pruned_of, target_of
+
+if TYPE_CHECKING:  # typing only: the analysis holds its attempts
+    from bmp.results.analysis import Analysis
 
 HELDOUT_SPLIT, VALIDATION_SPLIT = SPLITS  # the per-question predictions of each run
 HELPS = 0.0  # the margin an attempt's difference of gaps is held to: above zero, it lands nearer its reference

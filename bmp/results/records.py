@@ -269,6 +269,7 @@ def teacher_record(records: list[dict], teacher_dir, split: str | None = None) -
 
 
 PRUNED_KINDS = ("packed", "filled")
+FINAL_KIND = "filled"  # struct and hybrid are compared as the models one ships: packed, then filled
 STUDENT_KINDS = ("distil-recipe", "torch-pruning")  # trained for a number of epochs recorded in config.epochs
 
 

@@ -163,17 +163,20 @@ def group_settings(runs: list[Run], references: dict[tuple, Reference],
 @dataclass(frozen=True)
 class Choice:
     """The setting picked at a speed, and on which F1 it was picked (``held-out`` only when some candidate's
-    records predate validation scores: a fallback the report flags)."""
+    records predate validation scores: a fallback the report flags); ``instead_of``: the plain run an attempt to
+    close the gap replaced, having landed nearer its reference on validation (:meth:`.analysis.Analysis.best_at`)."""
 
     setting: Setting
     chosen_on: str
     min_speedup: float
+    instead_of: Setting | None = None  # the plain run it replaces, when a changed recipe won on validation
 
     def to_dict(self) -> dict:
         s = self.setting
         return {"run": s.name, "f1": s.f1, "f1_std": s.f1_std, "seeds": list(s.seeds), "speedup": s.speedup,
                 "validation_f1": s.validation_f1, "f1_drop": s.f1_drop, "single_seed": s.single_seed,
-                "chosen_on": self.chosen_on, "control_missing": s.control_missing}
+                "chosen_on": self.chosen_on, "control_missing": s.control_missing,
+                "instead_of": None if self.instead_of is None else self.instead_of.name}
 
 
 def best_at(settings: list[Setting], min_speedup: float, *, validation_only: bool = False) -> Choice | None:

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from bmp.results.analysis import Analysis, analyse
-from bmp.results.attempts import attempt_lines, attempts
+from bmp.results.attempts import attempt_lines
 from bmp.results.concepts import CONCEPTS_DIR, concept_lines
 from bmp.results.expected import EXPECTED_DIR, expected
 from bmp.results.fronts import FRONT_DIR, Front, fronts
@@ -103,7 +103,7 @@ def targets(records: list[dict], analysis: Analysis | None = None) -> str:
         return "_No packed or filled run recorded yet._"
     lines = comparison_lines(analysis)
     lines += target_run_lines(analysis, records)
-    lines += attempt_lines(attempts(analysis, records))
+    lines += attempt_lines(analysis.attempts)
     lines += serving_lines(records, analysis)
     return "\n".join(lines)
 
@@ -296,14 +296,14 @@ def headline(records: list[dict], figures: list[Path] = (), root: Path = REPO_RO
                   + ". A front is every run from one teacher on one CPU kind, whose models keep their per-question "
                   "predictions (`scripts/review_front.sh`); the main sweep is `scripts/sweep.sh`:", "",
               *target_table(places)]
-    tried = [(front, attempt) for front, analysed in judged for attempt in attempts(analysed, list(front.records))]
+    tried = [(front, attempt) for front, analysed in judged for attempt in analysed.attempts]
     if tried:
         kept = [f"{attempt.setting.name} on the {front.label} front" for front, attempt in tried
                 if attempt.becomes_recipe]
         lines += ["", f"Attempts to close the gap at the headline targets, each held to its own reference: "
-                      f"{len(tried)} tried, {len(kept)} landing nearer it than the headline run on validation"
-                      + (f" ({', '.join(kept)})" if kept else "") + "; intervals and verdicts in "
-                      "[docs/results.md](docs/results.md)."]
+                      f"{len(tried)} tried, {len(kept)} landing nearer it than the plain run on validation"
+                      + (f" ({', '.join(kept)}), so the target is judged on that recipe, with its seeds" if kept
+                         else "") + "; intervals and verdicts in [docs/results.md](docs/results.md)."]
     aimed = [line for front, analysed in judged for line in target_run_lines(analysed, list(front.records))]
     if aimed:
         lines += ["", f"A speed instead of a λ (`--target-speedup`): {len(aimed)} target settings from the course's "

@@ -11,47 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bmp.results.analysis import FINAL_KIND, Analysis, ComparedPoint, compare_at_speed
+from bmp.results.analysis import Analysis, ComparedPoint, compare_at_speed
 from bmp.results.intervals import verdict
-from bmp.results.records import PRUNED_KINDS, RESULTS_DIR, fmt, teacher_record
-from bmp.results.teachers import folder_key
+from bmp.results.lineage import target_of
+from bmp.results.records import FINAL_KIND, PRUNED_KINDS, RESULTS_DIR, fmt, teacher_record
 
 LANDING_DIR = RESULTS_DIR / "landing"  # target runs from the course's own teacher (scripts/target_landing.sh)
 SPEED_TOLERANCE = 0.10  # measured within ±10% of the speedup asked for
 DENSITY_TOLERANCE = 0.03  # packed fill rate within ±0.03 of the density asked for
 F1_MARGIN = 1.0  # F1 below the λ-swept front at the same speed
-
-
-def target_of(record: dict, records: list[dict]) -> dict | None:
-    """``{"speedup": 2.5}`` or ``{"density": 0.3}`` for a run pruned to a target (a pruned record's recipe says so;
-    a packed or filled one names its pruned folder), else None; with the pruned record's predictions."""
-    pruned = pruned_of(record, records)
-    if pruned is None:
-        return None
-    target = {k: v for k, v in ((pruned.get("config", {}).get("recipe") or {}).get("target") or {}).items()
-              if v is not None}
-    if not target:
-        return None
-    metrics = pruned.get("metrics", {})
-    # records from before the steering method name none: the top-k was then the only way to follow a target
-    recipe = pruned.get("config", {}).get("recipe") or {}
-    method = recipe.get("target_method", "topk")
-    lead = (recipe.get("steering") or {}).get("lead") if method == "steer" else None
-    return {**target, "method": method, **({"lead": lead} if lead else {}), **{key: metrics[key] for key in
-                                           ("predicted_speedup", "predicted_fill_rate", "final_lambda")
-                                           if key in metrics}}
-
-
-def pruned_of(record: dict, records: list[dict]) -> dict | None:
-    """The pruned record behind a pruned, packed or filled record (a packed or filled one names its pruned folder),
-    or None."""
-    if record.get("kind") == "pruned":
-        return record
-    if record.get("kind") not in PRUNED_KINDS:
-        return None
-    folder = folder_key(record.get("config", {}).get("pruned", ""))
-    return next((r for r in records if r.get("kind") == "pruned"
-                 and folder_key(r.get("config", {}).get("output_dir", "")) == folder), None)
 
 
 @dataclass(frozen=True)
@@ -212,5 +180,4 @@ def shape_table(records: list[dict]) -> list[str]:
 
 
 __all__ = ["DENSITY_TOLERANCE", "F1_MARGIN", "LANDING_DIR", "METHOD_WORDS", "SPEED_TOLERANCE",
-           "TargetRun", "landed", "landing_lines", "method_words", "pruned_of", "shape_table", "target_of",
-           "target_run_lines", "target_runs"]
+           "TargetRun", "landed", "landing_lines", "method_words", "shape_table", "target_run_lines", "target_runs"]

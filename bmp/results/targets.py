@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bmp.results.analysis import COMPARISONS, Analysis, Comparison, analyse
-from bmp.results.attempts import attempts
 from bmp.results.intervals import (
     INCONCLUSIVE,
     MET,
@@ -129,6 +128,9 @@ def _check_speed(target: Target, analysis: Analysis) -> TargetCheck:
     s = choice.setting
     how = "chosen on validation F1" if choice.chosen_on == VALIDATION else \
         "chosen on held-out F1 (a candidate has no validation F1 recorded)"
+    if choice.instead_of is not None:
+        how += (f", its recipe having won over {choice.instead_of.name}'s (it lands nearer its own reference on "
+                "validation)")
     where = f"{s.name}: {s.f1_text()} at {s.speedup:.2f}x, {how}"
     if s.f1_drop is None:
         return TargetCheck(target, NOT_MEASURED, None, f"{where}; the teacher of its runs is not recorded",
@@ -225,7 +227,7 @@ def summarize(records, split: str | None = None, speed: SpeedSource | None = Non
         # runs pruned to a size or a speed: asked, predicted, measured, and their gap to the λ-swept front
         "target_runs": [run.to_dict() for run in target_runs(analysis, records)],
         # a change of the headline recipe at its target, each held to its own reference (bmp.results.attempts)
-        "attempts": [attempt.to_dict() for attempt in attempts(analysis, records)],
+        "attempts": [attempt.to_dict() for attempt in analysis.attempts],
         "left_out_other_splits": dict(analysis.left_out_other_splits),
     })
     return result

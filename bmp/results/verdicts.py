@@ -4,7 +4,7 @@ with its rival, its paired interval and its verdict."""
 from __future__ import annotations
 
 from bmp.results.analysis import Analysis, analyse
-from bmp.results.attempts import attempt_lines, attempts
+from bmp.results.attempts import attempt_lines
 from bmp.results.intervals import NO_PREDICTIONS, judge, verdict
 from bmp.results.records import fmt
 from bmp.results.seeds import f1_text
@@ -71,7 +71,7 @@ def front_section(front: list[dict]) -> list[str]:
         return []
     analysis = analyse(front)
     return [*comparison_lines(analysis), *target_run_lines(analysis, front),
-            *attempt_lines(attempts(analysis, front)), *landing_lines(front, analysis), "", *shape_table(front)]
+            *attempt_lines(analysis.attempts), *landing_lines(front, analysis), "", *shape_table(front)]
 
 
 def _cells(check) -> list[str]:
@@ -81,6 +81,9 @@ def _cells(check) -> list[str]:
         measured = "–"
     elif check.target.min_speedup is not None:  # a speed target's value is the F1 its setting loses
         measured = f"{check.value:.1f} F1 below the reference"
+        seeds = len(check.seeds.get("point", []))
+        if seeds < check.target.min_seeds:  # measured, but on too few seeds to be judged
+            measured += f" ({seeds} seed{'s' * (seeds != 1)}, needs {check.target.min_seeds})"
     else:
         measured = f"mean gap {check.value:+.1f} F1"
     speed = "–" if check.speed is None else \
@@ -90,12 +93,13 @@ def _cells(check) -> list[str]:
 
 def target_table(judged: list[tuple[str, Analysis]]) -> list[str]:
     """One row per target and place it was judged on (``judged``: each place's name and analysis, each held to its
-    own reference): the verdict, what was measured, the gap's 95% interval and the speed with its range. The
-    targets a place has not measured yet are named in a line below, not as rows."""
+    own reference): the verdict, what was measured, the gap's 95% interval and the speed with its range. A target
+    measured on too few seeds to be judged is a row too; those a place has no model for yet are named in a line
+    below."""
     measured, unmeasured = {}, {}
     for where, analysis in judged:
         for check in check_all(analysis):
-            found = unmeasured if check.status == "not measured" else measured
+            found = unmeasured if check.status == "not measured" and check.value is None else measured
             found.setdefault(check.target.describe(), []).append((where, check))
     lines = ["| target | judged on | verdict | measured | 95% interval of the F1 gap | speed (range) |",
              "|---|---|---|---|---|---|"]
