@@ -107,19 +107,23 @@ chosen() {  # SPEEDUP -> the run the target at that speed is judged on, without 
   "$PY" -c 'import json, sys; best = json.load(sys.stdin).get(sys.argv[1])
 print(best["run"].removesuffix("-filled") if best else "")' "best_at_${1/./_}x" <<< "$summary"
 }
-seed_recipe() {  # SPEEDUP SEED
-  local plain run && plain=$(headline_run "$1") && run=$(chosen "$1")
-  case "${run:-$plain}" in
-    "$plain")
-      # shellcheck disable=SC2046
-      prune_and_fill "$(headline_run "$1" "$2")" "$TEACHER" $(headline "$1") --seed "$2" -- --seed "$2"
-      control_run control-course "$TEACHER" "$2" ;;
-    "strong-hybrid-speedup$1-course") strong_run "$1" "$2" && control_run control-of-control-course "$strong" "$2" ;;
-    "hidden-hybrid-speedup$1-course") hidden_run "$1" "$2" && control_run control-course "$TEACHER" "$2" ;;
-    "$plain-fill3") fill3_run "$1" "$2" && control_run control-course-4ep "$TEACHER" "$2" --epochs 4 ;;
-    *) echo "error: the setting chosen at >= $1x, $run, is not one of this script's recipes: add its seeds here" >&2
-       exit 1 ;;
-  esac
+seed_recipe() {  # SPEEDUP SEED: that seed of the recipe chosen at SPEEDUP (a setting aimed at either speed)
+  local run at plain && run=$(chosen "$1") && run=${run:-$(headline_run "$1")}
+  for at in 2.5 4; do
+    plain=$(headline_run "$at")
+    case "$run" in
+      "$plain")
+        # shellcheck disable=SC2046
+        prune_and_fill "$(headline_run "$at" "$2")" "$TEACHER" $(headline "$at") --seed "$2" -- --seed "$2"
+        control_run control-course "$TEACHER" "$2"; return ;;
+      "strong-hybrid-speedup$at-course")
+        strong_run "$at" "$2" && control_run control-of-control-course "$strong" "$2"; return ;;
+      "hidden-hybrid-speedup$at-course") hidden_run "$at" "$2" && control_run control-course "$TEACHER" "$2"; return ;;
+      "$plain-fill3") fill3_run "$at" "$2" && control_run control-course-4ep "$TEACHER" "$2" --epochs 4; return ;;
+    esac
+  done
+  echo "error: the setting chosen at >= $1x, $run, is not one of this script's recipes: add its seeds here" >&2
+  exit 1
 }
 for seed in 43 44; do
   for speedup in 2.5 4; do seed_recipe "$speedup" "$seed"; done

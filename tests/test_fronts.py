@@ -66,11 +66,19 @@ def test_the_map_judges_each_front_beside_the_main_sweep(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| ")][1:]
     # no timing runs here, so no speed is established: a gap inside the margin stays inconclusive
     assert rows[0] == "| >= 2.5x at <= 1.0 F1 below the reference (mean of >= 2 seeds) | Intel Xeon front | " \
-                      "**inconclusive** | 0.5 F1 below the reference | [-0.5, -0.5] | – |"
-    assert rows[1] == "|  | AMD EPYC front | **missed** | 4.0 F1 below the reference | [-4.0, -4.0] | – |"
+                      "**inconclusive** | 0.5 F1 below the reference (hybrid-speedup2.5-course-filled) | " \
+                      "[-0.5, -0.5] | – |"
+    assert rows[1] == "|  | AMD EPYC front | **missed** | 4.0 F1 below the reference (hybrid-speedup2.5-course-filled) " \
+                      "| [-4.0, -4.0] | – |"
     assert rows[2].startswith("|  | main sweep | **inconclusive** | 0.5 F1 below")
     assert "the Intel Xeon front, the dense control's 64.0 F1 (single seed); the AMD EPYC front, the dense " \
            "control's 66.0 F1" in text  # each held to its own reference
+    assert "Not measured yet: >= 4x at <= 3 F1 below the reference (anywhere);" in text
+    # one seed too few to judge the setting chosen: a row all the same, saying so, and none in the line below
+    (tmp_path / "front-amd-epyc" / "filled__hybrid-speedup2.5-course-s43-filled.json").unlink()
+    text = headline(load_records(tmp_path / "main"), fronts_=fronts(tmp_path))
+    assert "|  | AMD EPYC front | **not measured** | 4.0 F1 below the reference (hybrid-speedup2.5-course-filled, " \
+           "1 seed, needs 2) | [-4.0, -4.0] | – |" in text
     assert "Not measured yet: >= 4x at <= 3 F1 below the reference (anywhere);" in text
     record("main-4x-filled", "filled", {"f1": 60.0, "validation_f1": 60.0, "cpu_speedup": 4.5, **SPLIT,
                                         "predictions": _answers(60.0)},

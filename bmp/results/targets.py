@@ -93,6 +93,7 @@ class TargetCheck:
     speed: SpeedInterval | None = None
     seeds: dict = field(default_factory=dict)
     timing_runs: int = 0
+    run: str | None = None  # a speed target's chosen setting
 
     def to_dict(self) -> dict:
         return {"key": self.target.key, "target": self.target.describe(), "threshold": self.target.threshold,
@@ -143,7 +144,7 @@ def _check_speed(target: Target, analysis: Analysis) -> TargetCheck:
     where += f", {s.f1_drop:.1f} F1 below the reference{flags}"
     gap, missing = analysis.reference_gap(s)
     speed = analysis.speed_interval(s)
-    found = dict(gap=gap, speed=speed, seeds=seeds, timing_runs=analysis.timing_runs)
+    found = dict(gap=gap, speed=speed, seeds=seeds, timing_runs=analysis.timing_runs, run=s.name)
     if len(s.runs) < target.min_seeds:
         return TargetCheck(target, NOT_MEASURED, s.f1_drop,
                            f"{where}; needs >= {target.min_seeds} seeds, has {len(s.runs)}", **found)

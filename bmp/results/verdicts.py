@@ -80,10 +80,10 @@ def _cells(check) -> list[str]:
     if check.value is None:
         measured = "–"
     elif check.target.min_speedup is not None:  # a speed target's value is the F1 its setting loses
-        measured = f"{check.value:.1f} F1 below the reference"
         seeds = len(check.seeds.get("point", []))
-        if seeds < check.target.min_seeds:  # measured, but on too few seeds to be judged
-            measured += f" ({seeds} seed{'s' * (seeds != 1)}, needs {check.target.min_seeds})"
+        too_few = f", {seeds} seed{'s' * (seeds != 1)}, needs {check.target.min_seeds}" \
+            if seeds < check.target.min_seeds else ""  # measured, but on too few seeds to be judged
+        measured = f"{check.value:.1f} F1 below the reference ({check.run}{too_few})"
     else:
         measured = f"mean gap {check.value:+.1f} F1"
     speed = "–" if check.speed is None else \
