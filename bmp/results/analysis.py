@@ -151,17 +151,25 @@ class Analysis:
             self.main_epochs is None or (s.train_epochs is not None and at_most(s.train_epochs, self.main_epochs)))]
 
     def best_at(self, min_speedup: float) -> Choice | None:
-        """The setting a speed target is judged on: the main line's setting chosen on validation F1 among those at
-        least ``min_speedup`` times faster, unless an attempt at that setting's target becomes the recipe (it lands
-        nearer its own reference on validation: :mod:`~.attempts`) and is as fast; then the one landing nearest.
-        Whatever wins is the headline recipe, so its seeds are what a target needs."""
-        choice = best_at(self.main_line, min_speedup)
+        """The setting a speed target is judged on: the main line's setting chosen on validation F1 among those that
+        may be ``min_speedup`` times faster (:meth:`reach`), unless an attempt at that setting's target becomes the
+        recipe (it lands nearer its own reference on validation: :mod:`~.attempts`) and may be as fast; then the one
+        landing nearest. Whatever wins is the headline recipe, so its seeds are what a target needs."""
+        choice = best_at(self.main_line, min_speedup, reach=self.reach)
         won = [] if choice is None else [
             a for a in self.attempts if a.plain == choice.setting and a.becomes_recipe
-            and a.setting.speedup is not None and at_most(min_speedup, a.setting.speedup)]
+            and a.setting.speedup is not None and at_most(min_speedup, self.reach(a.setting))]
         if not won:
             return choice
         return Choice(max(won, key=lambda a: a.validation).setting, VALIDATION, min_speedup, choice.setting)
+
+    def reach(self, setting: Setting) -> float | None:
+        """The fastest a setting may be, for a speed target: the top of its speed's range over several timing runs
+        (else its speed: one run's range is that of its repeats). A setting whose range straddles a target's line
+        is judged there, and its speed is inconclusive."""
+        interval = self.speed_interval(setting) if self.timing_runs > 1 else None
+        return setting.speedup if interval is None or setting.speedup is None else max(setting.speedup,
+                                                                                        interval.high)
 
     def gap(self, name: str) -> Comparison:
         if name not in COMPARISONS:

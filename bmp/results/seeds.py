@@ -179,12 +179,17 @@ class Choice:
                 "instead_of": None if self.instead_of is None else self.instead_of.name}
 
 
-def best_at(settings: list[Setting], min_speedup: float, *, validation_only: bool = False) -> Choice | None:
+def best_at(settings: list[Setting], min_speedup: float, *, validation_only: bool = False,
+            reach=None) -> Choice | None:
     """The setting (or run: anything with ``speedup``, ``validation_f1`` and ``f1``) with the best mean validation
     F1 among those at least ``min_speedup`` times faster (ties: the faster); on held-out F1 instead when a candidate
     has no validation F1, unless ``validation_only``, which leaves such candidates out. None when none is that
-    fast. The one chooser of a model at a speed: the targets, every comparison and the trade-off widget use it."""
-    fast = [s for s in settings if s.speedup is not None and s.speedup >= min_speedup - TOLERANCE
+    fast. ``reach(setting)``: the speed a setting may count as (default its ``speedup``; a target counts the top of
+    its speed's range over the timing runs, so that a setting that straddles the line is judged, inconclusive on
+    speed, rather than left out). The one chooser of a model at a speed: the targets, every comparison and the
+    trade-off widget use it."""
+    reach = reach or (lambda s: s.speedup)
+    fast = [s for s in settings if s.speedup is not None and reach(s) >= min_speedup - TOLERANCE
             and (s.validation_f1 is not None or not validation_only)]
     if not fast:
         return None
