@@ -102,7 +102,7 @@ class TargetCheck:
                 "estimate": None if self.gap is None else self.gap.estimate,
                 "ci95": None if self.gap is None else self.gap.ci95, "front_chosen_on": VALIDATION,
                 "seeds": self.seeds, "timing_runs": self.timing_runs,
-                "speed": None if self.speed is None else self.speed.to_dict(), "note": self.note}
+                "speed": None if self.speed is None else self.speed.to_dict(), "run": self.run, "note": self.note}
 
 
 def _gap_text(gap: Gap | None, margin: float, missing=()) -> str:
