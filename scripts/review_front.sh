@@ -6,8 +6,9 @@
 # predictions.
 # From the front's course teacher: the dense control trained as long with the same distillation and both headline
 # settings, three attempts to close the gap, three seeds of the headline recipe at both targets (whichever attempt
-# won on validation, else the plain one) and of the control it is held to, then the peer at its best, the DistilBERT recipe as published, struct at both speeds, and every model timed again in three
-# interleaved runs.
+# won on validation, else the plain one) and of the control it is held to, then the peer at its best, the DistilBERT
+# recipe as published, struct at both speeds, and every model timed again in three interleaved runs.
+# Each step is a plain command (never the left side of && or ||, where bash would not stop on its failures).
 #   scripts/review_front.sh            # about 15 hours of 2 cores (a pruned and filled run is about 45 minutes),
 #                                      # 2 more to begin a front (its teacher, control and headline settings)
 # Rerunnable: every run already recorded is skipped, an interrupted one resumes from its newest checkpoint, and a
@@ -74,8 +75,9 @@ hidden_run() {  # SPEEDUP [SEED]
 }
 #    a longer fill (3 epochs instead of 1) of the headline model of that seed, against a control trained for 1 + 3
 fill3_run() {  # SPEEDUP [SEED]
-  local run seed=(${2:+--seed "$2"}) && run=$(headline_run "$1" "${2:-}")
-  local fill=$(headline_run "$1")-fill3${2:+-s$2}
+  local run fill seed=(${2:+--seed "$2"})
+  run=$(headline_run "$1" "${2:-}")
+  fill=$(headline_run "$1")-fill3${2:+-s$2}
   # shellcheck disable=SC2046
   have "$fill-filled" || { need "$run" "runs/$run/final" prune --teacher "$TEACHER" --profile course \
     $(headline "$1") "${seed[@]}" --output "runs/$run" --name "$run"
@@ -103,12 +105,15 @@ for speedup in 2.5 4; do fill3_run "$speedup"; done
 #    data/results/target-front` (2026-12-07): at >= 2.5x the target run steered to 2.5x, at >= 4x the 4x target
 #    steered one response time ahead (4.70x, 56.2 validation F1; the λ points past 4x scored lower)
 chosen() {  # SPEEDUP -> the run the target at that speed is judged on, without -filled (nothing: none yet)
-  local summary && summary=$("$PY" -m bmp.bench pareto --records "$BMP_RESULTS_DIR" | tail -1)
+  local summary
+  summary=$("$PY" -m bmp.bench pareto --records "$BMP_RESULTS_DIR" | tail -1)
   "$PY" -c 'import json, sys; best = json.load(sys.stdin).get(sys.argv[1])
 print(best["run"].removesuffix("-filled") if best else "")' "best_at_${1/./_}x" <<< "$summary"
 }
 seed_recipe() {  # SPEEDUP SEED: that seed of the recipe chosen at SPEEDUP (a setting aimed at either speed)
-  local run at plain && run=$(chosen "$1") && run=${run:-$(headline_run "$1")}
+  local run at plain
+  run=$(chosen "$1")
+  run=${run:-$(headline_run "$1")}
   for at in 2.5 4; do
     plain=$(headline_run "$at")
     case "$run" in
@@ -117,9 +122,14 @@ seed_recipe() {  # SPEEDUP SEED: that seed of the recipe chosen at SPEEDUP (a se
         prune_and_fill "$(headline_run "$at" "$2")" "$TEACHER" $(headline "$at") --seed "$2" -- --seed "$2"
         control_run control-course "$TEACHER" "$2"; return ;;
       "strong-hybrid-speedup$at-course")
-        strong_run "$at" "$2" && control_run control-of-control-course "$strong" "$2"; return ;;
-      "hidden-hybrid-speedup$at-course") hidden_run "$at" "$2" && control_run control-course "$TEACHER" "$2"; return ;;
-      "$plain-fill3") fill3_run "$at" "$2" && control_run control-course-4ep "$TEACHER" "$2" --epochs 4; return ;;
+        strong_run "$at" "$2"
+        control_run control-of-control-course "$strong" "$2"; return ;;
+      "hidden-hybrid-speedup$at-course")
+        hidden_run "$at" "$2"
+        control_run control-course "$TEACHER" "$2"; return ;;
+      "$plain-fill3")
+        fill3_run "$at" "$2"
+        control_run control-course-4ep "$TEACHER" "$2" --epochs 4; return ;;
     esac
   done
   echo "error: the setting chosen at >= $1x, $run, is not one of this script's recipes: add its seeds here" >&2

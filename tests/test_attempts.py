@@ -37,11 +37,11 @@ def _dense(folder, kind, name, f1, val, out, teacher=None, epochs=None, answers=
 
 
 def _aimed(folder, name, f1, val, *, teacher=TEACHER, epochs=2, ffn_ratio=2.0, hidden_prune=0.0, hidden_fill=0.0,
-           pruned=None, answers=True, held_out_only=False, speedup=2.6):
-    """A run pruned to 2.5x by steering λ (unless ``pruned`` names another run's pruned folder), then filled."""
+           pruned=None, answers=True, held_out_only=False, speedup=2.6, target=2.5):
+    """A run pruned to ``target`` by steering λ (unless ``pruned`` names another run's pruned folder), then filled."""
     pruned = pruned or name
     if pruned == name:
-        recipe = {"regularization": {"attention": 0.0, "ffn": 0.0}, "target": {"speedup": 2.5, "density": None},
+        recipe = {"regularization": {"attention": 0.0, "ffn": 0.0}, "target": {"speedup": target, "density": None},
                   "target_method": "steer", "steering": {"lead": 0.0, "ffn_ratio": ffn_ratio},
                   "distillation": {"hidden": hidden_prune}}
         record(name, "pruned", {"f1": f1 - 5, "eval_split": SPLIT}, _prov(),
@@ -118,6 +118,27 @@ def test_the_winning_recipe_is_the_headline(folder):
     assert check["status"] == "not measured" and "needs >= 2 seeds, has 1" in check["note"]
     assert "its recipe having won over hybrid-speedup2.5-t-filled's" in check["note"]
     assert check["estimate"] == pytest.approx(-5.0)  # held to its own reference, the control's control
+
+
+def test_of_two_winners_the_one_landing_nearest_is_the_headline_and_the_plain_run_stays_in_sight(folder):
+    _aimed(folder, "strong-hybrid-speedup2.5-t", 68.0, 67.0, teacher=STRONG)  # +1 on validation
+    _aimed(folder, "hybrid-speedup2.5-t-fill3", 71.0, 70.0, epochs=4, pruned="hybrid-speedup2.5-t")  # +3
+    result = summarize(load_records(folder))
+    assert result["best_at_2_5x"]["run"] == "hybrid-speedup2.5-t-fill3-filled"
+    (check,) = [t for t in result["targets"] if t["key"] == "speed_2_5x"]
+    assert check["replaced"] == {"run": "hybrid-speedup2.5-t-filled", "status": "not measured", "ci95": [-6.0, -6.0]}
+    assert "that plain run: not measured" in check["note"]
+
+
+def test_an_attempt_wins_only_in_place_of_its_own_plain_run(folder):
+    """A 4x attempt that beats the 4x plain run replaces it at >= 4x, never the 2.5x plain run chosen at >= 2.5x."""
+    _aimed(folder, "hybrid-speedup4-t", 60.0, 60.0, speedup=4.2, target=4)  # -11 on validation
+    _aimed(folder, "strong-hybrid-speedup4-t", 63.0, 63.0, teacher=STRONG, speedup=4.2, target=4)  # -9: it wins
+    analysis = analyse(load_records(folder))
+    assert analysis.best_at(2.5).setting.name == "hybrid-speedup2.5-t-filled"
+    assert analysis.best_at(2.5).instead_of is None
+    assert analysis.best_at(4).setting.name == "strong-hybrid-speedup4-t-filled"
+    assert analysis.best_at(4).instead_of.name == "hybrid-speedup4-t-filled"
 
 
 def test_a_stronger_teacher_with_no_control_of_its_own_is_its_own_reference(folder):

@@ -7,8 +7,9 @@ on one split:
   and ``reference_f1`` (the larger of the two) of the teacher most runs came from; every F1 drop is taken from each
   run's own teacher's reference, with controls trained as long as that run;
 - ``best_at_2_5x`` / ``best_at_4x`` (one per speed target): the pruned setting chosen on mean validation F1 among
-  those that fast, reported on held-out F1 as ``{run, f1, f1_std, seeds, speedup, validation_f1, f1_drop}``, with
-  its ``speed_interval`` over the timing runs; ``instead_of`` names the plain run it replaced when an attempt at
+  those that may be that fast (the top of their speed's range over several timing runs reaching it), reported on
+  held-out F1 as ``{run, f1, f1_std, seeds, speedup, validation_f1, f1_drop}``, with its ``speed_interval`` over the
+  timing runs; ``instead_of`` names the plain run it replaced when an attempt at
   that target won on validation (the headline recipe is then the attempt's);
 - ``struct_gap_vs_hybrid``, ``f1_gap_vs_distil_recipe``, ``f1_gap_vs_torch_pruning``: comparisons at equal speed,
   like for like (same teacher, epochs and FFN balance), each point meeting the rival chosen on validation F1 among
@@ -18,8 +19,9 @@ on one split:
 - ``int8_f1_drop`` from a ``deploy-accuracy`` record, or null;
 - ``targets``: each target of :data:`bmp.results.targets.TARGETS` with its threshold, ``ci95`` (the paired 95%
   interval of its gap, null without per-question predictions), ``verdict`` (met / missed / inconclusive, by
-  :func:`bmp.results.intervals.judge`; null when not measured), ``front_chosen_on``, ``seeds`` per side and
-  ``timing_runs``;
+  :func:`bmp.results.intervals.judge`; null when not measured), ``front_chosen_on``, ``seeds`` per side,
+  ``timing_runs``, and for a speed target its chosen ``run`` and what it ``replaced`` (the plain run an attempt beat
+  on validation, with its own status and ``ci95``; null when none);
 - ``attempts`` (:mod:`bmp.results.attempts`): each change of the headline recipe at its target, its gap to its own
   reference against the headline run's, on validation (what decides) and held-out (``ci95``, ``verdict``);
 - ``serving`` (:mod:`bmp.results.serving`): the deploy bench's ratios, each shipped model's F1 per form, and the

@@ -3,7 +3,7 @@ long), seeds averaged, every choice made on validation F1, speeds from the timin
 like for like, each with a paired interval over the held-out questions (:mod:`bmp.results.intervals`).
 
     analysis = analyse(load_records())
-    analysis.best_at(4.0)            # the setting chosen on validation F1 among those >= 4x (the headline)
+    analysis.best_at(4.0)            # the setting a >= 4x target is judged on (chosen on validation F1)
     analysis.vs_distil_recipe.mean   # the pruned settings' lead over the layer-dropped students
     analysis.vs_distil_recipe.interval   # its 95% interval (None until the runs have per-question predictions)
 
@@ -144,7 +144,8 @@ class Analysis:
     @property
     def main_line(self) -> list[Setting]:
         """The pruned settings from the main reference's teacher, trained no longer than most of its filled runs: the
-        headline is chosen from them, since another teacher or length has another reference (:mod:`~.attempts`)."""
+        headline is chosen from them, and an attempt from another teacher or length, held to its own reference, may
+        then replace it (:meth:`best_at`)."""
         if not any(s.teacher == self.reference.teacher_dir for s in self.pruned):  # no run names its teacher
             return self.pruned
         return [s for s in self.pruned if s.teacher == self.reference.teacher_dir and (
@@ -161,7 +162,7 @@ class Analysis:
             and a.setting.speedup is not None and at_most(min_speedup, self.reach(a.setting))]
         if not won:
             return choice
-        return Choice(max(won, key=lambda a: a.validation).setting, VALIDATION, min_speedup, choice.setting)
+        return Choice(max(won, key=lambda a: a.validation).setting, choice.chosen_on, min_speedup, choice.setting)
 
     def reach(self, setting: Setting) -> float | None:
         """The fastest a setting may be, for a speed target: the top of its speed's range over several timing runs

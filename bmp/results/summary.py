@@ -302,8 +302,9 @@ def headline(records: list[dict], figures: list[Path] = (), root: Path = REPO_RO
                 if attempt.becomes_recipe]
         lines += ["", f"Attempts to close the gap at the headline targets, each held to its own reference: "
                       f"{len(tried)} tried, {len(kept)} landing nearer it than the plain run on validation"
-                      + (f" ({', '.join(kept)}), so the target is judged on that recipe, with its seeds" if kept
-                         else "") + "; intervals and verdicts in [docs/results.md](docs/results.md)."]
+                      + (f" ({', '.join(kept)})" if kept else "") + "; a winner as fast as its target is what the "
+                      "target is judged on (the table names each chosen run); intervals and verdicts in "
+                      "[docs/results.md](docs/results.md)."]
     aimed = [line for front, analysed in judged for line in target_run_lines(analysed, list(front.records))]
     if aimed:
         lines += ["", f"A speed instead of a λ (`--target-speedup`): {len(aimed)} target settings from the course's "

@@ -22,7 +22,7 @@ from bmp.results.intervals import (
     reason,
     verdict,
 )
-from bmp.results.seeds import VALIDATION, seed_of
+from bmp.results.seeds import VALIDATION, Choice, seed_of
 from bmp.results.speeds import SpeedSource
 from bmp.results.target_runs import target_runs
 
@@ -94,6 +94,7 @@ class TargetCheck:
     seeds: dict = field(default_factory=dict)
     timing_runs: int = 0
     run: str | None = None  # a speed target's chosen setting
+    replaced: TargetCheck | None = None  # the plain run's own check, when an attempt replaced it
 
     def to_dict(self) -> dict:
         return {"key": self.target.key, "target": self.target.describe(), "threshold": self.target.threshold,
@@ -102,7 +103,11 @@ class TargetCheck:
                 "estimate": None if self.gap is None else self.gap.estimate,
                 "ci95": None if self.gap is None else self.gap.ci95, "front_chosen_on": VALIDATION,
                 "seeds": self.seeds, "timing_runs": self.timing_runs,
-                "speed": None if self.speed is None else self.speed.to_dict(), "run": self.run, "note": self.note}
+                "speed": None if self.speed is None else self.speed.to_dict(), "run": self.run,
+                "replaced": None if self.replaced is None else {
+                    "run": self.replaced.run, "status": self.replaced.status,
+                    "ci95": None if self.replaced.gap is None else self.replaced.gap.ci95},
+                "note": self.note}
 
 
 def _gap_text(gap: Gap | None, margin: float, missing=()) -> str:
@@ -126,16 +131,26 @@ def _check_speed(target: Target, analysis: Analysis) -> TargetCheck:
     if choice is None:
         return TargetCheck(target, NOT_MEASURED, None, f"no pruned model is {target.min_speedup:g}x faster yet",
                            timing_runs=analysis.timing_runs)
+    return _judge(target, analysis, choice)
+
+
+def _judge(target: Target, analysis: Analysis, choice: Choice) -> TargetCheck:
+    """A speed target judged on ``choice``; when it replaced the plain run (an attempt that won on validation), the
+    plain run is judged too and named beside it, so its verdict stays in sight while the winner gathers seeds."""
     s = choice.setting
     how = "chosen on validation F1" if choice.chosen_on == VALIDATION else \
         "chosen on held-out F1 (a candidate has no validation F1 recorded)"
+    if s.speedup is not None and s.speedup < target.min_speedup:
+        how += f", its speed's range over the timing runs reaching {target.min_speedup:g}x"
+    replaced = None
     if choice.instead_of is not None:
+        replaced = _judge(target, analysis, Choice(choice.instead_of, choice.chosen_on, choice.min_speedup))
         how += (f", its recipe having won over {choice.instead_of.name}'s (it lands nearer its own reference on "
-                "validation)")
+                f"validation; that plain run: {replaced.status})")
     where = f"{s.name}: {s.f1_text()} at {s.speedup:.2f}x, {how}"
     if s.f1_drop is None:
         return TargetCheck(target, NOT_MEASURED, None, f"{where}; the teacher of its runs is not recorded",
-                           timing_runs=analysis.timing_runs)
+                           timing_runs=analysis.timing_runs, replaced=replaced)
     ref = analysis.reference_of(s)  # None when the setting's seeds came from different teachers
     kind, names = ("dense", ()) if ref is None else \
         ("control", ref.controls) if ref.source == "control" else ("dense", (ref.teacher,))
@@ -144,7 +159,7 @@ def _check_speed(target: Target, analysis: Analysis) -> TargetCheck:
     where += f", {s.f1_drop:.1f} F1 below the reference{flags}"
     gap, missing = analysis.reference_gap(s)
     speed = analysis.speed_interval(s)
-    found = dict(gap=gap, speed=speed, seeds=seeds, timing_runs=analysis.timing_runs, run=s.name)
+    found = dict(gap=gap, speed=speed, seeds=seeds, timing_runs=analysis.timing_runs, run=s.name, replaced=replaced)
     if len(s.runs) < target.min_seeds:
         return TargetCheck(target, NOT_MEASURED, s.f1_drop,
                            f"{where}; needs >= {target.min_seeds} seeds, has {len(s.runs)}", **found)

@@ -83,7 +83,8 @@ def _cells(check) -> list[str]:
         seeds = len(check.seeds.get("point", []))
         too_few = f", {seeds} seed{'s' * (seeds != 1)}, needs {check.target.min_seeds}" \
             if seeds < check.target.min_seeds else ""  # measured, but on too few seeds to be judged
-        measured = f"{check.value:.1f} F1 below the reference ({check.run}{too_few})"
+        beat = "" if check.replaced is None else f"; the plain run it beat on validation: {check.replaced.status}"
+        measured = f"{check.value:.1f} F1 below the reference ({check.run}{too_few}{beat})"
     else:
         measured = f"mean gap {check.value:+.1f} F1"
     speed = "–" if check.speed is None else \

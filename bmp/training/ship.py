@@ -56,9 +56,9 @@ def _run_records(records_dir=None) -> list[dict]:
 
 
 def chosen_run(min_speedup: float, records_dir=None, teacher=None) -> Shipped:
-    """The run of the setting chosen at ``min_speedup``x or faster (its default-seed run when it has one), as the
-    targets choose it (:meth:`bmp.results.analysis.Analysis.best_at`: the main teacher's runs, trained no longer than
-    its filled runs), among the runs distilled from ``teacher`` when it is given."""
+    """The run of the setting a ``min_speedup``x target is judged on (its default-seed run when it has one), as the
+    targets choose it (:meth:`bmp.results.analysis.Analysis.best_at`: on validation F1 among the main teacher's runs,
+    or the attempt to close the gap that beat that choice), among the runs distilled from ``teacher`` when given."""
 
     records = load_records(records_dir)
     if teacher is not None:
