@@ -149,6 +149,9 @@ def test_a_stronger_teacher_with_no_control_of_its_own_is_its_own_reference(fold
     records = load_records(folder)
     (strong,) = attempts(analyse(records), records)
     assert strong.heldout.estimate == pytest.approx(2.0) and strong.validation == pytest.approx(2.0)
+    # it wins, and the target judged on it names its reference, the control it was distilled from
+    (check,) = [t for t in summarize(records)["targets"] if t["key"] == "speed_2_5x"]
+    assert check["run"] == "strong-hybrid-speedup2.5-t-filled" and check["seeds"]["reference"] == [42]
 
 
 def test_an_attempt_without_predictions_is_not_measured(folder):

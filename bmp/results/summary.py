@@ -307,8 +307,8 @@ def headline(records: list[dict], figures: list[Path] = (), root: Path = REPO_RO
                       "[docs/results.md](docs/results.md)."]
     aimed = [line for front, analysed in judged for line in target_run_lines(analysed, list(front.records))]
     if aimed:
-        lines += ["", f"A speed instead of a λ (`--target-speedup`): {len(aimed)} target settings from the course's "
-                      "teacher, each against the λ front at its speed where one is like for like, are in "
+        lines += ["", f"A speed instead of a λ (`--target-speedup`): {len(aimed)} target settings on the fronts, "
+                      "each against the λ front at its speed where one is like for like, are in "
                       "[docs/results.md](docs/results.md)."]
     return "\n".join(lines)
 

@@ -153,7 +153,7 @@ def _judge(target: Target, analysis: Analysis, choice: Choice) -> TargetCheck:
                            timing_runs=analysis.timing_runs, replaced=replaced)
     ref = analysis.reference_of(s)  # None when the setting's seeds came from different teachers
     kind, names = ("dense", ()) if ref is None else \
-        ("control", ref.controls) if ref.source == "control" else ("dense", (ref.teacher,))
+        ("control", ref.controls) if ref.source == "control" else (ref.teacher_kind, (ref.teacher,))
     seeds = {"point": list(s.seeds), "reference": [seed_of(analysis.records[(kind, n)]) for n in names]}
     flags = "; no control recorded, so against the teacher alone" if s.control_missing else ""
     where += f", {s.f1_drop:.1f} F1 below the reference{flags}"
