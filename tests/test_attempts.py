@@ -130,6 +130,17 @@ def test_of_two_winners_the_one_landing_nearest_is_the_headline_and_the_plain_ru
     assert "that plain run: not measured" in check["note"]
 
 
+def test_a_stronger_teacher_with_as_many_runs_is_still_an_attempt(folder):
+    """The main teacher is the fine-tuned one even when the control distilled from it names as many runs."""
+    _aimed(folder, "strong-hybrid-speedup2.5-t", 68.0, 67.0, teacher=STRONG)
+    _aimed(folder, "strong-hybrid-speedup4-t", 63.0, 63.0, teacher=STRONG, speedup=4.2, target=4)  # no plain run
+    records = load_records(folder)
+    analysis = analyse(records)
+    assert analysis.reference.teacher_dir == TEACHER
+    assert [(a.setting.name, a.plain.name) for a in analysis.attempts] == [
+        ("strong-hybrid-speedup2.5-t-filled", "hybrid-speedup2.5-t-filled")]
+
+
 def test_an_attempt_wins_only_in_place_of_its_own_plain_run(folder):
     """A 4x attempt that beats the 4x plain run replaces it at >= 4x, never the 2.5x plain run chosen at >= 2.5x."""
     _aimed(folder, "hybrid-speedup4-t", 60.0, 60.0, speedup=4.2, target=4)  # -11 on validation

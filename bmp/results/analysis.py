@@ -21,7 +21,7 @@ import numpy as np
 from bmp.results import intervals, tradeoff
 from bmp.results.attempts import Attempt, attempts
 from bmp.results.intervals import Gap, SpeedInterval
-from bmp.results.records import FINAL_KIND, PRUNED_KINDS
+from bmp.results.records import FINAL_KIND, PRUNED_KINDS, teacher_record
 from bmp.results.seeds import VALIDATION, Choice, Setting, at_most, best_at, group_settings, like_for_like
 from bmp.results.shipped import INT8_AT, Int8Drop, int8_drop
 from bmp.results.speeds import SpeedSource, newest_timing, speed_source
@@ -305,12 +305,16 @@ def ffn_balance_of(record: dict, pruned_by_folder: Mapping[str, dict]) -> float 
 
 
 def _main_reference(records, runs: list[tradeoff.Run], split: str | None) -> tuple[Reference, float | None]:
-    """The reference of the teacher most runs name (ties: the folder first in order), with its controls trained as
-    long as most of its filled runs (of all its runs when none is filled), and that length; without runs, that of
-    the newest dense record on ``split``."""
+    """The reference of the teacher most runs name (a fine-tuned teacher before a control distilled from one, whose
+    runs are attempts with a stronger teacher; ties: the folder first in order), with its controls trained as long as
+    most of its filled runs (of all its runs when none is filled), and that length; without runs, that of the newest
+    dense record on ``split``."""
     counts = Counter(run.teacher for run in runs if run.teacher is not None)
     if counts:
-        folder = min(counts, key=lambda t: (-counts[t], t))
+        def is_control(folder) -> bool:
+            return (teacher_record(records, folder, split) or {}).get("kind") == "control"
+
+        folder = min(counts, key=lambda t: (is_control(t), -counts[t], t))
         own = [run for run in runs if run.teacher == folder]
         # how long its filled models trained (a packed model is a step on the way to its filled one)
         lengths = Counter(run.train_epochs for run in [r for r in own if r.kind == FINAL_KIND] or own)
