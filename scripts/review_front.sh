@@ -7,9 +7,10 @@
 # From the front's course teacher: the dense control trained as long with the same distillation and both headline
 # settings, three attempts to close the gap, three seeds of the headline recipe at both targets (whichever attempt
 # won on validation, else the plain one) and of the control it is held to, then the peer at its best, the DistilBERT
-# recipe as published, struct at both speeds, and every model timed again in three interleaved runs.
+# recipe as published, struct at both speeds, a second seed of the rivals compared at a headline speed, and every
+# model timed again in three interleaved runs.
 # Each step is a plain command (never the left side of && or ||, where bash would not stop on its failures).
-#   scripts/review_front.sh            # about 15 hours of 2 cores (a pruned and filled run is about 45 minutes),
+#   scripts/review_front.sh            # about 18 hours of 2 cores (a pruned and filled run is about 45 minutes),
 #                                      # 2 more to begin a front (its teacher, control and headline settings)
 # Rerunnable: every run already recorded is skipped, an interrupted one resumes from its newest checkpoint, and a
 # model a step starts from is rebuilt and checked when runs/ lacks it (need, in front.sh); the timing runs and the
@@ -162,5 +163,26 @@ step_student distil-3L-course
 for speedup in 2.5 4; do
   prune_and_fill "struct-speedup$speedup-course" "$TEACHER" --preset struct --target-speedup "$speedup" --
 done
-# 6. every model timed together, three interleaved runs, then the comparison
+# 6. a second seed of each rival compared at a headline speed: the Torch-Pruning variant each budget's mean counts
+#    (the best on validation F1) and struct at both speeds. The students are compared at their own speed (3 of 6
+#    layers: about 2x), so they keep one seed
+compared() {  # COMPARISON -> the rival runs the comparison's mean counts (bench pareto's seeds.points), a line each
+  "$PY" -m bmp.bench pareto --records "$BMP_RESULTS_DIR" | tail -1 | "$PY" -c 'import json, sys
+print("\n".join(json.load(sys.stdin)[sys.argv[1]]["seeds"]["points"]))' "$1"
+}
+peers=$(compared f1_gap_vs_torch_pruning)
+for like in hybrid-speedup2.5-course-filled hybrid-speedup4-lead1-course-filled; do
+  for how in "global-it4:--scope global --iterative-steps 4" "per-layer:--scope per-layer"; do
+    run="torch-pruning-taylor-${how%%:*}-as-${like%-course-filled}-course"
+    grep -qx "$run" <<< "$peers" || continue
+    # shellcheck disable=SC2086  # the options split on purpose
+    have "$run-s43" || train torch-pruning --teacher "$TEACHER" --profile course --like "$like" \
+      --importance taylor ${how#*:} --seed 43 --output "runs/$run-s43" --name "$run-s43"
+  done
+done
+for speedup in 2.5 4; do
+  prune_and_fill "struct-speedup$speedup-course-s43" "$TEACHER" --preset struct --target-speedup "$speedup" \
+    --seed 43 -- --seed 43
+done
+# 7. every model timed together, three interleaved runs, then the comparison
 time_all

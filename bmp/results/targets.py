@@ -58,6 +58,10 @@ class Target:
         reference), minus the lead a gap target asks for."""
         return self.threshold if self.min_speedup is not None else -self.threshold
 
+    def seeds_short(self, seeds: int) -> bool:
+        """Whether a setting measured on ``seeds`` seeds has too few for this target to be judged."""
+        return seeds < self.min_seeds
+
     def describe(self) -> str:
         return self.text.format(threshold=self.threshold, margin=abs(self.threshold), min_speedup=self.min_speedup,
                                 min_seeds=self.min_seeds)
@@ -160,7 +164,7 @@ def _judge(target: Target, analysis: Analysis, choice: Choice) -> TargetCheck:
     gap, missing = analysis.reference_gap(s)
     speed = analysis.speed_interval(s)
     found = dict(gap=gap, speed=speed, seeds=seeds, timing_runs=analysis.timing_runs, run=s.name, replaced=replaced)
-    if len(s.runs) < target.min_seeds:
+    if target.seeds_short(len(s.runs)):
         return TargetCheck(target, NOT_MEASURED, s.f1_drop,
                            f"{where}; needs >= {target.min_seeds} seeds, has {len(s.runs)}", **found)
     status = combine(verdict(gap, target.margin), INCONCLUSIVE if speed is None else

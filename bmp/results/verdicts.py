@@ -82,7 +82,7 @@ def _cells(check) -> list[str]:
     elif check.target.min_speedup is not None:  # a speed target's value is the F1 its setting loses
         seeds = len(check.seeds.get("point", []))
         too_few = f", {seeds} seed{'s' * (seeds != 1)}, needs {check.target.min_seeds}" \
-            if seeds < check.target.min_seeds else ""  # measured, but on too few seeds to be judged
+            if check.target.seeds_short(seeds) else ""  # measured, but on too few seeds to be judged
         beat = "" if check.replaced is None else f"; the plain run it beat on validation: {check.replaced.status}"
         measured = f"{check.value:.1f} F1 below the reference ({check.run}{too_few}{beat})"
     else:
