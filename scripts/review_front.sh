@@ -7,8 +7,8 @@
 # From the front's course teacher: the dense control trained as long with the same distillation and both headline
 # settings, three attempts to close the gap, three seeds of the headline recipe at both targets (whichever attempt
 # won on validation, else the plain one) and of the control it is held to, then the peer at its best, the DistilBERT
-# recipe as published, struct at both speeds, a second seed of the rivals compared at a headline speed, and every
-# model timed again in three interleaved runs.
+# recipe as published, struct at both speeds, a second seed of the rivals compared at a headline speed, every
+# model timed again in three interleaved runs, and what int8 costs the chosen models.
 # Each step is a plain command (never the left side of && or ||, where bash would not stop on its failures).
 #   scripts/review_front.sh            # about 18 hours of 2 cores (a pruned and filled run is about 45 minutes),
 #                                      # 2 more to begin a front (its teacher, control and headline settings)
@@ -186,3 +186,8 @@ for speedup in 2.5 4; do
 done
 # 7. every model timed together, three interleaved runs, then the comparison
 time_all
+# 8. what int8 serving costs the models the speed targets are judged on, each form's answers kept so that the cost
+#    gets a paired interval (a few minutes each; again only when the choice moved)
+for speedup in 4 2.5; do
+  "$PY" -m bmp ship --best "$speedup" --records "$BMP_RESULTS_DIR" --unless-recorded
+done

@@ -1,6 +1,7 @@
 """End to end on the smoke profile (tiny BERT, shipped sample): teacher -> pruned -> packed -> filled, recorded."""
 import json
 
+import numpy as np
 import pytest
 
 from bmp.models import load_base, load_tokenizer
@@ -139,6 +140,18 @@ def test_ship_records_each_form_of_the_chosen_run(pipeline, tmp_path, monkeypatc
     (by_folder,) = load_records(tmp_path / "results")
     assert by_folder["name"] == "ship-struct-filled" and "run" not in by_folder["config"]
     assert by_folder["config"]["bf16_autocast"] is False  # the torch form ran in fp32, whatever the CPU
+    # each form's answers are kept, so the int8 cost gets a paired interval; the sidecar scores what the record says
+    from bmp.results.records import load_predictions
+    from bmp.results.shipped import shipped as ships
+
+    answers = load_predictions(by_folder)
+    assert set(answers) == {"torch_fp32", "ort_fp32", "ort_int8"}
+    assert len(answers["ort_int8"]) == metrics["eval_questions"]
+    for form in answers:
+        f1 = 100 * np.mean([row[2] for row in answers[form].values()])
+        assert f1 == pytest.approx(metrics[f"{form}_f1"], abs=1e-2)
+    (ship,) = ships([by_folder])
+    assert ship.drop_ci95 is not None and ship.drop_ci95[0] <= ship.f1_drop + 1e-9 <= ship.drop_ci95[1] + 2e-9
 
     # --best: the setting the records choose, shipped as its run (any speed will do on a tiny model)
     main(["--best", "0", "--records", str(pipeline["results"]), "--teacher", str(pipeline["teacher"].output_dir)])

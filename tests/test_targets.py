@@ -4,6 +4,7 @@ source, gaps at equal speed, and "not measured" where inputs are missing. Expect
 Each hand-made model answers every question equally well (its F1 on each of a few questions is its mean F1), so a
 paired interval collapses onto its estimate and the verdicts below follow from the estimates alone; how intervals
 widen with real per-question scores is tested in test_intervals.py."""
+import numpy as np
 import pytest
 
 from bmp.results.analysis import analyse
@@ -410,9 +411,18 @@ def test_missing_inputs_are_not_measured_never_met(tmp_path):
     assert _check(summary, "speed_2_5x")["status"] == NOT_MEASURED
 
 
-def _ship(folder, run, fp32, int8, date, name=None):
-    record(name or f"ship-{run}", "deploy-accuracy", {"torch_fp32_f1": fp32, "ort_int8_f1": int8}, _prov(date=date),
-           {"model": f"runs/{run}", "run": run}, directory=folder)
+def _ship(folder, run, fp32, int8, date, name=None, answers=True):
+    """A ship record; with ``answers``, each form's per-question answers on the held-out questions (every question
+    scoring the form's F1, or, given as a list, each its own)."""
+    metrics = {"torch_fp32_f1": fp32, "ort_int8_f1": int8}
+    if answers:
+        def form(f1):
+            f1s = f1 if isinstance(f1, list) else [f1] * 5
+            return {f"h{i}": ("x", 0.0, q / 100) for i, q in enumerate(f1s)}
+        metrics = {"torch_fp32_f1": np.mean(fp32), "ort_int8_f1": np.mean(int8),
+                   "predictions": Predictions({"torch_fp32": form(fp32), "ort_int8": form(int8)})}
+    record(name or f"ship-{run}", "deploy-accuracy", metrics, _prov(date=date), {"model": f"runs/{run}", "run": run},
+           directory=folder)
 
 
 def test_int8_drop_is_that_of_the_best_model_at_4x(tmp_path):
@@ -473,6 +483,26 @@ def test_serving_targets_read_the_deploy_bench_and_the_ship_records(tmp_path):
     _ship(tmp_path, "hybrid-lam140-t-filled", 68.0, 67.5, "2026-01-04", name="ship-third")
     _deploy_bench(tmp_path, 1.5, 1.6, 5.9)
     assert _serving(tmp_path)["combined"]["status"] == MISSED  # within 3 F1 again, but 5.9x < 6x
+
+
+def test_the_int8_cost_is_judged_on_its_paired_interval(tmp_path):
+    _teacher(tmp_path, 70.0)
+    _run(tmp_path, "hybrid-lam140-t-filled", "filled", 68.0, 4.5, val=66.0)
+    _deploy_bench(tmp_path, 1.5, 1.6, 6.5)
+    # a ship record made before ship saved each form's answers: measured, but not judged
+    _ship(tmp_path, "hybrid-lam140-t-filled", 68.0, 67.5, "2026-01-02", answers=False)
+    checks = _serving(tmp_path)
+    assert checks["int8_f1_cost"]["status"] == INCONCLUSIVE and checks["int8_f1_cost"]["value"] == pytest.approx(0.5)
+    assert "no interval for hybrid-lam140-t-filled" in checks["int8_f1_cost"]["note"]
+    assert checks["combined"]["status"] == INCONCLUSIVE and "rerun `python -m bmp ship`" in checks["combined"]["note"]
+    # int8 loses 0.8 F1 on average, but one question in five swings by 4: the interval reaches past the 1-F1 margin
+    _ship(tmp_path, "hybrid-lam140-t-filled", [80.0, 70.0, 60.0, 50.0, 40.0], [80.0, 70.0, 60.0, 50.0, 36.0],
+          "2026-01-03", name="ship-again")
+    records = load_records(tmp_path)
+    row = next(s for s in serving_summary(records, analyse(records))["shipped"] if s["record"] == "ship-again")
+    assert row["int8_f1_drop"] == pytest.approx(0.8) and row["ci95"][0] <= 0.8 <= row["ci95"][1] < 4.0
+    assert row["ci95"][1] > 1.0 and row["verdict"] == INCONCLUSIVE
+    assert "95% CI [" in _serving(tmp_path)["int8_f1_cost"]["note"]
 
 
 def test_serving_checks_only_what_the_records_can_vouch_for(tmp_path):

@@ -73,12 +73,17 @@ def reason(low: float | None, high: float | None, floor: float) -> str:
 
 # ---------------------------------------------------------------- paired F1 gaps
 
-def question_f1(record: dict, split: str = "heldout") -> dict[str, float] | None:
-    """``{question id: F1 on 0-100}`` of a recorded model on ``split``, or None without saved predictions."""
-    predictions = load_predictions(record)
+def per_question_f1(predictions: Mapping | None, split: str = "heldout") -> dict[str, float] | None:
+    """``{question id: F1 on 0-100}`` of a model's answers (a :class:`~bmp.results.records.Predictions`, or
+    ``evaluate_qa(...)["predictions"]``) on ``split``, or None without them."""
     if predictions is None or split not in predictions:
         return None
     return {qid: 100.0 * f1 for qid, (_, _, f1) in predictions[split].items()}
+
+
+def question_f1(record: dict, split: str = "heldout") -> dict[str, float] | None:
+    """``{question id: F1 on 0-100}`` of a recorded model on ``split``, or None without saved predictions."""
+    return per_question_f1(load_predictions(record), split)
 
 
 @dataclass(frozen=True)
@@ -253,4 +258,4 @@ def mean_interval(intervals: Sequence[SpeedInterval | None]) -> SpeedInterval | 
 
 __all__ = ["CONFIDENCE", "INCONCLUSIVE", "MET", "MISSED", "NO_PREDICTIONS", "Gap", "SpeedInterval",
            "bootstrap_interval", "combine", "judge", "mean_gap", "mean_interval", "median_source", "paired_gap",
-           "question_f1", "reason", "scores_of", "speed_interval", "timing_runs", "verdict"]
+           "per_question_f1", "question_f1", "reason", "scores_of", "speed_interval", "timing_runs", "verdict"]

@@ -5,7 +5,8 @@ Two kinds of record feed it:
 - the deploy bench (``python -m bmp.bench deploy --shape best:4 --record``): torch dense fp32, torch packed and
   ONNX Runtime fp32 / int8 timed in one run at the shape of the best model at >= 4x;
 - ship records (``python -m bmp ship --best S``, kind ``deploy-accuracy``): a trained model's held-out F1 in torch
-  fp32, ONNX Runtime fp32 and ONNX Runtime int8.
+  fp32, ONNX Runtime fp32 and ONNX Runtime int8, and each form's answers; the int8 cost of each shipped model is
+  judged on its paired interval by the one verdict rule (:func:`bmp.results.intervals.judge`).
 
 The combined speedup (ONNX Runtime int8 packed against torch dense fp32) is paired with the int8 F1 of the run whose
 shape was timed, measured against the reference of :mod:`bmp.results.analysis`.
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from bmp.deploy.runtime import DISABLED_OPTIMIZERS
 from bmp.results.analysis import Analysis
+from bmp.results.intervals import combine, paired_gap, verdict
 from bmp.results.seeds import setting_name
 from bmp.results.shipped import Int8Drop, shipped
 from bmp.results.speeds import TIMED
@@ -28,6 +30,7 @@ LATENCY_SHAPE = (1, 128)  # batch x sequence of the latency targets; throughput 
 TARGET_SHAPES = {"throughput_shape": [TIMED["batch"], TIMED["seq"]], "latency_shape": list(LATENCY_SHAPE)}
 BIG, SMALL = (" x ".join(map(str, shape)) for shape in TARGET_SHAPES.values())  # "8 x 384", "1 x 128"
 TARGET_THREADS = 2  # the CPU the targets were set on: 2 cores
+NO_ANSWERS = "its ship record has no per-question answers: rerun `python -m bmp ship`"
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,22 @@ def _at_least(target: ServingTarget, value: float, note: str) -> ServingCheck:
                         MET if value >= target.threshold else MISSED, value, note)
 
 
+def int8_verdict(ship: Int8Drop) -> str:
+    """A shipped model held to the int8 cost target by the one verdict rule: its paired interval of int8 minus torch
+    fp32 against the margin (inconclusive without one)."""
+    return verdict(ship.interval, INT8_F1_COST.threshold)
+
+
+def _int8_gap_text(ship: Int8Drop) -> str:
+    gap = ship.interval
+    return ", no interval" if gap is None else f", 95% CI [{gap.low:+.2f}, {gap.high:+.2f}]"
+
+
+def _ci(ship: Int8Drop) -> str:
+    low, high = ship.drop_ci95 or (None, None)
+    return "" if low is None else f", the drop's 95% CI [{low:+.2f}, {high:+.2f}]"
+
+
 def check_serving(records, analysis: Analysis) -> list[ServingCheck]:
     """The serving targets, each "not measured" while its record is missing."""
     bench, ships = serving(records), shipped(records)
@@ -120,10 +139,12 @@ def check_serving(records, analysis: Analysis) -> list[ServingCheck]:
     cost_text = INT8_F1_COST.text.format(t=INT8_F1_COST.threshold)
     if ships:
         worst = max(ships, key=lambda s: s.f1_drop)
-        checks.append(ServingCheck(INT8_F1_COST.key, cost_text,
-                                   MET if worst.f1_drop <= INT8_F1_COST.threshold else MISSED, worst.f1_drop,
-                                   f"largest drop {worst.f1_drop:.2f} F1 ({worst.run or worst.record}), "
-                                   f"over {len(ships)} shipped model(s)"))
+        each = [int8_verdict(s) for s in ships]
+        unpaired = [s.run or s.record for s in ships if s.interval is None]
+        flag = f"; no interval for {', '.join(unpaired)} ({NO_ANSWERS})" if unpaired else ""
+        checks.append(ServingCheck(INT8_F1_COST.key, cost_text, combine(*each), worst.f1_drop,
+                                   f"largest drop {worst.f1_drop:.2f} F1 ({worst.run or worst.record}{_ci(worst)}), "
+                                   f"over {len(ships)} shipped model(s), each judged on its interval{flag}"))
     else:
         checks.append(ServingCheck(INT8_F1_COST.key, cost_text, NOT_MEASURED, None,
                                    "no ship record (python -m bmp ship --best 4)"))
@@ -149,13 +170,18 @@ def _check_combined(bench: Serving | None, ships: list[Int8Drop], analysis: Anal
     if not of_shape or reference is None:
         why = "no ship record of that run" if not of_shape else "no reference F1 for that run"
         return ServingCheck(COMBINED.key, text, NOT_MEASURED, bench.combined, f"{where}; {why}")
-    int8_f1 = of_shape[-1].ort_int8_f1
-    drop = reference - int8_f1
-    ok = bench.combined >= COMBINED.threshold and drop <= COMBINED_MAX_F1_DROP
+    ship = of_shape[-1]
+    drop = reference - ship.ort_int8_f1
+    # the int8 answers against the reference's, paired over the questions (one deploy bench run: its speed is a point)
+    against, _ = analysis.reference_scores(setting)
+    gap = None if ship.int8_scores is None or against is None else paired_gap([ship.int8_scores], against)
+    status = combine(verdict(gap, COMBINED_MAX_F1_DROP), MET if bench.combined >= COMBINED.threshold else MISSED)
+    ci = NO_ANSWERS if ship.int8_scores is None else "the reference has no per-question predictions" \
+        if gap is None else f"95% CI of int8 minus the reference [{gap.low:+.2f}, {gap.high:+.2f}]"
     flag = "; no control recorded, so against the teacher alone" if setting.control_missing else ""
-    return ServingCheck(COMBINED.key, text, MET if ok else MISSED, bench.combined,
-                        f"{bench.combined:.2f}x for {bench.shape_run}, whose int8 F1 is {int8_f1:.1f}, "
-                        f"{drop:.1f} below its reference {reference:.1f}{flag}")
+    return ServingCheck(COMBINED.key, text, status, bench.combined,
+                        f"{bench.combined:.2f}x for {bench.shape_run}, whose int8 F1 is {ship.ort_int8_f1:.1f}, "
+                        f"{drop:.1f} below its reference {reference:.1f} ({ci}){flag}")
 
 
 def serving_summary(records, analysis: Analysis) -> dict:
@@ -168,7 +194,7 @@ def serving_summary(records, analysis: Analysis) -> dict:
             "combined_speedup": bench.combined, "date": bench.date, "git_commit": bench.commit},
         "shipped": [{"record": s.record, "run": s.run, "torch_fp32_f1": s.torch_fp32_f1,
                      "ort_fp32_f1": s.ort_fp32_f1, "ort_int8_f1": s.ort_int8_f1, "int8_f1_drop": s.f1_drop,
-                     "role": headline_role(s, analysis)}
+                     "ci95": s.drop_ci95, "verdict": int8_verdict(s), "role": headline_role(s, analysis)}
                     for s in shipped(records)],
         "targets": [c.to_dict() for c in check_serving(records, analysis)],
     }
@@ -183,14 +209,30 @@ def headline_role(ship: Int8Drop, analysis: Analysis) -> str:
     return f"the best at {' and '.join(roles)}" if roles else "no longer a headline choice"
 
 
+def _model_lines(records, analysis: Analysis) -> list[str]:
+    """Each shipped model's F1 per form, its int8 cost with the cost's interval and verdict, and its role."""
+    return [f"- shipped {s.run or s.record} ({headline_role(s, analysis)}): F1 {s.torch_fp32_f1:.1f} torch fp32, "
+            f"{'–' if s.ort_fp32_f1 is None else format(s.ort_fp32_f1, '.1f')} ONNX Runtime fp32, "
+            f"{s.ort_int8_f1:.1f} ONNX Runtime int8 (**{-s.f1_drop:+.2f}**{_int8_gap_text(s)}: {int8_verdict(s)})"
+            for s in shipped(records)]
+
+
+def _check_lines(checks) -> list[str]:
+    return [f"- {c.text}: **{c.status}**; {c.note}." for c in checks]
+
+
+def shipped_lines(records, analysis: Analysis) -> list[str]:
+    """README lines for a front: the shipped models, then the int8 cost target (nothing without ship records)."""
+    if not shipped(records):
+        return []
+    return [*_model_lines(records, analysis),
+            *_check_lines(c for c in check_serving(records, analysis) if c.key == INT8_F1_COST.key)]
+
+
 def serving_lines(records, analysis: Analysis) -> list[str]:
-    """README lines: each shipped model's F1 per form and its role, then the serving targets."""
-    lines = [f"- shipped {s.run or s.record} ({headline_role(s, analysis)}): F1 {s.torch_fp32_f1:.1f} torch fp32, "
-             f"{'–' if s.ort_fp32_f1 is None else format(s.ort_fp32_f1, '.1f')} ONNX Runtime fp32, "
-             f"{s.ort_int8_f1:.1f} ONNX Runtime int8 (**{-s.f1_drop:+.2f}**)" for s in shipped(records)]
-    lines += [f"- {c.text}: **{c.status}**; {c.note}." for c in check_serving(records, analysis)]
-    return lines
+    """README lines: the shipped models, then every serving target."""
+    return [*_model_lines(records, analysis), *_check_lines(check_serving(records, analysis))]
 
 
 __all__ = ["COMBINED", "LATENCY_SHAPE", "TARGET_THREADS", "Serving", "ServingCheck", "check_serving", "headline_role",
-           "serving", "serving_lines", "serving_summary"]
+           "serving", "serving_lines", "serving_summary", "shipped_lines"]

@@ -8,6 +8,7 @@ from bmp.results.attempts import attempt_lines
 from bmp.results.intervals import NO_PREDICTIONS, judge, verdict
 from bmp.results.records import fmt
 from bmp.results.seeds import f1_text
+from bmp.results.serving import shipped_lines
 from bmp.results.target_runs import landing_lines, shape_table, target_run_lines
 from bmp.results.targets import TARGETS, check_all
 
@@ -65,13 +66,14 @@ def comparison_lines(analysis: Analysis) -> list[str]:
 def front_section(front: list[dict]) -> list[str]:
     """A front's records (:mod:`bmp.results.fronts`: every run from one teacher on one CPU kind), whose models keep
     their per-question predictions: its comparisons and verdicts (:func:`comparison_lines`), each target run
-    against the λ front and its landing on the same speeds, and every model's shape; nothing until a run is
-    filled."""
+    against the λ front, the attempts to close the gap, what int8 costs each shipped model, the landing on the same
+    speeds, and every model's shape; nothing until a run is filled."""
     if not any(r["kind"] == "filled" for r in front):
         return []
     analysis = analyse(front)
     return [*comparison_lines(analysis), *target_run_lines(analysis, front),
-            *attempt_lines(analysis.attempts), *landing_lines(front, analysis), "", *shape_table(front)]
+            *attempt_lines(analysis.attempts), *shipped_lines(front, analysis), *landing_lines(front, analysis), "",
+            *shape_table(front)]
 
 
 def _cells(check) -> list[str]:

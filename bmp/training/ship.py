@@ -1,5 +1,6 @@
 """What shipping costs in accuracy: a trained model's held-out F1 in torch fp32, ONNX Runtime fp32 and ONNX Runtime
-int8 (dynamic, per-channel), recorded as kind ``deploy-accuracy``. ``bench pareto`` reads the int8 drop from it.
+int8 (dynamic, per-channel), recorded as kind ``deploy-accuracy`` with each form's per-question answers beside it.
+``bench pareto`` reads the int8 drop from it, with a paired interval over the questions.
 
     python -m bmp ship --model runs/hybrid-lam60-course/filled
     python -m bmp ship --best 4 --teacher runs/teacher-course-8ep/final   # the setting chosen at >= 4x
@@ -22,7 +23,7 @@ import torch
 from bmp.models import load_saved, load_tokenizer
 from bmp.profiles import REPO_ROOT, SEED, Profile, get_profile
 from bmp.results.analysis import analyse
-from bmp.results.records import load_records, repo_relative, results_dir
+from bmp.results.records import PREDICTIONS_KEY, Predictions, load_records, repo_relative, results_dir
 from bmp.results.shipped import SHIP_KIND
 from bmp.results.tradeoff import RUN_KINDS
 from bmp.training.evaluation import evaluate_qa, prepare_data
@@ -120,6 +121,8 @@ def ship_accuracy(model_dir, profile: Profile | None = None, *, threads: int = 2
         torch.set_num_threads(torch_threads)
     metrics = {f"{form}_{key}": score[key] for form, score in scores.items()
                for key in ("f1", "exact_match", "eval_model_s")}
+    # each form's answers on the held-out questions, a "split" per form: the int8 cost gets a paired interval
+    metrics[PREDICTIONS_KEY] = Predictions({form: score[PREDICTIONS_KEY]["heldout"] for form, score in scores.items()})
     metrics.update(eval_questions=scores["torch_fp32"]["eval_questions"],
                    eval_split=scores["torch_fp32"]["eval_split"],
                    int8_f1_drop=scores["torch_fp32"]["f1"] - scores["ort_int8"]["f1"],
