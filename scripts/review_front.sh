@@ -7,8 +7,8 @@
 # From the front's course teacher: the dense control trained as long with the same distillation and both headline
 # settings, three attempts to close the gap, three seeds of the headline recipe at both targets (whichever attempt
 # won on validation, else the plain one) and of the control it is held to, then the peer at its best, the DistilBERT
-# recipe as published, struct at both speeds, a second seed of the rivals compared at a headline speed, every
-# model timed again in three interleaved runs, and what int8 costs the chosen models.
+# recipe as published, struct at both speeds, every model timed again in three interleaved runs, a second seed of
+# the rivals compared at a headline speed, what int8 costs the chosen models, and the timing runs again.
 # Each step is a plain command (never the left side of && or ||, where bash would not stop on its failures).
 #   scripts/review_front.sh            # about 18 hours of 2 cores (a pruned and filled run is about 45 minutes),
 #                                      # 2 more to begin a front (its teacher, control and headline settings)
@@ -163,7 +163,10 @@ step_student distil-3L-course
 for speedup in 2.5 4; do
   prune_and_fill "struct-speedup$speedup-course" "$TEACHER" --preset struct --target-speedup "$speedup" --
 done
-# 6. a second seed of each rival compared at a headline speed: the Torch-Pruning variant each budget's mean counts
+# 6. every model timed together, three interleaved runs, so that the comparisons step 7 reads meet their rivals at
+#    the speeds the records will keep
+time_all
+# 7. a second seed of each rival compared at a headline speed: the Torch-Pruning variant each budget's mean counts
 #    (the best on validation F1) and struct at both speeds. The students are compared at their own speed (3 of 6
 #    layers: about 2x), so they keep one seed
 compared() {  # COMPARISON -> the rival runs the comparison's mean counts (bench pareto's seeds.points), a line each
@@ -174,7 +177,7 @@ peers=$(compared f1_gap_vs_torch_pruning)
 for like in hybrid-speedup2.5-course-filled hybrid-speedup4-lead1-course-filled; do
   for how in "global-it4:--scope global --iterative-steps 4" "per-layer:--scope per-layer"; do
     run="torch-pruning-taylor-${how%%:*}-as-${like%-course-filled}-course"
-    grep -qx "$run" <<< "$peers" || continue
+    grep -qxF "$run" <<< "$peers" || continue
     # shellcheck disable=SC2086  # the options split on purpose
     have "$run-s43" || train torch-pruning --teacher "$TEACHER" --profile course --like "$like" \
       --importance taylor ${how#*:} --seed 43 --output "runs/$run-s43" --name "$run-s43"
@@ -184,10 +187,17 @@ for speedup in 2.5 4; do
   prune_and_fill "struct-speedup$speedup-course-s43" "$TEACHER" --preset struct --target-speedup "$speedup" \
     --seed 43 -- --seed 43
 done
-# 7. every model timed together, three interleaved runs, then the comparison
-time_all
 # 8. what int8 serving costs the models the speed targets are judged on, each form's answers kept so that the cost
-#    gets a paired interval (a few minutes each; again only when the choice moved)
+#    gets a paired interval (a few minutes each; again only when the choice moved). A chosen model this machine
+#    lacks (a fresh checkout: runs/ is not tracked) is named and left for a machine that has it
 for speedup in 4 2.5; do
-  "$PY" -m bmp ship --best "$speedup" --records "$BMP_RESULTS_DIR" --unless-recorded
+  folder=$("$PY" -c 'import sys; from bmp.training.ship import chosen_run
+print(chosen_run(float(sys.argv[1]), sys.argv[2]).folder)' "$speedup" "$BMP_RESULTS_DIR")
+  if [ -f "$folder/config.json" ]; then
+    "$PY" -m bmp ship --best "$speedup" --records "$BMP_RESULTS_DIR" --unless-recorded
+  else
+    echo "== not shipped at >= ${speedup}x: $folder, the chosen model, is not on this machine"
+  fi
 done
+# 9. every model timed together again (the rivals' new seeds among them), then the comparison
+time_all

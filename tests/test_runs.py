@@ -250,3 +250,20 @@ def test_the_teachers_new_head_is_drawn_from_the_runs_seed(tmp_path, monkeypatch
         heads.append(run.model.qa_outputs.weight.detach().clone())
         assert json.loads(run.record_path.read_text())["config"][INIT_SEED_KEY] == 42
     assert torch.equal(heads[0], heads[1])
+
+
+def test_a_ship_record_without_each_forms_answers_is_shipped_again(tmp_path, monkeypatch):
+    """``ship --unless-recorded`` redoes a run whose only ship record keeps no per-question answers (made before
+    ship kept them), so that its int8 cost gets an interval."""
+    from bmp.results.records import Predictions, record
+    from bmp.training.ship import KIND, Shipped, already_shipped
+
+    monkeypatch.setenv("BMP_RESULTS_DIR", str(tmp_path))
+    run = Shipped(tmp_path / "model", {"name": "hybrid-lam60-t-filled", "provenance": {"date": "2026-01-01"}})
+    provenance = {"date": "2026-01-02"}
+    record("ship-old", KIND, {"torch_fp32_f1": 60.0, "ort_int8_f1": 59.5}, provenance, {"run": run.run})
+    assert not already_shipped(run)
+    answers = Predictions({form: {"q": ("x", 1.0, 1.0)} for form in ("torch_fp32", "ort_fp32", "ort_int8")})
+    record("ship-new", KIND, {"torch_fp32_f1": 60.0, "ort_int8_f1": 59.5, "predictions": answers}, provenance,
+           {"run": run.run})
+    assert already_shipped(run)

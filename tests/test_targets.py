@@ -495,14 +495,32 @@ def test_the_int8_cost_is_judged_on_its_paired_interval(tmp_path):
     assert checks["int8_f1_cost"]["status"] == INCONCLUSIVE and checks["int8_f1_cost"]["value"] == pytest.approx(0.5)
     assert "no interval for hybrid-lam140-t-filled" in checks["int8_f1_cost"]["note"]
     assert checks["combined"]["status"] == INCONCLUSIVE and "rerun `python -m bmp ship`" in checks["combined"]["note"]
+
+    def cost(name, date, torch_f1, int8_f1):
+        _ship(tmp_path, "hybrid-lam140-t-filled", torch_f1, int8_f1, date, name=name)
+        records = load_records(tmp_path)
+        (row,) = serving_summary(records, analyse(records))["shipped"]  # shipped again: the newest record counts
+        assert row["record"] == name
+        return row, _serving(tmp_path)["int8_f1_cost"]
+
     # int8 loses 0.8 F1 on average, but one question in five swings by 4: the interval reaches past the 1-F1 margin
-    _ship(tmp_path, "hybrid-lam140-t-filled", [80.0, 70.0, 60.0, 50.0, 40.0], [80.0, 70.0, 60.0, 50.0, 36.0],
-          "2026-01-03", name="ship-again")
-    records = load_records(tmp_path)
-    row = next(s for s in serving_summary(records, analyse(records))["shipped"] if s["record"] == "ship-again")
-    assert row["int8_f1_drop"] == pytest.approx(0.8) and row["ci95"][0] <= 0.8 <= row["ci95"][1] < 4.0
-    assert row["ci95"][1] > 1.0 and row["verdict"] == INCONCLUSIVE
-    assert "95% CI [" in _serving(tmp_path)["int8_f1_cost"]["note"]
+    row, check = cost("ship-again", "2026-01-03", [80.0, 70.0, 60.0, 50.0, 40.0], [80.0, 70.0, 60.0, 50.0, 36.0])
+    assert row["int8_f1_drop"] == pytest.approx(0.8) and row["int8_f1_drop_ci95"][0] <= 0.8
+    assert row["int8_f1_drop_ci95"][1] > 1.0 and row["verdict"] == check["status"] == INCONCLUSIVE
+    assert "int8 minus torch fp32 -0.80, 95% CI [" in check["note"]
+    # the same questions, each moved a little: the whole interval within the margin, met though no question is equal
+    torch_f1 = [80.0 - 3 * i for i in range(12)]
+    row, check = cost("ship-third", "2026-01-04", torch_f1, [f - 0.2 - 0.1 * (i % 3) for i, f in enumerate(torch_f1)])
+    assert 0 < row["int8_f1_drop_ci95"][0] < row["int8_f1_drop_ci95"][1] < 1.0 and check["status"] == MET
+    # every question loses 2 or 3 points: the whole interval beyond the margin
+    row, check = cost("ship-fourth", "2026-01-05", torch_f1, [f - 2 - (i % 2) for i, f in enumerate(torch_f1)])
+    assert 1.0 < row["int8_f1_drop_ci95"][0] and check["status"] == MISSED
+    # scored on other questions than the reference (12, the reference 5): no interval against it, and why
+    assert "scored on other questions" in _serving(tmp_path)["combined"]["note"]
+    # on the reference's own questions: 3.0 below it on average (within 3 as a point), but the interval reaches past
+    cost("ship-fifth", "2026-01-06", [70.0] * 5, [69.0, 68.0, 67.0, 66.0, 65.0])
+    combined = _serving(tmp_path)["combined"]
+    assert combined["status"] == INCONCLUSIVE and "int8 minus the reference -3.00, 95% CI [" in combined["note"]
 
 
 def test_serving_checks_only_what_the_records_can_vouch_for(tmp_path):

@@ -116,11 +116,6 @@ def _int8_gap_text(ship: Int8Drop) -> str:
     return ", no interval" if gap is None else f", 95% CI [{gap.low:+.2f}, {gap.high:+.2f}]"
 
 
-def _ci(ship: Int8Drop) -> str:
-    low, high = ship.drop_ci95 or (None, None)
-    return "" if low is None else f", the drop's 95% CI [{low:+.2f}, {high:+.2f}]"
-
-
 def check_serving(records, analysis: Analysis) -> list[ServingCheck]:
     """The serving targets, each "not measured" while its record is missing."""
     bench, ships = serving(records), shipped(records)
@@ -143,8 +138,9 @@ def check_serving(records, analysis: Analysis) -> list[ServingCheck]:
         unpaired = [s.run or s.record for s in ships if s.interval is None]
         flag = f"; no interval for {', '.join(unpaired)} ({NO_ANSWERS})" if unpaired else ""
         checks.append(ServingCheck(INT8_F1_COST.key, cost_text, combine(*each), worst.f1_drop,
-                                   f"largest drop {worst.f1_drop:.2f} F1 ({worst.run or worst.record}{_ci(worst)}), "
-                                   f"over {len(ships)} shipped model(s), each judged on its interval{flag}"))
+                                   f"largest drop {worst.f1_drop:.2f} F1 ({worst.run or worst.record}: int8 minus "
+                                   f"torch fp32 {-worst.f1_drop:+.2f}{_int8_gap_text(worst)}), over {len(ships)} "
+                                   f"shipped model(s), each judged on its interval{flag}"))
     else:
         checks.append(ServingCheck(INT8_F1_COST.key, cost_text, NOT_MEASURED, None,
                                    "no ship record (python -m bmp ship --best 4)"))
@@ -154,7 +150,9 @@ def check_serving(records, analysis: Analysis) -> list[ServingCheck]:
 
 def _check_combined(bench: Serving | None, ships: list[Int8Drop], analysis: Analysis) -> ServingCheck:
     """The combined speedup at the timed shape, with the int8 F1 of the run that shape came from measured against
-    that run's own reference (its teacher's, or its control's when higher)."""
+    that run's own reference (its teacher's, or its control's when higher): the int8 answers against the
+    reference's, paired over the held-out questions, judged by the one verdict rule (no interval: inconclusive).
+    The speed is one deploy bench run's, so it is held to the line as a point."""
     text = COMBINED.text.format(t=COMBINED.threshold)
     if bench is None or bench.off_target:
         why = "no deploy bench record" if bench is None else f"the deploy bench record was made with {bench.off_target}"
@@ -172,16 +170,28 @@ def _check_combined(bench: Serving | None, ships: list[Int8Drop], analysis: Anal
         return ServingCheck(COMBINED.key, text, NOT_MEASURED, bench.combined, f"{where}; {why}")
     ship = of_shape[-1]
     drop = reference - ship.ort_int8_f1
-    # the int8 answers against the reference's, paired over the questions (one deploy bench run: its speed is a point)
-    against, _ = analysis.reference_scores(setting)
-    gap = None if ship.int8_scores is None or against is None else paired_gap([ship.int8_scores], against)
+    gap, ci = _int8_against_reference(ship, setting, analysis)
     status = combine(verdict(gap, COMBINED_MAX_F1_DROP), MET if bench.combined >= COMBINED.threshold else MISSED)
-    ci = NO_ANSWERS if ship.int8_scores is None else "the reference has no per-question predictions" \
-        if gap is None else f"95% CI of int8 minus the reference [{gap.low:+.2f}, {gap.high:+.2f}]"
     flag = "; no control recorded, so against the teacher alone" if setting.control_missing else ""
     return ServingCheck(COMBINED.key, text, status, bench.combined,
                         f"{bench.combined:.2f}x for {bench.shape_run}, whose int8 F1 is {ship.ort_int8_f1:.1f}, "
                         f"{drop:.1f} below its reference {reference:.1f} ({ci}){flag}")
+
+
+def _int8_against_reference(ship: Int8Drop, setting, analysis: Analysis):
+    """``(gap, words)``: int8 minus the setting's reference, paired over the held-out questions both answered,
+    with its interval in words; or no gap, with every reason there is none."""
+    against, _ = analysis.reference_scores(setting)
+    why = [NO_ANSWERS] if ship.int8_scores is None else []
+    if against is None:
+        why.append("its reference has no per-question predictions (rerun `python -m bmp rescore` on the reference)")
+    elif ship.int8_scores is not None and not all(set(scores) == set(ship.int8_scores) for scores in against):
+        why.append(f"it was scored on other questions ({ship.split}) than its reference ({analysis.split}): "
+                   "ship it with the run's own profile and data")
+    if why:
+        return None, "no interval: " + "; ".join(why)
+    gap = paired_gap([ship.int8_scores], against)
+    return gap, f"int8 minus the reference {gap.estimate:+.2f}, 95% CI [{gap.low:+.2f}, {gap.high:+.2f}]"
 
 
 def serving_summary(records, analysis: Analysis) -> dict:
@@ -194,7 +204,7 @@ def serving_summary(records, analysis: Analysis) -> dict:
             "combined_speedup": bench.combined, "date": bench.date, "git_commit": bench.commit},
         "shipped": [{"record": s.record, "run": s.run, "torch_fp32_f1": s.torch_fp32_f1,
                      "ort_fp32_f1": s.ort_fp32_f1, "ort_int8_f1": s.ort_int8_f1, "int8_f1_drop": s.f1_drop,
-                     "ci95": s.drop_ci95, "verdict": int8_verdict(s), "role": headline_role(s, analysis)}
+                     "int8_f1_drop_ci95": s.drop_ci95, "verdict": int8_verdict(s), "role": headline_role(s, analysis)}
                     for s in shipped(records)],
         "targets": [c.to_dict() for c in check_serving(records, analysis)],
     }

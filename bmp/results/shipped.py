@@ -28,6 +28,7 @@ class Int8Drop:
     of_headline: bool = False  # the model is the best one at >= INT8_AT x (else the newest shipped model stands in)
     ort_fp32_f1: float | None = None
     interval: Gap | None = None
+    split: str | None = None  # the held-out split it was scored on
     int8_scores: Mapping[str, float] | None = field(default=None, compare=False, repr=False)  # {question: F1}
 
     @property
@@ -59,18 +60,24 @@ def _shipped(record: dict) -> Int8Drop:
     forms = _form_scores(record)
     return Int8Drop(record=record["name"], model=config.get("model") or config.get("output_dir"),
                     torch_fp32_f1=float(metrics["torch_fp32_f1"]), ort_int8_f1=float(metrics["ort_int8_f1"]),
-                    run=config.get("run"), ort_fp32_f1=metrics.get("ort_fp32_f1"),
+                    run=config.get("run"), ort_fp32_f1=metrics.get("ort_fp32_f1"), split=metrics.get("eval_split"),
                     interval=None if forms is None else paired_gap([forms["ort_int8"]], [forms["torch_fp32"]]),
                     int8_scores=None if forms is None else forms["ort_int8"])
 
 
 def shipped(records) -> list[Int8Drop]:
-    """Every ``deploy-accuracy`` record with its torch fp32 and int8 F1, oldest first."""
-    found = sorted((r for r in records if r.get("kind") == SHIP_KIND
-                    and r.get("metrics", {}).get("torch_fp32_f1") is not None
-                    and r.get("metrics", {}).get("ort_int8_f1") is not None),
-                   key=lambda r: r.get("provenance", {}).get("date", ""))
-    return [_shipped(r) for r in found]
+    """Each shipped model (a run, or a folder no run record names) with its torch fp32 and int8 F1, oldest first:
+    its newest ``deploy-accuracy`` record, so that shipping a model again (after ship began keeping each form's
+    answers, say) replaces what its earlier record said."""
+    newest = {}
+    for r in sorted((r for r in records if r.get("kind") == SHIP_KIND
+                     and r.get("metrics", {}).get("torch_fp32_f1") is not None
+                     and r.get("metrics", {}).get("ort_int8_f1") is not None),
+                    key=lambda r: r.get("provenance", {}).get("date", "")):
+        config = r.get("config", {})
+        newest.pop(key := config.get("run") or config.get("model") or r["name"], None)
+        newest[key] = r  # last in the dict: the order stays oldest first
+    return [_shipped(r) for r in newest.values()]
 
 
 def int8_drop(records, setting: str | None = None) -> Int8Drop | None:

@@ -86,11 +86,13 @@ def run_of_folder(folder, records_dir=None) -> Shipped:
 
 
 def already_shipped(shipped: Shipped) -> bool:
-    """Whether a ship record of this run, made after the run itself, is among the new records."""
+    """Whether a ship record of this run, made after the run itself and keeping each form's answers (older ship
+    records have none, so their int8 cost has no interval), is among the new records."""
     if shipped.run is None:
         return False
     made = shipped.provenance.get("date", "")
     return any(r.get("kind") == KIND and r.get("config", {}).get("run") == shipped.run
+               and isinstance(r.get("metrics", {}).get(PREDICTIONS_KEY), str)
                and r.get("provenance", {}).get("date", "") >= made for r in load_records(results_dir()))
 
 
