@@ -126,10 +126,10 @@ def test_the_generated_results_are_what_the_records_render(repo_root):
     after recording a run. The README stays a map (at most 150 lines)."""
     from bmp.results.expected import expected
     from bmp.results.records import load_records
-    from bmp.results.summary import FIGURES, headline, side_records, syllabus
+    from bmp.results.summary import FIGURES, GAPS, headline, side_records, syllabus
 
     records = load_records()
-    figures = [f for f in (repo_root / FIGURES / f"{name}.png" for name in ("f1_vs_speedup", "f1_vs_fill_rate"))
+    figures = [f for f in (repo_root / FIGURES / f"{name}.png" for name in ("f1_vs_speedup", "f1_vs_fill_rate", GAPS))
                if f.is_file()]
     full = (repo_root / RESULTS_DOC).read_text().split(START, 1)[1].split(END, 1)[0].strip()
     side = side_records()

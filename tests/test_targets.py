@@ -585,3 +585,25 @@ def test_a_longer_schedule_that_never_beats_the_teacher_shows_it_converged(tmp_p
     assert convergence(records, four)[0] is False  # the longer schedule did better: 4 epochs were not enough
     eight = next(r for r in records if r["name"] == "teacher-8ep")
     assert convergence(records, eight) == (True, "its last epoch gained < 0.3 validation F1")
+
+
+def test_the_gap_chart_draws_every_judged_gap_against_its_own_line(tmp_path):
+    from bmp.results.gap_chart import VERDICT_COLORS, gap_chart, gap_rows
+
+    _teacher(tmp_path, 70.0)
+    _run(tmp_path, "hybrid-lam140-t-filled", "filled", 68.0, 4.5, val=66.0)
+    _ship(tmp_path, "hybrid-lam140-t-filled", 68.0, 66.5, "2026-01-02")
+    records = load_records(tmp_path)
+    analysis = analyse(records)
+    rows = {row.label: row for row in gap_rows(analysis, records)}
+    at_4x = rows["hybrid-lam140-t-filled - its reference (>= 4x target)"]  # 68 against the teacher's 70
+    assert at_4x.gap.estimate == pytest.approx(-2.0) and at_4x.floor == -3.0
+    assert at_4x.status == _check(summarize(records), "speed_4x")["status"]
+    int8 = rows["hybrid-lam140-t-filled: int8 - torch fp32"]  # 1.5 lost, held to -1: missed
+    assert int8.gap.estimate == pytest.approx(-1.5) and int8.floor == -1.0 and int8.status == MISSED
+    fig = gap_chart([("a front", analysis, records), ("a place with no gap", analyse([]), [])])
+    assert len(fig.axes) == 1  # a place without a gap to draw gets no panel
+    drawn = [a for ax in fig.axes for a in ax.get_children() if str(a.get_gid()).startswith("gaps:")]
+    assert {a.get_gid() for a in drawn} >= {f"gaps:{MISSED}"} and VERDICT_COLORS[MISSED] == "tab:red"
+    with pytest.raises(ValueError, match="no gap with an interval"):
+        gap_chart([("nothing", analyse([]), [])])

@@ -233,6 +233,7 @@ def _front_block(front: Front) -> list[str]:
 
 
 FIGURES = Path("docs") / "figures"  # next to the README
+GAPS = "gaps"  # the figure of every front's judged gaps with their intervals
 
 
 def write_figures(records: list[dict], directory: Path) -> list[Path]:
@@ -249,6 +250,21 @@ def write_figures(records: list[dict], directory: Path) -> list[Path]:
         draw(records).savefig(path, dpi=110, bbox_inches="tight")
         paths.append(path)
     return paths
+
+
+def write_gap_chart(fronts_: list[Front], directory: Path) -> list[Path]:
+    """Every judged gap of each front with its interval (:func:`bmp.results.gap_chart.gap_chart`), as a PNG; none
+    while no front has a gap with an interval."""
+    from bmp.results.gap_chart import gap_chart, gap_rows
+
+    places = [(f"{front.label} front", analysis, list(front.records)) for front in fronts_ if front.any_filled()
+              for analysis in (analyse(list(front.records)),)]
+    if not any(gap_rows(analysis, records) for _, analysis, records in places):
+        return []
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{GAPS}.png"
+    gap_chart(places).savefig(path, dpi=110, bbox_inches="tight")
+    return [path]
 
 
 def _minutes(seconds: float | None) -> str:
@@ -296,6 +312,8 @@ def headline(records: list[dict], figures: list[Path] = (), root: Path = REPO_RO
                   + ". A front is every run from one teacher on one CPU kind, whose models keep their per-question "
                   "predictions (`scripts/review_front.sh`); the main sweep is `scripts/sweep.sh`:", "",
               *target_table(places)]
+    lines += [line for p in figures if p.stem == GAPS
+              for line in ("", f"![{p.stem}]({p.relative_to(root).as_posix()})")]
     tried = [(front, attempt) for front, analysed in judged for attempt in analysed.attempts]
     if tried:
         kept = [f"{attempt.setting.name} on the {front.label} front" for front, attempt in tried
@@ -339,8 +357,8 @@ def update_readme(readme: Path = REPO_ROOT / "README.md", records: list[dict] | 
     figures; True when anything changed."""
     root = readme.parent
     records = records if records is not None else load_records()
-    figures = write_figures(records, root / FIGURES)
     side = side_records()
+    figures = write_figures(records, root / FIGURES) + write_gap_chart(side[3], root / FIGURES)
     full = _replace_block(root / RESULTS_DOC, START, END, render(records, figures, root / RESULTS_DOC.parent, *side))
     short = _replace_block(readme, MAP_START, MAP_END, "\n\n".join([syllabus(records, expected()),
                                                                          headline(records, figures, root, side[3])]))
