@@ -170,8 +170,10 @@ time_all
 #    (the best on validation F1) and struct at both speeds. The students are compared at their own speed (3 of 6
 #    layers: about 2x), so they keep one seed
 compared() {  # COMPARISON -> the rival runs the comparison's mean counts (bench pareto's seeds.points), a line each
-  "$PY" -m bmp.bench pareto --records "$BMP_RESULTS_DIR" | tail -1 | "$PY" -c 'import json, sys
-print("\n".join(json.load(sys.stdin)[sys.argv[1]]["seeds"]["points"]))' "$1"
+  local summary
+  summary=$("$PY" -m bmp.bench pareto --records "$BMP_RESULTS_DIR" | tail -1)
+  "$PY" -c 'import json, sys
+print("\n".join(json.load(sys.stdin)[sys.argv[1]]["seeds"]["points"]))' "$1" <<< "$summary"
 }
 peers=$(compared f1_gap_vs_torch_pruning)
 for like in hybrid-speedup2.5-course-filled hybrid-speedup4-lead1-course-filled; do

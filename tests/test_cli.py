@@ -91,7 +91,7 @@ def _script_commands(path) -> list[tuple[str, str, list[str]]]:
     calls = []
     for line in text.splitlines():
         code = line.split("#", 1)[0]
-        for match in re.finditer(r'-m (bmp\.bench|bmp) (\S+)(.*?)(?:\|\||;|$)', code):
+        for match in re.finditer(r'-m (bmp\.bench|bmp) (\S+)(.*?)(?:\||;|$)', code):  # up to a pipe, || or ;
             if match.group(2).startswith(('"', "$")):  # the helpers' own "$@"
                 continue
             calls.append(("bench" if match.group(1) == "bmp.bench" else "cli", match.group(2),
