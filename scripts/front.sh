@@ -38,12 +38,15 @@ need() {
 need_teacher() {
   need dense-course "$TEACHER" finetune --profile course --output runs/teacher-course --name dense-course
 }
-# every model timed together, three interleaved runs (the reference architectures are not needed here), then the
-# comparison; a run is under a minute
+# every model timed together, three more interleaved runs beside the recorded ones (the reference architectures are
+# not needed here), then the comparison; a run is under a minute. A speed is the median over the runs that time every
+# compared model, so once no new model lands, each call adds three runs to what the speeds rest on
 time_all() {
+  local before
+  before=$(find "$BMP_RESULTS_DIR" -maxdepth 1 -name 'timing__*-fp32-b8x384*.json' | wc -l)
   for run in 1 2 3; do
     "$PY" -m bmp.bench timing --device cpu --repeats 10 --references none --records "$BMP_RESULTS_DIR" --record \
-      --run "$run"
+      --run $((before + run))
   done
   "$PY" -m bmp.bench pareto --records "$BMP_RESULTS_DIR"
 }
