@@ -75,8 +75,9 @@ def shipped(records) -> list[Int8Drop]:
                      and r.get("metrics", {}).get("ort_int8_f1") is not None),
                     key=lambda r: r.get("provenance", {}).get("date", "")):
         config = r.get("config", {})
-        newest.pop(key := config.get("run") or config.get("model") or r["name"], None)
-        newest[key] = r  # last in the dict: the order stays oldest first
+        model = config.get("run") or config.get("model") or r["name"]
+        newest.pop(model, None)  # put back last, so the order stays oldest first
+        newest[model] = r
     return [_shipped(r) for r in newest.values()]
 
 

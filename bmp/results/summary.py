@@ -257,8 +257,8 @@ def write_gap_chart(fronts_: list[Front], directory: Path) -> list[Path]:
     while no front has a gap with an interval."""
     from bmp.results.gap_chart import gap_chart, gap_rows
 
-    places = [(f"{front.label} front", analysis, list(front.records)) for front in fronts_ if front.any_filled()
-              for analysis in (analyse(list(front.records)),)]
+    places = [(f"{front.label} front", analyse(list(front.records)), list(front.records))
+              for front in fronts_ if front.any_filled()]
     if not any(gap_rows(analysis, records) for _, analysis, records in places):
         return []
     directory.mkdir(parents=True, exist_ok=True)
