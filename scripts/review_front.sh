@@ -105,9 +105,12 @@ for speedup in 2.5 4; do fill3_run "$speedup"; done
 #    can move the choice. The plain settings were chosen on validation F1 by `bench pareto --records
 #    data/results/target-front` (2026-12-07): at >= 2.5x the target run steered to 2.5x, at >= 4x the 4x target
 #    steered one response time ahead (4.70x, 56.2 validation F1; the λ points past 4x scored lower)
+pareto_summary() {  # bench pareto's JSON line: what the targets are judged on and what each comparison counts
+  "$PY" -m bmp.bench pareto --records "$BMP_RESULTS_DIR" | tail -1
+}
 chosen() {  # SPEEDUP -> the run the target at that speed is judged on, without -filled (nothing: none yet)
   local summary
-  summary=$("$PY" -m bmp.bench pareto --records "$BMP_RESULTS_DIR" | tail -1)
+  summary=$(pareto_summary)
   "$PY" -c 'import json, sys; best = json.load(sys.stdin).get(sys.argv[1])
 print(best["run"].removesuffix("-filled") if best else "")' "best_at_${1/./_}x" <<< "$summary"
 }
@@ -171,7 +174,7 @@ time_all
 #    layers: about 2x), so they keep one seed
 compared() {  # COMPARISON -> the rival runs the comparison's mean counts (bench pareto's seeds.points), a line each
   local summary
-  summary=$("$PY" -m bmp.bench pareto --records "$BMP_RESULTS_DIR" | tail -1)
+  summary=$(pareto_summary)
   "$PY" -c 'import json, sys
 print("\n".join(json.load(sys.stdin)[sys.argv[1]]["seeds"]["points"]))' "$1" <<< "$summary"
 }
