@@ -212,8 +212,9 @@ class Analysis:
 
     def describe_speed(self) -> str:
         if self.timing_runs > 1:
-            return (f"the median of {self.timing_runs} timing runs of every model ({self.speed.where}; "
-                    f"`{self.speed.timing_record}`), each speed with the runs' range")
+            first, *_, last = self.speed.runs
+            return (f"{self.speed.where} of every model (timing records `{first}` to `{last}`), each speed with "
+                    "the runs' range")
         if self.timing_runs == 1:
             return (f"{self.speed.describe()}; a single timing run, so each speed's range is that of its repeats "
                     "(the targets ask for >= 3 interleaved runs)")

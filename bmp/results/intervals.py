@@ -208,7 +208,8 @@ def median_source(runs: list[dict]) -> SpeedSource:
     names = set.intersection(*(set(r["metrics"]["speedups"]) for r in runs))
     medians = {name: float(np.median([r["metrics"]["speedups"][name] for r in runs])) for name in names}
     return SpeedSource(newest.kind, speedups=medians, where=f"{newest.where}, median of {len(runs)} timing runs",
-                       timing_record=", ".join(r.get("name", "?") for r in runs), date=newest.date)
+                       timing_record=newest.timing_record, date=newest.date,
+                       runs=tuple(r.get("name", "?") for r in runs))
 
 
 def _one_run_range(metrics: dict, name: str) -> tuple[float, float, str] | None:

@@ -34,6 +34,7 @@ class SpeedSource:
     date: str | None = None
     speed_key: str = "cpu_speedup"
     missing: tuple[str, ...] = ()
+    runs: tuple[str, ...] = ()  # the timing records a median over several runs is taken from, oldest first
 
     def __post_init__(self):
         if self.kind not in (ONE_RUN, PER_RECORD):
@@ -87,7 +88,7 @@ class SpeedSource:
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "where": self.where, "timing_record": self.timing_record, "date": self.date,
-                "speed_key": self.speed_key, "missing": list(self.missing)}
+                "speed_key": self.speed_key, "missing": list(self.missing), "runs": list(self.runs)}
 
 
 def speed_label(record: dict, speed_key: str = "cpu_speedup") -> str:
