@@ -39,8 +39,9 @@ need_teacher() {
   need dense-course "$TEACHER" finetune --profile course --output runs/teacher-course --name dense-course
 }
 # every model timed together, three more interleaved runs beside the recorded ones (the reference architectures are
-# not needed here), then the comparison; a run is under a minute. A speed is the median over the runs that time every
-# compared model, so once no new model lands, each call adds three runs to what the speeds rest on
+# not needed here), then the comparison; a run is under a minute. A model's speed is its median over every run that
+# times it (each speedup against the dense base of the same run), so each call adds three runs to what every speed
+# rests on, and the newest runs time every model
 time_all() {
   local before
   before=$(find "$BMP_RESULTS_DIR" -maxdepth 1 -name 'timing__*-fp32-b8x384*.json' | wc -l)

@@ -392,6 +392,35 @@ def test_a_setting_whose_speed_straddles_the_line_is_judged_there_inconclusive(t
     assert check["status"] == INCONCLUSIVE and "across +2.5x" in check["note"]  # its F1 is within the margin
 
 
+def test_a_speed_rests_on_every_timing_run_that_times_its_model(tmp_path):
+    """Three runs timed a setting at the line; a newer model then lands and three more runs time both. The older
+    runs still count for the setting (six runs: median 2.5, range reaching 2.55), while the newer model's speed
+    rests on its three; a newest run that lacks a compared model sends every speed back to its own record."""
+    _teacher(tmp_path, 70.0)
+    _control(tmp_path, 70.0)
+    near = ("hybrid-speedup2.5-t-filled", "hybrid-speedup2.5-t-s43-filled")
+    for name, seed in zip(near, (42, 43)):
+        _run(tmp_path, name, "filled", 69.5, 2.5, val=69.5, seed=seed)
+    for day, speed in (("01", 2.55), ("02", 2.52), ("03", 2.50)):
+        _timing(tmp_path, dict.fromkeys(near, speed), date=f"2026-02-{day}T00:00:00+00:00")
+    _run(tmp_path, "hybrid-lam99-t-filled", "filled", 60.0, 4.2, val=60.0)
+    for day, speed in (("04", 2.48), ("05", 2.47), ("06", 2.45)):
+        _timing(tmp_path, {**dict.fromkeys(near, speed), "hybrid-lam99-t-filled": 4.2 + (speed - 2.47)},
+                date=f"2026-02-{day}T00:00:00+00:00")
+    analysis = analyse(load_records(tmp_path))
+    near_speed, new_speed = (analysis.speed_intervals[name] for name in (near[0], "hybrid-lam99-t-filled"))
+    assert (near_speed.runs, near_speed.estimate, near_speed.high) == (6, pytest.approx(2.49), 2.55)
+    assert (new_speed.runs, new_speed.estimate) == (3, pytest.approx(4.2))
+    assert analysis.timing_runs == 3 and len(analysis.speed.runs) == 6  # the fewest behind any speed, of six
+    assert "each model's median over the 3 to 6 timing runs that time it" in analysis.describe_speed()
+    summary = summarize(load_records(tmp_path))
+    assert summary["best_at_2_5x"]["run"] == near[0]  # its range over six runs reaches the line; over three, not
+    assert _check(summary, "speed_2_5x")["timing_runs"] == 6
+    _run(tmp_path, "hybrid-lam120-t-filled", "filled", 58.0, 5.0, val=58.0)  # timed in no run yet
+    analysis = analyse(load_records(tmp_path))
+    assert analysis.timing_runs == 0 and not analysis.speed.one_run
+
+
 # ---------------------------------------------------------------- missing inputs
 
 def test_missing_inputs_are_not_measured_never_met(tmp_path):

@@ -14,14 +14,15 @@ on one split:
 - ``struct_gap_vs_hybrid``, ``f1_gap_vs_distil_recipe``, ``f1_gap_vs_torch_pruning``: comparisons at equal speed,
   like for like (same teacher, epochs and FFN balance), each point meeting the rival chosen on validation F1 among
   those at least as fast: ``{about, mean, ci95, verdict, front_chosen_on, rivals_used, seeds, points}``;
-- ``speed_source``, ``timing_runs`` (how many timing records the speeds come from; 0: each record's own timing) and
-  ``speed_note``;
+- ``speed_source``, ``timing_runs`` (the fewest timing records any compared run's speed comes from: each run's
+  speed is its median over the runs that time it; 0: each record's own timing) and ``speed_note``;
 - ``int8_f1_drop`` from a ``deploy-accuracy`` record, or null;
 - ``targets``: each target of :data:`bmp.results.targets.TARGETS` with its threshold, ``ci95`` (the paired 95%
   interval of its gap, null without per-question predictions), ``verdict`` (met / missed / inconclusive, by
   :func:`bmp.results.intervals.judge`; null when not measured), ``front_chosen_on``, ``seeds`` per side,
-  ``timing_runs``, and for a speed target its chosen ``run`` and what it ``replaced`` (the plain run an attempt beat
-  on validation, with its own status and ``ci95``; null when none);
+  ``timing_runs`` (for a speed target, those behind its chosen run's speed), and for a speed target its chosen
+  ``run`` and what it ``replaced`` (the plain run an attempt beat on validation, with its own status and ``ci95``;
+  null when none);
 - ``attempts`` (:mod:`bmp.results.attempts`): each change of the headline recipe at its target, its gap to its own
   reference against the headline run's, on validation (what decides) and held-out (``ci95``, ``verdict``);
 - ``serving`` (:mod:`bmp.results.serving`): the deploy bench's ratios, each shipped model's F1 per form, and the

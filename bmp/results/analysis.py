@@ -110,7 +110,8 @@ class Analysis:
 
     ``reference`` is that of the teacher most runs came from (each setting's own ``f1_drop`` uses its own runs'
     teacher and controls trained as long); ``settings`` holds every run kind, seeds grouped, speeds from ``speed``;
-    ``speed_intervals`` each timed run's speed interval over the ``timing_runs`` timing records behind ``speed``."""
+    ``speed_intervals`` each timed run's speed interval over the timing records behind ``speed`` that time it
+    (``timing_runs``: the fewest behind any run's speed)."""
 
     split: str | None
     speed: SpeedSource
@@ -168,9 +169,10 @@ class Analysis:
         """The fastest a setting may be, for a speed target: the top of its speed's range over several timing runs
         (else its speed: one run's range is that of its repeats). A setting whose range straddles a target's line
         is judged there, and its speed is inconclusive."""
-        interval = self.speed_interval(setting) if self.timing_runs > 1 else None
-        return setting.speedup if interval is None or setting.speedup is None else max(setting.speedup,
-                                                                                        interval.high)
+        interval = self.speed_interval(setting)
+        if interval is None or interval.runs < 2 or setting.speedup is None:
+            return setting.speedup
+        return max(setting.speedup, interval.high)
 
     def gap(self, name: str) -> Comparison:
         if name not in COMPARISONS:
@@ -211,10 +213,10 @@ class Analysis:
         return intervals.mean_interval([self.speed_intervals.get(run) for run in setting.runs])
 
     def describe_speed(self) -> str:
-        if self.timing_runs > 1:
+        if len(self.speed.runs) > 1:
             first, *_, last = self.speed.runs
-            return (f"{self.speed.where} of every model (timing records `{first}` to `{last}`), each speed with "
-                    "the runs' range")
+            return (f"{self.speed.where} (timing records `{first}` to `{last}`), each speed with the runs' range, "
+                    "each speedup against the dense base timed in the same run")
         if self.timing_runs == 1:
             return (f"{self.speed.describe()}; a single timing run, so each speed's range is that of its repeats "
                     "(the targets ask for >= 3 interleaved runs)")
@@ -328,21 +330,24 @@ def _main_reference(records, runs: list[tradeoff.Run], split: str | None) -> tup
 
 
 def _timed(records, compared: list[str], speed: SpeedSource | None) -> tuple[SpeedSource, list[dict]]:
-    """The speed source and the timing runs behind it: the median of the timing runs that time every compared run
+    """The speed source and the timing runs behind it: each compared run's median over the timing runs that time it
     when there are several, else :func:`~bmp.results.speeds.speed_source` (the newest run, when it times them all).
-    A timing run newer than those, that lacks a compared run, sends every run back to its own timing. A ``speed``
-    given by the caller is used as it is, without timing runs."""
+    The newest timing run must time every compared run (so that every speed shares it); one that lacks a compared
+    run sends every run back to its own timing. A ``speed`` given by the caller is used as it is, without timing
+    runs."""
     if speed is not None:
         return speed, []
-    timed = intervals.timing_runs(records, compared)
-    if not compared or newest_timing(records) not in timed:
+    newest = newest_timing(records)
+    if not compared or newest is None or not set(compared) <= set(newest["metrics"].get("speedups") or {}):
         return speed_source(records, compared), []
+    timed = intervals.timing_runs(records, compared)
     return (intervals.median_source(timed) if len(timed) > 1 else speed_source(records, compared)), timed
 
 
 def analyse(records, split: str | None = None, speed: SpeedSource | None = None) -> Analysis:
-    """The comparisons on ``split`` (default: the one most runs were scored on). ``speed`` (default: the timing runs
-    that time every compared run, see :func:`_timed`, else each record's own speedup)."""
+    """The comparisons on ``split`` (default: the one most runs were scored on). ``speed`` (default: each compared
+    run's median over the timing runs that time it, the newest timing every one, see :func:`_timed`, else each
+    record's own speedup)."""
     split = tradeoff.pick_split(records, split)
     compared = [r["name"] for r in records if r.get("kind") in tradeoff.RUN_KINDS
                 and tradeoff.eval_split_of(r) == split and r.get("metrics", {}).get("f1") is not None]
@@ -384,7 +389,8 @@ def analyse(records, split: str | None = None, speed: SpeedSource | None = None)
             about=f"the pruned setting {like}, minus the Torch-Pruning model (the mean counts, at each budget, "
                   "the variant its users would pick: the best on validation F1)"),
         int8=None, left_out_other_splits=tuple(sorted((str(k), v) for k, v in other_splits.items())),
-        timing_runs=len(timed), main_epochs=main_epochs,
+        timing_runs=min((intervals.runs_timing(timed, name) for name in compared), default=0) if timed else 0,
+        main_epochs=main_epochs,
         speed_intervals={name: i for name in compared if (i := intervals.speed_interval(timed, name)) is not None}
         if timed else {},
         references=references, records=on_split)

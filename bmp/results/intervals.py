@@ -9,7 +9,8 @@ seeds (pooled over seeds). The per-question scores come from the predictions sav
 "inconclusive" (:data:`NO_PREDICTIONS`).
 
 A speed is judged on the timing runs (``python -m bmp.bench timing --record``, each one interleaved run of every
-model): the median of the runs' speedups, with their range. With a single run, the range is that run's repeats.
+model it names): the median of the speedups of the runs that time the model, with their range. With a single run,
+the range is that run's repeats.
 """
 from __future__ import annotations
 
@@ -193,21 +194,32 @@ class SpeedInterval:
 
 
 def timing_runs(records, names) -> list[dict]:
-    """The timing records at the targets' shape (:data:`~bmp.results.speeds.TIMED`) that time every run in
-    ``names``, oldest first: each is one interleaved run, and together they are what a speed is judged on."""
+    """The timing records at the targets' shape (:data:`~bmp.results.speeds.TIMED`) that time any run in ``names``,
+    oldest first: each is one interleaved run, each speedup measured against the dense base timed in that same run,
+    and a model's speed is judged on every run that times it (an older run, made before a newer model, still
+    counts for the models it timed)."""
     names = set(names)
     found = [r for r in records if r.get("kind") == "timing"
              and all(r.get("metrics", {}).get(key) == value for key, value in TIMED.items())
-             and names <= set(r.get("metrics", {}).get("speedups") or {})]
+             and names & set(r.get("metrics", {}).get("speedups") or {})]
     return sorted(found, key=lambda r: r.get("provenance", {}).get("date", ""))
 
 
+def runs_timing(runs: list[dict], name: str) -> int:
+    """How many of the timing ``runs`` time ``name``."""
+    return sum(name in (r["metrics"].get("speedups") or {}) for r in runs)
+
+
 def median_source(runs: list[dict]) -> SpeedSource:
-    """One speed source from several timing runs: each model's median speedup over them."""
+    """One speed source from several timing runs: each model's median speedup over the runs that time it."""
     newest = SpeedSource.from_timing(runs[-1])
-    names = set.intersection(*(set(r["metrics"]["speedups"]) for r in runs))
-    medians = {name: float(np.median([r["metrics"]["speedups"][name] for r in runs])) for name in names}
-    return SpeedSource(newest.kind, speedups=medians, where=f"{newest.where}, median of {len(runs)} timing runs",
+    names = set().union(*(set(r["metrics"]["speedups"]) for r in runs))
+    medians = {name: float(np.median([r["metrics"]["speedups"][name] for r in runs
+                                      if name in r["metrics"]["speedups"]])) for name in names}
+    counts = {runs_timing(runs, name) for name in names}
+    over = (f"median of {len(runs)} timing runs" if counts == {len(runs)} else
+            f"each model's median over the {min(counts)} to {len(runs)} timing runs that time it")
+    return SpeedSource(newest.kind, speedups=medians, where=f"{newest.where}, {over}",
                        timing_record=newest.timing_record, date=newest.date,
                        runs=tuple(r.get("name", "?") for r in runs))
 
@@ -259,4 +271,5 @@ def mean_interval(intervals: Sequence[SpeedInterval | None]) -> SpeedInterval | 
 
 __all__ = ["CONFIDENCE", "INCONCLUSIVE", "MET", "MISSED", "NO_PREDICTIONS", "Gap", "SpeedInterval",
            "bootstrap_interval", "combine", "judge", "mean_gap", "mean_interval", "median_source", "paired_gap",
-           "per_question_f1", "question_f1", "reason", "scores_of", "speed_interval", "timing_runs", "verdict"]
+           "per_question_f1", "question_f1", "reason", "runs_timing", "scores_of", "speed_interval", "timing_runs",
+           "verdict"]

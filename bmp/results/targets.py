@@ -163,7 +163,8 @@ def _judge(target: Target, analysis: Analysis, choice: Choice) -> TargetCheck:
     where += f", {s.f1_drop:.1f} F1 below the reference{flags}"
     gap, missing = analysis.reference_gap(s)
     speed = analysis.speed_interval(s)
-    found = dict(gap=gap, speed=speed, seeds=seeds, timing_runs=analysis.timing_runs, run=s.name, replaced=replaced)
+    found = dict(gap=gap, speed=speed, seeds=seeds, timing_runs=analysis.timing_runs if speed is None else speed.runs,
+                 run=s.name, replaced=replaced)
     if target.seeds_short(len(s.runs)):
         return TargetCheck(target, NOT_MEASURED, s.f1_drop,
                            f"{where}; needs >= {target.min_seeds} seeds, has {len(s.runs)}", **found)
