@@ -15,6 +15,7 @@ from bmp.results.intervals import (
     judge,
     mean_gap,
     paired_gap,
+    speed_interval,
     verdict,
 )
 from bmp.results.records import Predictions, load_predictions, load_records, predictions_path, record
@@ -125,6 +126,23 @@ def _predictions():
 def _prov():
     return {"command": "test", "base_model": "tiny", "data_split": "test", "profile": "smoke", "hardware": {},
             "date": "2026-01-01T00:00:00+00:00", "git_commit": "test", "seed": 42}
+
+
+def _timing_runs(speedups):
+    return [{"metrics": {"speedups": {"m": x}}} for x in speedups]
+
+
+def test_a_median_speed_is_bounded_by_its_runs_range_then_by_order_statistics():
+    """Three runs: the median with the runs' range. Twelve: the median's 95% interval from the order statistics
+    (the 3rd and 10th of the sorted runs), narrower than the range, which only widens as runs accumulate."""
+    three = speed_interval(_timing_runs([2.4, 2.5, 2.6]), "m")
+    assert (three.estimate, three.low, three.high, three.runs) == (2.5, 2.4, 2.6, 3) and "range" in three.how
+    runs = [2.31, 2.55, 2.49, 2.50, 2.52, 2.42, 2.44, 2.50, 2.49, 2.50, 2.47, 2.52]
+    twelve = speed_interval(_timing_runs(runs), "m")
+    ordered = sorted(runs)
+    assert (twelve.low, twelve.high) == (ordered[2], ordered[9]) and twelve.runs == 12
+    assert min(runs) < twelve.low <= twelve.estimate <= twelve.high < max(runs)
+    assert "95% order-statistic interval" in twelve.how
 
 
 def test_predictions_round_trip_with_deterministic_bytes(tmp_path):

@@ -7,7 +7,7 @@ on one split:
   and ``reference_f1`` (the larger of the two) of the teacher most runs came from; every F1 drop is taken from each
   run's own teacher's reference, with controls trained as long as that run;
 - ``best_at_2_5x`` / ``best_at_4x`` (one per speed target): the pruned setting chosen on mean validation F1 among
-  those that may be that fast (the top of their speed's range over several timing runs reaching it), reported on
+  those that may be that fast (the top of their speed's interval over several timing runs reaching it), reported on
   held-out F1 as ``{run, f1, f1_std, seeds, speedup, validation_f1, f1_drop}``, with its ``speed_interval`` over the
   timing runs; ``instead_of`` names the plain run it replaced when an attempt at
   that target won on validation (the headline recipe is then the attempt's);

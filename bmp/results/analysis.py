@@ -166,8 +166,8 @@ class Analysis:
         return Choice(max(won, key=lambda a: a.validation).setting, choice.chosen_on, min_speedup, choice.setting)
 
     def reach(self, setting: Setting) -> float | None:
-        """The fastest a setting may be, for a speed target: the top of its speed's range over several timing runs
-        (else its speed: one run's range is that of its repeats). A setting whose range straddles a target's line
+        """The fastest a setting may be, for a speed target: the top of its speed's interval over several timing runs
+        (else its speed: one run's range is that of its repeats). A setting whose interval straddles a target's line
         is judged there, and its speed is inconclusive."""
         interval = self.speed_interval(setting)
         if interval is None or interval.runs < 2 or setting.speedup is None:

@@ -9,8 +9,9 @@ seeds (pooled over seeds). The per-question scores come from the predictions sav
 "inconclusive" (:data:`NO_PREDICTIONS`).
 
 A speed is judged on the timing runs (``python -m bmp.bench timing --record``, each one interleaved run of every
-model it names): the median of the speedups of the runs that time the model, with their range. With a single run,
-the range is that run's repeats.
+model it names): the median of the speedups of the runs that time the model, with the 95% interval of that median
+from the order statistics once there are six runs or more, else the runs' range. With a single run, the range is
+that run's repeats.
 """
 from __future__ import annotations
 
@@ -241,6 +242,22 @@ def _one_run_range(metrics: dict, name: str) -> tuple[float, float, str] | None:
             f"one timing run: the extremes of its {model.get('repeats', '?')} repeats")
 
 
+MEDIAN_CI_RUNS = 6  # the fewest runs whose order statistics bound the median at 95%: with fewer, the runs' range
+
+
+def _median_interval(speedups: Sequence[float]) -> tuple[float, float]:
+    """Where the median speedup lies: its 95% distribution-free interval from the order statistics
+    (``scipy.stats.quantile_test``) once there are enough runs for one, else the runs' whole range (three runs'
+    range holds the median three times in four). Unlike the range, the interval narrows as runs accumulate."""
+    if len(speedups) < MEDIAN_CI_RUNS:
+        return float(min(speedups)), float(max(speedups))
+    from scipy.stats import quantile_test
+
+    found = quantile_test(np.asarray(speedups, dtype=float), q=float(np.median(speedups)), p=0.5)
+    interval = found.confidence_interval(CONFIDENCE)
+    return float(interval.low), float(interval.high)
+
+
 def speed_interval(runs: list[dict], name: str) -> SpeedInterval | None:
     """``name``'s speedup over the timing ``runs``: the median with the runs' range, or, with one run, that run's
     speedup with the range of its repeats; None when no run times it (or one run records no repeats)."""
@@ -248,8 +265,10 @@ def speed_interval(runs: list[dict], name: str) -> SpeedInterval | None:
     if not speedups:
         return None
     if len(speedups) > 1:
-        return SpeedInterval(float(np.median(speedups)), float(min(speedups)), float(max(speedups)), len(speedups),
-                             f"median of {len(speedups)} timing runs, with their range")
+        return SpeedInterval(float(np.median(speedups)), *_median_interval(speedups), len(speedups),
+                             f"median of {len(speedups)} timing runs, with " + (
+                                 "their range" if len(speedups) < MEDIAN_CI_RUNS else
+                                 f"its {CONFIDENCE:.0%} order-statistic interval"))
     found = _one_run_range(runs[0]["metrics"], name)
     if found is None:
         return None
@@ -269,7 +288,7 @@ def mean_interval(intervals: Sequence[SpeedInterval | None]) -> SpeedInterval | 
                          f"{intervals[0].how}, averaged over {len(intervals)} seeds' models")
 
 
-__all__ = ["CONFIDENCE", "INCONCLUSIVE", "MET", "MISSED", "NO_PREDICTIONS", "Gap", "SpeedInterval",
+__all__ = ["CONFIDENCE", "INCONCLUSIVE", "MEDIAN_CI_RUNS", "MET", "MISSED", "NO_PREDICTIONS", "Gap", "SpeedInterval",
            "bootstrap_interval", "combine", "judge", "mean_gap", "mean_interval", "median_source", "paired_gap",
            "per_question_f1", "question_f1", "reason", "runs_timing", "scores_of", "speed_interval", "timing_runs",
            "verdict"]

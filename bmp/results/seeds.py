@@ -185,7 +185,7 @@ def best_at(settings: list[Setting], min_speedup: float, *, validation_only: boo
     F1 among those at least ``min_speedup`` times faster (ties: the faster); on held-out F1 instead when a candidate
     has no validation F1, unless ``validation_only``, which leaves such candidates out. None when none is that
     fast. ``reach(setting)``: the speed a setting may count as (default its ``speedup``; a target counts the top of
-    its speed's range over the timing runs, so that a setting that straddles the line is judged, inconclusive on
+    its speed's interval over the timing runs, so that a setting that straddles the line is judged, inconclusive on
     speed, rather than left out). The one chooser of a model at a speed: the targets (through
     :meth:`.analysis.Analysis.best_at`), every comparison and the trade-off widget use it."""
     reach = reach or (lambda s: s.speedup)

@@ -126,7 +126,7 @@ def _speed_text(speed: SpeedInterval | None, min_speedup: float) -> str:
     if speed is None:
         return "no timing run gives its speed a range: inconclusive"
     low, high = speed.low, speed.high
-    return (f"speed {speed.estimate:.2f}x, range [{low:.2f}, {high:.2f}] ({reason(low, high, min_speedup)}x; "
+    return (f"speed {speed.estimate:.2f}x, interval [{low:.2f}, {high:.2f}] ({reason(low, high, min_speedup)}x; "
             f"{speed.how}): {judge(low, high, min_speedup)}")
 
 
@@ -145,7 +145,7 @@ def _judge(target: Target, analysis: Analysis, choice: Choice) -> TargetCheck:
     how = "chosen on validation F1" if choice.chosen_on == VALIDATION else \
         "chosen on held-out F1 (a candidate has no validation F1 recorded)"
     if s.speedup is not None and s.speedup < target.min_speedup:
-        how += f", its speed's range over the timing runs reaching {target.min_speedup:g}x"
+        how += f", its speed's interval over the timing runs reaching {target.min_speedup:g}x"
     replaced = None
     if choice.instead_of is not None:
         replaced = _judge(target, analysis, Choice(choice.instead_of, choice.chosen_on, choice.min_speedup))
