@@ -14,8 +14,15 @@ TEACHER=runs/teacher-course/final
 REBUILT=outputs/rebuilt-$(basename "$BMP_RESULTS_DIR")
 have() { compgen -G "$BMP_RESULTS_DIR/*__$1.json" > /dev/null; }
 # a `python -m bmp` command that trains, in plain fp32: every front trains so (the first began on a CPU without fast
-# bf16), so that the fronts share one recipe and a model rebuilt on a CPU with fast bf16 can match its record
-train() { "$PY" -m bmp "$@" --fp32; }
+# bf16), so that the fronts share one recipe and a model rebuilt on a CPU with fast bf16 can match its record. A
+# command that makes a model the comparisons time is followed by the timing runs (time_all, below), so that the
+# newest runs time every model whenever its record lands (else every speed falls back to its record's own)
+train() {
+  "$PY" -m bmp "$@" --fp32
+  case $1 in
+    finalize | torch-pruning | layer-drop) [ "$BMP_RESULTS_DIR" = "$REBUILT" ] || time_all ;;
+  esac
+}
 # RECORD FOLDER, then the `train` arguments that make FOLDER: a model a later step starts from. Made when
 # unrecorded. When recorded but not on this machine (runs/ is not tracked, and a fresh checkout lacks it), made again
 # by the same command with its records in $REBUILT, and the queue goes on only if it scores what its record says
