@@ -394,7 +394,7 @@ def test_a_setting_whose_speed_straddles_the_line_is_judged_there_inconclusive(t
 
 def test_a_speed_rests_on_every_timing_run_that_times_its_model(tmp_path):
     """Three runs timed a setting at the line; a newer model then lands and three more runs time both. The older
-    runs still count for the setting (six runs: median 2.5, range reaching 2.55), while the newer model's speed
+    runs still count for the setting (six runs: median 2.49, its interval reaching 2.55), while the newer model's speed
     rests on its three; a newest run that lacks a compared model sends every speed back to its own record."""
     _teacher(tmp_path, 70.0)
     _control(tmp_path, 70.0)
@@ -414,7 +414,7 @@ def test_a_speed_rests_on_every_timing_run_that_times_its_model(tmp_path):
     assert analysis.timing_runs == 3 and len(analysis.speed.runs) == 6  # the fewest behind any speed, of six
     assert "each model's median over the 3 to 6 timing runs that time it" in analysis.describe_speed()
     summary = summarize(load_records(tmp_path))
-    assert summary["best_at_2_5x"]["run"] == near[0]  # its range over six runs reaches the line; over three, not
+    assert summary["best_at_2_5x"]["run"] == near[0]  # its interval over six runs reaches the line; over three, not
     assert _check(summary, "speed_2_5x")["timing_runs"] == 6
     _run(tmp_path, "hybrid-lam120-t-filled", "filled", 58.0, 5.0, val=58.0)  # timed in no run yet
     analysis = analyse(load_records(tmp_path))

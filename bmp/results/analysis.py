@@ -24,7 +24,7 @@ from bmp.results.intervals import Gap, SpeedInterval
 from bmp.results.records import FINAL_KIND, PRUNED_KINDS, teacher_record
 from bmp.results.seeds import VALIDATION, Choice, Setting, at_most, best_at, group_settings, like_for_like
 from bmp.results.shipped import INT8_AT, Int8Drop, int8_drop
-from bmp.results.speeds import SpeedSource, newest_timing, speed_source
+from bmp.results.speeds import SpeedSource
 from bmp.results.teachers import Reference, folder_key, reference_for, reference_of_record
 
 DISTIL_KIND, TORCH_PRUNING_KIND = "distil-recipe", "torch-pruning"
@@ -330,29 +330,14 @@ def _main_reference(records, runs: list[tradeoff.Run], split: str | None) -> tup
     return (Reference(None, split) if newest is None else reference_of_record(records, newest)), None
 
 
-def _timed(records, compared: list[str], speed: SpeedSource | None) -> tuple[SpeedSource, list[dict]]:
-    """The speed source and the timing runs behind it: each compared run's median over the timing runs that time it
-    when there are several, else :func:`~bmp.results.speeds.speed_source` (the newest run, when it times them all).
-    The newest timing run must time every compared run (so that every speed shares it); one that lacks a compared
-    run sends every run back to its own timing. A ``speed`` given by the caller is used as it is, without timing
-    runs."""
-    if speed is not None:
-        return speed, []
-    newest = newest_timing(records)
-    if not compared or newest is None or not set(compared) <= set(newest["metrics"].get("speedups") or {}):
-        return speed_source(records, compared), []
-    timed = intervals.timing_runs(records, compared)
-    return (intervals.median_source(timed) if len(timed) > 1 else speed_source(records, compared)), timed
-
-
 def analyse(records, split: str | None = None, speed: SpeedSource | None = None) -> Analysis:
     """The comparisons on ``split`` (default: the one most runs were scored on). ``speed`` (default: each compared
-    run's median over the timing runs that time it, the newest timing every one, see :func:`_timed`, else each
-    record's own speedup)."""
+    run's median over the timing runs that time it, the newest timing every one, see
+    :func:`~bmp.results.intervals.judged_speeds`, else each record's own speedup)."""
     split = tradeoff.pick_split(records, split)
     compared = [r["name"] for r in records if r.get("kind") in tradeoff.RUN_KINDS
                 and tradeoff.eval_split_of(r) == split and r.get("metrics", {}).get("f1") is not None]
-    speed, timed = _timed(records, compared, speed)
+    speed, timed = (speed, []) if speed is not None else intervals.judged_speeds(records, compared)
     runs = tradeoff.runs(records, split=split, speed=speed)
     references = {(run.teacher, run.train_epochs): reference_for(records, run.teacher, split, run.train_epochs)
                   for run in runs}

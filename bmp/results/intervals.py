@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bmp.results.records import load_predictions
-from bmp.results.speeds import TIMED, SpeedSource
+from bmp.results.speeds import TIMED, SpeedSource, newest_timing, speed_source
 
 MET, MISSED, INCONCLUSIVE = "met", "missed", "inconclusive"
 CONFIDENCE = 0.95
@@ -225,6 +225,18 @@ def median_source(runs: list[dict]) -> SpeedSource:
                        runs=tuple(r.get("name", "?") for r in runs))
 
 
+def judged_speeds(records, compared: list[str]) -> tuple[SpeedSource, list[dict]]:
+    """The speed source the comparisons use, and the timing runs behind it: each compared run's median over the
+    timing runs that time it when there are several, else :func:`~bmp.results.speeds.speed_source` (the newest run,
+    when it times them all). The newest timing run must time every compared run (so that every speed shares it);
+    one that lacks a compared run sends every run back to its own timing."""
+    newest = newest_timing(records)
+    if not compared or newest is None or not set(compared) <= set(newest["metrics"].get("speedups") or {}):
+        return speed_source(records, compared), []
+    timed = timing_runs(records, compared)
+    return (median_source(timed) if len(timed) > 1 else speed_source(records, compared)), timed
+
+
 def _one_run_range(metrics: dict, name: str) -> tuple[float, float, str] | None:
     """The range of one run's speedup from its repeats: round by round when the times are recorded, else the
     extremes (the dense base's fastest over the model's slowest repeat, and the reverse)."""
@@ -259,8 +271,9 @@ def _median_interval(speedups: Sequence[float]) -> tuple[float, float]:
 
 
 def speed_interval(runs: list[dict], name: str) -> SpeedInterval | None:
-    """``name``'s speedup over the timing ``runs``: the median with the runs' range, or, with one run, that run's
-    speedup with the range of its repeats; None when no run times it (or one run records no repeats)."""
+    """``name``'s speedup over the timing ``runs`` that time it: the median with its interval
+    (:func:`_median_interval`), or, with one run, that run's speedup with the range of its repeats; None when no run
+    times it (or one run records no repeats)."""
     speedups = [r["metrics"]["speedups"][name] for r in runs if name in (r["metrics"].get("speedups") or {})]
     if not speedups:
         return None
@@ -289,6 +302,6 @@ def mean_interval(intervals: Sequence[SpeedInterval | None]) -> SpeedInterval | 
 
 
 __all__ = ["CONFIDENCE", "INCONCLUSIVE", "MEDIAN_CI_RUNS", "MET", "MISSED", "NO_PREDICTIONS", "Gap", "SpeedInterval",
-           "bootstrap_interval", "combine", "judge", "mean_gap", "mean_interval", "median_source", "paired_gap",
-           "per_question_f1", "question_f1", "reason", "runs_timing", "scores_of", "speed_interval", "timing_runs",
-           "verdict"]
+           "bootstrap_interval", "combine", "judge", "judged_speeds", "mean_gap", "mean_interval", "median_source",
+           "paired_gap", "per_question_f1", "question_f1", "reason", "runs_timing", "scores_of", "speed_interval",
+           "timing_runs", "verdict"]
