@@ -7,8 +7,9 @@
 # From the front's course teacher: the dense control trained as long with the same distillation and both headline
 # settings, three attempts to close the gap, three seeds of the headline recipe at both targets (whichever attempt
 # won on validation, else the plain one) and of the control it is held to, then the peer at its best, the DistilBERT
-# recipe as published, struct at both speeds, every model timed again in three interleaved runs, a second seed of
-# the rivals compared at a headline speed, what int8 costs the chosen models, and the timing runs again.
+# recipe as published, struct at both speeds, a second seed of the rivals compared at a headline speed, what int8
+# costs the chosen models, and every model timed again. Each model is timed in three interleaved runs as it lands
+# (train, in front.sh).
 # Each step is a plain command (never the left side of && or ||, where bash would not stop on its failures).
 #   scripts/review_front.sh            # about 18 hours of 2 cores (a pruned and filled run is about 45 minutes),
 #                                      # 2 more to begin a front (its teacher, control and headline settings)
@@ -166,10 +167,7 @@ step_student distil-3L-course
 for speedup in 2.5 4; do
   prune_and_fill "struct-speedup$speedup-course" "$TEACHER" --preset struct --target-speedup "$speedup" --
 done
-# 6. every model timed together, three interleaved runs, so that the comparisons step 7 reads meet their rivals at
-#    the speeds the records will keep
-time_all
-# 7. a second seed of each rival compared at a headline speed: the Torch-Pruning variant each budget's mean counts
+# 6. a second seed of each rival compared at a headline speed: the Torch-Pruning variant each budget's mean counts
 #    (the best on validation F1) and struct at both speeds. The students are compared at their own speed (3 of 6
 #    layers: about 2x), so they keep one seed
 compared() {  # COMPARISON -> the rival runs the comparison's mean counts (bench pareto's seeds.points), a line each
@@ -192,7 +190,7 @@ for speedup in 2.5 4; do
   prune_and_fill "struct-speedup$speedup-course-s43" "$TEACHER" --preset struct --target-speedup "$speedup" \
     --seed 43 -- --seed 43
 done
-# 8. what int8 serving costs the models the speed targets are judged on, each form's answers kept so that the cost
+# 7. what int8 serving costs the models the speed targets are judged on, each form's answers kept so that the cost
 #    gets a paired interval (a few minutes each; again only when the choice moved). A chosen model this machine
 #    lacks (a fresh checkout: runs/ is not tracked) is named and left for a machine that has it
 for speedup in 4 2.5; do
@@ -204,5 +202,6 @@ print(chosen_run(float(sys.argv[1]), sys.argv[2]).folder)' "$speedup" "$BMP_RESU
     echo "== not shipped at >= ${speedup}x: $folder, the chosen model, is not on this machine"
   fi
 done
-# 9. every model timed together again (the rivals' new seeds among them), then the comparison
+# 8. every model timed together again, then the comparison (each model is timed as it lands, in front.sh's train:
+#    this closes the queue with three more runs, and times a model whose record landed but whose timing was cut)
 time_all

@@ -216,8 +216,8 @@ class Analysis:
         if len(self.speed.runs) > 1:
             first, *_, last = self.speed.runs
             return (f"{self.speed.where} (timing records `{first}` to `{last}`), each speedup against the dense "
-                    "base timed in the same run; each speed's interval is the runs' range, or from "
-                    f"{intervals.MEDIAN_CI_RUNS} runs on the median's 95% order-statistic interval")
+                    "base timed in the same run; each speed's interval is the runs' range, or, once there are enough "
+                    "runs for one, the median's 95% order-statistic interval")
         if self.timing_runs == 1:
             return (f"{self.speed.describe()}; a single timing run, so each speed's range is that of its repeats "
                     "(the targets ask for >= 3 interleaved runs)")

@@ -254,20 +254,18 @@ def _one_run_range(metrics: dict, name: str) -> tuple[float, float, str] | None:
             f"one timing run: the extremes of its {model.get('repeats', '?')} repeats")
 
 
-MEDIAN_CI_RUNS = 6  # the fewest runs whose order statistics bound the median at 95%: with fewer, the runs' range
-
-
-def _median_interval(speedups: Sequence[float]) -> tuple[float, float]:
-    """Where the median speedup lies: its 95% distribution-free interval from the order statistics
-    (``scipy.stats.quantile_test``) once there are enough runs for one, else the runs' whole range (three runs'
-    range holds the median three times in four). Unlike the range, the interval narrows as runs accumulate."""
-    if len(speedups) < MEDIAN_CI_RUNS:
-        return float(min(speedups)), float(max(speedups))
+def _median_interval(speedups: Sequence[float]) -> tuple[float, float, str]:
+    """Where the median speedup lies, and how that is known: its 95% distribution-free interval from the order
+    statistics (``scipy.stats.quantile_test``) when there are enough runs for one (six at 95%), else the runs' whole
+    range (three runs' range holds the median three times in four). Unlike the range, the interval narrows as runs
+    accumulate."""
     from scipy.stats import quantile_test
 
     found = quantile_test(np.asarray(speedups, dtype=float), q=float(np.median(speedups)), p=0.5)
     interval = found.confidence_interval(CONFIDENCE)
-    return float(interval.low), float(interval.high)
+    if np.isnan(interval.low) or np.isnan(interval.high):  # too few runs for an interval at this confidence
+        return float(min(speedups)), float(max(speedups)), "their range"
+    return float(interval.low), float(interval.high), f"its {CONFIDENCE:.0%} order-statistic interval"
 
 
 def speed_interval(runs: list[dict], name: str) -> SpeedInterval | None:
@@ -278,10 +276,9 @@ def speed_interval(runs: list[dict], name: str) -> SpeedInterval | None:
     if not speedups:
         return None
     if len(speedups) > 1:
-        return SpeedInterval(float(np.median(speedups)), *_median_interval(speedups), len(speedups),
-                             f"median of {len(speedups)} timing runs, with " + (
-                                 "their range" if len(speedups) < MEDIAN_CI_RUNS else
-                                 f"its {CONFIDENCE:.0%} order-statistic interval"))
+        low, high, how = _median_interval(speedups)
+        return SpeedInterval(float(np.median(speedups)), low, high, len(speedups),
+                             f"median of {len(speedups)} timing runs, with {how}")
     found = _one_run_range(runs[0]["metrics"], name)
     if found is None:
         return None
@@ -301,7 +298,7 @@ def mean_interval(intervals: Sequence[SpeedInterval | None]) -> SpeedInterval | 
                          f"{intervals[0].how}, averaged over {len(intervals)} seeds' models")
 
 
-__all__ = ["CONFIDENCE", "INCONCLUSIVE", "MEDIAN_CI_RUNS", "MET", "MISSED", "NO_PREDICTIONS", "Gap", "SpeedInterval",
+__all__ = ["CONFIDENCE", "INCONCLUSIVE", "MET", "MISSED", "NO_PREDICTIONS", "Gap", "SpeedInterval",
            "bootstrap_interval", "combine", "judge", "judged_speeds", "mean_gap", "mean_interval", "median_source",
            "paired_gap", "per_question_f1", "question_f1", "reason", "runs_timing", "scores_of", "speed_interval",
            "timing_runs", "verdict"]
