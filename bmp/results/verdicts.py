@@ -77,7 +77,7 @@ def front_section(front: list[dict]) -> list[str]:
 
 
 def _cells(check) -> list[str]:
-    """A target's check as table cells: its verdict, what it measured, its gap's interval, its speed with the range."""
+    """A target's check as table cells: its verdict, what it measured, its gap's interval, and its speed."""
     interval = "–" if check.gap is None else f"[{check.gap.low:+.1f}, {check.gap.high:+.1f}]"
     if check.value is None:
         measured = "–"
@@ -96,15 +96,15 @@ def _cells(check) -> list[str]:
 
 def target_table(judged: list[tuple[str, Analysis]]) -> list[str]:
     """One row per target and place it was judged on (``judged``: each place's name and analysis, each held to its
-    own reference): the verdict, what was measured, the gap's 95% interval and the speed with its range. A target
-    measured on too few seeds to be judged is a row too; those a place has no model for yet are named in a line
-    below."""
+    own reference): the verdict, what was measured, the gap's 95% interval and the speed with its interval
+    (:func:`~bmp.results.intervals.speed_interval`). A target measured on too few seeds to be judged is a row too;
+    those a place has no model for yet are named in a line below."""
     measured, unmeasured = {}, {}
     for where, analysis in judged:
         for check in check_all(analysis):
             found = unmeasured if check.status == "not measured" and check.value is None else measured
             found.setdefault(check.target.describe(), []).append((where, check))
-    lines = ["| target | judged on | verdict | measured | 95% interval of the F1 gap | speed (range) |",
+    lines = ["| target | judged on | verdict | measured | 95% interval of the F1 gap | speed (interval) |",
              "|---|---|---|---|---|---|"]
     for said, places in measured.items():
         lines += ["| " + " | ".join([said if i == 0 else "", where, *_cells(check)]) + " |"
