@@ -288,6 +288,40 @@ def test_widget_marks_the_chosen_run_on_the_front(records):
     assert not [c for c in fig.axes[0].collections if c.get_gid() == "chosen"]
 
 
+def _validation_records(folder, with_validation=True):
+    """x beats y on held-out F1 and speed (so y is off the held-out front); on validation, y beats x by far."""
+    record("teacher-course", "dense", {"f1": 70.0, "validation_f1": 66.0, "eval_split": HELD_OUT}, _provenance(),
+           {"output_dir": "runs/teacher/final"}, directory=folder)
+    for name, f1, validation, speedup in (("x", 69.0, 60.0, 3.0), ("y", 68.0, 65.0, 2.9)):
+        metrics = {**_run_metrics(f1, speedup, 0.3),
+                   **({"validation_f1": validation} if with_validation or name == "x" else {})}
+        record(name, "filled", metrics, _provenance(), {"teacher": "runs/teacher/final", "output_dir": f"runs/{name}"},
+               directory=folder)
+    return load_records(folder)
+
+
+def test_a_model_is_chosen_on_validation_f1_never_on_the_held_out_f1_it_reports(tmp_path):
+    records = _validation_records(tmp_path / "both")
+    at_speed = tradeoff.choose(records, min_speedup=2.5)
+    assert (at_speed["name"], at_speed["chosen_on"], at_speed["f1"]) == ("y", "validation", 68.0)
+    within = tradeoff.choose(records, max_f1_drop=3.0)  # y gives up 1 on validation (2 held-out); x gives up 6
+    assert (within["name"], within["f1_drop"], within["chosen_on"]) == ("y", 2.0, "validation")
+    assert tradeoff.choose(records, max_f1_drop=0.5) is None  # nothing within 0.5 on validation, x is on held-out
+    box = tradeoff_widget(records, value=3.0)
+    assert box.chosen_on == "validation" and box.chosen["name"] == "y" and "validation F1 65.0" in box.summary.value
+    assert _chosen_ring(box_figure := front_figure_of(box)) == (2.9, 65.0)  # drawn where the choice is made
+    assert "validation" in box_figure.axes[0].get_ylabel()
+    # a candidate without a validation F1: every choice falls back to held-out F1, and says so
+    records = _validation_records(tmp_path / "one", with_validation=False)
+    assert tradeoff.choose(records, min_speedup=2.5)["name"] == "x"
+    assert tradeoff.choose(records, max_f1_drop=3.0)["chosen_on"] == "held-out"
+
+
+def front_figure_of(box):
+    from bmp.course.widgets import front_figure
+
+    return front_figure(box._runs, box._references, box.slider.value, box.chosen, box.chosen_on)
+
 def test_widget_uses_one_timing_run_and_each_runs_own_reference(records_dir):
     # one timing run that times every compared run: its speedups replace the records' own
     names = [name for name, *_ in RUNS]

@@ -34,10 +34,22 @@ class Reference:
     control_f1: float | None = None  # mean over the control's seeds
     control_f1_std: float | None = None  # their sample std, with two seeds or more
     control_epochs: float | None = None  # how long the controls trained: as long as the runs they are compared with
+    teacher_validation_f1: float | None = None  # on the validation articles: where choices are made
+    control_validation_f1: float | None = None  # mean over the controls' seeds, when every one has it
 
     @property
     def reference_f1(self) -> float | None:
         scores = [f1 for f1 in (self.teacher_f1, self.control_f1) if f1 is not None]
+        return max(scores) if scores else None
+
+    @property
+    def reference_validation_f1(self) -> float | None:
+        """The reference on the validation articles (the max of the two, as :attr:`reference_f1`): a budget is
+        checked there when a model is chosen. None when the teacher, or a control, has no validation F1."""
+        if self.teacher_f1 is not None and self.teacher_validation_f1 is None or \
+                self.control_f1 is not None and self.control_validation_f1 is None:
+            return None
+        scores = [f1 for f1 in (self.teacher_validation_f1, self.control_validation_f1) if f1 is not None]
         return max(scores) if scores else None
 
     @property
@@ -165,6 +177,7 @@ def reference_for(records, teacher_dir, split: str | None, epochs: float | None 
     length = min(set(lengths), key=lambda e: (-lengths.count(e), e is None, e or 0.0)) if controls else None
     controls = [r for r, e in zip(controls, lengths) if e == length]
     control_f1s = [r["metrics"]["f1"] for r in controls]
+    control_validation = [r["metrics"].get("validation_f1") for r in controls]
     converged, note = convergence(records, dense) if dense is not None else (None, "")
     metrics = (dense or {}).get("metrics", {})
     return Reference(
@@ -176,7 +189,13 @@ def reference_for(records, teacher_dir, split: str | None, epochs: float | None 
         controls=tuple(sorted(r["name"] for r in controls)),
         control_f1=float(np.mean(control_f1s)) if controls else None,
         control_f1_std=float(np.std(control_f1s, ddof=1)) if len(controls) > 1 else None,
-        control_epochs=length)
+        control_epochs=length, teacher_validation_f1=_float(metrics.get("validation_f1")),
+        control_validation_f1=float(np.mean(control_validation)) if controls and None not in control_validation
+        else None)
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
 
 
 def reference_of_record(records, record: dict) -> Reference:
@@ -187,7 +206,8 @@ def reference_of_record(records, record: dict) -> Reference:
         return reference_for(records, folder, split)
     converged, note = convergence(records, record)
     return Reference(None, split, teacher=record.get("name"), teacher_f1=float(record["metrics"]["f1"]),
-                     teacher_epochs=teacher_epochs_of(record), teacher_converged=converged, convergence_note=note)
+                     teacher_epochs=teacher_epochs_of(record), teacher_converged=converged, convergence_note=note,
+                     teacher_validation_f1=_float(record["metrics"].get("validation_f1")))
 
 
 __all__ = ["Reference", "controls_of", "convergence", "folder_key", "reference_for", "reference_of_record",

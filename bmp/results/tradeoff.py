@@ -8,28 +8,30 @@ Runs are only compared with runs scored on the same split, against the dense tea
     choose(load_records(), min_speedup=3.0)   # the most accurate front model at least 3x faster
 
 Only models on the F1/speedup front that run faster than their dense teacher are ever chosen: a model that another
-recorded model beats on both axes, or one no faster than the teacher, is never the one to ship.
+recorded model beats on both axes, or one no faster than the teacher, is never the one to ship. The choice is made
+on validation F1 whenever every candidate has one (the held-out F1 is the one reported, so it never picks).
 
 A learner's own runs (recorded in :func:`~bmp.results.records.results_dir`, the ignored ``outputs/results``) join
 the tracked ones with :func:`bmp.results.yours.with_learner_records`: they are marked (:func:`is_yours`), keep their
 own timing, and never decide the split, the teacher or the speed source of the comparison.
 
 Speedups come from one :class:`~bmp.results.speeds.SpeedSource` (``speed=``): each record's own ``cpu_speedup``
-(the default of :func:`runs`), or one timing run of every model (``python -m bmp.bench timing --record``), which
-:func:`choose` uses by default whenever it times every compared run.
+(the default of :func:`runs`), or the timing runs (``python -m bmp.bench timing --record``), each model's median over
+the runs that time it, which :func:`choose` uses by default whenever the newest run times every compared run.
 """
 from __future__ import annotations
 
 import warnings
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from bmp.results.intervals import judged_speeds
 from bmp.results.pareto import pareto_front
 from bmp.results.records import hardware_label, train_epochs_of
-from bmp.results.seeds import TOLERANCE, best_at, seed_of
-from bmp.results.speeds import SpeedSource, speed_label, speed_source
+from bmp.results.seeds import HELD_OUT, TOLERANCE, VALIDATION, best_at, seed_of
+from bmp.results.speeds import SpeedSource, speed_label
 from bmp.results.teachers import folder_key, reference_for
 
 RUN_KINDS = ("packed", "filled", "distil-recipe", "torch-pruning")
@@ -184,10 +186,26 @@ def front(chosen_runs: list[Run], x: str = "speedup") -> list[Run]:
     return sorted((run for run, keep in zip(usable, mask) if keep), key=lambda run: getattr(run, x))
 
 
-def shippable(chosen_runs: list[Run]) -> list[Run]:
-    """The runs worth shipping: on the F1/speedup front (:func:`front`) and faster than the dense teacher
-    (speedup > 1). The chooser only ever picks among these."""
-    return [run for run in front(chosen_runs) if run.speedup > TEACHER_SPEED + TOLERANCE]
+def chosen_on(chosen_runs: list[Run]) -> str:
+    """Where a choice among ``chosen_runs`` is made: on validation F1 when every one has it (the held-out F1 is
+    what gets reported, so it never picks), else on held-out F1, as :func:`~bmp.results.seeds.best_at` does."""
+    return VALIDATION if all(run.validation_f1 is not None for run in chosen_runs) else HELD_OUT
+
+
+def faster(chosen_runs: list[Run]) -> list[Run]:
+    """The runs faster than their dense teacher (speedup > 1): the only ones worth shipping."""
+    return [run for run in chosen_runs if run.speedup is not None and run.speedup > TEACHER_SPEED + TOLERANCE]
+
+
+def shippable(chosen_runs: list[Run], on: str | None = None) -> list[Run]:
+    """The runs worth shipping: :func:`faster` than the dense teacher and on the front of F1 against speedup, with
+    the F1 the choice is made on (``on``; by default :func:`chosen_on` those runs). The chooser only ever picks
+    among these."""
+    fast = faster(chosen_runs)
+    if (on or chosen_on(fast)) == HELD_OUT:
+        return front(fast)
+    keep = {run.name for run in front([replace(run, f1=run.validation_f1) for run in fast])}
+    return sorted((run for run in fast if run.name in keep), key=lambda run: run.speedup)
 
 
 def fastest_within(chosen_runs: list[Run], min_f1: float) -> Run | None:
@@ -196,24 +214,46 @@ def fastest_within(chosen_runs: list[Run], min_f1: float) -> Run | None:
     return max(good, key=lambda run: (run.speedup, run.f1), default=None)
 
 
-def reference_f1_of(records, run: Run, split: str | None) -> float | None:
+def reference_f1_of(records, run: Run, split: str | None, on: str = HELD_OUT) -> float | None:
     """The F1 a run's drop is taken from: its own teacher's reference (max of that teacher and its control, see
-    :mod:`bmp.results.teachers`); for a run whose record names no recorded teacher, the split's teacher."""
+    :mod:`bmp.results.teachers`); for a run whose record names no recorded teacher, the split's teacher. ``on``:
+    the held-out F1 (reported), or the validation F1 (:data:`~bmp.results.seeds.VALIDATION`: where a budget is
+    checked when a model is chosen)."""
     if run.teacher is not None:
-        own = reference_for(records, run.teacher, split).reference_f1
+        reference = reference_for(records, run.teacher, split)
+        own = reference.reference_f1 if on == HELD_OUT else reference.reference_validation_f1
         if own is not None:
             return own
-    return teacher_f1(records, split)
+    record = teacher(records, split)
+    value = None if record is None else record["metrics"].get("f1" if on == HELD_OUT else "validation_f1")
+    return None if value is None else float(value)
+
+
+def drops(records, chosen_runs: list[Run], split: str | None) -> tuple[dict[str, float | None], str]:
+    """The F1 each run gives up against its own reference (:func:`reference_f1_of`), where a budget is checked:
+    on validation F1 when every run and its reference have one, else on held-out F1; and which of the two."""
+    on = chosen_on(chosen_runs)
+    if on == VALIDATION:
+        given_up = {run.name: _drop(reference_f1_of(records, run, split, VALIDATION), run.validation_f1)
+                    for run in chosen_runs}
+        if None not in given_up.values():
+            return given_up, on
+    return {run.name: _drop(reference_f1_of(records, run, split), run.f1) for run in chosen_runs}, HELD_OUT
+
+
+def _drop(reference: float | None, f1: float | None) -> float | None:
+    return None if reference is None or f1 is None else reference - f1
 
 
 def compared_speed(records, split: str | None, kinds=RUN_KINDS) -> SpeedSource:
-    """The one speed source of a comparison on ``split`` (:func:`~bmp.results.speeds.speed_source`): one timing
-    run when it covers every compared run, else each record's own timing. A learner's runs and timings
+    """The one speed source of a comparison on ``split``, as the targets' (:func:`~.intervals.judged_speeds`): each
+    compared run's median over the timing runs that time it, when the newest run times them all, else each record's
+    own timing. A learner's runs and timings
     (:func:`is_yours`) take no part: their runs keep their own timing (:func:`runs`)."""
     tracked = [r for r in records if not is_yours(r)]
     names = [r["name"] for r in tracked if r.get("kind") in kinds and eval_split_of(r) == split
              and r.get("metrics", {}).get("f1") is not None]
-    return speed_source(tracked, names)
+    return judged_speeds(tracked, names)[0]
 
 
 def choose(records, max_f1_drop: float | None = None, min_speedup: float | None = None, *,
@@ -225,8 +265,10 @@ def choose(records, max_f1_drop: float | None = None, min_speedup: float | None 
     ``speed``, by default :func:`compared_speed` (one timing run when complete).
 
     Returns name, kind, f1, exact_match, speedup, fill_rate, heads_per_layer, neurons_per_layer, eval_split,
-    speed_hardware, output_dir, teacher_f1 (the split's teacher), reference_f1 (the run's own reference) and
-    f1_drop (reference_f1 - F1). For the reported targets (seeds, validation choice) see :mod:`bmp.results.analysis`.
+    speed_hardware, output_dir, teacher_f1 (the split's teacher), reference_f1 (the run's own reference), f1_drop
+    (reference_f1 - F1) and chosen_on: the F1 the choice and the budget were checked on, validation when every
+    candidate has it (:func:`drops`), so the reported held-out F1 (and f1_drop) never picks, and may miss the budget
+    by the difference between the two splits. For the reported targets (seeds) see :mod:`bmp.results.analysis`.
     """
     if (max_f1_drop is None) == (min_speedup is None):
         raise ValueError("give exactly one of max_f1_drop (F1 points you accept to lose) and min_speedup")
@@ -240,17 +282,24 @@ def choose(records, max_f1_drop: float | None = None, min_speedup: float | None 
         if not any(ref is not None for ref in references.values()) and teacher_f1(records, picked_split) is None:
             raise ValueError(f"no dense teacher record scored on split {picked_split!r}: record one "
                              f"(python -m bmp finetune) or choose by min_speedup instead")
-        within = [run for run in shippable(chosen_runs) if references[run.name] is not None
-                  and references[run.name] - run.f1 <= max_f1_drop + TOLERANCE]
-        pick = max(within, key=lambda run: (run.speedup, run.f1), default=None)
+        given_up, on = drops(records, faster(chosen_runs), picked_split)
+        candidates = shippable(chosen_runs, on)
+        within = [run for run in candidates if given_up[run.name] is not None
+                  and given_up[run.name] <= max_f1_drop + TOLERANCE]
+        pick = max(within, key=lambda run: (run.speedup, chosen_f1(run, on)), default=None)
     else:
-        choice = best_at(shippable(chosen_runs), min_speedup)  # the one chooser: on validation F1
-        pick = None if choice is None else choice.setting
+        choice = best_at(shippable(chosen_runs), min_speedup)  # the one chooser of a model at a speed
+        pick, on = (None, None) if choice is None else (choice.setting, choice.chosen_on)
     if pick is None:
         return None
     reference = references[pick.name]
     return {**pick.to_dict(), "teacher_f1": teacher_f1(records, picked_split), "reference_f1": reference,
-            "f1_drop": None if reference is None else reference - pick.f1}
+            "f1_drop": None if reference is None else reference - pick.f1, "chosen_on": on}
+
+
+def chosen_f1(run: Run, on: str) -> float:
+    """A run's F1 where a choice is made (:func:`chosen_on`)."""
+    return run.validation_f1 if on == VALIDATION else run.f1
 
 
 def teacher_reference(records, split: str | None):
@@ -357,8 +406,8 @@ def timing_speedups(record: dict, group: str = "speedups") -> tuple[dict[str, fl
     return dict(metrics.get(group, {})), label
 
 
-__all__ = ["RUN_KINDS", "YOURS", "Gap", "GapPoint", "Run", "choose", "compared_speed", "eval_split_of", "f1_gap",
-           "fastest_within", "front", "front_f1_at",
+__all__ = ["RUN_KINDS", "YOURS", "Gap", "GapPoint", "Run", "choose", "chosen_f1", "chosen_on", "compared_speed",
+           "drops", "eval_split_of", "f1_gap", "fastest_within", "faster", "front", "front_f1_at",
            "gap_at_speed", "is_scattered", "is_yours", "kept_fill_rate", "pick_split",
            "reference_f1_of", "runs", "shippable", "speed_label", "split_title", "teacher", "teacher_f1",
            "teacher_reference", "timing_speedups"]
