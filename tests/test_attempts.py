@@ -115,7 +115,7 @@ def test_the_winning_recipe_is_the_headline(folder):
     assert result["best_at_2_5x"]["run"] == "strong-hybrid-speedup2.5-t-filled"
     assert result["best_at_2_5x"]["instead_of"] == "hybrid-speedup2.5-t-filled"
     (check,) = [t for t in result["targets"] if t["key"] == "speed_2_5x"]
-    assert check["status"] == "not measured" and "needs >= 2 seeds, has 1" in check["note"]
+    assert check["status"] == "not measured" and "needs >= 3 seeds, it has 1 and its control has 1" in check["note"]
     assert "its recipe having won over hybrid-speedup2.5-t-filled's" in check["note"]
     assert check["estimate"] == pytest.approx(-5.0)  # held to its own reference, the control's control
 

@@ -10,11 +10,13 @@ from bmp.results.intervals import (
     MET,
     MISSED,
     Gap,
+    SpeedInterval,
     combine,
     difference_of_gaps,
     judge,
     mean_gap,
     paired_gap,
+    seeds_interval,
     speed_interval,
     verdict,
 )
@@ -243,3 +245,14 @@ def test_a_rebuilt_model_is_checked_against_its_tracked_record(tmp_path, capsys)
         reproduced("teacher", rebuilt, tracked)
     with pytest.raises(FileNotFoundError, match="no saved model there"):
         main([str(tmp_path / "nowhere"), "--record", "teacher", "--records", str(tracked), "--rebuilt", str(rebuilt)])
+
+
+def test_a_setting_with_several_seeds_is_as_fast_as_its_slowest_seeds_model_allows():
+    """Each seed prunes a different model: the setting's interval spans its seeds' intervals, so it clears a speed
+    line only when every seed's model does, and its estimate is their mean."""
+    first, second = SpeedInterval(2.485, 2.42, 2.50, 15, "a"), SpeedInterval(2.6, 2.52, 2.75, 3, "b")
+    both = seeds_interval([first, second])
+    assert (both.estimate, both.low, both.high, both.runs) == (pytest.approx(2.5425), 2.42, 2.75, 3)
+    assert "2 seeds' models' speeds, over 3 to 15 timing runs each" in both.how
+    assert judge(both.low, both.high, 2.5) == INCONCLUSIVE and judge(second.low, second.high, 2.5) == MET
+    assert seeds_interval([second]) is second and seeds_interval([first, None]) is None

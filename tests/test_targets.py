@@ -12,9 +12,9 @@ from bmp.results.intervals import INCONCLUSIVE
 from bmp.results.records import Predictions, load_records, record
 from bmp.results.seeds import seed_of, setting_name
 from bmp.results.serving import serving_summary
-from bmp.results.speeds import ONE_RUN, PER_RECORD, SpeedSource, speed_source
+from bmp.results.speeds import MEDIAN, ONE_RUN, PER_RECORD, SpeedSource, speed_source
 from bmp.results.summary import render
-from bmp.results.targets import MET, MISSED, NOT_MEASURED, TARGETS, Target, summarize
+from bmp.results.targets import MET, MISSED, NOT_MEASURED, SPEED_TARGETS, TARGETS, Target, summarize
 from bmp.results.teachers import reference_for
 
 SPLIT = "dev-by-article"
@@ -90,8 +90,10 @@ def test_control_above_the_teacher_is_the_reference(tmp_path):
     best = summary["best_at_2_5x"]
     assert best["run"] == "hybrid-lam10-t-filled" and best["f1"] == pytest.approx(70.0)
     assert best["f1_drop"] == pytest.approx(2.0)  # 72 (control) - 70, not 70 (teacher) - 70
-    check = _check(summary, "speed_2_5x")
-    assert check["status"] == MISSED and check["value"] == pytest.approx(2.0)
+    check = _check(summary, "speed_2_5x")  # two seeds of the setting and of the control: too few to be judged
+    assert check["status"] == NOT_MEASURED and check["so_far"] == MISSED and check["value"] == pytest.approx(2.0)
+    assert check["reference"] == "the control control-t (72.0 F1, 2 seeds)"
+    assert "needs >= 3 seeds, it has 2 and its control has 2" in check["note"]
 
 
 def test_each_run_meets_its_own_teacher_and_a_missing_control_is_flagged(tmp_path):
@@ -178,7 +180,7 @@ def test_one_run_speeds_only_when_they_cover_every_run(tmp_path):
     _timing(tmp_path, {"hybrid-lam30-t-filled": 2.6, "hybrid-lam40-t-filled": 3.3})
     _timing(tmp_path, {}, date="2026-03-01T00:00:00+00:00", device="cuda")  # newer, but not a CPU timing
     summary = summarize(load_records(tmp_path))
-    assert summary["speed_source"] == ONE_RUN
+    assert summary["speed_source"] == MEDIAN and summary["speed"]["kind"] == ONE_RUN  # each one's median over both
     assert summary["best_at_2_5x"]["run"] == "hybrid-lam30-t-filled"  # 2.6x in the one run, 2.0x on its own
     assert summary["best_at_2_5x"]["speedup"] == pytest.approx(2.6)
     # a run the newest timing lacks: every run falls back to its own timing, and the lacking run is named
@@ -350,13 +352,15 @@ def test_a_speed_target_is_judged_on_the_speed_range_of_the_timing_runs(tmp_path
     _teacher(tmp_path, 70.0)
     _run(tmp_path, "hybrid-lam10-t-filled", "filled", 69.5, 3.0, val=70.0, seed=42)
     _run(tmp_path, "hybrid-lam10-t-s43-filled", "filled", 69.5, 3.0, val=70.0, seed=43)
-    names = ("hybrid-lam10-t-filled", "hybrid-lam10-t-s43-filled")
+    _run(tmp_path, "hybrid-lam10-t-s44-filled", "filled", 69.5, 3.0, val=70.0, seed=44)
+    names = ("hybrid-lam10-t-filled", "hybrid-lam10-t-s43-filled", "hybrid-lam10-t-s44-filled")
     assert _check(summarize(load_records(tmp_path)), "speed_2_5x")["status"] == INCONCLUSIVE  # no timing run
     _timing(tmp_path, dict.fromkeys(names, 3.0), spread=0.1)  # one run: range [3 / 1.1, 3 / 0.9], above 2.5
     summary = summarize(load_records(tmp_path))
     check = _check(summary, "speed_2_5x")
     assert check["status"] == MET and check["timing_runs"] == summary["timing_runs"] == 1
-    assert check["ci95"] == pytest.approx([-0.5, -0.5]) and check["seeds"] == {"point": [42, 43], "reference": [42]}
+    assert check["ci95"] == pytest.approx([-0.5, -0.5])
+    assert check["seeds"] == {"point": [42, 43, 44], "reference": [42]}  # the teacher is one model: no seeds asked
     assert check["speed"]["interval"] == pytest.approx([3 / 1.1, 3 / 0.9])
     _timing(tmp_path, dict.fromkeys(names, 3.0), spread=0.25)  # the newer run's range, [2.4, 4.0], straddles 2.5
     summary = summarize(load_records(tmp_path))
@@ -375,8 +379,10 @@ def test_a_setting_whose_speed_straddles_the_line_is_judged_there_inconclusive(t
     timing run's range is that of its repeats, not of the runs: there the median decides."""
     _teacher(tmp_path, 70.0)
     _control(tmp_path, 70.0)
-    near = ("hybrid-speedup2.5-t-filled", "hybrid-speedup2.5-t-s43-filled")
-    for name, seed in zip(near, (42, 43)):
+    for seed in (43, 44):
+        _control(tmp_path, 70.0, seed=seed)
+    near = ("hybrid-speedup2.5-t-filled", "hybrid-speedup2.5-t-s43-filled", "hybrid-speedup2.5-t-s44-filled")
+    for name, seed in zip(near, (42, 43, 44)):
         _run(tmp_path, name, "filled", 69.5, 2.5, val=69.5, seed=seed)
     _run(tmp_path, "hybrid-lam99-t-filled", "filled", 60.0, 4.2, val=60.0)
     speeds = {"hybrid-lam99-t-filled": 4.2}
@@ -398,8 +404,10 @@ def test_a_speed_rests_on_every_timing_run_that_times_its_model(tmp_path):
     rests on its three; a newest run that lacks a compared model sends every speed back to its own record."""
     _teacher(tmp_path, 70.0)
     _control(tmp_path, 70.0)
-    near = ("hybrid-speedup2.5-t-filled", "hybrid-speedup2.5-t-s43-filled")
-    for name, seed in zip(near, (42, 43)):
+    for seed in (43, 44):
+        _control(tmp_path, 70.0, seed=seed)
+    near = ("hybrid-speedup2.5-t-filled", "hybrid-speedup2.5-t-s43-filled", "hybrid-speedup2.5-t-s44-filled")
+    for name, seed in zip(near, (42, 43, 44)):
         _run(tmp_path, name, "filled", 69.5, 2.5, val=69.5, seed=seed)
     for day, speed in (("01", 2.55), ("02", 2.52), ("03", 2.50)):
         _timing(tmp_path, dict.fromkeys(near, speed), date=f"2026-02-{day}T00:00:00+00:00")
@@ -430,7 +438,8 @@ def test_missing_inputs_are_not_measured_never_met(tmp_path):
     status = {c["key"]: c["status"] for c in summary["targets"]}
     assert status == {target.key: NOT_MEASURED for target in TARGETS}
     speed = _check(summary, "speed_2_5x")
-    assert "needs >= 2 seeds, has 1" in speed["note"] and speed["value"] == pytest.approx(0.1)
+    assert "needs >= 3 seeds, it has 1" in speed["note"] and speed["value"] == pytest.approx(0.1)
+    assert speed["so_far"] == INCONCLUSIVE  # what the rule says on one seed, not a verdict
     assert "4x faster" in _check(summary, "speed_4x")["note"]
     assert summary["best_at_4x"] is None and summary["int8_f1_drop"] is None
     # a run whose teacher is not recorded has no F1 drop: still not measured
@@ -581,7 +590,8 @@ def test_serving_checks_only_what_the_records_can_vouch_for(tmp_path):
 def test_targets_table_is_checked():
     assert [t.key for t in TARGETS] == ["speed_2_5x", "speed_4x", "struct_vs_hybrid", "vs_distil_recipe",
                                         "vs_torch_pruning"]
-    assert TARGETS[0].describe() == ">= 2.5x at <= 1.0 F1 below the reference (mean of >= 2 seeds)"
+    assert TARGETS[0].describe() == ">= 2.5x at <= 1.0 F1 below the reference (>= 3 seeds)"
+    assert [t.min_seeds for t in SPEED_TARGETS] == [3, 3]
     with pytest.raises(ValueError, match="exactly one"):
         Target("bad", "x", threshold=0.0)
 

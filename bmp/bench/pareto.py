@@ -14,8 +14,9 @@ on one split:
 - ``struct_gap_vs_hybrid``, ``f1_gap_vs_distil_recipe``, ``f1_gap_vs_torch_pruning``: comparisons at equal speed,
   like for like (same teacher, epochs and FFN balance), each point meeting the rival chosen on validation F1 among
   those at least as fast: ``{about, mean, ci95, verdict, front_chosen_on, rivals_used, seeds, points}``;
-- ``speed_source``, ``timing_runs`` (the fewest timing records any compared run's speed comes from: each run's
-  speed is its median over the runs that time it; 0: each record's own timing) and ``speed_note``;
+- ``speed_source`` (``median-of-runs``, ``one-run`` or ``per-record``), ``timing_runs`` (the fewest timing records
+  any compared run's speed comes from: each run's speed is its median over the runs that time it; 0: each record's
+  own timing) and ``speed_note``;
 - ``int8_f1_drop`` from a ``deploy-accuracy`` record, or null;
 - ``targets``: each target of :data:`bmp.results.targets.TARGETS` with its threshold, ``ci95`` (the paired 95%
   interval of its gap, null without per-question predictions), ``verdict`` (met / missed / inconclusive, by

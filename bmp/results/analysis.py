@@ -209,8 +209,8 @@ class Analysis:
         return intervals.paired_gap(point, against), []
 
     def speed_interval(self, setting: Setting) -> SpeedInterval | None:
-        """The setting's speed over the timing runs, its seeds' models averaged (None without timing runs)."""
-        return intervals.mean_interval([self.speed_intervals.get(run) for run in setting.runs])
+        """The setting's speed over the timing runs, over its seeds' models (None without timing runs)."""
+        return intervals.seeds_interval([self.speed_intervals.get(run) for run in setting.runs])
 
     def describe_speed(self) -> str:
         if len(self.speed.runs) > 1:

@@ -11,7 +11,8 @@ seeds (pooled over seeds). The per-question scores come from the predictions sav
 A speed is judged on the timing runs (``python -m bmp.bench timing --record``, each one interleaved run of every
 model it names): the median of the speedups of the runs that time the model, with the 95% interval of that median
 from the order statistics once there are six runs or more, else the runs' range. With a single run, the range is
-that run's repeats.
+that run's repeats. A setting with several seeds has several models: its interval spans theirs, so it is that fast
+only when every one is.
 """
 from __future__ import annotations
 
@@ -39,7 +40,9 @@ DENSE_TIMING = "dense base"  # how bmp.bench.timing names the dense model every 
 def judge(low: float | None, high: float | None, floor: float) -> str:
     """The project's one verdict rule, for every target, comparison and speed: an interval ``[low, high]`` held to a
     ``floor`` is "met" when the whole interval lies at or above the floor, "missed" when the whole interval lies
-    below it, and "inconclusive" otherwise, including when there is no interval to judge.
+    below it, and "inconclusive" otherwise, including when there is no interval to judge. A speed target holds two
+    (the F1 gap and the speed): it is missed when either is (too inaccurate at any speed the interval allows, or
+    too slow), met when both are, and inconclusive otherwise (``combine``).
 
     "Within 1 F1 below the reference" is a gap held to the floor -1; ">= 2.5x" is a speed held to the floor 2.5."""
     if low is None or high is None:
@@ -286,19 +289,24 @@ def speed_interval(runs: list[dict], name: str) -> SpeedInterval | None:
     return SpeedInterval(float(speedups[0]), float(low), float(high), 1, how)
 
 
-def mean_interval(intervals: Sequence[SpeedInterval | None]) -> SpeedInterval | None:
-    """A setting's speed over its seeds' models: the mean of their estimates and of their bounds (None when a seed's
-    model has no interval)."""
+def seeds_interval(intervals: Sequence[SpeedInterval | None]) -> SpeedInterval | None:
+    """A setting's speed over its seeds' models (each a different model): the mean of their estimates, within the
+    span of their intervals, from the lowest low to the highest high, so that the setting counts as that fast only
+    when every seed's model is (None when a seed's model has no interval)."""
     if not intervals or any(i is None for i in intervals):
         return None
     if len(intervals) == 1:
         return intervals[0]
-    return SpeedInterval(float(np.mean([i.estimate for i in intervals])), float(np.mean([i.low for i in intervals])),
-                         float(np.mean([i.high for i in intervals])), min(i.runs for i in intervals),
-                         f"{intervals[0].how}, averaged over {len(intervals)} seeds' models")
+    runs = sorted({i.runs for i in intervals})
+    over = f"{runs[0]}" if len(runs) == 1 else f"{runs[0]} to {runs[-1]}"
+    return SpeedInterval(float(np.mean([i.estimate for i in intervals])), min(i.low for i in intervals),
+                         max(i.high for i in intervals), runs[0],
+                         f"the mean of {len(intervals)} seeds' models' speeds, over {over} timing runs each, within "
+                         "the span of their intervals")
 
 
 __all__ = ["CONFIDENCE", "INCONCLUSIVE", "MET", "MISSED", "NO_PREDICTIONS", "Gap", "SpeedInterval",
-           "bootstrap_interval", "combine", "judge", "judged_speeds", "mean_gap", "mean_interval", "median_source",
-           "paired_gap", "per_question_f1", "question_f1", "reason", "runs_timing", "scores_of", "speed_interval",
+           "bootstrap_interval", "combine", "judge", "judged_speeds", "mean_gap", "median_source",
+           "paired_gap", "per_question_f1", "question_f1", "reason", "runs_timing", "scores_of", "seeds_interval",
+           "speed_interval",
            "timing_runs", "verdict"]

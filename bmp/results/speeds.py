@@ -15,6 +15,7 @@ from bmp.results.records import hardware_label
 from bmp.speed.timing import CPU_SETTING
 
 ONE_RUN, PER_RECORD = "one-run", "per-record"
+MEDIAN = "median-of-runs"  # a one-run source whose speedups are each model's median over several timing runs
 # the shape and precision every speed target is stated at (the records' own cpu_speedup uses the same)
 TIMED = {"device": "cpu", "dtype": CPU_SETTING.dtype, "batch": CPU_SETTING.batch, "seq": CPU_SETTING.seq}
 
@@ -86,9 +87,14 @@ class SpeedSource:
         shown = ", ".join(self.missing[:5]) + (f" and {len(self.missing) - 5} more" if len(self.missing) > 5 else "")
         return f"each record's own timing (the newest one-run timing, `{self.timing_record}`, lacks {shown})"
 
+    @property
+    def basis(self) -> str:
+        """What each speedup is: :data:`MEDIAN` over several timing runs, one timing run's, or each record's own."""
+        return MEDIAN if self.one_run and len(self.runs) > 1 else self.kind
+
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "where": self.where, "timing_record": self.timing_record, "date": self.date,
-                "speed_key": self.speed_key, "missing": list(self.missing), "runs": list(self.runs)}
+        return {"kind": self.kind, "basis": self.basis, "where": self.where, "timing_record": self.timing_record,
+                "date": self.date, "speed_key": self.speed_key, "missing": list(self.missing), "runs": list(self.runs)}
 
 
 def speed_label(record: dict, speed_key: str = "cpu_speedup") -> str:
@@ -120,4 +126,4 @@ def speed_source(records, names: Iterable[str], speed_key: str = "cpu_speedup") 
     return source
 
 
-__all__ = ["ONE_RUN", "PER_RECORD", "TIMED", "SpeedSource", "newest_timing", "speed_label", "speed_source"]
+__all__ = ["MEDIAN", "ONE_RUN", "PER_RECORD", "TIMED", "SpeedSource", "newest_timing", "speed_label", "speed_source"]

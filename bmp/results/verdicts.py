@@ -82,11 +82,11 @@ def _cells(check) -> list[str]:
     if check.value is None:
         measured = "–"
     elif check.target.min_speedup is not None:  # a speed target's value is the F1 its setting loses
-        seeds = len(check.seeds.get("point", []))
-        too_few = f", {seeds} seed{'s' * (seeds != 1)}, needs {check.target.min_seeds}" \
-            if check.target.seeds_short(seeds) else ""  # measured, but on too few seeds to be judged
+        too_few = (f"; so far {check.so_far}, but needs {check.target.min_seeds} seeds: {check.seeds_short}"
+                   if check.seeds_short else "")
         beat = "" if check.replaced is None else f"; the plain run it beat on validation: {check.replaced.status}"
-        measured = f"{check.value:.1f} F1 below the reference ({check.run}{too_few}{beat})"
+        against = "its reference" if check.reference is None else check.reference
+        measured = f"{check.run}: {check.value:.1f} F1 below {against}{too_few}{beat}"
     else:
         measured = f"mean gap {check.value:+.1f} F1"
     speed = "–" if check.speed is None else \
