@@ -231,6 +231,25 @@ def test_struct_meets_the_hybrid_chosen_on_validation_not_held_out(tmp_path):
     assert _check(summary, "struct_vs_hybrid")["status"] == MISSED
 
 
+
+def test_a_rival_as_fast_as_the_timing_runs_can_tell_is_met_at_equal_speed(tmp_path):
+    """Struct steered to 2.5x times 2.52x, the hybrid steered there 2.485x: over three timing runs their intervals
+    overlap, so they meet at equal speed, rather than struct meeting the 4x hybrid, far less accurate."""
+    _teacher(tmp_path)
+    _run(tmp_path, "hybrid-speedup2.5-t-filled", "filled", 60.0, 2.485, val=60.0)
+    _run(tmp_path, "hybrid-speedup4-t-filled", "filled", 50.0, 4.0, val=50.0)
+    _run(tmp_path, "struct-speedup2.5-t-filled", "filled", 57.0, 2.52, val=57.0)
+    for day, (hybrid, struct) in enumerate(((2.42, 2.47), (2.485, 2.52), (2.50, 2.58)), start=1):
+        _timing(tmp_path, {"hybrid-speedup2.5-t-filled": hybrid, "hybrid-speedup4-t-filled": 4.0,
+                           "struct-speedup2.5-t-filled": struct}, date=f"2026-02-0{day}T00:00:00+00:00")
+    (point,) = summarize(load_records(tmp_path))["struct_gap_vs_hybrid"]["points"]
+    assert (point["rival"], point["gap"]) == ("hybrid-speedup2.5-t-filled", pytest.approx(-3.0))
+    # one timing run has no spread over runs: there, only a rival at least as fast counts
+    for day in (1, 2):
+        next(tmp_path.glob(f"timing__timing-2026-02-0{day}*.json")).unlink()
+    (point,) = summarize(load_records(tmp_path))["struct_gap_vs_hybrid"]["points"]
+    assert (point["rival"], point["gap"]) == ("hybrid-speedup4-t-filled", pytest.approx(7.0))
+
 def _pruned(folder, name, attention, ffn, teacher=TEACHER):
     record(name, "pruned", {"f1": 50.0, "eval_split": SPLIT}, _prov(42),
            {"teacher": teacher, "output_dir": f"runs/{name}/final",

@@ -169,10 +169,7 @@ class Analysis:
         """The fastest a setting may be, for a speed target: the top of its speed's interval over several timing runs
         (else its speed: one run's range is that of its repeats). A setting whose interval straddles a target's line
         is judged there, and its speed is inconclusive."""
-        interval = self.speed_interval(setting)
-        if interval is None or interval.runs < 2 or setting.speedup is None:
-            return setting.speedup
-        return max(setting.speedup, interval.high)
+        return intervals.fastest(setting.speedup, self.speed_interval(setting))
 
     def gap(self, name: str) -> Comparison:
         if name not in COMPARISONS:
@@ -230,10 +227,11 @@ def _scores(records: Mapping[tuple[str, str], dict], kind: str, names,
 
 
 def compare_at_speed(points, rivals, *, about: str, point_minus_rival: bool = False,
-                     scores=None, in_mean=lambda point: True) -> Comparison:
+                     scores=None, in_mean=lambda point: True, speed_of=lambda setting: None) -> Comparison:
     """Meet each of ``points`` with the rival chosen on validation F1 (:func:`~bmp.results.seeds.best_at`, never on
-    held-out F1) among the like-for-like ``rivals`` at least as fast as the point: a rival gains nothing by being
-    slower, and a point faster than every rival is not compared (no extrapolation).
+    held-out F1) among the like-for-like ``rivals`` at least as fast as the point, as far as the timing runs tell
+    (``speed_of(setting)``: its speed's interval; a rival whose interval reaches the bottom of the point's counts):
+    a rival gains nothing by being slower, and a point faster than every rival is not compared (no extrapolation).
 
     The gap is rival minus point, or point minus rival with ``point_minus_rival``. ``scores(setting)`` gives its
     runs' per-question F1 and the names lacking them (:meth:`Analysis.scores`); with both sides' scores the gap gets
@@ -244,7 +242,8 @@ def compare_at_speed(points, rivals, *, about: str, point_minus_rival: bool = Fa
         if point.speedup is None:
             continue
         fair = [rival for rival in rivals if like_for_like(point, rival)]
-        choice = best_at(fair, point.speedup, validation_only=True)
+        choice = best_at(fair, intervals.slowest(point.speedup, speed_of(point)), validation_only=True,
+                         reach=lambda s: intervals.fastest(s.speedup, speed_of(s)))
         rival = None if choice is None else choice.setting
         gap = interval = None
         lacking: list[str] = []
@@ -356,7 +355,14 @@ def analyse(records, split: str | None = None, speed: SpeedSource | None = None)
     def scores(setting: Setting):
         return _scores(on_split, setting.kind, setting.runs)
 
-    like = "chosen on validation F1 among those at least as fast, same teacher and epochs"
+    timed_speeds = {name: i for name in compared if (i := intervals.speed_interval(timed, name)) is not None} \
+        if timed else {}
+
+    def speed_of(setting: Setting):  # as Analysis.speed_interval
+        return intervals.seeds_interval([timed_speeds.get(run) for run in setting.runs])
+
+    like = "chosen on validation F1 among those at least as fast (as far as the timing runs tell), same teacher " \
+        "and epochs"
     peers = [s for s in settings if s.kind == TORCH_PRUNING_KIND]
     peer_best = best_per_budget(peers, on_split)
     analysis = Analysis(
@@ -364,22 +370,20 @@ def analyse(records, split: str | None = None, speed: SpeedSource | None = None)
         struct_vs_hybrid=compare_at_speed(
             [s for s in finals if s.preset == "struct"], [s for s in finals if s.preset == "hybrid"],
             about=f"struct minus the hybrid setting {like} and FFN balance ({FINAL_KIND})", point_minus_rival=True,
-            scores=scores),
+            scores=scores, speed_of=speed_of),
         vs_distil_recipe=compare_at_speed(
-            [s for s in settings if s.kind == DISTIL_KIND], pruned, scores=scores,
+            [s for s in settings if s.kind == DISTIL_KIND], pruned, scores=scores, speed_of=speed_of,
             in_mean=lambda s: not departs_from_recipe(on_split.get((DISTIL_KIND, s.runs[0]), {})),
             about=f"the pruned setting {like}, minus the layer-dropped student (the mean counts only students "
                   "of the DistilBERT recipe: every other layer kept, hidden states distilled with a cosine loss)"),
         vs_torch_pruning=compare_at_speed(
-            peers, pruned, scores=scores, in_mean=lambda s: s in peer_best,
+            peers, pruned, scores=scores, in_mean=lambda s: s in peer_best, speed_of=speed_of,
             about=f"the pruned setting {like}, minus the Torch-Pruning model (the mean counts, at each budget, "
                   "the variant its users would pick: the best on validation F1)"),
         int8=None, left_out_other_splits=tuple(sorted((str(k), v) for k, v in other_splits.items())),
         timing_runs=min((intervals.runs_timing(timed, name) for name in compared), default=0) if timed else 0,
         main_epochs=main_epochs,
-        speed_intervals={name: i for name in compared if (i := intervals.speed_interval(timed, name)) is not None}
-        if timed else {},
-        references=references, records=on_split)
+        speed_intervals=timed_speeds, references=references, records=on_split)
     analysis = replace(analysis, attempts=tuple(attempts(analysis, records)))
     headline = analysis.best_at(INT8_AT)
     return replace(analysis, int8=int8_drop(records, None if headline is None else headline.setting.name))

@@ -289,6 +289,21 @@ def speed_interval(runs: list[dict], name: str) -> SpeedInterval | None:
     return SpeedInterval(float(speedups[0]), float(low), float(high), 1, how)
 
 
+def fastest(speedup: float | None, interval: SpeedInterval | None) -> float | None:
+    """The fastest a model (or setting) timed at ``speedup`` may be: the top of its speed's interval over several
+    timing runs, else its speed (one run's range is that of its repeats, not of the runs)."""
+    if interval is None or interval.runs < 2 or speedup is None:
+        return speedup
+    return max(speedup, interval.high)
+
+
+def slowest(speedup: float | None, interval: SpeedInterval | None) -> float | None:
+    """The slowest it may be: the bottom of that interval, else its speed (as :func:`fastest`)."""
+    if interval is None or interval.runs < 2 or speedup is None:
+        return speedup
+    return min(speedup, interval.low)
+
+
 def seeds_interval(intervals: Sequence[SpeedInterval | None]) -> SpeedInterval | None:
     """A setting's speed over its seeds' models (each a different model): the mean of their estimates, within the
     span of their intervals, from the lowest low to the highest high, so that the setting counts as that fast only
@@ -306,7 +321,6 @@ def seeds_interval(intervals: Sequence[SpeedInterval | None]) -> SpeedInterval |
 
 
 __all__ = ["CONFIDENCE", "INCONCLUSIVE", "MET", "MISSED", "NO_PREDICTIONS", "Gap", "SpeedInterval",
-           "bootstrap_interval", "combine", "judge", "judged_speeds", "mean_gap", "median_source",
+           "bootstrap_interval", "combine", "fastest", "judge", "judged_speeds", "mean_gap", "median_source",
            "paired_gap", "per_question_f1", "question_f1", "reason", "runs_timing", "scores_of", "seeds_interval",
-           "speed_interval",
-           "timing_runs", "verdict"]
+           "slowest", "speed_interval", "timing_runs", "verdict"]
