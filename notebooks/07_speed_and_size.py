@@ -559,8 +559,9 @@ print(f"at least {MIN_SPEEDUP:g}x: " + ("none recorded" if fast is None else
 #   for a random one. Which alignment does your GPU prefer?
 # - Read the TinyBERT paper's ablations (Jiao et al., 2020): which of its distillation losses matters most, and
 #   what does the data augmentation add on SQuAD?
-# - Read `bmp/results/tradeoff.py`: `f1_gap` measures how far a family of distilled students sits below the pruned front
-#   at equal speed. Record a student and compute it.
+# - Read `compare_at_speed` in `bmp/results/analysis.py`: it meets each layer-dropped student with the pruned setting
+#   chosen on validation F1 among those as fast, trained as long from the same teacher. Record a student
+#   (`python -m bmp layer-drop`) and find its row in `python -m bmp.bench pareto`'s `f1_gap_vs_distil_recipe`.
 # - Compare `torch.utils.benchmark.Timer` with `bmp.speed.timing`: what does it do about warm-up, threads and
 #   statistics?
 # - Sweep λ from the command line (`python -m bmp.training.sweep`) to fill in the front, and watch the slider's choices

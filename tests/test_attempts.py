@@ -92,9 +92,12 @@ def test_each_attempt_is_held_to_its_own_reference(folder):
     assert row["ci95"] == pytest.approx([1.0, 1.0]) and row["chosen_on"] == "validation"
     (line,) = [line for line in attempt_lines([strong])]
     assert "changes by **+1.0 F1**, 95% CI [+1.0, +1.0] (+1.0 on validation: becomes the recipe): met" in line
-    readme = headline(records, fronts_=[Front(folder, tuple(records))])  # the map counts them, names the winners
-    assert "3 tried, 2 landing nearer it than the plain run on validation (" in readme
-    assert "hidden-hybrid" not in readme.split("3 tried", 1)[1].split(";", 1)[0]
+    readme = headline(records, fronts_=[Front(folder, tuple(records))])  # the map counts them, a row each
+    assert "3 tried, 2 landing nearer it than the plain run on validation." in readme
+    rows = {row.split(" | ")[0].removeprefix("| "): row for row in readme.splitlines() if row.startswith("| ")}
+    assert set(found) <= set(rows)
+    assert rows["hidden-hybrid-speedup2.5-t-filled"].endswith("| -1.0 | -1.0 [-1.0, -1.0] | no |")
+    assert rows["strong-hybrid-speedup2.5-t-filled"].endswith("| +1.0 | +1.0 [+1.0, +1.0] | yes |")
 
 
 def test_the_winning_recipe_is_the_headline(folder):

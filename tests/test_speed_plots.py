@@ -492,25 +492,6 @@ def test_bench_timing_finds_recorded_models(tmp_path):
     assert set(block["speedups"]) == {"tiny-filled", "tiny-shape-only"} and block["reference_speedups"] == {}
 
 
-def _budget_run(name, kind, f1, speedup, epochs):
-    return tradeoff.Run(name=name, kind=kind, f1=f1, exact_match=None, speedup=speedup, fill_rate=None,
-                        heads_per_layer=(), neurons_per_layer=(), eval_split=HELD_OUT, speed_hardware="cpu",
-                        train_epochs=epochs)
-
-
-def test_f1_gap_only_compares_runs_that_trained_no_longer():
-    short = _budget_run("short", "filled", 60.0, 3.0, 2.0)
-    long = _budget_run("long", "filled", 66.0, 3.0, 3.0)
-    student = _budget_run("student", "distil-recipe", 55.0, 3.0, 2.0)
-    gap, (row,) = tradeoff.f1_gap([short, long], [student])
-    assert gap == pytest.approx(5.0) and row["pruned_runs_compared"] == 1
-    patient = _budget_run("patient", "distil-recipe", 55.0, 3.0, 3.0)
-    gap, _ = tradeoff.f1_gap([short, long], [patient])
-    assert gap == pytest.approx(11.0)
-    unknown = _budget_run("unknown", "distil-recipe", 55.0, 3.0, None)  # no budget on record: compare all
-    assert tradeoff.f1_gap([short, long], [unknown])[0] == pytest.approx(11.0)
-
-
 def test_train_epochs_follow_the_records():
     profile = {"prune_epochs": 1, "epochs": 1}
     pruned = {"name": "p", "kind": "pruned", "metrics": {},

@@ -111,7 +111,7 @@ def test_targets_speak_of_the_reference_seeds_and_speed_source(tmp_path):
            provenance(base_model="embedded", data_split="synthetic", profile="bench"), directory=tmp_path)
     records = load_records(tmp_path)
     text = targets(records)
-    assert "(2 epochs) 64.0 ± 0.0 F1 over 3 seeds; the reference is the control's 64.0" in text
+    assert "(2 epochs) 64.0 ± 0.00 F1 over 3 seeds; the reference is the control's 64.0" in text
     assert "all timed in one run (CPU x86_64, 2 threads, fp32" in text
     # seeds 61.875, 63.875 and 62.875: mean 62.875, std 1.0; 64.0 - 62.875 = 1.125 > 1.0 at 2.6x (the one run's mean)
     assert "- >= 2.5x at <= 1.0 F1 below the reference (>= 3 seeds): **missed**; hybrid-lam40-course-filled: " \

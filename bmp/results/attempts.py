@@ -177,4 +177,18 @@ def attempt_lines(found: list[Attempt]) -> list[str]:
     return lines
 
 
-__all__ = ["HELPS", "Attempt", "Recipe", "attempt_lines", "attempts", "recipe_of"]
+def attempt_table(tried: list[tuple[str, Attempt]]) -> list[str]:
+    """A table of the attempts (``tried``: where each was made, and the attempt): how much nearer its reference each
+    landed than the plain run at its target, on validation (what decides) and held-out (its 95% interval)."""
+    lines = ["| attempt | on | speed | against the plain run | on validation | held-out, 95% CI | wins on validation |",
+             "|---|---|---|---|---|---|---|"]
+    for where, a in tried:
+        held = "–" if a.heldout is None else \
+            f"{a.heldout.estimate:+.1f} [{a.heldout.low:+.1f}, {a.heldout.high:+.1f}]"
+        decides = "not measured" if a.becomes_recipe is None else ("yes" if a.becomes_recipe else "no")
+        lines.append(f"| {a.setting.name} | {where} | {fmt(a.setting.speedup, '.2f')}x | {a.plain.name} "
+                     f"({fmt(a.plain.speedup, '.2f')}x) | {fmt(a.validation, '+.1f')} | {held} | {decides} |")
+    return lines
+
+
+__all__ = ["HELPS", "Attempt", "Recipe", "attempt_lines", "attempt_table", "attempts", "recipe_of"]

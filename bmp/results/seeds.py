@@ -109,10 +109,11 @@ def like_for_like(a: Setting, b: Setting) -> bool:
 
 
 def f1_text(f1: float, std: float | None, seeds: int) -> str:
-    """``61.2 ± 0.4 F1 over 3 seeds``, or ``61.2 F1 (single seed)``: a single seed is always marked."""
+    """``61.2 ± 0.4 F1 over 3 seeds``, or ``61.2 F1 (single seed)``: a single seed is always marked. A spread under
+    0.05 keeps two decimals (``± 0.03``): seeds that agree that closely are still different models."""
     if seeds < 2 or std is None:
         return f"{f1:.1f} F1 (single seed)"
-    return f"{f1:.1f} ± {std:.1f} F1 over {seeds} seeds"
+    return f"{f1:.1f} ± {std:.{2 if std < 0.05 else 1}f} F1 over {seeds} seeds"
 
 
 def _mean(values) -> float | None:

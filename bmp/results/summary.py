@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from bmp.results.analysis import Analysis, analyse
-from bmp.results.attempts import attempt_lines
+from bmp.results.attempts import attempt_lines, attempt_table
 from bmp.results.concepts import CONCEPTS_DIR, concept_lines
 from bmp.results.expected import EXPECTED_DIR, expected
 from bmp.results.fronts import FRONT_DIR, Front, fronts
@@ -319,10 +319,12 @@ def headline(records: list[dict], figures: list[Path] = (), root: Path = REPO_RO
         kept = [f"{attempt.setting.name} on the {front.label} front" for front, attempt in tried
                 if attempt.becomes_recipe]
         lines += ["", f"Attempts to close the gap at the headline targets, each held to its own reference: "
-                      f"{len(tried)} tried, {len(kept)} landing nearer it than the plain run on validation"
-                      + (f" ({', '.join(kept)})" if kept else "") + "; a winner as fast as its target is what the "
-                      "target is judged on (the table names each chosen run); intervals and verdicts in "
-                      "[docs/results.md](docs/results.md)."]
+                      f"{len(tried)} tried, {len(kept)} landing nearer it than the plain run on validation. Each "
+                      "number is how much nearer its reference (F1) it landed than the plain run; a winner that may "
+                      "be as fast as its target (its speed's interval reaching it) is what the target is judged on "
+                      "(the table above names each chosen run), a slower one is not; what each changed is in "
+                      "[docs/results.md](docs/results.md):", "",
+                  *attempt_table([(f"{front.label} front", attempt) for front, attempt in tried])]
     aimed = [line for front, analysed in judged for line in target_run_lines(analysed, list(front.records))]
     if aimed:
         lines += ["", f"A speed instead of a λ (`--target-speedup`): {len(aimed)} target settings on the fronts, "

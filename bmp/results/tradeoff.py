@@ -322,73 +322,6 @@ def front_f1_at(front_runs: list[Run], speedup: float) -> float | None:
     return float(np.interp(speedup, xs, ys))
 
 
-@dataclass(frozen=True)
-class GapPoint:
-    """One point compared with a rival front at its own speed. ``gap``: the F1 by which the side the comparison is
-    about leads there (None when the point is faster than every rival: no extrapolation)."""
-
-    name: str
-    f1: float
-    speedup: float
-    train_epochs: float | None
-    rivals_compared: int
-    front_f1: float | None
-    gap: float | None
-    f1_std: float | None = None
-    seeds: tuple = ()
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "seeds": list(self.seeds), "single_seed": len(self.seeds) < 2}
-
-
-@dataclass(frozen=True)
-class Gap:
-    """A comparison at equal speed: ``about`` says which side minus which; ``mean`` is over the points that could
-    be compared (None when none could: the comparison is not measured)."""
-
-    about: str
-    points: tuple[GapPoint, ...]
-
-    @property
-    def mean(self) -> float | None:
-        gaps = [point.gap for point in self.points if point.gap is not None]
-        return float(np.mean(gaps)) if gaps else None
-
-    def to_dict(self) -> dict:
-        return {"about": self.about, "mean": self.mean, "points": [point.to_dict() for point in self.points]}
-
-
-def gap_at_speed(points, rivals, *, about: str, point_minus_front: bool = False) -> Gap:
-    """Compare each of ``points`` with the F1 front of ``rivals`` at the point's speed (:func:`front_f1_at`).
-
-    Each point meets only the rivals that trained no longer than it did (when both say how long), so a rival can't
-    win by extra epochs. The gap is front minus point, or point minus front with ``point_minus_front``. Points and
-    rivals are :class:`Run` s or anything with ``name``, ``f1``, ``speedup`` and ``train_epochs`` (e.g. settings
-    averaged over seeds)."""
-    rows = []
-    for point in points:
-        if point.speedup is None:
-            continue
-        fair = [rival for rival in rivals if rival.train_epochs is None or point.train_epochs is None
-                or rival.train_epochs <= point.train_epochs + TOLERANCE]
-        at = front_f1_at(front(fair), point.speedup)
-        gap = None if at is None else (point.f1 - at if point_minus_front else at - point.f1)
-        rows.append(GapPoint(name=point.name, f1=point.f1, speedup=point.speedup, train_epochs=point.train_epochs,
-                             rivals_compared=len(fair), front_f1=at, gap=gap, f1_std=getattr(point, "f1_std", None),
-                             seeds=tuple(getattr(point, "seeds", ()) or ())))
-    return Gap(about, tuple(rows))
-
-
-def f1_gap(pruned: list[Run], students: list[Run]) -> tuple[float | None, list[dict]]:
-    """Mean F1 advantage of the pruned front over ``students`` at each student's speed, and the per-student rows
-    (:func:`gap_at_speed`, as plain dicts)."""
-    gap = gap_at_speed(students, pruned, about="pruned front - students")
-    details = [{"name": p.name, "speedup": p.speedup, "f1": p.f1, "train_epochs": p.train_epochs,
-                "pruned_runs_compared": p.rivals_compared, "pruned_front_f1": p.front_f1, "gap": p.gap}
-               for p in gap.points]
-    return gap.mean, details
-
-
 # ---------------------------------------------------------------- the learner's own runs
 
 def is_yours(item) -> bool:
@@ -406,8 +339,7 @@ def timing_speedups(record: dict, group: str = "speedups") -> tuple[dict[str, fl
     return dict(metrics.get(group, {})), label
 
 
-__all__ = ["RUN_KINDS", "YOURS", "Gap", "GapPoint", "Run", "choose", "chosen_f1", "chosen_on", "compared_speed",
-           "drops", "eval_split_of", "f1_gap", "fastest_within", "faster", "front", "front_f1_at",
-           "gap_at_speed", "is_scattered", "is_yours", "kept_fill_rate", "pick_split",
-           "reference_f1_of", "runs", "shippable", "speed_label", "split_title", "teacher", "teacher_f1",
-           "teacher_reference", "timing_speedups"]
+__all__ = ["RUN_KINDS", "YOURS", "Run", "choose", "chosen_f1", "chosen_on", "compared_speed", "drops",
+           "eval_split_of", "fastest_within", "faster", "front", "front_f1_at", "is_scattered", "is_yours",
+           "kept_fill_rate", "pick_split", "reference_f1_of", "runs", "shippable", "speed_label", "split_title",
+           "teacher", "teacher_f1", "teacher_reference", "timing_speedups"]
