@@ -379,9 +379,10 @@ print("my_pareto_front matches bmp.results.pareto.pareto_front on 400 random set
 #
 # Every finalized model left a record: F1 on its held-out split, speedup over its dense teacher, fill rate. The
 # project's recorded runs live in the tracked `data/results` (written by the recorded sweep, `scripts/sweep.sh`).
-# Their speedups come from **one timing run** that timed every model in one interleaved session
-# (`python -m bmp.bench timing --record`), on the machine that recorded it, not the one running this notebook; the
-# table names it. Only runs scored on the same split are compared.
+# Their speedups come from **timing runs**, each of which timed every model in one interleaved session
+# (`python -m bmp.bench timing --record`): each model's speedup is its median over the runs that time it, on the
+# machine that recorded them, not the one running this notebook; the table names them. Only runs scored on the same
+# split are compared.
 #
 # Your own runs (notebook 06, or `python -m bmp prune` then `python -m bmp finalize`) are recorded elsewhere: in
 # the results folder `bmp.results.records.results_dir()` names, the git-ignored `outputs/results` unless
@@ -421,7 +422,7 @@ display(Markdown(mine.report()))
 # %% [markdown]
 # ## F1 against speed
 #
-# Left, our runs: F1 on the held-out split, speedups over the dense teacher from the one timing run (its machine
+# Left, our runs: F1 on the held-out split, speedups over the dense teacher from the timing runs (their machine
 # is named under the axis), the front drawn through the recorded runs no other recorded run beats; your runs are
 # the red stars labelled "your run". Right, the published models: F1 on the official SQuAD v1.1 dev set, speedups
 # as the reference table gives them (the legend says on which hardware). The two panels differ in evaluation set,

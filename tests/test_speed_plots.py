@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from matplotlib.figure import Figure
 from transformers import BertConfig, MobileBertConfig
 
 from bmp.bench import align as bench_align
@@ -288,10 +289,16 @@ def test_widget_marks_the_chosen_run_on_the_front(records):
     assert not [c for c in fig.axes[0].collections if c.get_gid() == "chosen"]
 
 
-def _validation_records(folder, with_validation=True):
-    """x beats y on held-out F1 and speed (so y is off the held-out front); on validation, y beats x by far."""
+def _validation_records(folder, with_validation=True, control=None):
+    """x beats y on held-out F1 and speed (so y is off the held-out front); on validation, y beats x by far.
+    ``control``: the teacher's control, as (held-out F1, validation F1 or None)."""
     record("teacher-course", "dense", {"f1": 70.0, "validation_f1": 66.0, "eval_split": HELD_OUT}, _provenance(),
            {"output_dir": "runs/teacher/final"}, directory=folder)
+    if control is not None:
+        f1, validation = control
+        record("control-course", "control", {"f1": f1, "eval_split": HELD_OUT,
+                                             **({} if validation is None else {"validation_f1": validation})},
+               _provenance(), {"teacher": "runs/teacher/final"}, directory=folder)
     for name, f1, validation, speedup in (("x", 69.0, 60.0, 3.0), ("y", 68.0, 65.0, 2.9)):
         metrics = {**_run_metrics(f1, speedup, 0.3),
                    **({"validation_f1": validation} if with_validation or name == "x" else {})}
@@ -300,27 +307,49 @@ def _validation_records(folder, with_validation=True):
     return load_records(folder)
 
 
-def test_a_model_is_chosen_on_validation_f1_never_on_the_held_out_f1_it_reports(tmp_path):
+def test_a_model_is_chosen_on_validation_f1_never_on_the_held_out_f1_it_reports(tmp_path, monkeypatch):
+    from bmp.course import widgets
+
     records = _validation_records(tmp_path / "both")
     at_speed = tradeoff.choose(records, min_speedup=2.5)
     assert (at_speed["name"], at_speed["chosen_on"], at_speed["f1"]) == ("y", "validation", 68.0)
     within = tradeoff.choose(records, max_f1_drop=3.0)  # y gives up 1 on validation (2 held-out); x gives up 6
     assert (within["name"], within["f1_drop"], within["chosen_on"]) == ("y", 2.0, "validation")
-    assert tradeoff.choose(records, max_f1_drop=0.5) is None  # nothing within 0.5 on validation, x is on held-out
+    assert tradeoff.choose(records, max_f1_drop=1.0)["name"] == "y"  # on held-out F1, x (1 given up) would be
+    drawn = []
+    monkeypatch.setattr(widgets, "front_figure", lambda *args: drawn.append(args) or Figure())
     box = tradeoff_widget(records, value=3.0)
     assert box.chosen_on == "validation" and box.chosen["name"] == "y" and "validation F1 65.0" in box.summary.value
-    assert _chosen_ring(box_figure := front_figure_of(box)) == (2.9, 65.0)  # drawn where the choice is made
-    assert "validation" in box_figure.axes[0].get_ylabel()
+    assert box.slider.max == 6.0  # the front on validation reaches x, 6 F1 below its reference there
+    runs, references, budget, chosen, on = drawn[-1]  # what the widget drew: where the choice is made
+    assert (references["y"], chosen["name"], on) == (66.0, "y", "validation")
+    monkeypatch.undo()
+    figure = widgets.front_figure(runs, references, budget, chosen, on)
+    assert _chosen_ring(figure) == (2.9, 65.0) and "validation" in figure.axes[0].get_ylabel()
     # a candidate without a validation F1: every choice falls back to held-out F1, and says so
     records = _validation_records(tmp_path / "one", with_validation=False)
     assert tradeoff.choose(records, min_speedup=2.5)["name"] == "x"
     assert tradeoff.choose(records, max_f1_drop=3.0)["chosen_on"] == "held-out"
 
 
-def front_figure_of(box):
-    from bmp.course.widgets import front_figure
+def test_a_reference_without_validation_f1_sends_the_choice_to_held_out_never_to_another_reference(tmp_path):
+    # the control (72) is the runs' reference; with no validation F1 it can't be checked there, and the teacher's
+    # validation F1 (66) must not stand in for it
+    records = _validation_records(tmp_path / "bare", control=(72.0, None))
+    chosen = tradeoff.choose(records, max_f1_drop=3.5)
+    assert (chosen["name"], chosen["chosen_on"], chosen["reference_f1"]) == ("x", "held-out", 72.0)
+    records = _validation_records(tmp_path / "scored", control=(72.0, 67.0))
+    assert tradeoff.choose(records, max_f1_drop=3.5)["chosen_on"] == "validation"  # y: 2 below 67
 
-    return front_figure(box._runs, box._references, box.slider.value, box.chosen, box.chosen_on)
+
+def test_the_front_and_the_pick_at_a_speed_rest_on_the_same_split(tmp_path):
+    # a slow run without validation F1 puts the whole choice on held-out F1: the front there keeps x alone
+    _validation_records(tmp_path)
+    record("slow", "filled", _run_metrics(50.0, 1.5, 0.8), _provenance(),
+           {"teacher": "runs/teacher/final", "output_dir": "runs/slow"}, directory=tmp_path)
+    chosen = tradeoff.choose(load_records(tmp_path), min_speedup=2.5)
+    assert (chosen["name"], chosen["chosen_on"]) == ("x", "held-out")
+
 
 def test_widget_uses_one_timing_run_and_each_runs_own_reference(records_dir):
     # one timing run that times every compared run: its speedups replace the records' own

@@ -231,7 +231,6 @@ def test_struct_meets_the_hybrid_chosen_on_validation_not_held_out(tmp_path):
     assert _check(summary, "struct_vs_hybrid")["status"] == MISSED
 
 
-
 def test_a_rival_as_fast_as_the_timing_runs_can_tell_is_met_at_equal_speed(tmp_path):
     """Struct steered to 2.5x times 2.52x, the hybrid steered there 2.485x: over three timing runs their intervals
     overlap, so they meet at equal speed, rather than struct meeting the 4x hybrid, far less accurate."""
@@ -249,6 +248,7 @@ def test_a_rival_as_fast_as_the_timing_runs_can_tell_is_met_at_equal_speed(tmp_p
         next(tmp_path.glob(f"timing__timing-2026-02-0{day}*.json")).unlink()
     (point,) = summarize(load_records(tmp_path))["struct_gap_vs_hybrid"]["points"]
     assert (point["rival"], point["gap"]) == ("hybrid-speedup4-t-filled", pytest.approx(7.0))
+
 
 def _pruned(folder, name, attention, ffn, teacher=TEACHER):
     record(name, "pruned", {"f1": 50.0, "eval_split": SPLIT}, _prov(42),

@@ -48,7 +48,8 @@ def image() -> widgets.Image:
 class TradeoffWidget(widgets.VBox):
     """Slider ("F1 you may give up"), the chosen model's numbers, the front with the chosen model marked, and its
     heads/neurons per layer. ``speed`` (a :class:`~bmp.results.speeds.SpeedSource`) overrides the default speeds
-    (one timing run when it covers every run, else each record's own)."""
+    (:func:`bmp.results.tradeoff.compared_speed`: each model's median over the timing runs, else each record's
+    own)."""
 
     def __init__(self, records, *, split: str | None = None, speed: SpeedSource | None = None, value: float = 1.0,
                  max_drop: float | None = None, step: float = 0.1, dense_heads: int | None = None,
@@ -64,7 +65,8 @@ class TradeoffWidget(widgets.VBox):
         self._teacher = tradeoff.teacher_reference(self._records, self._split)
         self._dense = (dense_heads, dense_neurons)
         if max_drop is None:
-            drops = [drop for drop in given_up.values() if drop is not None]
+            drops = [given_up[run.name] for run in tradeoff.shippable(self._runs, self.chosen_on)
+                     if given_up[run.name] is not None]
             max_drop = max(1.0, step * -(-max(drops, default=0.0) // step))  # the whole front fits on the slider
         self.chosen: dict | None = None
         self.slider = widgets.FloatSlider(value=min(value, max_drop), min=0.0, max=max_drop, step=step,
@@ -91,7 +93,8 @@ class TradeoffWidget(widgets.VBox):
             self.plot.value = self.heatmap.value = b""
             return
         self.chosen = tradeoff.choose(self._records, max_f1_drop=max_f1_drop, split=self._split, speed=self.speed)
-        self.summary.value = describe(self.chosen, max_f1_drop, self._split, self.speed, teacher=self._teacher)
+        self.summary.value = describe(self.chosen, max_f1_drop, self._split, self.speed, teacher=self._teacher,
+                                      on=self.chosen_on)
         self.plot.value = png(front_figure(self._runs, self._references, max_f1_drop, self.chosen, self.chosen_on))
         self.heatmap.value = self._heatmap_png(self.chosen)
 
@@ -155,12 +158,13 @@ def front_figure(runs, references: dict, max_f1_drop: float, chosen: dict | None
 
 
 def describe(chosen: dict | None, max_f1_drop: float, split: str | None, speed: SpeedSource | None = None, *,
-             teacher=None) -> str:
+             teacher=None, on: str | None = None) -> str:
     """The HTML lines under the slider; ``teacher`` (a :class:`~bmp.results.teachers.Reference`, from
-    :func:`bmp.results.tradeoff.teacher_reference`) says what keeping the teacher costs when nothing is chosen."""
+    :func:`bmp.results.tradeoff.teacher_reference`) says what keeping the teacher costs when nothing is chosen;
+    ``on``: the F1 the budget is checked on (default: the chosen model's ``chosen_on``, else held-out)."""
     where = html.escape(tradeoff.split_title(split))
     speeds = "" if speed is None else f" Speeds: {html.escape(speed.describe())}."
-    on = (chosen or {}).get("chosen_on") or HELD_OUT
+    on = on or (chosen or {}).get("chosen_on") or HELD_OUT
     checked = (" The budget is checked on validation F1, so the held-out F1 (the one reported) never picks, and may "
                "land further below its reference than the budget." if on == VALIDATION else "")
     foot = (f"<br><i>Scores: {where}. Each run's F1 given up is taken from its own reference, the max of its "

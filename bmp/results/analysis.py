@@ -12,6 +12,7 @@ both read it, so the README and the bench can't disagree.
 """
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -207,7 +208,7 @@ class Analysis:
 
     def speed_interval(self, setting: Setting) -> SpeedInterval | None:
         """The setting's speed over the timing runs, over its seeds' models (None without timing runs)."""
-        return intervals.seeds_interval([self.speed_intervals.get(run) for run in setting.runs])
+        return _speed_of(self.speed_intervals, setting)
 
     def describe_speed(self) -> str:
         if len(self.speed.runs) > 1:
@@ -221,6 +222,10 @@ class Analysis:
         return f"{self.speed.describe()}; no timing run to give a speed its range, so no speed target can be met"
 
 
+def _speed_of(speed_intervals: Mapping[str, SpeedInterval], setting: Setting) -> SpeedInterval | None:
+    return intervals.seeds_interval([speed_intervals.get(run) for run in setting.runs])
+
+
 def _scores(records: Mapping[tuple[str, str], dict], kind: str, names,
             split: str = "heldout") -> tuple[list[dict] | None, list[str]]:
     return intervals.scores_of([records[(kind, name)] for name in names], split)
@@ -231,7 +236,8 @@ def compare_at_speed(points, rivals, *, about: str, point_minus_rival: bool = Fa
     """Meet each of ``points`` with the rival chosen on validation F1 (:func:`~bmp.results.seeds.best_at`, never on
     held-out F1) among the like-for-like ``rivals`` at least as fast as the point, as far as the timing runs tell
     (``speed_of(setting)``: its speed's interval; a rival whose interval reaches the bottom of the point's counts):
-    a rival gains nothing by being slower, and a point faster than every rival is not compared (no extrapolation).
+    a rival gains nothing by being measurably slower, and a point faster than every rival is not compared (no
+    extrapolation).
 
     The gap is rival minus point, or point minus rival with ``point_minus_rival``. ``scores(setting)`` gives its
     runs' per-question F1 and the names lacking them (:meth:`Analysis.scores`); with both sides' scores the gap gets
@@ -357,9 +363,7 @@ def analyse(records, split: str | None = None, speed: SpeedSource | None = None)
 
     timed_speeds = {name: i for name in compared if (i := intervals.speed_interval(timed, name)) is not None} \
         if timed else {}
-
-    def speed_of(setting: Setting):  # as Analysis.speed_interval
-        return intervals.seeds_interval([timed_speeds.get(run) for run in setting.runs])
+    speed_of = functools.partial(_speed_of, timed_speeds)  # as Analysis.speed_interval
 
     like = "chosen on validation F1 among those at least as fast (as far as the timing runs tell), same teacher " \
         "and epochs"

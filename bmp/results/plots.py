@@ -246,8 +246,8 @@ def _run_hardware(chosen_runs) -> str:
 def f1_vs_speedup(records, references=None, *, split: str | None = None, speed: SpeedSource | None = None,
                   kinds=tradeoff.RUN_KINDS, figsize=(13, 5.2)) -> Figure:
     """F1 against speedup. Left: the recorded runs (``kinds``) on their held-out split, front marked, speedups
-    from ``speed`` (default :func:`bmp.results.tradeoff.compared_speed`: one timing run when it times every run,
-    else each record's own). Right: the
+    from ``speed`` (default :func:`bmp.results.tradeoff.compared_speed`: each model's median over the timing runs
+    when the newest times every run, else each record's own). Right: the
     reference models (default :func:`bmp.results.references.reference_models`) on the official dev set."""
     with _style():
         picked = tradeoff.pick_split(records, split, kinds)

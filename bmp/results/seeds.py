@@ -180,25 +180,31 @@ class Choice:
                 "instead_of": None if self.instead_of is None else self.instead_of.name}
 
 
+def chosen_on(candidates) -> str:
+    """Where a choice among ``candidates`` (anything with ``validation_f1``) is made: on validation F1 when every one
+    has it (the held-out F1 is the one reported, so it never picks), else on held-out F1."""
+    return VALIDATION if all(c.validation_f1 is not None for c in candidates) else HELD_OUT
+
+
 def best_at(settings: list[Setting], min_speedup: float, *, validation_only: bool = False,
-            reach=None) -> Choice | None:
+            reach=None, on: str | None = None) -> Choice | None:
     """The setting (or run: anything with ``speedup``, ``validation_f1`` and ``f1``) with the best mean validation
     F1 among those at least ``min_speedup`` times faster (ties: the faster); on held-out F1 instead when a candidate
     has no validation F1, unless ``validation_only``, which leaves such candidates out. None when none is that
     fast. ``reach(setting)``: the speed a setting may count as (default its ``speedup``; a target counts the top of
     its speed's interval over the timing runs, so that a setting that straddles the line is judged, inconclusive on
-    speed, rather than left out). The one chooser of a model at a speed: the targets (through
-    :meth:`.analysis.Analysis.best_at`), every comparison and the trade-off widget use it."""
+    speed, rather than left out). ``on``: the split a caller already chose on for a wider set of candidates
+    (default: :func:`chosen_on` those that are fast enough). The one chooser of a model at a speed: the targets
+    (through :meth:`.analysis.Analysis.best_at`), every comparison and the trade-off widget use it."""
     reach = reach or (lambda s: s.speedup)
     fast = [s for s in settings if s.speedup is not None and reach(s) >= min_speedup - TOLERANCE
             and (s.validation_f1 is not None or not validation_only)]
     if not fast:
         return None
-    on_validation = all(s.validation_f1 is not None for s in fast)
-    score = (lambda s: s.validation_f1) if on_validation else (lambda s: s.f1)
-    best = max(fast, key=lambda s: (score(s), s.speedup))
-    return Choice(best, VALIDATION if on_validation else HELD_OUT, min_speedup)
+    on = on or chosen_on(fast)
+    best = max(fast, key=lambda s: (s.validation_f1 if on == VALIDATION else s.f1, s.speedup))
+    return Choice(best, on, min_speedup)
 
 
-__all__ = ["HELD_OUT", "VALIDATION", "Choice", "Setting", "at_most", "best_at", "f1_text", "group_settings",
-           "like_for_like", "preset_of", "same", "seed_of", "setting_name"]
+__all__ = ["HELD_OUT", "VALIDATION", "Choice", "Setting", "at_most", "best_at", "chosen_on", "f1_text",
+           "group_settings", "like_for_like", "preset_of", "same", "seed_of", "setting_name"]

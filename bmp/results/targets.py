@@ -100,7 +100,7 @@ class TargetCheck:
     timing_runs: int = 0
     run: str | None = None  # a speed target's chosen setting
     reference: str | None = None  # what a speed target's setting is held to: the model(s), their F1 and seeds
-    seeds_short: str = ""  # which side has too few seeds to be judged ("it has 2 and its control has 1")
+    short_of_seeds: str = ""  # which side has too few seeds to be judged ("it has 2 and its control has 1")
     so_far: str | None = None  # the verdict the rule gives on those too few seeds: not a verdict yet
     replaced: TargetCheck | None = None  # the plain run's own check, when an attempt replaced it
 
@@ -171,16 +171,15 @@ def _judge(target: Target, analysis: Analysis, choice: Choice) -> TargetCheck:
     speed = analysis.speed_interval(s)
     found = dict(gap=gap, speed=speed, seeds=seeds, timing_runs=analysis.timing_runs if speed is None else speed.runs,
                  run=s.name, replaced=replaced, reference=held_to)
-    short = [f"{side} has {n}" for side, n in (("it", len(s.runs)), ("its control", len(names) if kind == "control"
-                                                                     else None)) if n is not None
-             and target.seeds_short(n)]
+    sides = [("it", len(s.runs))] + ([("its control", len(names))] if kind == "control" else [])  # a teacher is one
+    short = [f"{side} has {n}" for side, n in sides if target.seeds_short(n)]
     status = combine(verdict(gap, target.margin), INCONCLUSIVE if speed is None else
                      judge(speed.low, speed.high, target.min_speedup))
     note = f"{where}; {_gap_text(gap, target.margin, missing)}; {_speed_text(speed, target.min_speedup)}"
     if short:  # measured, and what the rule would say, but too few seeds for a verdict
         return TargetCheck(target, NOT_MEASURED, s.f1_drop, f"{note}; but needs >= {target.min_seeds} seeds, "
                            f"{' and '.join(short)}: not measured yet (so far: {status})",
-                           seeds_short=" and ".join(short), so_far=status, **found)
+                           short_of_seeds=" and ".join(short), so_far=status, **found)
     return TargetCheck(target, status, s.f1_drop, note, **found)
 
 

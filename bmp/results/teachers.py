@@ -46,10 +46,10 @@ class Reference:
     def reference_validation_f1(self) -> float | None:
         """The reference on the validation articles (the max of the two, as :attr:`reference_f1`): a budget is
         checked there when a model is chosen. None when the teacher, or a control, has no validation F1."""
-        if self.teacher_f1 is not None and self.teacher_validation_f1 is None or \
-                self.control_f1 is not None and self.control_validation_f1 is None:
+        pairs = [(self.teacher_f1, self.teacher_validation_f1), (self.control_f1, self.control_validation_f1)]
+        if any(held_out is not None and validation is None for held_out, validation in pairs):
             return None
-        scores = [f1 for f1 in (self.teacher_validation_f1, self.control_validation_f1) if f1 is not None]
+        scores = [validation for _, validation in pairs if validation is not None]
         return max(scores) if scores else None
 
     @property

@@ -30,7 +30,7 @@ import numpy as np
 from bmp.results.intervals import judged_speeds
 from bmp.results.pareto import pareto_front
 from bmp.results.records import hardware_label, train_epochs_of
-from bmp.results.seeds import HELD_OUT, TOLERANCE, VALIDATION, best_at, seed_of
+from bmp.results.seeds import HELD_OUT, TOLERANCE, VALIDATION, best_at, chosen_on, seed_of
 from bmp.results.speeds import SpeedSource, speed_label
 from bmp.results.teachers import folder_key, reference_for
 
@@ -186,12 +186,6 @@ def front(chosen_runs: list[Run], x: str = "speedup") -> list[Run]:
     return sorted((run for run, keep in zip(usable, mask) if keep), key=lambda run: getattr(run, x))
 
 
-def chosen_on(chosen_runs: list[Run]) -> str:
-    """Where a choice among ``chosen_runs`` is made: on validation F1 when every one has it (the held-out F1 is
-    what gets reported, so it never picks), else on held-out F1, as :func:`~bmp.results.seeds.best_at` does."""
-    return VALIDATION if all(run.validation_f1 is not None for run in chosen_runs) else HELD_OUT
-
-
 def faster(chosen_runs: list[Run]) -> list[Run]:
     """The runs faster than their dense teacher (speedup > 1): the only ones worth shipping."""
     return [run for run in chosen_runs if run.speedup is not None and run.speedup > TEACHER_SPEED + TOLERANCE]
@@ -199,19 +193,13 @@ def faster(chosen_runs: list[Run]) -> list[Run]:
 
 def shippable(chosen_runs: list[Run], on: str | None = None) -> list[Run]:
     """The runs worth shipping: :func:`faster` than the dense teacher and on the front of F1 against speedup, with
-    the F1 the choice is made on (``on``; by default :func:`chosen_on` those runs). The chooser only ever picks
-    among these."""
+    the F1 the choice is made on (``on``; by default :func:`~bmp.results.seeds.chosen_on` those runs). The chooser
+    only ever picks among these."""
     fast = faster(chosen_runs)
     if (on or chosen_on(fast)) == HELD_OUT:
         return front(fast)
     keep = {run.name for run in front([replace(run, f1=run.validation_f1) for run in fast])}
     return sorted((run for run in fast if run.name in keep), key=lambda run: run.speedup)
-
-
-def fastest_within(chosen_runs: list[Run], min_f1: float) -> Run | None:
-    """The fastest shippable run scoring at least ``min_f1`` (ties: the more accurate)."""
-    good = [run for run in shippable(chosen_runs) if run.f1 >= min_f1 - TOLERANCE]
-    return max(good, key=lambda run: (run.speedup, run.f1), default=None)
 
 
 def reference_f1_of(records, run: Run, split: str | None, on: str = HELD_OUT) -> float | None:
@@ -221,9 +209,8 @@ def reference_f1_of(records, run: Run, split: str | None, on: str = HELD_OUT) ->
     checked when a model is chosen)."""
     if run.teacher is not None:
         reference = reference_for(records, run.teacher, split)
-        own = reference.reference_f1 if on == HELD_OUT else reference.reference_validation_f1
-        if own is not None:
-            return own
+        if reference.reference_f1 is not None:  # its own reference, even where it has no validation F1 (None)
+            return reference.reference_f1 if on == HELD_OUT else reference.reference_validation_f1
     record = teacher(records, split)
     value = None if record is None else record["metrics"].get("f1" if on == HELD_OUT else "validation_f1")
     return None if value is None else float(value)
@@ -262,7 +249,8 @@ def choose(records, max_f1_drop: float | None = None, min_speedup: float | None 
     ``max_f1_drop`` of *its own* reference (:func:`reference_f1_of`), or the most accurate shippable run with speedup
     >= ``min_speedup`` (give exactly one). ``None`` when none qualifies: no pruned model meets the budget
     (:func:`teacher_reference` says how far the teacher itself sits below the reference). Speeds come from
-    ``speed``, by default :func:`compared_speed` (one timing run when complete).
+    ``speed``, by default :func:`compared_speed` (each model's median over the timing runs, when the newest times
+    them all).
 
     Returns name, kind, f1, exact_match, speedup, fill_rate, heads_per_layer, neurons_per_layer, eval_split,
     speed_hardware, output_dir, teacher_f1 (the split's teacher), reference_f1 (the run's own reference), f1_drop
@@ -288,8 +276,9 @@ def choose(records, max_f1_drop: float | None = None, min_speedup: float | None 
                   and given_up[run.name] <= max_f1_drop + TOLERANCE]
         pick = max(within, key=lambda run: (run.speedup, chosen_f1(run, on)), default=None)
     else:
-        choice = best_at(shippable(chosen_runs), min_speedup)  # the one chooser of a model at a speed
-        pick, on = (None, None) if choice is None else (choice.setting, choice.chosen_on)
+        on = chosen_on(faster(chosen_runs))  # the front and the pick on the same split
+        choice = best_at(shippable(chosen_runs, on), min_speedup, on=on)  # the one chooser of a model at a speed
+        pick = None if choice is None else choice.setting
     if pick is None:
         return None
     reference = references[pick.name]
@@ -339,7 +328,7 @@ def timing_speedups(record: dict, group: str = "speedups") -> tuple[dict[str, fl
     return dict(metrics.get(group, {})), label
 
 
-__all__ = ["RUN_KINDS", "YOURS", "Run", "choose", "chosen_f1", "chosen_on", "compared_speed", "drops",
-           "eval_split_of", "fastest_within", "faster", "front", "front_f1_at", "is_scattered", "is_yours",
+__all__ = ["RUN_KINDS", "YOURS", "Run", "choose", "chosen_f1", "compared_speed", "drops",
+           "eval_split_of", "faster", "front", "front_f1_at", "is_scattered", "is_yours",
            "kept_fill_rate", "pick_split", "reference_f1_of", "runs", "shippable", "speed_label", "split_title",
            "teacher", "teacher_f1", "teacher_reference", "timing_speedups"]

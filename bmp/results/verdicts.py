@@ -82,8 +82,8 @@ def _cells(check) -> list[str]:
     if check.value is None:
         measured = "–"
     elif check.target.min_speedup is not None:  # a speed target's value is the F1 its setting loses
-        too_few = (f"; so far {check.so_far}, but needs {check.target.min_seeds} seeds: {check.seeds_short}"
-                   if check.seeds_short else "")
+        too_few = (f"; so far {check.so_far}, but needs {check.target.min_seeds} seeds: {check.short_of_seeds}"
+                   if check.short_of_seeds else "")
         beat = "" if check.replaced is None else f"; the plain run it beat on validation: {check.replaced.status}"
         against = "its reference" if check.reference is None else check.reference
         measured = f"{check.run}: {check.value:.1f} F1 below {against}{too_few}{beat}"
