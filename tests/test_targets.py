@@ -223,9 +223,13 @@ def test_struct_meets_the_hybrid_chosen_on_validation_not_held_out(tmp_path):
     assert points["struct-lam90-t-filled"]["gap"] is None and points["struct-lam90-t-filled"]["verdict"] is None
     assert gap["rivals_used"] == ["hybrid-lam50-t-filled"] and gap["front_chosen_on"] == "validation"
     assert gap["mean"] == pytest.approx(3.0) and gap["ci95"] == pytest.approx([3.0, 3.0])
-    check = _check(summary, "struct_vs_hybrid")
-    assert check["status"] == MET and "against hybrid-lam50-t-filled" in check["note"]
-    _run(tmp_path, "struct-lam20-t-filled", "filled", 40.0, 2.5)  # meets lam50 too: -10.0; mean -3.5
+    check = _check(summary, "struct_vs_hybrid")  # one seed of struct: what the rule says so far
+    assert (check["status"], check["so_far"]) == (NOT_MEASURED, MET)
+    assert "against hybrid-lam50-t-filled" in check["note"]
+    _run(tmp_path, "struct-lam10-t-s43-filled", "filled", 53.0, 3.0, seed=43)  # its second seed: judged
+    assert _check(summarize(load_records(tmp_path)), "struct_vs_hybrid")["status"] == MET
+    for name, seed in (("struct-lam20-t-filled", 42), ("struct-lam20-t-s43-filled", 43)):
+        _run(tmp_path, name, "filled", 40.0, 2.5, seed=seed)  # meets lam50 too: -10.0; mean -3.5
     summary = summarize(load_records(tmp_path))
     assert summary["struct_gap_vs_hybrid"]["mean"] == pytest.approx(-3.5)
     assert _check(summary, "struct_vs_hybrid")["status"] == MISSED
@@ -333,7 +337,9 @@ def test_gaps_to_students_and_torch_pruning(tmp_path):
     assert summary["f1_gap_vs_distil_recipe"]["mean"] == pytest.approx(1.0)
     assert summary["f1_gap_vs_torch_pruning"]["mean"] == pytest.approx(-1.0)
     assert _check(summary, "vs_distil_recipe")["status"] == MISSED
-    assert _check(summary, "vs_torch_pruning")["status"] == MISSED
+    peer = _check(summary, "vs_torch_pruning")  # a rival at a headline speed needs 2 seeds; a student, 1
+    assert peer["status"] == NOT_MEASURED and peer["so_far"] == MISSED
+    assert "needs >= 2 seeds of each point, 1 of 1 points have fewer (tp-50-t)" in peer["note"]
     point = summary["f1_gap_vs_torch_pruning"]["points"][0]
     assert point["rivals"] == ["hybrid-lam10-t-filled", "hybrid-lam50-t-filled"] and point["rivals_compared"] == 2
     assert point["rival"] == "hybrid-lam50-t-filled" and point["seeds"] == {"point": [42], "rival": [42]}

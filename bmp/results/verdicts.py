@@ -88,7 +88,9 @@ def _cells(check) -> list[str]:
         against = "its reference" if check.reference is None else check.reference
         measured = f"{check.run}: {check.value:.1f} F1 below {against}{too_few}{beat}"
     else:
-        measured = f"mean gap {check.value:+.1f} F1"
+        measured = f"mean gap {check.value:+.1f} F1" + (
+            f"; so far {check.so_far}, but needs {check.target.min_seeds} seeds of each point: {check.short_of_seeds}"
+            if check.short_of_seeds else "")
     speed = "–" if check.speed is None else \
         f"{check.speed.estimate:.2f}x ({check.speed.low:.2f}–{check.speed.high:.2f})"
     return [f"**{check.status}**", measured, interval, speed]
