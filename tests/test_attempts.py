@@ -91,7 +91,7 @@ def test_each_attempt_is_held_to_its_own_reference(folder):
     row = next(a for a in summarize(records)["attempts"] if a["name"] == "strong-hybrid-speedup2.5-t-filled")
     assert row["ci95"] == pytest.approx([1.0, 1.0]) and row["chosen_on"] == "validation"
     (line,) = [line for line in attempt_lines([strong])]
-    assert "changes by **+1.0 F1**, 95% CI [+1.0, +1.0] (+1.0 on validation: becomes the recipe): met" in line
+    assert "changes by **+1.0 F1**, 95% CI [+1.0, +1.0] (+1.0 on validation: it wins there): met" in line
     readme = headline(records, fronts_=[Front(folder, tuple(records))])  # the map counts them, a row each
     assert "3 tried, 2 landing nearer it than the plain run on validation." in readme
     rows = {row.split(" | ")[0].removeprefix("| "): row for row in readme.splitlines() if row.startswith("| ")}

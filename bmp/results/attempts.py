@@ -169,7 +169,7 @@ def attempt_lines(found: list[Attempt]) -> list[str]:
         if a.heldout is None:
             lines.append(f"{head}; not measured (missing: {', '.join(a.missing)}).")
             continue
-        outcome = "becomes the recipe" if a.becomes_recipe else "stays an attempt"
+        outcome = "it wins there" if a.becomes_recipe else "it stays an attempt"
         decided = ("not measured on validation" if a.validation is None
                    else f"{a.validation:+.1f} on validation: {outcome}")
         lines.append(f"{head}; its gap to its reference changes by **{a.heldout.estimate:+.1f} F1**, 95% CI "
