@@ -21,8 +21,9 @@ on one split:
 - ``targets``: each target of :data:`bmp.results.targets.TARGETS` with its threshold, ``ci95`` (the paired 95%
   interval of its gap, null without per-question predictions), ``verdict`` (met / missed / inconclusive, by
   :func:`bmp.results.intervals.judge`; null when not measured), ``front_chosen_on``, ``seeds`` per side,
-  ``timing_runs`` (for a speed target, those behind its chosen run's speed), and for a speed target its chosen
-  ``run`` and what it ``replaced`` (the plain run an attempt beat on validation, with its own status and ``ci95``;
+  ``timing_runs`` (for a speed target, those behind its chosen run's speed), ``so_far`` (what the rule says when
+  too few seeds leave the target "not measured"), and for a speed target its chosen ``run``, the ``reference`` it
+  is held to, and what it ``replaced`` (the plain run an attempt beat on validation, with its own status and ``ci95``;
   null when none);
 - ``attempts`` (:mod:`bmp.results.attempts`): each change of the headline recipe at its target, its gap to its own
   reference against the headline run's, on validation (what decides) and held-out (``ci95``, ``verdict``);

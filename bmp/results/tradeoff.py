@@ -235,8 +235,8 @@ def _drop(reference: float | None, f1: float | None) -> float | None:
 def compared_speed(records, split: str | None, kinds=RUN_KINDS) -> SpeedSource:
     """The one speed source of a comparison on ``split``, as the targets' (:func:`~.intervals.judged_speeds`): each
     compared run's median over the timing runs that time it, when the newest run times them all, else each record's
-    own timing. A learner's runs and timings
-    (:func:`is_yours`) take no part: their runs keep their own timing (:func:`runs`)."""
+    own timing. A learner's runs and timings (:func:`is_yours`) take no part: their runs keep their own timing
+    (:func:`runs`)."""
     tracked = [r for r in records if not is_yours(r)]
     names = [r["name"] for r in tracked if r.get("kind") in kinds and eval_split_of(r) == split
              and r.get("metrics", {}).get("f1") is not None]
@@ -286,8 +286,8 @@ def choose(records, max_f1_drop: float | None = None, min_speedup: float | None 
             "f1_drop": None if reference is None else reference - pick.f1, "chosen_on": on}
 
 
-def chosen_f1(run: Run, on: str) -> float:
-    """A run's F1 where a choice is made (:func:`chosen_on`)."""
+def chosen_f1(run: Run, on: str) -> float | None:
+    """A run's F1 where a choice is made (``on``, from :func:`~bmp.results.seeds.chosen_on`)."""
     return run.validation_f1 if on == VALIDATION else run.f1
 
 
