@@ -316,10 +316,9 @@ def headline(records: list[dict], figures: list[Path] = (), root: Path = REPO_RO
               for line in ("", f"![{p.stem}]({p.relative_to(root).as_posix()})")]
     tried = [(front, attempt) for front, analysed in judged for attempt in analysed.attempts]
     if tried:
-        kept = [f"{attempt.setting.name} on the {front.label} front" for front, attempt in tried
-                if attempt.becomes_recipe]
+        kept = sum(bool(attempt.becomes_recipe) for _, attempt in tried)
         lines += ["", f"Attempts to close the gap at the headline targets, each held to its own reference: "
-                      f"{len(tried)} tried, {len(kept)} landing nearer it than the plain run on validation. Each "
+                      f"{len(tried)} tried, {kept} landing nearer it than the plain run on validation. Each "
                       "number is how much nearer its reference (F1) it landed than the plain run; a winner that may "
                       "be as fast as its target (its speed's interval reaching it) is what the target is judged on "
                       "(the table above names each chosen run), a slower one is not; what each changed is in "

@@ -79,18 +79,17 @@ def front_section(front: list[dict]) -> list[str]:
 def _cells(check) -> list[str]:
     """A target's check as table cells: its verdict, what it measured, its gap's interval, and its speed."""
     interval = "–" if check.gap is None else f"[{check.gap.low:+.1f}, {check.gap.high:+.1f}]"
+    of_each = "" if check.target.min_speedup is not None else " of each point"
+    too_few = (f"; so far {check.so_far}, but needs {check.target.min_seeds} seeds{of_each}: {check.short_of_seeds}"
+               if check.short_of_seeds else "")  # measured, but on too few seeds for a verdict
     if check.value is None:
         measured = "–"
     elif check.target.min_speedup is not None:  # a speed target's value is the F1 its setting loses
-        too_few = (f"; so far {check.so_far}, but needs {check.target.min_seeds} seeds: {check.short_of_seeds}"
-                   if check.short_of_seeds else "")
         beat = "" if check.replaced is None else f"; the plain run it beat on validation: {check.replaced.status}"
         against = "its reference" if check.reference is None else check.reference
         measured = f"{check.run}: {check.value:.1f} F1 below {against}{too_few}{beat}"
     else:
-        measured = f"mean gap {check.value:+.1f} F1" + (
-            f"; so far {check.so_far}, but needs {check.target.min_seeds} seeds of each point: {check.short_of_seeds}"
-            if check.short_of_seeds else "")
+        measured = f"mean gap {check.value:+.1f} F1{too_few}"
     speed = "–" if check.speed is None else \
         f"{check.speed.estimate:.2f}x ({check.speed.low:.2f}–{check.speed.high:.2f})"
     return [f"**{check.status}**", measured, interval, speed]
